@@ -1,0 +1,17 @@
+//! Pacer's vocabulary, shared by every other crate: what a request to a language model is,
+//! what comes back, how tokens are counted, how failures are classified, and the [`Provider`]
+//! trait that each API implements. No I/O happens here.
+
+mod error;
+mod estimate;
+mod message;
+mod params;
+mod provider;
+mod response;
+
+pub use error::{ErrorKind, ProviderError};
+pub use estimate::estimate_tokens;
+pub use message::{Message, Request, Role};
+pub use params::Params;
+pub use provider::{Accounting, Provider};
+pub use response::{Choice, FinishReason, Response, TokenLogprob, Usage};

@@ -1,0 +1,64 @@
+//! The trait every provider implements.
+
+use async_trait::async_trait;
+
+use crate::{ProviderError, Request, Response};
+
+/// How a provider counts a request's tokens against its rate limits, which the limiter
+/// follows when it settles a permit.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Accounting {
+    /// The estimate made at admission stands (OpenAI counts prompt plus `max_tokens`).
+    Estimate,
+    /// The actual usage replaces the estimate when the reply is in (Anthropic settles output
+    /// tokens at the end; the in-process mock and local models too).
+    Actual,
+}
+
+/// A language-model API: translates a [`Request`] to its wire format, sends it and
+/// classifies what comes back.
+///
+/// # Example
+///
+/// ```
+/// use async_trait::async_trait;
+/// use pacer_core::{Accounting, Choice, FinishReason, Provider, ProviderError, Request, Response, Usage};
+///
+/// struct Echo;
+///
+/// #[async_trait]
+/// impl Provider for Echo {
+///     fn kind(&self) -> &'static str { "echo" }
+///     fn accounting(&self) -> Accounting { Accounting::Actual }
+///     async fn send(&self, request: &Request) -> Result<Response, ProviderError> {
+///         let text = request.messages.last().map(|m| m.content.clone()).unwrap_or_default();
+///         Ok(Response {
+///             model_version: None,
+///             choices: vec![Choice { text, finish_reason: FinishReason::Stop, logprobs: None }],
+///             usage: Usage::default(),
+///         })
+///     }
+/// }
+/// ```
+#[async_trait]
+pub trait Provider: Send + Sync {
+    /// The provider's short name, written in records (`"mock"`, `"openai"`, ...).
+    fn kind(&self) -> &'static str;
+
+    /// How the provider counts tokens against its limits.
+    fn accounting(&self) -> Accounting;
+
+    /// Estimates the prompt tokens of `request` before it is sent, for the token limiter.
+    fn estimate_input_tokens(&self, request: &Request) -> u64 {
+        crate::estimate_tokens(&request.messages)
+    }
+
+    /// The most completions one call may ask for (`n`); more samples are sent as separate
+    /// calls.
+    fn max_samples_per_call(&self, _model: &str) -> u32 {
+        1
+    }
+
+    /// Sends `request` and waits for the whole reply.
+    async fn send(&self, request: &Request) -> Result<Response, ProviderError>;
+}

@@ -1,0 +1,79 @@
+//! The limits of a lane and how the limiter paces them.
+
+use std::num::NonZeroU64;
+use std::time::Duration;
+
+use crate::Dimension;
+
+/// The per-minute limits a provider enforces on one model. `None` means not limited (or not
+/// known yet).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Limits {
+    /// Requests per minute.
+    pub rpm: Option<NonZeroU64>,
+    /// Tokens (input plus output) per minute.
+    pub tpm: Option<NonZeroU64>,
+    /// Input tokens per minute.
+    pub itpm: Option<NonZeroU64>,
+    /// Output tokens per minute.
+    pub otpm: Option<NonZeroU64>,
+}
+
+impl Limits {
+    /// The limit on `dimension`.
+    pub fn get(&self, dimension: Dimension) -> Option<NonZeroU64> {
+        match dimension {
+            Dimension::Requests => self.rpm,
+            Dimension::Tokens => self.tpm,
+            Dimension::InputTokens => self.itpm,
+            Dimension::OutputTokens => self.otpm,
+        }
+    }
+
+    /// Whether no limit at all is set.
+    pub fn is_unlimited(&self) -> bool {
+        Dimension::ALL.iter().all(|d| self.get(*d).is_none())
+    }
+}
+
+/// How a [`Limiter`](crate::Limiter) paces its lane.
+#[derive(Clone, Debug)]
+pub struct LimiterConfig {
+    /// The limits.
+    pub limits: Limits,
+    /// How much may go at once after an idle spell, as time at the full rate. Providers enforce
+    /// per-minute limits over short windows, so this is seconds, not a minute.
+    pub burst: Duration,
+    /// The pause after a rate-limit error that carried no `retry-after`; it doubles with each
+    /// consecutive event.
+    pub cooldown: Duration,
+    /// The longest pause.
+    pub max_cooldown: Duration,
+    /// How long the rate takes to climb back to full after a pause.
+    pub slow_start: Duration,
+    /// The share of the full rate allowed right after a pause.
+    pub slow_start_floor: f64,
+}
+
+impl Default for LimiterConfig {
+    fn default() -> Self {
+        Self {
+            limits: Limits::default(),
+            burst: Duration::from_secs(2),
+            cooldown: Duration::from_secs(5),
+            max_cooldown: Duration::from_secs(120),
+            slow_start: Duration::from_secs(10),
+            slow_start_floor: 0.25,
+        }
+    }
+}
+
+impl LimiterConfig {
+    /// The default pacing with `limits`.
+    pub fn new(limits: Limits) -> Self {
+        Self {
+            limits,
+            ..Self::default()
+        }
+    }
+}

@@ -1,0 +1,17 @@
+//! Pacer's rate limiter: one [`Limiter`] per lane, holding a reserving bucket for each limit
+//! the provider enforces (requests, tokens, input and output tokens per minute), a coordinated
+//! cool-down after rate-limit errors, and a slow start after it.
+//!
+//! Written by hand rather than taken from a crate because it is the heart of the product: it
+//! needs weighted reservations across several buckets at once, settling to the actual usage
+//! afterwards, cool-down epochs that count one event per burst of 429s, and a slow-start
+//! ramp. `governor` has the weighted wait but none of the rest.
+
+mod bucket;
+mod config;
+mod cost;
+mod limiter;
+
+pub use config::{Limits, LimiterConfig};
+pub use cost::{Cost, Dimension};
+pub use limiter::{LimitError, Limiter, Permit};

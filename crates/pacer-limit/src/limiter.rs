@@ -1,0 +1,255 @@
+//! The lane's limiter: every bucket at once, the cool-down and the slow start.
+
+use std::sync::Mutex;
+use std::time::Duration;
+
+use tokio::time::{Instant, sleep_until};
+
+use crate::bucket::Bucket;
+use crate::{Cost, Dimension, LimiterConfig, Limits};
+
+/// A request the limiter can never admit.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum LimitError {
+    /// One request costs more than the whole per-minute limit, so it would wait forever.
+    #[error(
+        "one request needs {cost} against a limit of {limit} {dimension}: it can never be sent; lower max_tokens or shorten the prompt, or raise `{key}`",
+        key = dimension.key()
+    )]
+    InsufficientCapacity {
+        /// The limit it exceeds.
+        dimension: Dimension,
+        /// What the request costs.
+        cost: u64,
+        /// The per-minute limit.
+        limit: u64,
+    },
+}
+
+/// An admitted request's reservation, to be settled when its reply is in.
+#[derive(Clone, Copy, Debug)]
+pub struct Permit {
+    cost: Cost,
+    epoch: u64,
+}
+
+impl Permit {
+    /// What was reserved.
+    pub fn cost(&self) -> Cost {
+        self.cost
+    }
+}
+
+#[derive(Debug)]
+struct State {
+    buckets: [Option<Bucket>; 4],
+    /// Nothing is admitted before this instant.
+    paused_until: Option<Instant>,
+    /// When the last pause ended, for the slow-start ramp.
+    ramp_from: Option<Instant>,
+    /// Counts cool-downs; a permit admitted before the current one began is part of the same
+    /// rate-limit event.
+    epoch: u64,
+    /// Rate-limit events since the last success.
+    consecutive: u32,
+}
+
+/// Paces one lane under its limits. Share it as `Arc<Limiter>` between the lane's workers.
+///
+/// # Example
+///
+/// ```
+/// # tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap().block_on(async {
+/// use std::num::NonZeroU64;
+/// use pacer_limit::{Cost, Limiter, LimiterConfig, Limits};
+///
+/// let limits = Limits { rpm: NonZeroU64::new(600), tpm: NonZeroU64::new(60_000), ..Limits::default() };
+/// let limiter = Limiter::new(LimiterConfig::new(limits));
+/// let permit = limiter.acquire(Cost::request(120, 256)).await.unwrap();
+/// // ... send the request, then settle with what it really used:
+/// limiter.settle(&permit, Cost::request(118, 40));
+/// # });
+/// ```
+#[derive(Debug)]
+pub struct Limiter {
+    config: LimiterConfig,
+    state: Mutex<State>,
+}
+
+impl Limiter {
+    /// A limiter with `config`, its buckets full.
+    pub fn new(config: LimiterConfig) -> Self {
+        let now = Instant::now();
+        let buckets = Dimension::ALL.map(|d| {
+            config
+                .limits
+                .get(d)
+                .map(|limit| Bucket::new(limit.get(), config.burst, now))
+        });
+        Self {
+            config,
+            state: Mutex::new(State {
+                buckets,
+                paused_until: None,
+                ramp_from: None,
+                epoch: 0,
+                consecutive: 0,
+            }),
+        }
+    }
+
+    /// The limits in force.
+    pub fn limits(&self) -> Limits {
+        let state = self.lock();
+        let get = |d: Dimension| {
+            state.buckets[d.index()]
+                .as_ref()
+                .and_then(|b| std::num::NonZeroU64::new(b.per_minute))
+        };
+        Limits {
+            rpm: get(Dimension::Requests),
+            tpm: get(Dimension::Tokens),
+            itpm: get(Dimension::InputTokens),
+            otpm: get(Dimension::OutputTokens),
+        }
+    }
+
+    /// Checks that `cost` fits the limits at all, without reserving anything.
+    pub fn check(&self, cost: Cost) -> Result<(), LimitError> {
+        let state = self.lock();
+        for dimension in Dimension::ALL {
+            if let Some(bucket) = &state.buckets[dimension.index()] {
+                let need = cost.of(dimension);
+                if need > bucket.per_minute {
+                    return Err(LimitError::InsufficientCapacity {
+                        dimension,
+                        cost: need,
+                        limit: bucket.per_minute,
+                    });
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Reserves `cost` in every bucket and waits until it may be sent. Reservations are
+    /// served in order; a cool-down that begins while one waits sends it back in the queue
+    /// behind the pause.
+    pub async fn acquire(&self, cost: Cost) -> Result<Permit, LimitError> {
+        self.check(cost)?;
+        loop {
+            let (start, epoch) = self.reserve(cost);
+            sleep_until(start).await;
+            if self.lock().epoch == epoch {
+                return Ok(Permit { cost, epoch });
+            }
+        }
+    }
+
+    fn reserve(&self, cost: Cost) -> (Instant, u64) {
+        let mut state = self.lock();
+        let now = Instant::now();
+        let base = state.paused_until.map_or(now, |p| p.max(now));
+        let factor = self.ramp_factor(&state, base);
+        let mut start = base;
+        for dimension in Dimension::ALL {
+            let units = cost.of(dimension);
+            if let Some(bucket) = state.buckets[dimension.index()].as_mut()
+                && units > 0
+            {
+                start = start.max(bucket.reserve(units, base, factor));
+            }
+        }
+        (start, state.epoch)
+    }
+
+    /// The share of the full rate allowed at `at`, climbing linearly after a pause.
+    fn ramp_factor(&self, state: &State, at: Instant) -> f64 {
+        let Some(from) = state.ramp_from else {
+            return 1.0;
+        };
+        let ramp = self.config.slow_start.as_secs_f64();
+        if ramp <= 0.0 {
+            return 1.0;
+        }
+        let progress = at.saturating_duration_since(from).as_secs_f64() / ramp;
+        let floor = self.config.slow_start_floor.clamp(0.01, 1.0);
+        (floor + (1.0 - floor) * progress).min(1.0)
+    }
+
+    /// Settles `permit` with what the request really cost: the difference is given back to
+    /// (or taken from) the token buckets. A permit from before a cool-down is not settled,
+    /// since the pause already cleared the debt.
+    pub fn settle(&self, permit: &Permit, actual: Cost) {
+        let mut state = self.lock();
+        if state.epoch != permit.epoch {
+            return;
+        }
+        for dimension in [
+            Dimension::Tokens,
+            Dimension::InputTokens,
+            Dimension::OutputTokens,
+        ] {
+            if let Some(bucket) = state.buckets[dimension.index()].as_mut() {
+                let delta = actual.of(dimension) as i64 - permit.cost.of(dimension) as i64;
+                bucket.adjust(delta);
+            }
+        }
+    }
+
+    /// Reports that the request admitted under `permit` was refused with a rate-limit error.
+    ///
+    /// The first such report after the permit's admission starts a cool-down: the whole lane
+    /// pauses for `retry_after` (or the configured cool-down, doubling with each consecutive
+    /// event), then ramps back up. Reports from requests already in flight when it began are
+    /// part of the same event. Returns the pause when this report started one.
+    pub fn rate_limited(&self, permit: &Permit, retry_after: Option<Duration>) -> Option<Duration> {
+        let mut state = self.lock();
+        if state.epoch != permit.epoch {
+            return None;
+        }
+        state.consecutive += 1;
+        let doubling = 2u32.saturating_pow(state.consecutive.saturating_sub(1).min(16));
+        let pause = retry_after
+            .unwrap_or_else(|| self.config.cooldown.saturating_mul(doubling))
+            .min(self.config.max_cooldown);
+        let until = Instant::now() + pause;
+        state.epoch += 1;
+        state.paused_until = Some(until);
+        state.ramp_from = Some(until);
+        for bucket in state.buckets.iter_mut().flatten() {
+            bucket.reset_at(until);
+        }
+        Some(pause)
+    }
+
+    /// Reports a successful request: the run of consecutive rate-limit events is over.
+    pub fn succeeded(&self) {
+        self.lock().consecutive = 0;
+    }
+
+    /// When the current pause ends, if the lane is paused.
+    pub fn paused_until(&self) -> Option<Instant> {
+        let state = self.lock();
+        state.paused_until.filter(|p| *p > Instant::now())
+    }
+
+    /// How many cool-downs have begun.
+    pub fn cooldowns(&self) -> u64 {
+        self.lock().epoch
+    }
+
+    /// Units available now in the bucket for `dimension`, if it is limited.
+    pub fn available(&self, dimension: Dimension) -> Option<f64> {
+        let state = self.lock();
+        let now = Instant::now();
+        state.buckets[dimension.index()]
+            .as_ref()
+            .map(|b| b.available(now))
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        // The state stays consistent under every panic point, so a poisoned lock is usable.
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}

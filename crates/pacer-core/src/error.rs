@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use crate::Usage;
 
 /// What kind of failure a request met.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub enum ErrorKind {
     /// 429: the provider's rate limit was hit. The lane pauses; the item is retried without
     /// using up its error retries.
@@ -133,9 +133,13 @@ impl ErrorKind {
     /// What a person should do when a lane stops with this kind.
     pub fn advice(self) -> &'static str {
         match self {
-            ErrorKind::Auth => "check the API key for this model (config `api_key` or the provider's environment variable)",
+            ErrorKind::Auth => {
+                "check the API key for this model (config `api_key` or the provider's environment variable)"
+            }
             ErrorKind::NotFound => "check the model name and base_url",
-            ErrorKind::QuotaExhausted => "add credit or raise the spend limit with the provider, then run again with --resume",
+            ErrorKind::QuotaExhausted => {
+                "add credit or raise the spend limit with the provider, then run again with --resume"
+            }
             ErrorKind::BudgetExhausted => "raise the budget and run again with --resume",
             ErrorKind::RateLimited
             | ErrorKind::Server
@@ -146,7 +150,9 @@ impl ErrorKind {
             | ErrorKind::ContextLength
             | ErrorKind::BadRequest
             | ErrorKind::ContentFiltered
-            | ErrorKind::InvalidOutput => "run again with --resume --retry-failed to retry the failed items",
+            | ErrorKind::InvalidOutput => {
+                "run again with --resume --retry-failed to retry the failed items"
+            }
         }
     }
 }

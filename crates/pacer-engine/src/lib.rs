@@ -1,1 +1,28 @@
-//! placeholder
+//! Pacer's engine: a [`Lane`] takes work items for one model and, with bounded concurrency,
+//! paces them under the model's limits, sends them, classifies what comes back, retries what
+//! may succeed, pauses the whole lane on rate limits, and hands every item back as exactly
+//! one [`Outcome`] (or leaves it pending when the lane stops).
+//!
+//! ```text
+//! limiter.acquire(estimate) -> middleware.before -> provider.send -> middleware.after
+//!        ^                                                              |
+//!        +---- cool-down (429) / backoff (retryable) <--- classify <----+---> Outcome
+//! ```
+
+mod event;
+mod lane;
+mod middleware;
+mod outcome;
+mod retry;
+mod schedule;
+mod stats;
+mod work;
+
+pub use event::{Event, Observer};
+pub use lane::{Lane, LaneBuilder, LaneConfig, StopHandle, StopReason};
+pub use middleware::Middleware;
+pub use outcome::Outcome;
+pub use retry::RetryPolicy;
+pub use schedule::AttemptSchedule;
+pub use stats::Stats;
+pub use work::{Attempt, DirectCall, Work, WorkItem};

@@ -12,6 +12,6 @@ mod config;
 mod cost;
 mod limiter;
 
-pub use config::{Limits, LimiterConfig};
+pub use config::{LimiterConfig, Limits};
 pub use cost::{Cost, Dimension};
 pub use limiter::{LimitError, Limiter, Permit};

@@ -126,7 +126,10 @@ async fn consecutive_events_double_the_pause_until_a_success() {
     let p = limiter.acquire(Cost::request(0, 0)).await.unwrap();
     assert_eq!(limiter.rate_limited(&p, None), Some(Duration::from_secs(5)));
     let p = limiter.acquire(Cost::request(0, 0)).await.unwrap();
-    assert_eq!(limiter.rate_limited(&p, None), Some(Duration::from_secs(10)));
+    assert_eq!(
+        limiter.rate_limited(&p, None),
+        Some(Duration::from_secs(10))
+    );
     let p = limiter.acquire(Cost::request(0, 0)).await.unwrap();
     limiter.succeeded();
     assert_eq!(limiter.rate_limited(&p, None), Some(Duration::from_secs(5)));
@@ -173,7 +176,11 @@ async fn the_rate_ramps_up_after_a_pause() {
     for _ in 0..10 {
         limiter.acquire(Cost::request(0, 0)).await.unwrap();
     }
-    assert!(t.elapsed() <= Duration::from_millis(1_000), "{:?}", t.elapsed());
+    assert!(
+        t.elapsed() <= Duration::from_millis(1_000),
+        "{:?}",
+        t.elapsed()
+    );
 }
 
 async fn futures_permits(limiter: &Limiter, n: usize) -> Vec<pacer_limit::Permit> {

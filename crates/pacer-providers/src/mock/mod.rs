@@ -65,9 +65,12 @@ impl MockProvider {
             && call % every == 0
         {
             return Some(
-                ProviderError::new(ErrorKind::RateLimited, "mock: rate limit reached (injected)")
-                    .with_status(429)
-                    .with_retry_after(self.config.retry_after),
+                ProviderError::new(
+                    ErrorKind::RateLimited,
+                    "mock: rate limit reached (injected)",
+                )
+                .with_status(429)
+                .with_retry_after(self.config.retry_after),
             );
         }
         if self.config.fail_rate > 0.0 {
@@ -151,7 +154,10 @@ mod tests {
             fail_kind: ErrorKind::Auth,
             ..MockConfig::default()
         });
-        let err = mock.send(&Request::text("m", None, "hi")).await.unwrap_err();
+        let err = mock
+            .send(&Request::text("m", None, "hi"))
+            .await
+            .unwrap_err();
         assert_eq!((err.kind, err.status), (ErrorKind::Auth, Some(401)));
     }
 

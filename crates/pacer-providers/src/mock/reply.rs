@@ -4,9 +4,37 @@
 use pacer_core::{Choice, FinishReason, Request, Response, TokenLogprob, Usage, estimate_tokens};
 
 const WORDS: [&str; 32] = [
-    "the", "model", "answers", "that", "a", "rate", "limit", "is", "respected", "when",
-    "every", "request", "waits", "its", "turn", "and", "tokens", "flow", "steadily", "through",
-    "lanes", "so", "nothing", "is", "lost", "after", "crash", "or", "resume", "records", "stay",
+    "the",
+    "model",
+    "answers",
+    "that",
+    "a",
+    "rate",
+    "limit",
+    "is",
+    "respected",
+    "when",
+    "every",
+    "request",
+    "waits",
+    "its",
+    "turn",
+    "and",
+    "tokens",
+    "flow",
+    "steadily",
+    "through",
+    "lanes",
+    "so",
+    "nothing",
+    "is",
+    "lost",
+    "after",
+    "crash",
+    "or",
+    "resume",
+    "records",
+    "stay",
     "whole",
 ];
 
@@ -29,7 +57,10 @@ fn request_hash(request: &Request) -> u64 {
         h = fnv(m.content.as_bytes(), h);
     }
     let p = &request.params;
-    let params = format!("{:?}|{:?}|{:?}|{:?}", p.temperature, p.top_p, p.seed, p.top_k);
+    let params = format!(
+        "{:?}|{:?}|{:?}|{:?}",
+        p.temperature, p.top_p, p.seed, p.top_k
+    );
     fnv(params.as_bytes(), h)
 }
 

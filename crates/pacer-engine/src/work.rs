@@ -1,0 +1,98 @@
+//! Work items, in seed 002's three forms.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::future::BoxFuture;
+use pacer_core::{ProviderError, Request, Response};
+
+/// One attempt at an item, as a factory or a direct call sees it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Attempt {
+    /// 1 for the first try, counting every send.
+    pub number: u32,
+    /// Error retries so far (rate-limit re-sends not counted): the index into a per-attempt
+    /// parameter schedule.
+    pub retry: u32,
+    /// How long this attempt may take.
+    pub timeout: Duration,
+}
+
+/// A call that does the whole request itself and returns the output and its usage.
+pub type DirectCall =
+    Arc<dyn Fn(Attempt) -> BoxFuture<'static, Result<Response, ProviderError>> + Send + Sync>;
+
+/// How an item is turned into a request.
+#[derive(Clone)]
+pub enum Work {
+    /// A prompt for the lane's model: the same request each attempt, under the lane's
+    /// per-attempt schedule.
+    Prompt(Request),
+    /// A factory that builds the request for each attempt (e.g. a warmer temperature).
+    Factory(Arc<dyn Fn(Attempt) -> Request + Send + Sync>),
+    /// A direct async call that bypasses the lane's provider but still goes through its
+    /// limiter, retries and observers.
+    Direct(DirectCall),
+}
+
+impl fmt::Debug for Work {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Work::Prompt(request) => f.debug_tuple("Prompt").field(request).finish(),
+            Work::Factory(_) => f.write_str("Factory(..)"),
+            Work::Direct(_) => f.write_str("Direct(..)"),
+        }
+    }
+}
+
+/// A unit of work: an id, what to do, and a context handed back untouched in its outcome.
+#[derive(Clone, Debug)]
+pub struct WorkItem<C> {
+    /// The item's id, unique within its lane.
+    pub id: String,
+    /// What to send.
+    pub work: Work,
+    /// Anything the caller wants back with the outcome.
+    pub context: C,
+}
+
+impl<C> WorkItem<C> {
+    /// A prompt item.
+    pub fn prompt(id: impl Into<String>, request: Request, context: C) -> Self {
+        Self {
+            id: id.into(),
+            work: Work::Prompt(request),
+            context,
+        }
+    }
+
+    /// A factory item.
+    pub fn factory(
+        id: impl Into<String>,
+        factory: impl Fn(Attempt) -> Request + Send + Sync + 'static,
+        context: C,
+    ) -> Self {
+        Self {
+            id: id.into(),
+            work: Work::Factory(Arc::new(factory)),
+            context,
+        }
+    }
+
+    /// A direct-call item.
+    pub fn direct(
+        id: impl Into<String>,
+        call: impl Fn(Attempt) -> BoxFuture<'static, Result<Response, ProviderError>>
+        + Send
+        + Sync
+        + 'static,
+        context: C,
+    ) -> Self {
+        Self {
+            id: id.into(),
+            work: Work::Direct(Arc::new(call)),
+            context,
+        }
+    }
+}

@@ -1,1 +1,22 @@
-//! placeholder
+//! Pacer's batch layer: prompt inputs, job expansion, the results journal and resume, the run
+//! summary and exports.
+
+mod export;
+pub mod input;
+mod journal;
+mod manifest;
+mod record;
+mod summary;
+
+pub use export::{ExportStats, export};
+pub use input::{Format, InputError, Origin, Problem, Prompt, PromptReader, Scan, scan};
+pub use journal::{
+    Done, Journal, JournalError, OpenMode, RESULTS_FILE, RETRIED_FAILURES_FILE, Repaired,
+};
+pub use manifest::{MANIFEST_FILE, Manifest, new_run_id};
+pub use record::{
+    JobKey, Record, RecordError, RecordStatus, TokenCounts, UsageTotals, sampling_params,
+};
+pub use summary::{
+    LaneReport, ModelSummary, ModelTotals, SUMMARY_FILE, Summary, Totals, summarize, table,
+};

@@ -1,0 +1,40 @@
+//! [`scan`]: one streaming pass over an input file before a run, so that a bad item or a
+//! duplicate id stops the run before the first request, not hours into it.
+
+use std::path::Path;
+
+use super::error::InputError;
+use super::ids::SeenIds;
+use super::reader::PromptReader;
+
+/// What [`scan`] found.
+#[derive(Debug, Default)]
+pub struct Scan {
+    /// Valid prompts, at most the limit.
+    pub count: u64,
+    /// The invalid items passed over, in file order (only when skipping them was asked for).
+    pub invalid: Vec<InputError>,
+}
+
+/// Reads the first `limit` valid prompts of `path` (all of them when `None`), checking every
+/// item and that no id repeats.
+///
+/// With `skip_invalid`, an invalid item is recorded in [`Scan::invalid`] and the scan goes
+/// on; without, the first is returned as the error. A problem with the file itself, or a
+/// duplicate id, is always an error. Memory stays small: a few items at a time, plus two
+/// `u64`s per id in a hash table.
+pub fn scan(path: &Path, limit: Option<u64>, skip_invalid: bool) -> Result<Scan, InputError> {
+    let mut seen = SeenIds::new(path);
+    let mut scan = Scan::default();
+    for prompt in PromptReader::open(path)?.with_limit(limit) {
+        match prompt {
+            Ok(prompt) => {
+                seen.insert(&prompt)?;
+                scan.count += 1;
+            }
+            Err(error) if skip_invalid && error.is_skippable() => scan.invalid.push(error),
+            Err(error) => return Err(error),
+        }
+    }
+    Ok(scan)
+}

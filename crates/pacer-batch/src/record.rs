@@ -1,0 +1,376 @@
+//! The result record: one JSON line per (model label × prompt × sample) in `results.jsonl`.
+//!
+//! Seed 003's field names come first and keep their meaning, so the tools written for
+//! `run_pilot.py` read Pacer's records as they are; Pacer's own fields follow the prompt's
+//! metadata. A record never holds an API key or an auth header: nothing here carries one, and
+//! error messages come from [`ProviderError`], whose providers must keep keys out of them.
+
+use std::fmt;
+
+use chrono::{DateTime, NaiveDateTime, SecondsFormat, Utc};
+use pacer_core::{ErrorKind, FinishReason, Params, ProviderError, TokenLogprob, Usage};
+use serde::de::{self, Deserializer};
+use serde::ser::{SerializeMap, Serializer};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+/// The result of one job: what was sent, what came back, what it cost.
+///
+/// Serialized with its fields in a fixed order (see [`Record::FIELDS`]), the prompt's metadata
+/// flattened between seed 003's fields and Pacer's. Reading a record back puts every field it
+/// does not know into [`metadata`](Record::metadata).
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+pub struct Record {
+    /// The run this record belongs to (8 hex characters, kept across resumes).
+    pub run_id: String,
+    /// The prompt's id, from the input.
+    pub prompt_id: String,
+    /// The model name sent to the provider.
+    pub model: String,
+    /// The exact model version that answered, when the provider says.
+    pub model_version: Option<String>,
+    /// The model's output; `None` when the job failed.
+    pub full_response: Option<String>,
+    /// Tokens of the final attempt.
+    pub tokens_used: TokenCounts,
+    /// Per-token log-probabilities, when asked for and offered.
+    pub token_logprobs: Option<Vec<TokenLogprob>>,
+    /// The sampling parameters that were sent (temperature, seed, max_tokens, top_p, stop…).
+    pub sampling_params: Map<String, Value>,
+    /// When the job finished; written as RFC 3339 UTC with microseconds.
+    #[serde(deserialize_with = "deserialize_timestamp")]
+    pub timestamp: DateTime<Utc>,
+    /// Wall time of the job, retries and back-off included.
+    pub elapsed_seconds: f64,
+    /// Why the job failed; `None` when it succeeded.
+    pub error: Option<RecordError>,
+    /// Attempts beyond the first.
+    pub retry_count: u32,
+    /// The prompt's own fields (`prompt_category`, `is_synthetic_probe`, anything else).
+    ///
+    /// A key that is also a record field (a CSV column named `label`, say) is written as
+    /// `prompt_<key>`, so that no line ever holds a field twice.
+    #[serde(flatten)]
+    pub metadata: Map<String, Value>,
+    /// The provider that served the model (`openai`, `anthropic`, …).
+    pub provider: String,
+    /// The model's label in the config: the lane, and the first part of the job's key.
+    pub label: String,
+    /// Which sample of this prompt this is, from 0.
+    pub sample: u32,
+    /// Whether the job succeeded.
+    pub status: RecordStatus,
+    /// Why the model stopped writing, when it answered.
+    pub finish_reason: Option<FinishReason>,
+    /// Whether the output was cut off at `max_tokens`.
+    pub truncated: bool,
+    /// Requests sent for this job, the last one included.
+    pub attempts: u32,
+    /// Tokens billed over every attempt, failed ones included.
+    pub usage_all_attempts: UsageTotals,
+    /// What the job cost in US dollars, when the model's prices are known.
+    pub cost_usd: Option<f64>,
+}
+
+/// Identifies one job: the unit that is done or not done in a journal.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct JobKey<'a> {
+    /// The model's label.
+    pub label: &'a str,
+    /// The prompt's id.
+    pub prompt_id: &'a str,
+    /// The sample number, from 0.
+    pub sample: u32,
+}
+
+impl fmt::Display for JobKey<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}#{}", self.label, self.prompt_id, self.sample)
+    }
+}
+
+/// Whether a job succeeded.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RecordStatus {
+    /// The model answered.
+    Ok,
+    /// The job failed; the record's `error` says why.
+    Error,
+}
+
+impl RecordStatus {
+    /// The status as written in records.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RecordStatus::Ok => "ok",
+            RecordStatus::Error => "error",
+        }
+    }
+}
+
+/// Seed 003's `tokens_used`: input, output and their sum.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TokenCounts {
+    /// Prompt tokens.
+    pub input: u64,
+    /// Completion tokens.
+    pub output: u64,
+    /// Input plus output.
+    pub total: u64,
+}
+
+impl TokenCounts {
+    /// Adds `other` to these counts.
+    pub fn add(&mut self, other: &TokenCounts) {
+        self.input += other.input;
+        self.output += other.output;
+        self.total += other.total;
+    }
+}
+
+impl From<Usage> for TokenCounts {
+    fn from(usage: Usage) -> Self {
+        Self {
+            input: usage.input_tokens,
+            output: usage.output_tokens,
+            total: usage.total(),
+        }
+    }
+}
+
+/// Tokens billed over every attempt of a job, with the reasoning and cache detail.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UsageTotals {
+    /// Prompt tokens.
+    pub input: u64,
+    /// Completion tokens, reasoning included.
+    pub output: u64,
+    /// Input plus output.
+    pub total: u64,
+    /// Of the output tokens, those spent on hidden reasoning.
+    #[serde(default)]
+    pub reasoning: u64,
+    /// Of the input tokens, those read from the provider's prompt cache.
+    #[serde(default)]
+    pub cached_input: u64,
+}
+
+impl From<Usage> for UsageTotals {
+    fn from(usage: Usage) -> Self {
+        Self {
+            input: usage.input_tokens,
+            output: usage.output_tokens,
+            total: usage.total(),
+            reasoning: usage.reasoning_tokens,
+            cached_input: usage.cached_input_tokens,
+        }
+    }
+}
+
+/// Why a job failed, as written in its record.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RecordError {
+    /// The classification.
+    pub kind: ErrorKind,
+    /// The HTTP status of the last attempt, when there was one.
+    pub status: Option<u16>,
+    /// What went wrong, in words (never a key: see [`ProviderError`]).
+    pub message: String,
+}
+
+impl From<&ProviderError> for RecordError {
+    fn from(err: &ProviderError) -> Self {
+        Self {
+            kind: err.kind,
+            status: err.status,
+            message: err.message.clone(),
+        }
+    }
+}
+
+impl Record {
+    /// Every field name a record writes itself, in order; `metadata` goes after `retry_count`.
+    pub const FIELDS: [&'static str; 21] = [
+        "run_id",
+        "prompt_id",
+        "model",
+        "model_version",
+        "full_response",
+        "tokens_used",
+        "token_logprobs",
+        "sampling_params",
+        "timestamp",
+        "elapsed_seconds",
+        "error",
+        "retry_count",
+        "provider",
+        "label",
+        "sample",
+        "status",
+        "finish_reason",
+        "truncated",
+        "attempts",
+        "usage_all_attempts",
+        "cost_usd",
+    ];
+
+    /// The job this record is the result of.
+    pub fn key(&self) -> JobKey<'_> {
+        JobKey {
+            label: &self.label,
+            prompt_id: &self.prompt_id,
+            sample: self.sample,
+        }
+    }
+}
+
+/// The `sampling_params` object for `params`: the fields that were set, with the
+/// provider-specific `extra` ones merged in at the top level.
+pub fn sampling_params(params: &Params) -> Map<String, Value> {
+    let mut map = match serde_json::to_value(params) {
+        Ok(Value::Object(map)) => map,
+        // Params is a plain struct of JSON-safe fields, so this arm is never taken.
+        Ok(_) | Err(_) => Map::new(),
+    };
+    if let Some(Value::Object(extra)) = map.remove("extra") {
+        for (key, value) in extra {
+            map.entry(key).or_insert(value);
+        }
+    }
+    map
+}
+
+/// `timestamp` as records write it: RFC 3339 UTC with microseconds.
+pub(crate) fn format_timestamp(timestamp: &DateTime<Utc>) -> String {
+    timestamp.to_rfc3339_opts(SecondsFormat::Micros, true)
+}
+
+fn deserialize_timestamp<'de, D: Deserializer<'de>>(d: D) -> Result<DateTime<Utc>, D::Error> {
+    let text = String::deserialize(d)?;
+    if let Ok(parsed) = DateTime::parse_from_rfc3339(&text) {
+        return Ok(parsed.with_timezone(&Utc));
+    }
+    // Seed 003 wrote local ISO 8601 times without an offset; read them as UTC.
+    NaiveDateTime::parse_from_str(&text, "%Y-%m-%dT%H:%M:%S%.f")
+        .map(|naive| naive.and_utc())
+        .map_err(|_| de::Error::custom(format!("`{text}` is not an RFC 3339 timestamp")))
+}
+
+/// The name a metadata key is written under: itself, or `prompt_`-prefixed until it clashes
+/// with no record field and no other metadata key.
+fn metadata_name<'a>(key: &'a str, metadata: &Map<String, Value>) -> std::borrow::Cow<'a, str> {
+    if !Record::FIELDS.contains(&key) {
+        return key.into();
+    }
+    let mut name = format!("prompt_{key}");
+    while Record::FIELDS.contains(&name.as_str()) || metadata.contains_key(&name) {
+        name.insert_str(0, "prompt_");
+    }
+    name.into()
+}
+
+impl Serialize for Record {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut map = serializer.serialize_map(Some(Self::FIELDS.len() + self.metadata.len()))?;
+        map.serialize_entry("run_id", &self.run_id)?;
+        map.serialize_entry("prompt_id", &self.prompt_id)?;
+        map.serialize_entry("model", &self.model)?;
+        map.serialize_entry("model_version", &self.model_version)?;
+        map.serialize_entry("full_response", &self.full_response)?;
+        map.serialize_entry("tokens_used", &self.tokens_used)?;
+        map.serialize_entry("token_logprobs", &self.token_logprobs)?;
+        map.serialize_entry("sampling_params", &self.sampling_params)?;
+        map.serialize_entry("timestamp", &format_timestamp(&self.timestamp))?;
+        map.serialize_entry("elapsed_seconds", &self.elapsed_seconds)?;
+        map.serialize_entry("error", &self.error)?;
+        map.serialize_entry("retry_count", &self.retry_count)?;
+        for (key, value) in &self.metadata {
+            map.serialize_entry(&metadata_name(key, &self.metadata), value)?;
+        }
+        map.serialize_entry("provider", &self.provider)?;
+        map.serialize_entry("label", &self.label)?;
+        map.serialize_entry("sample", &self.sample)?;
+        map.serialize_entry("status", &self.status)?;
+        map.serialize_entry("finish_reason", &self.finish_reason)?;
+        map.serialize_entry("truncated", &self.truncated)?;
+        map.serialize_entry("attempts", &self.attempts)?;
+        map.serialize_entry("usage_all_attempts", &self.usage_all_attempts)?;
+        map.serialize_entry("cost_usd", &self.cost_usd)?;
+        map.end()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record() -> Record {
+        Record {
+            run_id: "a1b2c3d4".into(),
+            prompt_id: "p1".into(),
+            model: "m".into(),
+            model_version: None,
+            full_response: Some("hi".into()),
+            tokens_used: TokenCounts::default(),
+            token_logprobs: None,
+            sampling_params: Map::new(),
+            timestamp: DateTime::from_timestamp(1_800_000_000, 456_789_000).unwrap(),
+            elapsed_seconds: 1.5,
+            error: None,
+            retry_count: 0,
+            metadata: Map::new(),
+            provider: "mock".into(),
+            label: "m".into(),
+            sample: 0,
+            status: RecordStatus::Ok,
+            finish_reason: Some(FinishReason::Stop),
+            truncated: false,
+            attempts: 1,
+            usage_all_attempts: UsageTotals::default(),
+            cost_usd: None,
+        }
+    }
+
+    #[test]
+    fn timestamp_has_microseconds_and_z() {
+        let json = serde_json::to_value(record()).unwrap();
+        assert_eq!(json["timestamp"], "2027-01-15T08:00:00.456789Z");
+    }
+
+    #[test]
+    fn metadata_clashing_with_a_field_is_prefixed_and_reads_back() {
+        let mut rec = record();
+        rec.metadata.insert("label".into(), "positive".into());
+        rec.metadata.insert("prompt_label".into(), "x".into());
+        let line = serde_json::to_string(&rec).unwrap();
+        let back: Record = serde_json::from_str(&line).unwrap();
+        assert_eq!(back.label, "m");
+        assert_eq!(back.metadata["prompt_prompt_label"], "positive");
+        assert_eq!(back.metadata["prompt_label"], "x");
+    }
+
+    #[test]
+    fn sampling_params_merges_extra() {
+        let mut params = Params {
+            temperature: Some(0.0),
+            seed: Some(42),
+            ..Params::default()
+        };
+        params.extra.insert("reasoning_effort".into(), "low".into());
+        let map = sampling_params(&params);
+        let keys: Vec<&str> = map.keys().map(String::as_str).collect();
+        assert_eq!(keys, ["temperature", "seed", "reasoning_effort"]);
+    }
+
+    #[test]
+    fn seed_timestamps_without_offset_read_as_utc() {
+        let mut json = serde_json::to_value(record()).unwrap();
+        json["timestamp"] = "2025-11-12T10:01:23.456789".into();
+        let back: Record = serde_json::from_value(json).unwrap();
+        assert_eq!(
+            format_timestamp(&back.timestamp),
+            "2025-11-12T10:01:23.456789Z"
+        );
+    }
+}

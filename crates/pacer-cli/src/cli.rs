@@ -1,0 +1,100 @@
+//! The command line.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+/// Send prompts × models × samples to language models, paced just under every rate limit,
+/// retried, and resumable after any crash.
+#[derive(Debug, Parser)]
+#[command(name = "pacer", version, about)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run every prompt on every model; one record per model × prompt × sample.
+    Run(RunArgs),
+    /// Write seed 003's combined results.json from a run's folder.
+    Export(ExportArgs),
+}
+
+/// `pacer run`.
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// The prompts file (JSON, JSONL, CSV or an OpenAI batch file).
+    #[arg(value_name = "PROMPTS")]
+    pub prompts_arg: Option<PathBuf>,
+    /// A config file: Pacer's TOML or seed 003's JSON.
+    #[arg(short, long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// The prompts file (same as the positional argument).
+    #[arg(long, value_name = "FILE", conflicts_with = "prompts_arg")]
+    pub prompts: Option<PathBuf>,
+    /// A model as TYPE:NAME (e.g. mock:small); repeatable; replaces the config's models.
+    #[arg(short = 'm', long = "model", value_name = "TYPE:NAME")]
+    pub models: Vec<String>,
+    /// The output folder.
+    #[arg(short, long, value_name = "DIR")]
+    pub output: Option<PathBuf>,
+    /// Only the first N prompts.
+    #[arg(long, value_name = "N")]
+    pub num_prompts: Option<u64>,
+    /// Continue a run in the output folder, skipping finished items.
+    #[arg(long, conflicts_with = "fresh")]
+    pub resume: bool,
+    /// Move the output folder's old results aside and start again.
+    #[arg(long)]
+    pub fresh: bool,
+    /// With --resume (implied): run the failed items again.
+    #[arg(long, conflicts_with = "fresh")]
+    pub retry_failed: bool,
+    /// Record malformed prompts in invalid_inputs.jsonl and go on instead of stopping.
+    #[arg(long)]
+    pub skip_invalid: bool,
+    /// No progress output and no table.
+    #[arg(short, long)]
+    pub quiet: bool,
+    /// Also write seed 003's combined results.json at the end.
+    #[arg(long)]
+    pub export: bool,
+    /// Completions per prompt, for every model.
+    #[arg(long, value_name = "N")]
+    pub samples: Option<u32>,
+    /// Requests in flight per model.
+    #[arg(long, value_name = "N")]
+    pub concurrency: Option<usize>,
+    /// Requests per minute per model.
+    #[arg(long, value_name = "N")]
+    pub rpm: Option<u64>,
+    /// Tokens per minute per model.
+    #[arg(long, value_name = "N")]
+    pub tpm: Option<u64>,
+    /// Output cap per completion.
+    #[arg(long, value_name = "N")]
+    pub max_tokens: Option<u32>,
+    /// Sampling temperature for every model.
+    #[arg(long, value_name = "T")]
+    pub temperature: Option<f64>,
+    /// Sampling seed for every model.
+    #[arg(long, value_name = "N")]
+    pub seed: Option<u64>,
+    /// Error retries per item.
+    #[arg(long, value_name = "N")]
+    pub max_retries: Option<u32>,
+}
+
+/// `pacer export`.
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    /// The run's output folder.
+    #[arg(value_name = "DIR")]
+    pub dir: PathBuf,
+    /// Where to write (default DIR/results.json).
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+}

@@ -1,0 +1,116 @@
+//! The config file's shape: Pacer's own keys and seed 003's, as written.
+
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+/// The top level of a config file.
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    /// Free text.
+    pub description: Option<String>,
+    /// The prompts (relative paths are taken from the config file's folder).
+    pub prompts_file: Option<PathBuf>,
+    /// Where results go (relative to the current folder).
+    pub output_dir: Option<PathBuf>,
+    /// Only the first N prompts.
+    pub num_prompts: Option<u64>,
+    /// Default seed for every model.
+    pub seed: Option<u64>,
+    /// Error retries per item.
+    pub max_retries: Option<u32>,
+    /// Default requests-per-minute limit for every model.
+    pub requests_per_minute: Option<u64>,
+    /// Default tokens-per-minute limit for every model.
+    pub tokens_per_minute: Option<u64>,
+    /// Default concurrency per model.
+    pub concurrency: Option<usize>,
+    /// Default per-request timeout.
+    pub timeout_secs: Option<f64>,
+    /// Default `max_tokens`.
+    pub max_tokens: Option<u32>,
+    /// Default temperature per error retry, e.g. `[0.0, 0.25, 0.5]`.
+    pub temperature_schedule: Option<Vec<f64>>,
+    /// The models.
+    #[serde(default)]
+    pub models: Vec<ModelEntry>,
+}
+
+/// `stop` may be one string or a list.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(untagged)]
+pub enum Stop {
+    /// One stop sequence.
+    One(String),
+    /// Several.
+    Many(Vec<String>),
+}
+
+/// One model entry.
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+pub struct ModelEntry {
+    /// The model's name at the provider.
+    pub name: String,
+    /// The provider: mock (and later openai, claude/anthropic, gemini, local).
+    #[serde(rename = "type", alias = "provider")]
+    pub kind: Option<String>,
+    /// A distinct label when one model appears twice (e.g. at two temperatures).
+    pub label: Option<String>,
+    /// Free text.
+    pub notes: Option<String>,
+    /// Sampling temperature.
+    pub temperature: Option<f64>,
+    /// Nucleus sampling.
+    pub top_p: Option<f64>,
+    /// Top-k sampling.
+    pub top_k: Option<u32>,
+    /// Output cap per completion.
+    pub max_tokens: Option<u32>,
+    /// Sampling seed.
+    pub seed: Option<u64>,
+    /// Stop sequences.
+    pub stop: Option<Stop>,
+    /// Completions per prompt.
+    pub samples: Option<u32>,
+    /// Requests per minute.
+    pub rpm: Option<u64>,
+    /// Tokens per minute.
+    pub tpm: Option<u64>,
+    /// Input tokens per minute.
+    pub itpm: Option<u64>,
+    /// Output tokens per minute.
+    pub otpm: Option<u64>,
+    /// Requests in flight at once.
+    pub concurrency: Option<usize>,
+    /// The API's base URL.
+    pub base_url: Option<String>,
+    /// The API key (better: the provider's environment variable).
+    pub api_key: Option<String>,
+    /// Ask for token log-probabilities.
+    pub logprobs: Option<bool>,
+    /// Alternatives per token when `logprobs` is on.
+    pub top_logprobs: Option<u8>,
+    /// Temperature per error retry.
+    pub temperature_schedule: Option<Vec<f64>>,
+    /// Per-request timeout.
+    pub timeout_secs: Option<f64>,
+    /// Local models: device.
+    pub device: Option<String>,
+    /// Local models: weights.
+    pub model_path: Option<String>,
+    /// Mock: latency of each reply.
+    pub latency_ms: Option<u64>,
+    /// Mock: share of calls that fail.
+    pub fail_rate: Option<f64>,
+    /// Mock: the kind of those failures (an error kind name, e.g. "Server", "Auth").
+    pub fail_kind: Option<String>,
+    /// Mock: every n-th call is rate limited.
+    pub rate_limit_every: Option<u64>,
+    /// Mock: the retry-after of those refusals.
+    pub retry_after_ms: Option<u64>,
+    /// Anything else: passed to the provider as extra parameters.
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}

@@ -1,0 +1,333 @@
+//! From a config file and the command line to a checked [`RunConfig`].
+
+use std::num::{NonZeroU64, NonZeroUsize};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use pacer_core::{ErrorKind, Params};
+use pacer_limit::Limits;
+use pacer_providers::MockConfig;
+use serde_json::{Map, Value};
+
+use super::file::{ModelEntry, Stop};
+use super::{ConfigError, FileConfig};
+
+/// Which API a model is reached through.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ProviderType {
+    /// The in-process mock.
+    Mock,
+}
+
+impl ProviderType {
+    fn parse(kind: &str) -> Result<Self, String> {
+        match kind.to_ascii_lowercase().as_str() {
+            "mock" => Ok(ProviderType::Mock),
+            "openai" | "claude" | "anthropic" | "gemini" | "local" => Err(format!(
+                "provider `{kind}` is not part of this build of pacer yet; available: mock"
+            )),
+            _ => Err(format!("unknown provider `{kind}`; expected one of: mock")),
+        }
+    }
+}
+
+/// Settings given on the command line; they win over the file.
+#[derive(Clone, Debug, Default)]
+pub struct Overrides {
+    /// The prompts file.
+    pub prompts: Option<PathBuf>,
+    /// The output folder.
+    pub output: Option<PathBuf>,
+    /// Only the first N prompts.
+    pub num_prompts: Option<u64>,
+    /// `TYPE:NAME` models; when given they replace the file's models.
+    pub models: Vec<String>,
+    /// Completions per prompt.
+    pub samples: Option<u32>,
+    /// Requests in flight per model.
+    pub concurrency: Option<usize>,
+    /// Requests per minute per model.
+    pub rpm: Option<u64>,
+    /// Tokens per minute per model.
+    pub tpm: Option<u64>,
+    /// Output cap.
+    pub max_tokens: Option<u32>,
+    /// Temperature.
+    pub temperature: Option<f64>,
+    /// Seed.
+    pub seed: Option<u64>,
+    /// Error retries.
+    pub max_retries: Option<u32>,
+}
+
+/// One model of the run, checked.
+#[derive(Clone, Debug)]
+pub struct ModelSpec {
+    /// Unique within the run; the journal's key.
+    pub label: String,
+    /// The model's name at the provider.
+    pub name: String,
+    /// The provider.
+    pub provider: ProviderType,
+    /// Base request parameters.
+    pub params: Params,
+    /// Completions per prompt.
+    pub samples: u32,
+    /// Rate limits.
+    pub limits: Limits,
+    /// Requests in flight.
+    pub concurrency: NonZeroUsize,
+    /// Per-request timeout.
+    pub timeout: Duration,
+    /// Temperature per error retry.
+    pub temperature_schedule: Vec<f64>,
+    /// Mock behaviour.
+    pub mock: MockConfig,
+    /// The entry as given, without secrets, for summaries and exports.
+    pub entry: Value,
+}
+
+/// Everything a run needs, checked.
+#[derive(Clone, Debug)]
+pub struct RunConfig {
+    /// The prompts file.
+    pub prompts: PathBuf,
+    /// The output folder.
+    pub output: PathBuf,
+    /// Only the first N prompts.
+    pub num_prompts: Option<u64>,
+    /// Error retries per item.
+    pub max_retries: u32,
+    /// The models, in order.
+    pub models: Vec<ModelSpec>,
+    /// The whole config without secrets, for the summary.
+    pub redacted: Value,
+}
+
+/// Merges `file` (with its path) and `overrides` into a checked run config.
+pub fn resolve(
+    file: Option<(&Path, FileConfig)>,
+    overrides: &Overrides,
+) -> Result<RunConfig, ConfigError> {
+    let (path, config) = match file {
+        Some((path, config)) => (Some(path), config),
+        None => (None, FileConfig::default()),
+    };
+    let err = |key: &str, message: String| ConfigError::new(path, key, message);
+    let cli = |key: &str, message: String| ConfigError::new(None, key, message);
+
+    let prompts = match (&overrides.prompts, &config.prompts_file) {
+        (Some(p), _) => p.clone(),
+        (None, Some(p)) => relative_to(path, p),
+        (None, None) => {
+            return Err(cli(
+                "PROMPTS",
+                "no prompts file: give one as an argument, with --prompts, or as `prompts_file` in the config".into(),
+            ));
+        }
+    };
+    let output = overrides
+        .output
+        .clone()
+        .or(config.output_dir.clone())
+        .unwrap_or_else(|| PathBuf::from("pacer-results"));
+    let max_retries = overrides.max_retries.or(config.max_retries).unwrap_or(3);
+
+    let entries: Vec<(String, ModelEntry, bool)> = if overrides.models.is_empty() {
+        config
+            .models
+            .iter()
+            .enumerate()
+            .map(|(i, m)| (format!("models[{i}]"), m.clone(), false))
+            .collect()
+    } else {
+        overrides
+            .models
+            .iter()
+            .map(|m| {
+                let (kind, name) = m.split_once(':').ok_or_else(|| {
+                    cli("-m", format!("`{m}`: expected TYPE:NAME, e.g. mock:small"))
+                })?;
+                let entry = ModelEntry {
+                    name: name.to_string(),
+                    kind: Some(kind.to_string()),
+                    ..ModelEntry::default()
+                };
+                Ok((format!("-m {m}"), entry, true))
+            })
+            .collect::<Result<_, ConfigError>>()?
+    };
+    if entries.is_empty() {
+        return Err(err(
+            "models",
+            "no models: add [[models]] entries to the config or pass -m TYPE:NAME".into(),
+        ));
+    }
+
+    let mut models: Vec<ModelSpec> = Vec::with_capacity(entries.len());
+    for (key, entry, from_cli) in entries {
+        let at = |field: &str, message: String| {
+            let key = format!("{key}.{field}");
+            if from_cli { cli(&key, message) } else { err(&key, message) }
+        };
+        let spec = model(&entry, &config, overrides, &at)?;
+        if let Some(first) = models.iter().position(|m| m.label == spec.label) {
+            return Err(at(
+                "label",
+                format!(
+                    "a second model labelled `{}` (the first is models[{first}]): give each entry a distinct `label`",
+                    spec.label
+                ),
+            ));
+        }
+        models.push(spec);
+    }
+
+    let mut redacted = serde_json::to_value(&config).unwrap_or(Value::Null);
+    if let Value::Object(map) = &mut redacted {
+        map.insert("models".into(), Value::Array(models.iter().map(|m| m.entry.clone()).collect()));
+        map.insert("prompts_file".into(), Value::String(prompts.display().to_string()));
+        map.insert("output_dir".into(), Value::String(output.display().to_string()));
+        strip_nulls(map);
+    }
+    Ok(RunConfig {
+        prompts,
+        output,
+        num_prompts: overrides.num_prompts.or(config.num_prompts),
+        max_retries,
+        models,
+        redacted,
+    })
+}
+
+fn relative_to(config: Option<&Path>, p: &Path) -> PathBuf {
+    match config.and_then(Path::parent) {
+        Some(dir) if p.is_relative() && !p.exists() => dir.join(p),
+        _ => p.to_path_buf(),
+    }
+}
+
+fn strip_nulls(map: &mut Map<String, Value>) {
+    map.retain(|_, v| !v.is_null());
+}
+
+fn model(
+    entry: &ModelEntry,
+    config: &FileConfig,
+    o: &Overrides,
+    at: &dyn Fn(&str, String) -> ConfigError,
+) -> Result<ModelSpec, ConfigError> {
+    if entry.name.trim().is_empty() {
+        return Err(at("name", "expected the model's name, found an empty string".into()));
+    }
+    let kind = entry.kind.as_deref().ok_or_else(|| {
+        at("type", "missing: say which provider serves this model, e.g. type = \"mock\"".into())
+    })?;
+    let provider = ProviderType::parse(kind).map_err(|m| at("type", m))?;
+
+    let temperature = o.temperature.or(entry.temperature);
+    check_range(at, "temperature", temperature, 0.0, 2.0)?;
+    check_range(at, "top_p", entry.top_p, 0.0, 1.0)?;
+    check_range(at, "fail_rate", entry.fail_rate, 0.0, 1.0)?;
+    let schedule = entry
+        .temperature_schedule
+        .clone()
+        .or(config.temperature_schedule.clone())
+        .unwrap_or_default();
+    for (i, t) in schedule.iter().enumerate() {
+        check_range(at, &format!("temperature_schedule[{i}]"), Some(*t), 0.0, 2.0)?;
+    }
+    let samples = o.samples.or(entry.samples).unwrap_or(1);
+    if samples == 0 {
+        return Err(at("samples", "expected at least 1".into()));
+    }
+    let concurrency = o.concurrency.or(entry.concurrency).or(config.concurrency).unwrap_or(8);
+    let concurrency =
+        NonZeroUsize::new(concurrency).ok_or_else(|| at("concurrency", "expected at least 1".into()))?;
+    let timeout = entry.timeout_secs.or(config.timeout_secs).unwrap_or(120.0);
+    if !(timeout.is_finite() && timeout > 0.0) {
+        return Err(at("timeout_secs", format!("expected a positive number of seconds, found {timeout}")));
+    }
+    let limit = |key: &str, value: Option<u64>| -> Result<Option<NonZeroU64>, ConfigError> {
+        match value {
+            None => Ok(None),
+            Some(v) => NonZeroU64::new(v)
+                .map(Some)
+                .ok_or_else(|| at(key, "expected a positive limit per minute (leave it out for none)".into())),
+        }
+    };
+    let limits = Limits {
+        rpm: limit("rpm", o.rpm.or(entry.rpm).or(config.requests_per_minute))?,
+        tpm: limit("tpm", o.tpm.or(entry.tpm).or(config.tokens_per_minute))?,
+        itpm: limit("itpm", entry.itpm)?,
+        otpm: limit("otpm", entry.otpm)?,
+    };
+    let fail_kind = match &entry.fail_kind {
+        None => ErrorKind::Server,
+        Some(name) => ErrorKind::ALL
+            .into_iter()
+            .find(|k| k.as_str().eq_ignore_ascii_case(name))
+            .ok_or_else(|| {
+                let names: Vec<_> = ErrorKind::ALL.iter().map(|k| k.as_str()).collect();
+                at("fail_kind", format!("unknown error kind `{name}`; expected one of {}", names.join(", ")))
+            })?,
+    };
+    let params = Params {
+        temperature,
+        top_p: entry.top_p,
+        top_k: entry.top_k,
+        max_tokens: o.max_tokens.or(entry.max_tokens).or(config.max_tokens),
+        seed: o.seed.or(entry.seed).or(config.seed),
+        stop: match &entry.stop {
+            None => Vec::new(),
+            Some(Stop::One(s)) => vec![s.clone()],
+            Some(Stop::Many(v)) => v.clone(),
+        },
+        n: 1,
+        logprobs: entry.logprobs.unwrap_or(false) || entry.top_logprobs.is_some(),
+        top_logprobs: entry.top_logprobs,
+        extra: entry.extra.clone(),
+    };
+    let mut shown = serde_json::to_value(entry).unwrap_or(Value::Null);
+    if let Value::Object(map) = &mut shown {
+        strip_nulls(map);
+        if map.contains_key("api_key") {
+            map.insert("api_key".into(), Value::String("<redacted>".into()));
+        }
+        map.entry("label").or_insert_with(|| Value::String(entry.name.clone()));
+    }
+    Ok(ModelSpec {
+        label: entry.label.clone().unwrap_or_else(|| entry.name.clone()),
+        name: entry.name.clone(),
+        provider,
+        params,
+        samples,
+        limits,
+        concurrency,
+        timeout: Duration::from_secs_f64(timeout),
+        temperature_schedule: schedule,
+        mock: MockConfig {
+            latency: Duration::from_millis(entry.latency_ms.unwrap_or(0)),
+            fail_rate: entry.fail_rate.unwrap_or(0.0),
+            fail_kind,
+            rate_limit_every: entry.rate_limit_every,
+            retry_after: Duration::from_millis(entry.retry_after_ms.unwrap_or(1000)),
+        },
+        entry: shown,
+    })
+}
+
+fn check_range(
+    at: &dyn Fn(&str, String) -> ConfigError,
+    key: &str,
+    value: Option<f64>,
+    low: f64,
+    high: f64,
+) -> Result<(), ConfigError> {
+    match value {
+        Some(v) if !(low..=high).contains(&v) => {
+            Err(at(key, format!("expected a number from {low} to {high}, found {v}")))
+        }
+        _ => Ok(()),
+    }
+}

@@ -1,0 +1,118 @@
+//! Job expansion: a lane's own cursor over the prompts, streamed on a thread of its own,
+//! turned into one work item per sample not yet done.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use pacer_batch::Done;
+use pacer_batch::{Prompt, PromptReader};
+use pacer_core::{Params, Request};
+use pacer_engine::WorkItem;
+use serde_json::{Map, Value};
+use tokio::sync::mpsc;
+
+use crate::config::ModelSpec;
+use crate::progress::LaneCounters;
+
+/// What a work item carries to its record.
+#[derive(Debug)]
+pub struct Job {
+    /// The lane's index in the run.
+    pub lane: usize,
+    /// The prompt's id.
+    pub prompt_id: String,
+    /// The sample, from 0.
+    pub sample: u32,
+    /// The prompt's metadata, shared by its samples.
+    pub metadata: Arc<Map<String, Value>>,
+}
+
+/// Everything a feeder needs.
+pub struct Feed {
+    /// The lane's index.
+    pub lane: usize,
+    /// The model.
+    pub model: ModelSpec,
+    /// The prompts file.
+    pub prompts: PathBuf,
+    /// Only the first N valid prompts.
+    pub limit: Option<u64>,
+    /// Jobs finished earlier.
+    pub done: Arc<Done>,
+    /// Progress counters.
+    pub counters: Arc<LaneCounters>,
+}
+
+/// Streams `feed`'s jobs into `tx` from a thread of its own; returns when the input is read
+/// or the lane has stopped taking work.
+pub fn spawn(feed: Feed, tx: mpsc::Sender<WorkItem<Job>>) -> std::thread::JoinHandle<()> {
+    std::thread::spawn(move || {
+        let Ok(reader) = PromptReader::open(&feed.prompts) else {
+            // The scan before the run opened the same file; a failure now ends this lane's
+            // input, and its jobs stay pending for a resume.
+            return;
+        };
+        for prompt in reader.with_limit(feed.limit) {
+            // Invalid prompts were reported (or recorded, with --skip-invalid) by the scan.
+            let Ok(prompt) = prompt else { continue };
+            if !send_samples(&feed, prompt, &tx) {
+                return;
+            }
+        }
+    })
+}
+
+/// Sends the samples of `prompt` not done yet; false when the lane no longer listens.
+fn send_samples(feed: &Feed, prompt: Prompt, tx: &mpsc::Sender<WorkItem<Job>>) -> bool {
+    let model = &feed.model;
+    let metadata = Arc::new(prompt.metadata);
+    let mut params = model.params.clone();
+    if let Some(overrides) = &prompt.params {
+        merge(&mut params, overrides);
+    }
+    let request = Request {
+        model: model.name.clone(),
+        messages: prompt.messages,
+        params,
+    };
+    for sample in 0..model.samples {
+        if feed.done.contains(&model.label, &prompt.id, sample) {
+            feed.counters.skipped.fetch_add(1, Ordering::Relaxed);
+            continue;
+        }
+        let job = Job {
+            lane: feed.lane,
+            prompt_id: prompt.id.clone(),
+            sample,
+            metadata: metadata.clone(),
+        };
+        let item = WorkItem::prompt(prompt.id.clone(), request.clone(), job);
+        if tx.blocking_send(item).is_err() {
+            return false;
+        }
+    }
+    true
+}
+
+/// Applies a prompt's own parameters (from an OpenAI batch line) over the model's.
+fn merge(params: &mut Params, overrides: &Params) {
+    if overrides.temperature.is_some() {
+        params.temperature = overrides.temperature;
+    }
+    if overrides.top_p.is_some() {
+        params.top_p = overrides.top_p;
+    }
+    if overrides.max_tokens.is_some() {
+        params.max_tokens = overrides.max_tokens;
+    }
+    if overrides.seed.is_some() {
+        params.seed = overrides.seed;
+    }
+    if !overrides.stop.is_empty() {
+        params.stop = overrides.stop.clone();
+    }
+    for (key, value) in &overrides.extra {
+        params.extra.insert(key.clone(), value.clone());
+    }
+}

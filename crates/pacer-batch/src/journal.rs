@@ -114,10 +114,16 @@ pub enum OpenMode {
 }
 
 /// The append-only journal of a run.
+///
+/// One writer per folder: lanes share it behind a mutex or send their records to the task
+/// that owns it. The [`Done`] returned by [`Journal::open`] is a snapshot of the folder at
+/// opening; appends do not change it.
 #[derive(Debug)]
 pub struct Journal {
     path: PathBuf,
     file: File,
+    /// Bytes of whole lines in the file, to cut a failed append back off.
+    len: u64,
     line: Vec<u8>,
 }
 
@@ -150,9 +156,14 @@ impl Journal {
             .append(true)
             .open(&path)
             .map_err(JournalError::io("open the journal", &path))?;
+        let len = file
+            .metadata()
+            .map_err(JournalError::io("open the journal", &path))?
+            .len();
         let journal = Journal {
             path,
             file,
+            len,
             line: Vec::new(),
         };
         Ok((journal, done))
@@ -166,12 +177,23 @@ impl Journal {
     /// Appends `record` as one line and hands it to the operating system.
     ///
     /// The line is serialized whole before anything is written, so a record that fails to
-    /// serialize leaves the file untouched.
+    /// serialize leaves the file untouched; a write that fails part-way (a full disk) is cut
+    /// back off, so that later lines do not land after half a line.
     pub fn append(&mut self, record: &Record) -> io::Result<()> {
         self.line.clear();
         serde_json::to_writer(&mut self.line, record)?;
         self.line.push(b'\n');
-        self.file.write_all(&self.line)
+        match self.file.write_all(&self.line) {
+            Ok(()) => {
+                self.len += self.line.len() as u64;
+                Ok(())
+            }
+            Err(err) => {
+                // Best effort: if this fails too, the next resume drops the torn line.
+                let _ = self.file.set_len(self.len);
+                Err(err)
+            }
+        }
     }
 
     /// Flushes the journal to the disk itself (`fsync`): call once when the run ends.

@@ -86,7 +86,8 @@ impl Progress {
                     .lanes
                     .iter()
                     .map(|(label, counters)| {
-                        let bar = multi.add(ProgressBar::new(counters.total.load(Ordering::Relaxed)));
+                        let bar =
+                            multi.add(ProgressBar::new(counters.total.load(Ordering::Relaxed)));
                         bar.set_style(style.clone());
                         bar.set_prefix(label.clone());
                         (bar, counters.clone())
@@ -142,7 +143,11 @@ fn status_line(label: &str, c: &LaneCounters, elapsed: Duration) -> String {
     let total = c.total.load(Ordering::Relaxed);
     let done = c.done.load(Ordering::Relaxed);
     let finished = done + c.skipped.load(Ordering::Relaxed);
-    let pct = if total == 0 { 100.0 } else { finished as f64 * 100.0 / total as f64 };
+    let pct = if total == 0 {
+        100.0
+    } else {
+        finished as f64 * 100.0 / total as f64
+    };
     let rate = done as f64 / elapsed.as_secs_f64().max(1e-3);
     format!(
         "pacer: {label} {finished}/{total} ({pct:.1}%) {rate:.1}/s errors {} tokens {}",

@@ -158,7 +158,9 @@ pub struct Lane {
     rng: Mutex<fastrand::Rng>,
 }
 
-/// What one attempt sends.
+/// What one attempt sends. It lives on the stack for one attempt, so the size difference
+/// between the variants costs nothing worth a heap allocation per attempt.
+#[allow(clippy::large_enum_variant)]
 enum Dispatch<'a> {
     Request(Request),
     Direct(&'a DirectCall),

@@ -76,7 +76,10 @@ mod tests {
     fn expands_nested_strings_and_keeps_escapes() {
         let mut v = json!({"models": [{"api_key": "${KEY}", "notes": "cost $${KEY}"}]});
         expand(&mut v, &mut String::new(), &env).unwrap();
-        assert_eq!(v, json!({"models": [{"api_key": "sk-secret", "notes": "cost ${KEY}"}]}));
+        assert_eq!(
+            v,
+            json!({"models": [{"api_key": "sk-secret", "notes": "cost ${KEY}"}]})
+        );
     }
 
     #[test]

@@ -25,7 +25,11 @@ pub struct ConfigError {
 }
 
 impl ConfigError {
-    pub(crate) fn new(file: Option<&Path>, key: impl Into<String>, message: impl Into<String>) -> Self {
+    pub(crate) fn new(
+        file: Option<&Path>,
+        key: impl Into<String>,
+        message: impl Into<String>,
+    ) -> Self {
         Self {
             file: file.map(Path::to_path_buf),
             key: key.into(),
@@ -53,9 +57,15 @@ impl std::error::Error for ConfigError {}
 /// environment and checks its shape.
 pub fn load(path: &Path) -> Result<FileConfig, ConfigError> {
     let text = std::fs::read_to_string(path).map_err(|e| {
-        ConfigError::new(Some(path), "", format!("cannot read the config file: {e}; check the path"))
+        ConfigError::new(
+            Some(path),
+            "",
+            format!("cannot read the config file: {e}; check the path"),
+        )
     })?;
-    let is_toml = path.extension().is_some_and(|e| e.eq_ignore_ascii_case("toml"));
+    let is_toml = path
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("toml"));
     let mut value: serde_json::Value = if is_toml {
         let table: toml::Table = toml::from_str(&text)
             .map_err(|e| ConfigError::new(Some(path), "", format!("not valid TOML: {e}")))?;
@@ -66,12 +76,18 @@ pub fn load(path: &Path) -> Result<FileConfig, ConfigError> {
             ConfigError::new(
                 Some(path),
                 "",
-                format!("not valid JSON at line {} column {}: {e}", e.line(), e.column()),
+                format!(
+                    "not valid JSON at line {} column {}: {e}",
+                    e.line(),
+                    e.column()
+                ),
             )
         })?
     };
-    env::expand(&mut value, &mut String::new(), &|name| std::env::var(name).ok())
-        .map_err(|(key, message)| ConfigError::new(Some(path), key, message))?;
+    env::expand(&mut value, &mut String::new(), &|name| {
+        std::env::var(name).ok()
+    })
+    .map_err(|(key, message)| ConfigError::new(Some(path), key, message))?;
     serde_path_to_error::deserialize(value).map_err(|e| {
         let key = e.path().to_string();
         let key = if key == "." { String::new() } else { key };

@@ -168,7 +168,11 @@ pub fn resolve(
     for (key, entry, from_cli) in entries {
         let at = |field: &str, message: String| {
             let key = format!("{key}.{field}");
-            if from_cli { cli(&key, message) } else { err(&key, message) }
+            if from_cli {
+                cli(&key, message)
+            } else {
+                err(&key, message)
+            }
         };
         let spec = model(&entry, &config, overrides, &at)?;
         if let Some(first) = models.iter().position(|m| m.label == spec.label) {
@@ -185,9 +189,18 @@ pub fn resolve(
 
     let mut redacted = serde_json::to_value(&config).unwrap_or(Value::Null);
     if let Value::Object(map) = &mut redacted {
-        map.insert("models".into(), Value::Array(models.iter().map(|m| m.entry.clone()).collect()));
-        map.insert("prompts_file".into(), Value::String(prompts.display().to_string()));
-        map.insert("output_dir".into(), Value::String(output.display().to_string()));
+        map.insert(
+            "models".into(),
+            Value::Array(models.iter().map(|m| m.entry.clone()).collect()),
+        );
+        map.insert(
+            "prompts_file".into(),
+            Value::String(prompts.display().to_string()),
+        );
+        map.insert(
+            "output_dir".into(),
+            Value::String(output.display().to_string()),
+        );
         strip_nulls(map);
     }
     Ok(RunConfig {
@@ -218,10 +231,16 @@ fn model(
     at: &dyn Fn(&str, String) -> ConfigError,
 ) -> Result<ModelSpec, ConfigError> {
     if entry.name.trim().is_empty() {
-        return Err(at("name", "expected the model's name, found an empty string".into()));
+        return Err(at(
+            "name",
+            "expected the model's name, found an empty string".into(),
+        ));
     }
     let kind = entry.kind.as_deref().ok_or_else(|| {
-        at("type", "missing: say which provider serves this model, e.g. type = \"mock\"".into())
+        at(
+            "type",
+            "missing: say which provider serves this model, e.g. type = \"mock\"".into(),
+        )
     })?;
     let provider = ProviderType::parse(kind).map_err(|m| at("type", m))?;
 
@@ -235,25 +254,41 @@ fn model(
         .or(config.temperature_schedule.clone())
         .unwrap_or_default();
     for (i, t) in schedule.iter().enumerate() {
-        check_range(at, &format!("temperature_schedule[{i}]"), Some(*t), 0.0, 2.0)?;
+        check_range(
+            at,
+            &format!("temperature_schedule[{i}]"),
+            Some(*t),
+            0.0,
+            2.0,
+        )?;
     }
     let samples = o.samples.or(entry.samples).unwrap_or(1);
     if samples == 0 {
         return Err(at("samples", "expected at least 1".into()));
     }
-    let concurrency = o.concurrency.or(entry.concurrency).or(config.concurrency).unwrap_or(8);
-    let concurrency =
-        NonZeroUsize::new(concurrency).ok_or_else(|| at("concurrency", "expected at least 1".into()))?;
+    let concurrency = o
+        .concurrency
+        .or(entry.concurrency)
+        .or(config.concurrency)
+        .unwrap_or(8);
+    let concurrency = NonZeroUsize::new(concurrency)
+        .ok_or_else(|| at("concurrency", "expected at least 1".into()))?;
     let timeout = entry.timeout_secs.or(config.timeout_secs).unwrap_or(120.0);
     if !(timeout.is_finite() && timeout > 0.0) {
-        return Err(at("timeout_secs", format!("expected a positive number of seconds, found {timeout}")));
+        return Err(at(
+            "timeout_secs",
+            format!("expected a positive number of seconds, found {timeout}"),
+        ));
     }
     let limit = |key: &str, value: Option<u64>| -> Result<Option<NonZeroU64>, ConfigError> {
         match value {
             None => Ok(None),
-            Some(v) => NonZeroU64::new(v)
-                .map(Some)
-                .ok_or_else(|| at(key, "expected a positive limit per minute (leave it out for none)".into())),
+            Some(v) => NonZeroU64::new(v).map(Some).ok_or_else(|| {
+                at(
+                    key,
+                    "expected a positive limit per minute (leave it out for none)".into(),
+                )
+            }),
         }
     };
     let limits = Limits {
@@ -269,7 +304,13 @@ fn model(
             .find(|k| k.as_str().eq_ignore_ascii_case(name))
             .ok_or_else(|| {
                 let names: Vec<_> = ErrorKind::ALL.iter().map(|k| k.as_str()).collect();
-                at("fail_kind", format!("unknown error kind `{name}`; expected one of {}", names.join(", ")))
+                at(
+                    "fail_kind",
+                    format!(
+                        "unknown error kind `{name}`; expected one of {}",
+                        names.join(", ")
+                    ),
+                )
             })?,
     };
     let params = Params {
@@ -294,7 +335,8 @@ fn model(
         if map.contains_key("api_key") {
             map.insert("api_key".into(), Value::String("<redacted>".into()));
         }
-        map.entry("label").or_insert_with(|| Value::String(entry.name.clone()));
+        map.entry("label")
+            .or_insert_with(|| Value::String(entry.name.clone()));
     }
     Ok(ModelSpec {
         label: entry.label.clone().unwrap_or_else(|| entry.name.clone()),
@@ -325,9 +367,10 @@ fn check_range(
     high: f64,
 ) -> Result<(), ConfigError> {
     match value {
-        Some(v) if !(low..=high).contains(&v) => {
-            Err(at(key, format!("expected a number from {low} to {high}, found {v}")))
-        }
+        Some(v) if !(low..=high).contains(&v) => Err(at(
+            key,
+            format!("expected a number from {low} to {high}, found {v}"),
+        )),
         _ => Ok(()),
     }
 }

@@ -62,14 +62,20 @@ async fn run(config: RunConfig, args: &RunArgs) -> anyhow::Result<ExitCode> {
         bail!(
             "{}: no valid prompts to run{}",
             config.prompts.display(),
-            if scanned.invalid.is_empty() { "" } else { " (every one is invalid: see invalid_inputs.jsonl)" }
+            if scanned.invalid.is_empty() {
+                ""
+            } else {
+                " (every one is invalid: see invalid_inputs.jsonl)"
+            }
         );
     }
 
     let mode = if args.fresh {
         OpenMode::Fresh
     } else if args.resume || args.retry_failed {
-        OpenMode::Resume { retry_failed: args.retry_failed }
+        OpenMode::Resume {
+            retry_failed: args.retry_failed,
+        }
     } else {
         OpenMode::New
     };
@@ -100,7 +106,10 @@ async fn run(config: RunConfig, args: &RunArgs) -> anyhow::Result<ExitCode> {
     let mut feeders = Vec::new();
     for (index, model) in config.models.iter().enumerate() {
         let counters = progress.counters(index);
-        counters.total.store(scanned.count * u64::from(model.samples), std::sync::atomic::Ordering::Relaxed);
+        counters.total.store(
+            scanned.count * u64::from(model.samples),
+            std::sync::atomic::Ordering::Relaxed,
+        );
         let provider = providers::build(model);
         infos.push(write::LaneInfo {
             label: model.label.clone(),
@@ -136,7 +145,9 @@ async fn run(config: RunConfig, args: &RunArgs) -> anyhow::Result<ExitCode> {
             if tokio::signal::ctrl_c().await.is_ok() {
                 interrupted.store(true, std::sync::atomic::Ordering::SeqCst);
                 for stop in &stops {
-                    stop.stop("interrupted: finished work is saved; run again with --resume to continue");
+                    stop.stop(
+                        "interrupted: finished work is saved; run again with --resume to continue",
+                    );
                 }
             }
         })
@@ -146,7 +157,9 @@ async fn run(config: RunConfig, args: &RunArgs) -> anyhow::Result<ExitCode> {
         let tx = outcomes_tx.clone();
         let lane_started = Instant::now();
         tasks.push(tokio::spawn(async move {
-            let items = stream::unfold(items_rx, |mut rx| async move { rx.recv().await.map(|i| (i, rx)) });
+            let items = stream::unfold(items_rx, |mut rx| async move {
+                rx.recv().await.map(|i| (i, rx))
+            });
             let stats = lane.run(items, tx).await;
             (lane, stats, lane_started.elapsed())
         }));
@@ -277,6 +290,10 @@ fn write_invalid(dir: &Path, invalid: &[InputError]) -> anyhow::Result<()> {
         });
         writeln!(file, "{line}").with_context(|| format!("cannot write {}", path.display()))?;
     }
-    eprintln!("pacer: skipped {} invalid prompts, listed in {}", invalid.len(), path.display());
+    eprintln!(
+        "pacer: skipped {} invalid prompts, listed in {}",
+        invalid.len(),
+        path.display()
+    );
     Ok(())
 }

@@ -39,9 +39,10 @@ pub fn spawn(
             let record = record(&run_id, lane, outcome);
             let counters = &lane.counters;
             counters.done.fetch_add(1, Ordering::Relaxed);
-            counters
-                .failed
-                .fetch_add(u64::from(record.status == RecordStatus::Error), Ordering::Relaxed);
+            counters.failed.fetch_add(
+                u64::from(record.status == RecordStatus::Error),
+                Ordering::Relaxed,
+            );
             counters
                 .tokens
                 .fetch_add(record.usage_all_attempts.total, Ordering::Relaxed);

@@ -135,7 +135,8 @@ fn token_logprob(position: usize, chosen: &str, state: u64, top: usize) -> Token
         let word = WORDS[(next % WORDS.len() as u64) as usize];
         if top_tokens.iter().all(|t| t != word) {
             let last = *top_logprobs.last().unwrap_or(&first);
-            top_logprobs.push(last - 0.5 - ((next >> 32) % 1000) as f64 / 500.0);
+            let step = 0.5 + ((next >> 32) % 1000) as f64 / 500.0;
+            top_logprobs.push(((last - step) * 1e4).round() / 1e4);
             top_tokens.push(word.to_string());
         }
     }

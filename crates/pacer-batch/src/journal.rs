@@ -65,6 +65,12 @@ pub enum JournalError {
         #[source]
         source: serde_json::Error,
     },
+    /// Another process holds the folder's lock: two writers would interleave their records.
+    #[error("{} is in use by another pacer run: wait for it to end, or pick another output folder", dir.display())]
+    Locked {
+        /// The output folder.
+        dir: PathBuf,
+    },
     /// An export was asked to overwrite the journal it reads.
     #[error("{} is the run's journal: export to another file", path.display())]
     ExportOverJournal {
@@ -125,6 +131,8 @@ pub struct Journal {
     /// Bytes of whole lines in the file, to cut a failed append back off.
     len: u64,
     line: Vec<u8>,
+    /// Held for the journal's life: one writer per folder, across processes.
+    _lock: File,
 }
 
 impl Journal {
@@ -132,6 +140,7 @@ impl Journal {
     /// says, and returns it with the set of jobs already done.
     pub fn open(dir: &Path, mode: OpenMode) -> Result<(Journal, Done), JournalError> {
         fs::create_dir_all(dir).map_err(JournalError::io("create the output folder", dir))?;
+        let lock = lock(dir)?;
         let path = dir.join(RESULTS_FILE);
         let done = match mode {
             OpenMode::New => {
@@ -165,6 +174,7 @@ impl Journal {
             file,
             len,
             line: Vec::new(),
+            _lock: lock,
         };
         Ok((journal, done))
     }
@@ -410,15 +420,47 @@ fn take_out_failures(
 }
 
 /// Moves every file of `dir` (not its folders) into a new `dir/previous-<UTC time>/`.
-fn move_aside(dir: &Path) -> Result<Option<PathBuf>, JournalError> {
-    let mut files = Vec::new();
-    for entry in fs::read_dir(dir).map_err(JournalError::io("list", dir))? {
-        let entry = entry.map_err(JournalError::io("list", dir))?;
-        let kind = entry.file_type().map_err(JournalError::io("list", dir))?;
-        if !kind.is_dir() {
-            files.push(entry.file_name());
-        }
+/// The lock file that keeps a second process out of a run folder.
+const LOCK_FILE: &str = ".pacer.lock";
+
+/// The files of a run folder that `--fresh` moves aside; anything else (a prompts file kept
+/// there, say) stays where it is.
+const RUN_FILES: [&str; 6] = [
+    RESULTS_FILE,
+    RETRIED_FAILURES_FILE,
+    "run.json",
+    "summary.json",
+    "results.json",
+    "invalid_inputs.jsonl",
+];
+
+fn lock(dir: &Path) -> Result<File, JournalError> {
+    let path = dir.join(LOCK_FILE);
+    let file = OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(JournalError::io("create the lock file", &path))?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(fs::TryLockError::WouldBlock) => Err(JournalError::Locked {
+            dir: dir.to_path_buf(),
+        }),
+        Err(fs::TryLockError::Error(source)) => Err(JournalError::Io {
+            doing: "lock",
+            path,
+            source,
+        }),
     }
+}
+
+fn move_aside(dir: &Path) -> Result<Option<PathBuf>, JournalError> {
+    let files: Vec<_> = RUN_FILES
+        .iter()
+        .filter(|name| dir.join(name).is_file())
+        .map(std::ffi::OsString::from)
+        .collect();
     if files.is_empty() {
         return Ok(None);
     }

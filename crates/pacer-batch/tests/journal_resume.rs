@@ -372,3 +372,32 @@ fn done_holds_300_000_keys() {
         assert!(!done.contains(&label, &prompt_id, 2 + i % 2));
     }
 }
+
+#[test]
+fn a_second_writer_is_kept_out_of_the_folder() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_journal, _) = Journal::open(dir.path(), OpenMode::New).unwrap();
+    let err = Journal::open(
+        dir.path(),
+        OpenMode::Resume {
+            retry_failed: false,
+        },
+    )
+    .unwrap_err();
+    assert!(
+        err.to_string().contains("in use by another pacer run"),
+        "{err}"
+    );
+}
+
+#[test]
+fn fresh_moves_only_the_run_files() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("results.jsonl"), "").unwrap();
+    std::fs::write(dir.path().join("summary.json"), "{}").unwrap();
+    std::fs::write(dir.path().join("my-prompts.jsonl"), "{}\n").unwrap();
+    let (_journal, done) = Journal::open(dir.path(), OpenMode::Fresh).unwrap();
+    let aside = done.moved_aside().unwrap();
+    assert!(aside.join("summary.json").is_file());
+    assert!(dir.path().join("my-prompts.jsonl").is_file());
+}

@@ -115,6 +115,7 @@ pub fn resolve(
     };
     let err = |key: &str, message: String| ConfigError::new(path, key, message);
     let cli = |key: &str, message: String| ConfigError::new(None, key, message);
+    check_overrides(overrides)?;
 
     let prompts = match (&overrides.prompts, &config.prompts_file) {
         (Some(p), _) => p.clone(),
@@ -178,10 +179,17 @@ pub fn resolve(
         if let Some(first) = models.iter().position(|m| m.label == spec.label) {
             return Err(at(
                 "label",
-                format!(
-                    "a second model labelled `{}` (the first is models[{first}]): give each entry a distinct `label`",
-                    spec.label
-                ),
+                if from_cli {
+                    format!(
+                        "`{}` is given twice: give each -m a distinct model",
+                        spec.label
+                    )
+                } else {
+                    format!(
+                        "a second model labelled `{}` (the first is models[{first}]): give each entry a distinct `label`",
+                        spec.label
+                    )
+                },
             ));
         }
         models.push(spec);
@@ -213,11 +221,47 @@ pub fn resolve(
     })
 }
 
+/// A relative `prompts_file` is read from the config file's folder; seed 003's configs named
+/// it from the folder the script ran in, so that is the fallback when the config's folder has
+/// no such file.
 fn relative_to(config: Option<&Path>, p: &Path) -> PathBuf {
     match config.and_then(Path::parent) {
-        Some(dir) if p.is_relative() && !p.exists() => dir.join(p),
+        Some(dir) if p.is_relative() => {
+            let beside = dir.join(p);
+            if beside.exists() || !p.exists() {
+                beside
+            } else {
+                p.to_path_buf()
+            }
+        }
         _ => p.to_path_buf(),
     }
+}
+
+/// Checks the values given as flags, so that a mistake there is blamed on the flag.
+fn check_overrides(o: &Overrides) -> Result<(), ConfigError> {
+    let cli = |key: &str, message: String| Err(ConfigError::new(None, key, message));
+    if let Some(t) = o.temperature.filter(|t| !(0.0..=2.0).contains(t)) {
+        return cli(
+            "--temperature",
+            format!("expected a number from 0 to 2, found {t}"),
+        );
+    }
+    if o.samples == Some(0) {
+        return cli("--samples", "expected at least 1".into());
+    }
+    if o.concurrency == Some(0) {
+        return cli("--concurrency", "expected at least 1".into());
+    }
+    for (flag, value) in [("--rpm", o.rpm), ("--tpm", o.tpm)] {
+        if value == Some(0) {
+            return cli(
+                flag,
+                "expected a positive limit per minute (leave it out for none)".into(),
+            );
+        }
+    }
+    Ok(())
 }
 
 fn strip_nulls(map: &mut Map<String, Value>) {

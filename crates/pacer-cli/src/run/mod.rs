@@ -59,15 +59,14 @@ async fn run(config: RunConfig, args: &RunArgs) -> anyhow::Result<ExitCode> {
         .await
         .context("the prompt scan panicked")??;
     if scanned.count == 0 {
-        bail!(
-            "{}: no valid prompts to run{}",
-            config.prompts.display(),
-            if scanned.invalid.is_empty() {
-                ""
-            } else {
-                " (every one is invalid: see invalid_inputs.jsonl)"
-            }
-        );
+        match scanned.invalid.first() {
+            None => bail!("{}: no prompts to run", config.prompts.display()),
+            Some(first) => bail!(
+                "{}: no valid prompts to run: all {} are invalid, the first: {first}",
+                config.prompts.display(),
+                scanned.invalid.len()
+            ),
+        }
     }
 
     let mode = if args.fresh {
@@ -268,18 +267,17 @@ fn report_journal(done: &pacer_batch::Done, quiet: bool) {
     }
 }
 
-/// Records the invalid prompts skipped with `--skip-invalid`.
+/// Lists the invalid prompts skipped with `--skip-invalid`; each run's scan finds them all
+/// again, so the list is rewritten, not appended to.
 fn write_invalid(dir: &Path, invalid: &[InputError]) -> anyhow::Result<()> {
     if invalid.is_empty() {
         return Ok(());
     }
     use std::io::Write;
     let path = dir.join("invalid_inputs.jsonl");
-    let mut file = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(&path)
-        .with_context(|| format!("cannot write {}", path.display()))?;
+    let mut file = std::io::BufWriter::new(
+        std::fs::File::create(&path).with_context(|| format!("cannot write {}", path.display()))?,
+    );
     for error in invalid {
         let line = serde_json::json!({
             "file": error.path.display().to_string(),
@@ -290,6 +288,8 @@ fn write_invalid(dir: &Path, invalid: &[InputError]) -> anyhow::Result<()> {
         });
         writeln!(file, "{line}").with_context(|| format!("cannot write {}", path.display()))?;
     }
+    file.flush()
+        .with_context(|| format!("cannot write {}", path.display()))?;
     eprintln!(
         "pacer: skipped {} invalid prompts, listed in {}",
         invalid.len(),

@@ -62,7 +62,7 @@ impl MockProvider {
 
     fn injected_failure(&self, call: u64, request: &Request) -> Option<ProviderError> {
         if let Some(every) = self.config.rate_limit_every.filter(|e| *e > 0)
-            && call % every == 0
+            && call.is_multiple_of(every)
         {
             return Some(
                 ProviderError::new(

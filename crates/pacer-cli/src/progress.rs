@@ -78,7 +78,7 @@ impl Progress {
             Mode::Bars => {
                 let multi = MultiProgress::with_draw_target(ProgressDrawTarget::stderr_with_hz(8));
                 let style = ProgressStyle::with_template(
-                    "{prefix:>14.bold} {bar:28.cyan/blue} {pos:>7}/{len:7} {per_sec:>10} eta {eta:>4} {msg}",
+                    "{prefix:>14.bold} {bar:28.cyan/blue} {pos:>7}/{len:7} eta {eta:>4} {msg}",
                 )
                 .unwrap_or_else(|_| ProgressStyle::default_bar())
                 .progress_chars("=> ");
@@ -96,17 +96,13 @@ impl Progress {
                 let task = tokio::spawn(async move {
                     loop {
                         for (bar, c) in &bars {
-                            update_bar(bar, c);
+                            update_bar(bar, c, started.elapsed());
                         }
                         tokio::time::sleep(Duration::from_millis(150)).await;
                     }
                 });
-                let lanes = self.lanes.clone();
                 Display(Some(Box::new(move || {
                     task.abort();
-                    for (_, c) in &lanes {
-                        let _ = c;
-                    }
                     drop(multi);
                 })))
             }
@@ -126,13 +122,14 @@ impl Progress {
     }
 }
 
-fn update_bar(bar: &ProgressBar, c: &LaneCounters) {
+fn update_bar(bar: &ProgressBar, c: &LaneCounters, elapsed: Duration) {
     bar.set_length(c.total.load(Ordering::Relaxed));
     let done = c.done.load(Ordering::Relaxed);
     let skipped = c.skipped.load(Ordering::Relaxed);
     bar.set_position(done + skipped);
+    let rate = done as f64 / elapsed.as_secs_f64().max(1e-3);
     bar.set_message(format!(
-        "tok {} err {}",
+        "{rate:.1}/s tok {} err {}",
         human(c.tokens.load(Ordering::Relaxed)),
         c.failed.load(Ordering::Relaxed)
     ));

@@ -21,6 +21,8 @@ pub enum Command {
     Run(RunArgs),
     /// Write seed 003's combined results.json from a run's folder.
     Export(ExportArgs),
+    /// Serve a local stand-in for the OpenAI API, with rate limits, headers and faults.
+    Mock(pacer_mock::MockArgs),
 }
 
 /// `pacer run`.
@@ -74,6 +76,12 @@ pub struct RunArgs {
     /// Tokens per minute per model.
     #[arg(long, value_name = "N")]
     pub tpm: Option<u64>,
+    /// Known limits per model and usage tier (seed 001's rate_config.json).
+    #[arg(long, value_name = "FILE")]
+    pub limits: Option<PathBuf>,
+    /// The usage tier to read from the limits file.
+    #[arg(long, value_name = "N")]
+    pub tier: Option<String>,
     /// Output cap per completion.
     #[arg(long, value_name = "N")]
     pub max_tokens: Option<u32>,

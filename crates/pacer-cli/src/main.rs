@@ -34,6 +34,7 @@ fn main() -> ExitCode {
         match args.command {
             cli::Command::Run(run) => run::main(run).await,
             cli::Command::Export(export) => export::main(export),
+            cli::Command::Mock(mock) => pacer_mock::run(mock).await.map(|()| ExitCode::SUCCESS),
         }
     });
     match result {

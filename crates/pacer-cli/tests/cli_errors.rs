@@ -141,16 +141,45 @@ fn an_unknown_top_level_key_is_named() {
 
 #[test]
 fn a_provider_not_in_this_build_says_so() {
-    let config = format!("{HEAD}[[models]]\nname = \"gpt\"\ntype = \"openai\"\n");
-    run_config("openai.toml", &config)
+    let config = format!("{HEAD}[[models]]\nname = \"gem\"\ntype = \"gemini\"\n");
+    run_config("gemini.toml", &config)
         .expect_code(2)
         .expect_stderr(&[
-            "openai.toml",
+            "gemini.toml",
             "models[0].type",
-            "openai",
+            "gemini",
             "not part of this build",
-            "mock",
+            "openai, mock",
         ]);
+}
+
+#[test]
+fn openai_without_a_key_names_the_variable_to_set() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "prompts.jsonl", &jsonl_prompts(2));
+    let config = format!("{HEAD}[[models]]\nname = \"gpt-4o\"\ntype = \"openai\"\n");
+    write(dir.path(), "openai.toml", &config);
+    let out = command(dir.path())
+        .env_remove("OPENAI_API_KEY")
+        .env_remove("OPENAI_BASE_URL")
+        .args(["run", "--config", "openai.toml", "--quiet"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    for needle in ["openai.toml", "models[0].api_key", "OPENAI_API_KEY"] {
+        assert!(stderr.contains(needle), "{needle} not in {stderr}");
+    }
+}
+
+#[test]
+fn a_base_url_that_is_not_http_is_named() {
+    let config = format!(
+        "{HEAD}[[models]]\nname = \"m\"\ntype = \"openai\"\nbase_url = \"localhost:8000/v1\"\n"
+    );
+    run_config("url.toml", &config)
+        .expect_code(2)
+        .expect_stderr(&["url.toml", "models[0].base_url", "http://"]);
 }
 
 #[test]

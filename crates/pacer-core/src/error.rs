@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::Usage;
+use crate::{RateLimitInfo, Usage};
 
 /// What kind of failure a request met.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -180,6 +180,8 @@ pub struct ProviderError {
     pub retry_after: Option<Duration>,
     /// Tokens the failed attempt was billed for, if any.
     pub usage: Option<Usage>,
+    /// What the reply's headers said about the rate limits (boxed: errors stay small).
+    pub rate_limits: Option<Box<RateLimitInfo>>,
     /// The underlying error.
     #[source]
     pub source: Option<Box<dyn std::error::Error + Send + Sync>>,
@@ -194,8 +196,15 @@ impl ProviderError {
             message: message.into(),
             retry_after: None,
             usage: None,
+            rate_limits: None,
             source: None,
         }
+    }
+
+    /// Sets what the reply's headers said about the rate limits.
+    pub fn with_rate_limits(mut self, rate_limits: Option<RateLimitInfo>) -> Self {
+        self.rate_limits = rate_limits.map(Box::new);
+        self
     }
 
     /// Sets the HTTP status.

@@ -7,6 +7,7 @@ mod estimate;
 mod message;
 mod params;
 mod provider;
+mod ratelimit;
 mod response;
 
 pub use error::{ErrorKind, ProviderError};
@@ -14,4 +15,5 @@ pub use estimate::estimate_tokens;
 pub use message::{Message, Request, Role};
 pub use params::Params;
 pub use provider::{Accounting, Provider};
+pub use ratelimit::{LimitDimension, LimitReading, RateLimitInfo, parse_duration, retry_after};
 pub use response::{Choice, FinishReason, Response, TokenLogprob, Usage};

@@ -36,6 +36,7 @@ pub enum Accounting {
 ///             model_version: None,
 ///             choices: vec![Choice { text, finish_reason: FinishReason::Stop, logprobs: None }],
 ///             usage: Usage::default(),
+///             rate_limits: None,
 ///         })
 ///     }
 /// }
@@ -57,6 +58,13 @@ pub trait Provider: Send + Sync {
     /// calls.
     fn max_samples_per_call(&self, _model: &str) -> u32 {
         1
+    }
+
+    /// Whether replies carry `x-ratelimit-*` headers the limiter can learn the limits from.
+    /// A lane with no configured limits then sends one request first and paces the rest by
+    /// what its reply said.
+    fn reports_rate_limits(&self) -> bool {
+        false
     }
 
     /// Sends `request` and waits for the whole reply.

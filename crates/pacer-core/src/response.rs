@@ -97,4 +97,6 @@ pub struct Response {
     pub choices: Vec<Choice>,
     /// Tokens billed for the whole request.
     pub usage: Usage,
+    /// What the reply's headers said about the rate limits.
+    pub rate_limits: Option<crate::RateLimitInfo>,
 }

@@ -7,8 +7,10 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
 use futures_util::stream::{FuturesUnordered, Stream, StreamExt};
-use pacer_core::{Accounting, ErrorKind, Provider, ProviderError, Request, Response, Usage};
-use pacer_limit::{Cost, Limiter, LimiterConfig, Permit};
+use pacer_core::{
+    Accounting, ErrorKind, LimitDimension, Provider, ProviderError, Request, Response, Usage,
+};
+use pacer_limit::{Cost, Dimension, Limiter, LimiterConfig, Permit, Reading};
 use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 
@@ -377,6 +379,7 @@ impl Lane {
             for middleware in &self.middleware {
                 middleware.after(&item.id, &result).await;
             }
+            self.learn(&permit, &result);
             let accounting = match &dispatch {
                 Dispatch::Request(_) => self.provider.accounting(),
                 Dispatch::Direct(_) => Accounting::Actual,
@@ -398,7 +401,14 @@ impl Lane {
             }
             if error.kind.is_rate_limit() {
                 rate_limited += 1;
-                let cooldown = self.limiter.rate_limited(&permit, error.retry_after);
+                // Without retry-after, the reset of the limit the server says is used up.
+                let wait = error.retry_after.or_else(|| {
+                    error
+                        .rate_limits
+                        .as_ref()
+                        .and_then(|limits| limits.exhausted_reset())
+                });
+                let cooldown = self.limiter.rate_limited(&permit, wait);
                 {
                     let mut stats = self.lock_stats();
                     stats.rate_limited_requests += 1;
@@ -476,6 +486,39 @@ impl Lane {
                 format!("no reply within {:.1} s", timeout.as_secs_f64()),
             ))
         })
+    }
+
+    /// Passes what the reply's headers said about the limits to the limiter.
+    fn learn(&self, permit: &Permit, result: &Result<Response, ProviderError>) {
+        let (info, replied) = match result {
+            Ok(response) => (response.rate_limits, true),
+            Err(error) => (
+                error.rate_limits.as_deref().copied(),
+                error.status.is_some(),
+            ),
+        };
+        let readings: Vec<(Dimension, Reading)> = info
+            .map(|info| {
+                info.readings()
+                    .into_iter()
+                    .filter(|(_, r)| r.limit.is_some() || r.remaining.is_some())
+                    .map(|(d, r)| {
+                        let dimension = match d {
+                            LimitDimension::Requests => Dimension::Requests,
+                            LimitDimension::Tokens => Dimension::Tokens,
+                            LimitDimension::InputTokens => Dimension::InputTokens,
+                            LimitDimension::OutputTokens => Dimension::OutputTokens,
+                        };
+                        let reading = Reading {
+                            limit: r.limit,
+                            remaining: r.remaining,
+                        };
+                        (dimension, reading)
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        self.limiter.learn(permit, &readings, replied);
     }
 
     fn settle(&self, permit: &Permit, accounting: Accounting, usage: &Usage) {

@@ -30,6 +30,7 @@ fn ok(text: &str) -> Response {
             output_tokens: 5,
             ..Usage::default()
         },
+        rate_limits: None,
     }
 }
 
@@ -370,10 +371,14 @@ async fn middleware_sees_every_request_and_reply() {
 
 #[tokio::test(start_paused = true)]
 async fn the_limiter_paces_the_lane() {
-    let limiter = Arc::new(Limiter::new(LimiterConfig::new(Limits {
-        rpm: NonZeroU64::new(600),
-        ..Limits::default()
-    })));
+    let limiter = Arc::new(Limiter::new(LimiterConfig {
+        burst: Duration::from_secs(2),
+        headroom: 1.0,
+        ..LimiterConfig::new(Limits {
+            rpm: NonZeroU64::new(600),
+            ..Limits::default()
+        })
+    }));
     let lane = Lane::builder(config(50), Arc::new(MockProvider::default()))
         .limiter(limiter)
         .build();

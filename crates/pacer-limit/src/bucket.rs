@@ -23,17 +23,36 @@ pub(crate) struct Bucket {
 }
 
 impl Bucket {
-    pub(crate) fn new(per_minute: u64, burst: Duration, now: Instant) -> Self {
-        let rate = per_minute as f64 / 60.0;
-        // At least one whole unit may go at once, or a 1-request burst at a low rate would
-        // never start without waiting.
-        let burst = burst.max(Duration::from_secs_f64(1.0 / rate));
+    /// A full bucket for `per_minute`, paced at `headroom` of it (e.g. 0.98).
+    pub(crate) fn new(per_minute: u64, burst: Duration, headroom: f64, now: Instant) -> Self {
+        let rate = per_minute as f64 * headroom / 60.0;
         Self {
             per_minute,
             rate,
-            burst,
+            burst: Self::min_burst(burst, rate),
             tat: now,
         }
+    }
+
+    /// At least one whole unit may go at once, or a 1-request burst at a low rate would
+    /// never start without waiting.
+    fn min_burst(burst: Duration, rate: f64) -> Duration {
+        burst.max(Duration::from_secs_f64(1.0 / rate))
+    }
+
+    /// Changes the limit, keeping the units owed: the debt ahead is re-timed at the new rate.
+    pub(crate) fn set_limit(
+        &mut self,
+        per_minute: u64,
+        burst: Duration,
+        headroom: f64,
+        now: Instant,
+    ) {
+        let debt = self.tat.saturating_duration_since(now).as_secs_f64() * self.rate;
+        self.per_minute = per_minute;
+        self.rate = per_minute as f64 * headroom / 60.0;
+        self.burst = Self::min_burst(burst, self.rate);
+        self.tat = now + Duration::from_secs_f64(debt / self.rate);
     }
 
     /// Reserves `cost` units no earlier than `base`, at `factor` of the full rate; returns
@@ -62,6 +81,14 @@ impl Bucket {
         self.tat = at;
     }
 
+    /// Takes units so that no more than `units` are available now.
+    pub(crate) fn cap_available(&mut self, units: f64, now: Instant) {
+        let excess = self.available(now) - units;
+        if excess > 0.0 {
+            self.tat = self.tat.max(now) + Duration::from_secs_f64(excess / self.rate);
+        }
+    }
+
     /// Units available now, out of the burst (negative while in debt beyond it).
     pub(crate) fn available(&self, now: Instant) -> f64 {
         let debt = self.tat.saturating_duration_since(now).as_secs_f64() * self.rate;
@@ -77,7 +104,7 @@ mod tests {
     fn spaces_reservations_at_the_rate_after_the_burst() {
         let now = Instant::now();
         // 60 per minute: one a second, burst of two seconds.
-        let mut bucket = Bucket::new(60, Duration::from_secs(2), now);
+        let mut bucket = Bucket::new(60, Duration::from_secs(2), 1.0, now);
         assert_eq!(bucket.reserve(1, now, 1.0), now);
         assert_eq!(bucket.reserve(1, now, 1.0), now);
         assert_eq!(bucket.reserve(1, now, 1.0), now + Duration::from_secs(1));
@@ -87,9 +114,23 @@ mod tests {
     #[test]
     fn refunds_move_the_queue_forward() {
         let now = Instant::now();
-        let mut bucket = Bucket::new(600, Duration::from_secs(1), now);
+        let mut bucket = Bucket::new(600, Duration::from_secs(1), 1.0, now);
         bucket.reserve(30, now, 1.0); // 3 s of debt
         bucket.adjust(-20);
         assert!((bucket.available(now) - 0.0).abs() < 1e-6);
+    }
+
+    #[test]
+    fn headroom_slows_the_rate_and_set_limit_keeps_the_debt() {
+        let now = Instant::now();
+        let mut bucket = Bucket::new(60, Duration::from_secs(1), 0.5, now);
+        bucket.reserve(1, now, 1.0);
+        // Half of 60 a minute: the second request waits two seconds, less the burst.
+        assert_eq!(bucket.reserve(1, now, 1.0), now + Duration::from_secs(2));
+        bucket.set_limit(240, Duration::from_secs(1), 0.5, now);
+        // 4 s of debt at 0.5/s was 2 units; at 2/s it is 1 s.
+        assert!((bucket.available(now) - 0.0).abs() < 1e-6);
+        bucket.cap_available(-1.0, now);
+        assert!((bucket.available(now) + 1.0).abs() < 1e-6);
     }
 }

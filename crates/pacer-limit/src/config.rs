@@ -42,8 +42,15 @@ pub struct LimiterConfig {
     /// The limits.
     pub limits: Limits,
     /// How much may go at once after an idle spell, as time at the full rate. Providers enforce
-    /// per-minute limits over short windows, so this is seconds, not a minute.
+    /// per-minute limits over short windows of unknown length, so this is one second, not a
+    /// minute.
     pub burst: Duration,
+    /// The share of each limit paced at, so that jitter between send and arrival never tips
+    /// the server's window over.
+    pub headroom: f64,
+    /// With no limits set, send one request first and pace the rest by the limits its reply
+    /// reports (for providers that send `x-ratelimit-*` headers).
+    pub probe: bool,
     /// The pause after a rate-limit error that carried no `retry-after`; it doubles with each
     /// consecutive event.
     pub cooldown: Duration,
@@ -59,7 +66,9 @@ impl Default for LimiterConfig {
     fn default() -> Self {
         Self {
             limits: Limits::default(),
-            burst: Duration::from_secs(2),
+            burst: Duration::from_secs(1),
+            headroom: 0.98,
+            probe: false,
             cooldown: Duration::from_secs(5),
             max_cooldown: Duration::from_secs(120),
             slow_start: Duration::from_secs(10),

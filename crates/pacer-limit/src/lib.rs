@@ -1,6 +1,8 @@
 //! Pacer's rate limiter: one [`Limiter`] per lane, holding a reserving bucket for each limit
 //! the provider enforces (requests, tokens, input and output tokens per minute), a coordinated
-//! cool-down after rate-limit errors, and a slow start after it.
+//! cool-down after rate-limit errors, and a slow start after it. It learns limits it was not
+//! given from the server's `x-ratelimit-*` replies, and follows the server's `remaining`
+//! down when others share the key.
 //!
 //! Written by hand rather than taken from a crate because it is the heart of the product: it
 //! needs weighted reservations across several buckets at once, settling to the actual usage
@@ -14,4 +16,4 @@ mod limiter;
 
 pub use config::{LimiterConfig, Limits};
 pub use cost::{Cost, Dimension};
-pub use limiter::{LimitError, Limiter, Permit};
+pub use limiter::{LimitError, Limiter, Permit, Reading};

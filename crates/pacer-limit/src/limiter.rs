@@ -3,6 +3,7 @@
 use std::sync::Mutex;
 use std::time::Duration;
 
+use tokio::sync::Notify;
 use tokio::time::{Instant, sleep_until};
 
 use crate::bucket::Bucket;
@@ -31,6 +32,20 @@ pub enum LimitError {
 pub struct Permit {
     cost: Cost,
     epoch: u64,
+    /// Units reserved in each dimension up to and including this permit, to tell which
+    /// requests were sent after it.
+    marks: [u64; 4],
+    /// Whether this is the request that finds out the limits.
+    probe: bool,
+}
+
+/// What a server reported about one of its limits (see `pacer_core::LimitReading`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Reading {
+    /// The per-minute limit.
+    pub limit: Option<u64>,
+    /// Units the server would still admit when it took the request.
+    pub remaining: Option<u64>,
 }
 
 impl Permit {
@@ -52,6 +67,14 @@ struct State {
     epoch: u64,
     /// Rate-limit events since the last success.
     consecutive: u32,
+    /// Which buckets were learned from the server rather than configured.
+    learned: [bool; 4],
+    /// Units reserved so far in each dimension, limited or not.
+    reserved: [u64; 4],
+    /// Waiting for the first reply to tell the limits.
+    probing: bool,
+    /// The probe request is out.
+    probe_in_flight: bool,
 }
 
 /// Paces one lane under its limits. Share it as `Arc<Limiter>` between the lane's workers.
@@ -74,6 +97,8 @@ struct State {
 pub struct Limiter {
     config: LimiterConfig,
     state: Mutex<State>,
+    /// Wakes requests waiting for the probe's reply.
+    probe_done: Notify,
 }
 
 impl Limiter {
@@ -84,8 +109,9 @@ impl Limiter {
             config
                 .limits
                 .get(d)
-                .map(|limit| Bucket::new(limit.get(), config.burst, now))
+                .map(|limit| Bucket::new(limit.get(), config.burst, config.headroom, now))
         });
+        let probing = config.probe && config.limits.is_unlimited();
         Self {
             config,
             state: Mutex::new(State {
@@ -94,7 +120,12 @@ impl Limiter {
                 ramp_from: None,
                 epoch: 0,
                 consecutive: 0,
+                learned: [false; 4],
+                reserved: [0; 4],
+                probing,
+                probe_in_flight: false,
             }),
+            probe_done: Notify::new(),
         }
     }
 
@@ -136,18 +167,59 @@ impl Limiter {
     /// served in order; a cool-down that begins while one waits sends it back in the queue
     /// behind the pause.
     pub async fn acquire(&self, cost: Cost) -> Result<Permit, LimitError> {
+        if let Some(permit) = self.wait_for_probe(cost).await {
+            return Ok(permit);
+        }
         self.check(cost)?;
         loop {
             let (start, epoch) = self.reserve(cost);
             sleep_until(start).await;
-            if self.lock().epoch == epoch {
-                return Ok(Permit { cost, epoch });
+            let state = self.lock();
+            if state.epoch == epoch {
+                return Ok(Permit {
+                    cost,
+                    epoch,
+                    marks: state.reserved,
+                    probe: false,
+                });
             }
+        }
+    }
+
+    /// While the limits are unknown, lets one request out to find them and holds the rest
+    /// until its reply is in. Returns the probe's permit when this request is the probe.
+    async fn wait_for_probe(&self, cost: Cost) -> Option<Permit> {
+        loop {
+            let notified = self.probe_done.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            {
+                let mut state = self.lock();
+                if !state.probing {
+                    return None;
+                }
+                if !state.probe_in_flight {
+                    state.probe_in_flight = true;
+                    for dimension in Dimension::ALL {
+                        state.reserved[dimension.index()] += cost.of(dimension);
+                    }
+                    return Some(Permit {
+                        cost,
+                        epoch: state.epoch,
+                        marks: state.reserved,
+                        probe: true,
+                    });
+                }
+            }
+            notified.await;
         }
     }
 
     fn reserve(&self, cost: Cost) -> (Instant, u64) {
         let mut state = self.lock();
+        for dimension in Dimension::ALL {
+            state.reserved[dimension.index()] += cost.of(dimension);
+        }
         let now = Instant::now();
         let base = state.paused_until.map_or(now, |p| p.max(now));
         let factor = self.ramp_factor(&state, base);
@@ -221,6 +293,58 @@ impl Limiter {
             bucket.reset_at(until);
         }
         Some(pause)
+    }
+
+    /// Learns from what the server said in the reply to `permit`'s request.
+    ///
+    /// - A limit the lane had no value for is taken as the server gives it (learned limits
+    ///   follow later changes); a configured limit is lowered when the server's is lower.
+    /// - `remaining` pulls the local level down when the server has less left than the
+    ///   limiter thinks, as happens when other clients share the key. Requests sent after
+    ///   this one are not in the server's count yet, so they are taken off it first.
+    /// - `replied` says whether the server answered at all (any HTTP status). The probe's
+    ///   answer ends the probe: the limits it carried, or none, are what the lane paces by.
+    pub fn learn(&self, permit: &Permit, readings: &[(Dimension, Reading)], replied: bool) {
+        let mut state = self.lock();
+        let now = Instant::now();
+        for (dimension, reading) in readings {
+            let i = dimension.index();
+            if let Some(limit) = reading.limit.filter(|l| *l > 0) {
+                let (burst, headroom) = (self.config.burst, self.config.headroom);
+                let learned = state.learned[i];
+                match state.buckets[i].as_mut() {
+                    None => {
+                        state.buckets[i] = Some(Bucket::new(limit, burst, headroom, now));
+                        state.learned[i] = true;
+                    }
+                    Some(bucket)
+                        if bucket.per_minute != limit && (learned || limit < bucket.per_minute) =>
+                    {
+                        bucket.set_limit(limit, burst, headroom, now);
+                    }
+                    Some(_) => {}
+                }
+            }
+            let sent_since = state.reserved[i].saturating_sub(permit.marks[i]);
+            if let Some(remaining) = reading.remaining
+                && let Some(bucket) = state.buckets[i].as_mut()
+            {
+                bucket.cap_available(remaining as f64 - sent_since as f64, now);
+            }
+        }
+        if permit.probe && state.probing && (replied || !readings.is_empty()) {
+            state.probing = false;
+        }
+        if permit.probe {
+            state.probe_in_flight = false;
+            drop(state);
+            self.probe_done.notify_waiters();
+        }
+    }
+
+    /// Whether the lane is still waiting to learn its limits.
+    pub fn probing(&self) -> bool {
+        self.lock().probing
     }
 
     /// Reports a successful request: the run of consecutive rate-limit events is over.

@@ -4,11 +4,21 @@ use std::num::NonZeroU64;
 use std::sync::Arc;
 use std::time::Duration;
 
-use pacer_limit::{Cost, Dimension, LimitError, Limiter, LimiterConfig, Limits};
+use pacer_limit::{Cost, Dimension, LimitError, Limiter, LimiterConfig, Limits, Reading};
 use tokio::time::Instant;
 
+/// A limiter paced at exactly its limits with a two-second burst, so the arithmetic below
+/// stays round.
+fn exact(limits: Limits) -> LimiterConfig {
+    LimiterConfig {
+        burst: Duration::from_secs(2),
+        headroom: 1.0,
+        ..LimiterConfig::new(limits)
+    }
+}
+
 fn limiter(rpm: u64, tpm: Option<u64>) -> Limiter {
-    Limiter::new(LimiterConfig::new(Limits {
+    Limiter::new(exact(Limits {
         rpm: NonZeroU64::new(rpm),
         tpm: tpm.and_then(NonZeroU64::new),
         ..Limits::default()
@@ -156,7 +166,7 @@ async fn a_waiter_caught_by_a_cooldown_goes_after_the_pause() {
 
 #[tokio::test(start_paused = true)]
 async fn the_rate_ramps_up_after_a_pause() {
-    let mut config = LimiterConfig::new(Limits {
+    let mut config = exact(Limits {
         rpm: NonZeroU64::new(600),
         ..Limits::default()
     });
@@ -189,4 +199,126 @@ async fn futures_permits(limiter: &Limiter, n: usize) -> Vec<pacer_limit::Permit
         permits.push(limiter.acquire(Cost::request(0, 0)).await.unwrap());
     }
     permits
+}
+
+fn requests(limit: Option<u64>, remaining: Option<u64>) -> [(Dimension, Reading); 1] {
+    [(Dimension::Requests, Reading { limit, remaining })]
+}
+
+fn probing() -> Arc<Limiter> {
+    Arc::new(Limiter::new(LimiterConfig {
+        probe: true,
+        ..exact(Limits::default())
+    }))
+}
+
+async fn is_held(limiter: &Arc<Limiter>) -> bool {
+    let limiter = limiter.clone();
+    let waiting = tokio::spawn(async move { limiter.acquire(Cost::request(1, 1)).await });
+    tokio::time::sleep(Duration::from_secs(30)).await;
+    let held = !waiting.is_finished();
+    waiting.abort();
+    held
+}
+
+#[tokio::test(start_paused = true)]
+async fn unknown_limits_are_learned_from_the_first_reply() {
+    let limiter = probing();
+    let probe = limiter.acquire(Cost::request(10, 10)).await.unwrap();
+    assert!(limiter.probing());
+    // Everything else waits for the probe's reply, however long it takes.
+    assert!(is_held(&limiter).await);
+    limiter.learn(&probe, &requests(Some(600), Some(599)), true);
+    assert!(!limiter.probing());
+    assert_eq!(limiter.limits().rpm.map(NonZeroU64::get), Some(600));
+    // Then paced by what was learned: a 20-request burst, then 10 a second.
+    let start = Instant::now();
+    for _ in 0..40 {
+        limiter.acquire(Cost::request(1, 1)).await.unwrap();
+    }
+    assert_eq!(start.elapsed(), Duration::from_secs(2));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_reply_without_headers_ends_the_probe_unlimited() {
+    let limiter = probing();
+    let probe = limiter.acquire(Cost::request(1, 1)).await.unwrap();
+    limiter.learn(&probe, &[], true);
+    assert!(!limiter.probing());
+    assert!(!is_held(&limiter).await);
+    assert!(limiter.limits().is_unlimited());
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_probe_that_got_no_reply_hands_over_to_the_next_request() {
+    let limiter = probing();
+    let first = limiter.acquire(Cost::request(1, 1)).await.unwrap();
+    let next = {
+        let limiter = limiter.clone();
+        tokio::spawn(async move { limiter.acquire(Cost::request(1, 1)).await })
+    };
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert!(!next.is_finished());
+    // A timeout or a refused connection: no answer, so the next request probes.
+    limiter.learn(&first, &[], false);
+    let second = next.await.unwrap().unwrap();
+    assert!(limiter.probing());
+    assert!(is_held(&limiter).await);
+    limiter.learn(&second, &requests(Some(60), None), true);
+    assert!(!limiter.probing());
+}
+
+#[tokio::test(start_paused = true)]
+async fn remaining_pulls_the_level_down_counting_requests_sent_since() {
+    let limiter = limiter(600, None); // 10/s, burst of 20
+    let p = limiter.acquire(Cost::request(0, 0)).await.unwrap();
+    // Someone else shares the key: the server has 5 left, not our 19.
+    limiter.learn(&p, &requests(Some(600), Some(5)), true);
+    let available = limiter.available(Dimension::Requests).unwrap();
+    assert!((available - 5.0).abs() < 1e-6, "{available}");
+    // Two more go out; a late reply to `p` still says 5, which those two already used.
+    limiter.acquire(Cost::request(0, 0)).await.unwrap();
+    limiter.acquire(Cost::request(0, 0)).await.unwrap();
+    limiter.learn(&p, &requests(None, Some(5)), true);
+    let available = limiter.available(Dimension::Requests).unwrap();
+    assert!((available - 3.0).abs() < 1e-6, "{available}");
+    // More remaining than we think is no reason to speed up.
+    limiter.learn(&p, &requests(None, Some(500)), true);
+    let available = limiter.available(Dimension::Requests).unwrap();
+    assert!((available - 3.0).abs() < 1e-6, "{available}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_server_lowers_a_configured_limit_but_never_raises_it() {
+    let limiter = limiter(600, None);
+    let p = limiter.acquire(Cost::request(0, 0)).await.unwrap();
+    limiter.learn(&p, &requests(Some(1200), None), true);
+    assert_eq!(limiter.limits().rpm.map(NonZeroU64::get), Some(600));
+    limiter.learn(&p, &requests(Some(300), None), true);
+    assert_eq!(limiter.limits().rpm.map(NonZeroU64::get), Some(300));
+}
+
+#[tokio::test(start_paused = true)]
+async fn learned_limits_follow_the_server_both_ways() {
+    let limiter = probing();
+    let p = limiter.acquire(Cost::request(0, 0)).await.unwrap();
+    let tokens = [(
+        Dimension::Tokens,
+        Reading {
+            limit: Some(60_000),
+            remaining: None,
+        },
+    )];
+    limiter.learn(&p, &tokens, true);
+    assert_eq!(limiter.limits().tpm.map(NonZeroU64::get), Some(60_000));
+    assert_eq!(limiter.limits().rpm, None);
+    let tokens = [(
+        Dimension::Tokens,
+        Reading {
+            limit: Some(90_000),
+            remaining: None,
+        },
+    )];
+    limiter.learn(&p, &tokens, true);
+    assert_eq!(limiter.limits().tpm.map(NonZeroU64::get), Some(90_000));
 }

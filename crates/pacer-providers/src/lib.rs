@@ -2,7 +2,9 @@
 //!
 //! - [`mock`]: deterministic replies with injected latency, failures and rate limits, for
 //!   demos, tests and benchmarks without a network or a key.
+//! - [`openai`]: OpenAI and every OpenAI-compatible server.
 
 pub mod mock;
+pub mod openai;
 
 pub use mock::{MockConfig, MockProvider};

@@ -25,6 +25,11 @@ pub struct FileConfig {
     pub requests_per_minute: Option<u64>,
     /// Default tokens-per-minute limit for every model.
     pub tokens_per_minute: Option<u64>,
+    /// Known limits per model and usage tier (seed 001's `rate_config.json`), relative to
+    /// this file's folder.
+    pub limits_file: Option<PathBuf>,
+    /// The usage tier to read from `limits_file`.
+    pub tier: Option<Value>,
     /// Default concurrency per model.
     pub concurrency: Option<usize>,
     /// Default per-request timeout.
@@ -53,7 +58,8 @@ pub enum Stop {
 pub struct ModelEntry {
     /// The model's name at the provider.
     pub name: String,
-    /// The provider: mock (and later openai, claude/anthropic, gemini, local).
+    /// The provider: openai (any OpenAI-compatible server) or mock (later claude/anthropic,
+    /// gemini, local).
     #[serde(rename = "type", alias = "provider")]
     pub kind: Option<String>,
     /// A distinct label when one model appears twice (e.g. at two temperatures).
@@ -88,6 +94,13 @@ pub struct ModelEntry {
     pub base_url: Option<String>,
     /// The API key (better: the provider's environment variable).
     pub api_key: Option<String>,
+    /// OpenAI-compatible: `chat` (default) or `completions` (the legacy text endpoint).
+    pub api: Option<String>,
+    /// OpenAI-compatible: a regular expression naming reasoning models, which take
+    /// `max_completion_tokens` and refuse temperature, top_p, n and stop.
+    pub reasoning_pattern: Option<String>,
+    /// OpenAI-compatible: whether one call may ask for several completions (`n`).
+    pub supports_n: Option<bool>,
     /// Ask for token log-probabilities.
     pub logprobs: Option<bool>,
     /// Alternatives per token when `logprobs` is on.

@@ -5,12 +5,14 @@
 
 mod env;
 mod file;
+mod limits_file;
 mod resolve;
 
 use std::fmt;
 use std::path::{Path, PathBuf};
 
 pub use file::FileConfig;
+pub use limits_file::LimitsFile;
 pub use resolve::{ModelSpec, Overrides, ProviderType, RunConfig, resolve};
 
 /// A configuration mistake, located.

@@ -7,26 +7,34 @@ use std::time::Duration;
 use pacer_core::{ErrorKind, Params};
 use pacer_limit::Limits;
 use pacer_providers::MockConfig;
+use pacer_providers::openai::{Api, OpenAiConfig};
 use serde_json::{Map, Value};
 
 use super::file::{ModelEntry, Stop};
-use super::{ConfigError, FileConfig};
+use super::{ConfigError, FileConfig, LimitsFile};
 
 /// Which API a model is reached through.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ProviderType {
     /// The in-process mock.
     Mock,
+    /// OpenAI or any OpenAI-compatible server.
+    OpenAi,
 }
 
 impl ProviderType {
     fn parse(kind: &str) -> Result<Self, String> {
         match kind.to_ascii_lowercase().as_str() {
             "mock" => Ok(ProviderType::Mock),
-            "openai" | "claude" | "anthropic" | "gemini" | "local" => Err(format!(
-                "provider `{kind}` is not part of this build of pacer yet; available: mock"
+            "openai" | "openai-compatible" | "vllm" | "ollama" | "llamacpp" | "llama.cpp" => {
+                Ok(ProviderType::OpenAi)
+            }
+            "claude" | "anthropic" | "gemini" | "local" => Err(format!(
+                "provider `{kind}` is not part of this build of pacer yet; available: openai, mock"
             )),
-            _ => Err(format!("unknown provider `{kind}`; expected one of: mock")),
+            _ => Err(format!(
+                "unknown provider `{kind}`; expected one of: openai, mock"
+            )),
         }
     }
 }
@@ -58,6 +66,10 @@ pub struct Overrides {
     pub seed: Option<u64>,
     /// Error retries.
     pub max_retries: Option<u32>,
+    /// The usage tier to read from the limits file.
+    pub tier: Option<String>,
+    /// The limits file.
+    pub limits_file: Option<PathBuf>,
 }
 
 /// One model of the run, checked.
@@ -83,6 +95,8 @@ pub struct ModelSpec {
     pub temperature_schedule: Vec<f64>,
     /// Mock behaviour.
     pub mock: MockConfig,
+    /// How to reach an OpenAI-compatible server.
+    pub openai: Option<OpenAiConfig>,
     /// The entry as given, without secrets, for summaries and exports.
     pub entry: Value,
 }
@@ -165,6 +179,37 @@ pub fn resolve(
         ));
     }
 
+    let limits_file = match (&overrides.limits_file, &config.limits_file) {
+        (Some(p), _) => Some(LimitsFile::load(p)?),
+        (None, Some(p)) => Some(LimitsFile::load(&relative_to(path, p))?),
+        (None, None) => None,
+    };
+    let tier = match (&overrides.tier, &config.tier) {
+        (Some(t), _) => Some(t.clone()),
+        (None, Some(Value::Number(n))) => Some(n.to_string()),
+        (None, Some(Value::String(s))) => Some(s.clone()),
+        (None, Some(other)) => {
+            return Err(err(
+                "tier",
+                format!("expected a tier number or name, found {other}"),
+            ));
+        }
+        (None, None) => None,
+    };
+    if tier.is_some() && limits_file.is_none() {
+        let message =
+            "a tier needs a limits file: pass --limits FILE or set `limits_file` in the config";
+        return Err(if overrides.tier.is_some() {
+            cli("--tier", message.into())
+        } else {
+            err("tier", message.into())
+        });
+    }
+    let known = KnownLimits {
+        file: limits_file.as_ref(),
+        tier: tier.as_deref(),
+    };
+
     let mut models: Vec<ModelSpec> = Vec::with_capacity(entries.len());
     for (key, entry, from_cli) in entries {
         let at = |field: &str, message: String| {
@@ -175,7 +220,7 @@ pub fn resolve(
                 err(&key, message)
             }
         };
-        let spec = model(&entry, &config, overrides, &at)?;
+        let spec = model(&entry, &config, overrides, &known, &at)?;
         if let Some(first) = models.iter().position(|m| m.label == spec.label) {
             return Err(at(
                 "label",
@@ -268,10 +313,17 @@ fn strip_nulls(map: &mut Map<String, Value>) {
     map.retain(|_, v| !v.is_null());
 }
 
+/// The limits file and tier, if any.
+struct KnownLimits<'a> {
+    file: Option<&'a LimitsFile>,
+    tier: Option<&'a str>,
+}
+
 fn model(
     entry: &ModelEntry,
     config: &FileConfig,
     o: &Overrides,
+    known: &KnownLimits<'_>,
     at: &dyn Fn(&str, String) -> ConfigError,
 ) -> Result<ModelSpec, ConfigError> {
     if entry.name.trim().is_empty() {
@@ -335,11 +387,25 @@ fn model(
             }),
         }
     };
+    // Flags, then the model's entry, then the limits file's row, then the config's
+    // defaults; what is still unset is learned from the server's headers.
+    let row = match known.file {
+        Some(file) => file.lookup(&entry.name, known.tier)?.unwrap_or_default(),
+        None => Limits::default(),
+    };
     let limits = Limits {
-        rpm: limit("rpm", o.rpm.or(entry.rpm).or(config.requests_per_minute))?,
-        tpm: limit("tpm", o.tpm.or(entry.tpm).or(config.tokens_per_minute))?,
-        itpm: limit("itpm", entry.itpm)?,
-        otpm: limit("otpm", entry.otpm)?,
+        rpm: limit("rpm", o.rpm.or(entry.rpm))?
+            .or(row.rpm)
+            .or(limit("requests_per_minute", config.requests_per_minute)?),
+        tpm: limit("tpm", o.tpm.or(entry.tpm))?
+            .or(row.tpm)
+            .or(limit("tokens_per_minute", config.tokens_per_minute)?),
+        itpm: limit("itpm", entry.itpm)?.or(row.itpm),
+        otpm: limit("otpm", entry.otpm)?.or(row.otpm),
+    };
+    let openai = match provider {
+        ProviderType::OpenAi => Some(openai_config(entry, at)?),
+        ProviderType::Mock => None,
     };
     let fail_kind = match &entry.fail_kind {
         None => ErrorKind::Server,
@@ -399,8 +465,58 @@ fn model(
             rate_limit_every: entry.rate_limit_every,
             retry_after: Duration::from_millis(entry.retry_after_ms.unwrap_or(1000)),
         },
+        openai,
         entry: shown,
     })
+}
+
+/// The OpenAI settings of `entry`: `base_url`, else `OPENAI_BASE_URL`, else OpenAI; the key
+/// from `api_key`, else `OPENAI_API_KEY`.
+fn openai_config(
+    entry: &ModelEntry,
+    at: &dyn Fn(&str, String) -> ConfigError,
+) -> Result<OpenAiConfig, ConfigError> {
+    let env = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
+    let mut config = OpenAiConfig::new(entry.api_key.clone().or_else(|| env("OPENAI_API_KEY")));
+    let (base_key, base_url) = match (&entry.base_url, env("OPENAI_BASE_URL")) {
+        (Some(url), _) => ("base_url", url.clone()),
+        (None, Some(url)) => ("OPENAI_BASE_URL", url),
+        (None, None) => ("base_url", config.base_url.clone()),
+    };
+    let trimmed = base_url.trim().trim_end_matches('/');
+    if !(trimmed.starts_with("http://") || trimmed.starts_with("https://")) {
+        return Err(at(
+            base_key,
+            format!("expected an http:// or https:// URL ending in /v1, found `{base_url}`"),
+        ));
+    }
+    config.base_url = trimmed.to_owned();
+    if config.api_key.is_none() && config.base_url == pacer_providers::openai::DEFAULT_BASE_URL {
+        return Err(at(
+            "api_key",
+            "no API key for OpenAI: set OPENAI_API_KEY (or `api_key = \"${MY_KEY}\"` in the model's entry)".into(),
+        ));
+    }
+    config.api = match entry.api.as_deref().map(str::to_ascii_lowercase).as_deref() {
+        None | Some("chat") | Some("chat/completions") => Api::Chat,
+        Some("completions") | Some("completion") | Some("legacy") => Api::Completions,
+        Some(other) => {
+            return Err(at(
+                "api",
+                format!("expected `chat` or `completions`, found `{other}`"),
+            ));
+        }
+    };
+    if let Some(pattern) = &entry.reasoning_pattern {
+        config.reasoning = regex::Regex::new(pattern).map_err(|e| {
+            at(
+                "reasoning_pattern",
+                format!("not a valid regular expression: {e}"),
+            )
+        })?;
+    }
+    config.supports_n = entry.supports_n;
+    Ok(config)
 }
 
 fn check_range(

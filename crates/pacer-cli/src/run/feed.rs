@@ -22,8 +22,8 @@ pub struct Job {
     pub lane: usize,
     /// The prompt's id.
     pub prompt_id: String,
-    /// The sample, from 0.
-    pub sample: u32,
+    /// The samples this call answers, from 0: one, or several sent as one call with `n`.
+    pub samples: Vec<u32>,
     /// The prompt's metadata, shared by its samples.
     pub metadata: Arc<Map<String, Value>>,
 }
@@ -42,6 +42,8 @@ pub struct Feed {
     pub done: Arc<Done>,
     /// Progress counters.
     pub counters: Arc<LaneCounters>,
+    /// The most samples one call may ask for (`n`).
+    pub max_per_call: u32,
 }
 
 /// Streams `feed`'s jobs into `tx` from a thread of its own; returns when the input is read
@@ -76,18 +78,26 @@ fn send_samples(feed: &Feed, prompt: Prompt, tx: &mpsc::Sender<WorkItem<Job>>) -
         messages: prompt.messages,
         params,
     };
-    for sample in 0..model.samples {
-        if feed.done.contains(&model.label, &prompt.id, sample) {
-            feed.counters.skipped.fetch_add(1, Ordering::Relaxed);
-            continue;
-        }
+    let pending: Vec<u32> = (0..model.samples)
+        .filter(|sample| {
+            let done = feed.done.contains(&model.label, &prompt.id, *sample);
+            if done {
+                feed.counters.skipped.fetch_add(1, Ordering::Relaxed);
+            }
+            !done
+        })
+        .collect();
+    // Samples go out `n` at a time where the model allows it, one by one where it does not.
+    for samples in pending.chunks(feed.max_per_call.max(1) as usize) {
+        let mut request = request.clone();
+        request.params.n = samples.len() as u32;
         let job = Job {
             lane: feed.lane,
             prompt_id: prompt.id.clone(),
-            sample,
+            samples: samples.to_vec(),
             metadata: metadata.clone(),
         };
-        let item = WorkItem::prompt(prompt.id.clone(), request.clone(), job);
+        let item = WorkItem::prompt(prompt.id.clone(), request, job);
         if tx.blocking_send(item).is_err() {
             return false;
         }

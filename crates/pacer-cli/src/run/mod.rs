@@ -46,6 +46,8 @@ pub async fn main(args: RunArgs) -> anyhow::Result<ExitCode> {
         temperature: args.temperature,
         seed: args.seed,
         max_retries: args.max_retries,
+        tier: args.tier.clone(),
+        limits_file: args.limits.clone(),
     };
     let config = config::resolve(file, &overrides)?;
     run(config, &args).await
@@ -53,6 +55,14 @@ pub async fn main(args: RunArgs) -> anyhow::Result<ExitCode> {
 
 async fn run(config: RunConfig, args: &RunArgs) -> anyhow::Result<ExitCode> {
     let started = Instant::now();
+    let mut providers = config
+        .models
+        .iter()
+        .map(|m| {
+            providers::build(m).map_err(|e| anyhow::anyhow!("model {}: {}", m.label, e.message))
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?
+        .into_iter();
     let prompts = config.prompts.clone();
     let (limit, skip_invalid) = (config.num_prompts, args.skip_invalid);
     let scanned = tokio::task::spawn_blocking(move || scan(&prompts, limit, skip_invalid))
@@ -109,15 +119,21 @@ async fn run(config: RunConfig, args: &RunArgs) -> anyhow::Result<ExitCode> {
             scanned.count * u64::from(model.samples),
             std::sync::atomic::Ordering::Relaxed,
         );
-        let provider = providers::build(model);
+        let provider = providers.next().expect("one provider per model");
+        let max_per_call = provider.max_samples_per_call(&model.name);
         infos.push(write::LaneInfo {
             label: model.label.clone(),
             model: model.name.clone(),
             provider: provider.kind(),
             counters: counters.clone(),
         });
+        let limiter = LimiterConfig {
+            // Limits nobody gave are learned from the first reply's headers.
+            probe: provider.reports_rate_limits(),
+            ..LimiterConfig::new(model.limits)
+        };
         let lane = Lane::builder(lane_config(&config, model), provider)
-            .limiter(Arc::new(Limiter::new(LimiterConfig::new(model.limits))))
+            .limiter(Arc::new(Limiter::new(limiter)))
             .build();
         let (items_tx, items_rx) = mpsc::channel(model.concurrency.get() * 2);
         feeders.push(feed::spawn(
@@ -128,6 +144,7 @@ async fn run(config: RunConfig, args: &RunArgs) -> anyhow::Result<ExitCode> {
                 limit: config.num_prompts,
                 done: done.clone(),
                 counters,
+                max_per_call,
             },
             items_tx,
         ));

@@ -4,8 +4,10 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use chrono::{DateTime, Utc};
-use pacer_batch::{Journal, Record, RecordError, RecordStatus, TokenCounts, sampling_params};
-use pacer_core::FinishReason;
+use pacer_batch::{
+    Journal, Record, RecordError, RecordStatus, TokenCounts, UsageTotals, sampling_params,
+};
+use pacer_core::{ErrorKind, FinishReason, ProviderError, Usage};
 use pacer_engine::Outcome;
 use tokio::sync::mpsc;
 
@@ -36,33 +38,37 @@ pub fn spawn(
     std::thread::spawn(move || {
         while let Some(outcome) = rx.blocking_recv() {
             let lane = &lanes[outcome.context.lane];
-            let record = record(&run_id, lane, outcome);
-            let counters = &lane.counters;
-            counters.done.fetch_add(1, Ordering::Relaxed);
-            counters.failed.fetch_add(
-                u64::from(record.status == RecordStatus::Error),
-                Ordering::Relaxed,
-            );
-            counters
-                .tokens
-                .fetch_add(record.usage_all_attempts.total, Ordering::Relaxed);
-            journal.append(&record)?;
+            for record in records(&run_id, lane, outcome) {
+                let counters = &lane.counters;
+                counters.done.fetch_add(1, Ordering::Relaxed);
+                counters.failed.fetch_add(
+                    u64::from(record.status == RecordStatus::Error),
+                    Ordering::Relaxed,
+                );
+                counters
+                    .tokens
+                    .fetch_add(record.usage_all_attempts.total, Ordering::Relaxed);
+                journal.append(&record)?;
+            }
         }
         journal.sync()?;
         Ok(journal)
     })
 }
 
-/// The record of one outcome.
-pub fn record(run_id: &str, lane: &LaneInfo, outcome: Outcome<Job>) -> Record {
+/// The records of one outcome: one per sample it answers. A call that asked for `n`
+/// completions gives choice `i` to its `i`-th sample and shares the tokens billed evenly, so
+/// the records' tokens add up to the bill.
+pub fn records(run_id: &str, lane: &LaneInfo, outcome: Outcome<Job>) -> Vec<Record> {
     let job = outcome.context;
+    let count = job.samples.len().max(1);
     let sampling = outcome
         .request
         .as_ref()
         .map(|r| sampling_params(&r.params))
         .unwrap_or_default();
     let metadata = Arc::try_unwrap(job.metadata).unwrap_or_else(|shared| (*shared).clone());
-    let mut record = Record {
+    let template = Record {
         run_id: run_id.to_string(),
         prompt_id: job.prompt_id,
         model: lane.model.clone(),
@@ -78,30 +84,92 @@ pub fn record(run_id: &str, lane: &LaneInfo, outcome: Outcome<Job>) -> Record {
         metadata,
         provider: lane.provider.to_string(),
         label: lane.label.clone(),
-        sample: job.sample,
+        sample: 0,
         status: RecordStatus::Ok,
         finish_reason: None,
         truncated: false,
         attempts: outcome.attempts,
-        usage_all_attempts: outcome.usage_all_attempts.into(),
+        usage_all_attempts: UsageTotals::default(),
         cost_usd: None,
     };
-    match outcome.result {
-        Ok(response) => {
-            record.model_version = response.model_version;
-            record.tokens_used = response.usage.into();
-            if let Some(choice) = response.choices.into_iter().next() {
-                record.truncated = choice.finish_reason == FinishReason::Length;
-                record.finish_reason = Some(choice.finish_reason);
-                record.full_response = Some(choice.text);
-                record.token_logprobs = choice.logprobs;
+    let mut choices = match &outcome.result {
+        Ok(response) => response.choices.clone().into_iter().map(Some).collect(),
+        Err(_) => Vec::new(),
+    };
+    choices.resize(count, None);
+    job.samples
+        .iter()
+        .zip(choices)
+        .enumerate()
+        .map(|(i, (sample, choice))| {
+            let mut record = template.clone();
+            record.sample = *sample;
+            record.usage_all_attempts = share(&outcome.usage_all_attempts, count, i).into();
+            match (&outcome.result, choice) {
+                (Ok(response), Some(choice)) => {
+                    record.model_version = response.model_version.clone();
+                    record.tokens_used = share(&response.usage, count, i).into();
+                    record.truncated = choice.finish_reason == FinishReason::Length;
+                    record.finish_reason = Some(choice.finish_reason);
+                    record.full_response = Some(choice.text);
+                    record.token_logprobs = choice.logprobs;
+                }
+                (Ok(response), None) => {
+                    record.status = RecordStatus::Error;
+                    record.model_version = response.model_version.clone();
+                    record.tokens_used = share(&response.usage, count, i).into();
+                    let error = ProviderError::new(
+                        ErrorKind::InvalidResponse,
+                        format!(
+                            "asked for {count} completions, the reply had {}",
+                            response.choices.len()
+                        ),
+                    );
+                    record.error = Some(RecordError::from(&error));
+                }
+                (Err(error), _) => {
+                    record.status = RecordStatus::Error;
+                    let billed = error.usage.unwrap_or_default();
+                    record.tokens_used = share(&billed, count, i).into();
+                    record.error = Some(RecordError::from(error));
+                }
             }
-        }
-        Err(error) => {
-            record.status = RecordStatus::Error;
-            record.tokens_used = error.usage.map(Into::into).unwrap_or_default();
-            record.error = Some(RecordError::from(&error));
-        }
+            record
+        })
+        .collect()
+}
+
+/// Sample `i`'s share of `usage` split `count` ways, the remainders going to the first.
+fn share(usage: &Usage, count: usize, i: usize) -> Usage {
+    let part = |total: u64| {
+        let count = count as u64;
+        total / count + u64::from((i as u64) < total % count)
+    };
+    Usage {
+        input_tokens: part(usage.input_tokens),
+        output_tokens: part(usage.output_tokens),
+        reasoning_tokens: part(usage.reasoning_tokens),
+        cached_input_tokens: part(usage.cached_input_tokens),
     }
-    record
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shares_add_up_to_the_bill() {
+        let usage = Usage {
+            input_tokens: 10,
+            output_tokens: 7,
+            reasoning_tokens: 0,
+            cached_input_tokens: 1,
+        };
+        let parts: Vec<Usage> = (0..3).map(|i| share(&usage, 3, i)).collect();
+        let mut sum = Usage::default();
+        parts.iter().for_each(|p| sum.add(p));
+        assert_eq!(sum, usage);
+        assert_eq!(parts[0].input_tokens, 4);
+        assert_eq!(parts[2].input_tokens, 3);
+    }
 }

@@ -92,6 +92,7 @@ pub fn reply(request: &Request) -> Response {
             output_tokens,
             ..Usage::default()
         },
+        rate_limits: None,
     }
 }
 

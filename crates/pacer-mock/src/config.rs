@@ -1,0 +1,180 @@
+//! What the mock server does: its rate limits, latency, faults, key and models.
+
+use std::fmt;
+use std::time::Duration;
+
+/// How a [`MockServer`](crate::MockServer) behaves. The default is an open server: no limits,
+/// no latency, no faults, any key and any model.
+#[derive(Clone, PartialEq)]
+pub struct MockServerConfig {
+    /// Requests per minute; `None` for no request limit.
+    pub rpm: Option<u64>,
+    /// Tokens per minute (prompt plus the output cap); `None` for no token limit.
+    pub tpm: Option<u64>,
+    /// How much of a minute's allowance may be spent at once: each bucket holds
+    /// `limit × window / 60` units.
+    pub window: Duration,
+    /// Mean of the latency added to each completion.
+    pub latency: Duration,
+    /// Standard deviation of that latency (normally distributed, clamped at zero).
+    pub latency_sd: Duration,
+    /// Probability of a 500 server error.
+    pub fail_500: f64,
+    /// Probability of a 503 overloaded error.
+    pub fail_503: f64,
+    /// Probability of closing the connection without a reply.
+    pub drop: f64,
+    /// Probability of a 200 whose JSON body is cut in half.
+    pub truncate: f64,
+    /// Probability of waiting `slow_for` before replying.
+    pub slow: f64,
+    /// How long a slow reply waits.
+    pub slow_for: Duration,
+    /// Seed of the random draws (latency and faults).
+    pub seed: u64,
+    /// The key clients must send as `Authorization: Bearer <key>`; `None` accepts any.
+    pub api_key: Option<String>,
+    /// The models served; empty serves any model.
+    pub models: Vec<String>,
+    /// Tokens that may be charged in all before every request gets `insufficient_quota`.
+    pub quota_tokens: Option<u64>,
+    /// The output cap assumed for the token limit when a request sets none.
+    pub default_max_tokens: u32,
+    /// Whether replies carry OpenAI's `x-ratelimit-*` headers.
+    pub rate_headers: bool,
+}
+
+impl Default for MockServerConfig {
+    fn default() -> Self {
+        Self {
+            rpm: None,
+            tpm: None,
+            window: Duration::from_secs(2),
+            latency: Duration::ZERO,
+            latency_sd: Duration::ZERO,
+            fail_500: 0.0,
+            fail_503: 0.0,
+            drop: 0.0,
+            truncate: 0.0,
+            slow: 0.0,
+            slow_for: Duration::from_secs(120),
+            seed: 0,
+            api_key: None,
+            models: Vec::new(),
+            quota_tokens: None,
+            default_max_tokens: 1024,
+            rate_headers: true,
+        }
+    }
+}
+
+impl fmt::Debug for MockServerConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("MockServerConfig")
+            .field("rpm", &self.rpm)
+            .field("tpm", &self.tpm)
+            .field("window", &self.window)
+            .field("latency", &self.latency)
+            .field("latency_sd", &self.latency_sd)
+            .field("fail_500", &self.fail_500)
+            .field("fail_503", &self.fail_503)
+            .field("drop", &self.drop)
+            .field("truncate", &self.truncate)
+            .field("slow", &self.slow)
+            .field("slow_for", &self.slow_for)
+            .field("seed", &self.seed)
+            // Never print the key itself.
+            .field("api_key", &self.api_key.as_ref().map(|_| "<redacted>"))
+            .field("models", &self.models)
+            .field("quota_tokens", &self.quota_tokens)
+            .field("default_max_tokens", &self.default_max_tokens)
+            .field("rate_headers", &self.rate_headers)
+            .finish()
+    }
+}
+
+impl MockServerConfig {
+    /// Checks the settings: positive limits and window, probabilities between 0 and 1 that
+    /// add up to at most 1.
+    pub fn validate(&self) -> Result<(), String> {
+        for (name, limit) in [("rpm", self.rpm), ("tpm", self.tpm)] {
+            if limit == Some(0) {
+                return Err(format!(
+                    "{name} must be positive (leave it out for no limit)"
+                ));
+            }
+        }
+        if self.window.is_zero() {
+            return Err("window must be positive".into());
+        }
+        let mut sum = 0.0;
+        for (name, p) in self.fault_probabilities() {
+            if !(0.0..=1.0).contains(&p) {
+                return Err(format!(
+                    "{name} must be a probability between 0 and 1, got {p}"
+                ));
+            }
+            sum += p;
+        }
+        if sum > 1.0 + 1e-9 {
+            return Err(format!(
+                "the fault probabilities add up to {sum}, more than 1"
+            ));
+        }
+        Ok(())
+    }
+
+    /// The fault probabilities by flag name, in the order they are drawn.
+    pub(crate) fn fault_probabilities(&self) -> [(&'static str, f64); 5] {
+        [
+            ("fail-500", self.fail_500),
+            ("fail-503", self.fail_503),
+            ("drop", self.drop),
+            ("truncate", self.truncate),
+            ("slow", self.slow),
+        ]
+    }
+
+    /// Whether any fault or latency needs random draws.
+    pub(crate) fn draws(&self) -> bool {
+        self.has_latency() || self.fault_probabilities().iter().any(|(_, p)| *p > 0.0)
+    }
+
+    /// Whether completions wait at all.
+    pub(crate) fn has_latency(&self) -> bool {
+        !self.latency.is_zero() || !self.latency_sd.is_zero()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_is_valid_and_debug_hides_the_key() {
+        let mut config = MockServerConfig::default();
+        assert_eq!(config.validate(), Ok(()));
+        config.api_key = Some("sk-secret".into());
+        assert!(!format!("{config:?}").contains("sk-secret"));
+    }
+
+    #[test]
+    fn rejects_bad_probabilities_and_limits() {
+        let config = MockServerConfig {
+            drop: 1.5,
+            ..MockServerConfig::default()
+        };
+        assert!(config.validate().unwrap_err().contains("drop"));
+        let config = MockServerConfig {
+            fail_500: 0.6,
+            fail_503: 0.6,
+            ..MockServerConfig::default()
+        };
+        assert!(config.validate().is_err());
+        let config = MockServerConfig {
+            rpm: Some(0),
+            ..MockServerConfig::default()
+        };
+        assert!(config.validate().is_err());
+    }
+}

@@ -1,0 +1,117 @@
+//! HTTP replies: JSON bodies, OpenAI-style errors and the rate-limit headers.
+
+use std::fmt;
+
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper::header::{CONTENT_TYPE, HeaderName, HeaderValue};
+use hyper::{Response, StatusCode};
+use pacer_providers::openai::wire::{ErrorDetail, ErrorReply};
+use serde_json::Value;
+
+use crate::limiter::{Reading, Readings, go_duration};
+
+/// The reply type of every handler.
+pub(crate) type Reply = Response<Full<Bytes>>;
+
+/// Returned by the service to make hyper close the connection without replying.
+#[derive(Debug)]
+pub(crate) struct Dropped;
+
+impl fmt::Display for Dropped {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("connection dropped on purpose (injected fault)")
+    }
+}
+
+impl std::error::Error for Dropped {}
+
+/// A reply with `body` as JSON.
+pub(crate) fn json(status: StatusCode, body: impl Into<Bytes>) -> Reply {
+    let mut reply = Response::new(Full::new(body.into()));
+    *reply.status_mut() = status;
+    reply
+        .headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    reply
+}
+
+/// `value` serialized as a JSON reply.
+pub(crate) fn json_value<T: serde::Serialize>(status: StatusCode, value: &T) -> Reply {
+    json(status, serialize(value))
+}
+
+/// `value` as JSON bytes.
+pub(crate) fn serialize<T: serde::Serialize>(value: &T) -> Vec<u8> {
+    // Serializing our own types to memory cannot fail.
+    serde_json::to_vec(value).unwrap_or_default()
+}
+
+/// An OpenAI-style error reply.
+pub(crate) fn error(
+    status: StatusCode,
+    message: impl Into<String>,
+    kind: &str,
+    code: Option<&str>,
+    param: Option<&str>,
+) -> Reply {
+    json_value(
+        status,
+        &ErrorReply {
+            error: ErrorDetail {
+                message: message.into(),
+                kind: Some(kind.to_owned()),
+                code: code.map(|c| Value::String(c.to_owned())),
+                param: param.map(str::to_owned),
+            },
+        },
+    )
+}
+
+/// A 400 `invalid_request_error`.
+pub(crate) fn bad_request(
+    message: impl Into<String>,
+    param: Option<&str>,
+    code: Option<&str>,
+) -> Reply {
+    error(
+        StatusCode::BAD_REQUEST,
+        message,
+        "invalid_request_error",
+        code,
+        param,
+    )
+}
+
+const LIMIT: [HeaderName; 2] = [
+    HeaderName::from_static("x-ratelimit-limit-requests"),
+    HeaderName::from_static("x-ratelimit-limit-tokens"),
+];
+const REMAINING: [HeaderName; 2] = [
+    HeaderName::from_static("x-ratelimit-remaining-requests"),
+    HeaderName::from_static("x-ratelimit-remaining-tokens"),
+];
+const RESET: [HeaderName; 2] = [
+    HeaderName::from_static("x-ratelimit-reset-requests"),
+    HeaderName::from_static("x-ratelimit-reset-tokens"),
+];
+
+/// Adds OpenAI's `x-ratelimit-*` headers for each limited dimension.
+pub(crate) fn rate_headers(reply: &mut Reply, readings: &Readings) {
+    let headers = reply.headers_mut();
+    for (i, reading) in [readings.requests, readings.tokens].into_iter().enumerate() {
+        let Some(Reading {
+            limit,
+            remaining,
+            reset,
+        }) = reading
+        else {
+            continue;
+        };
+        headers.insert(LIMIT[i].clone(), HeaderValue::from(limit));
+        headers.insert(REMAINING[i].clone(), HeaderValue::from(remaining));
+        if let Ok(value) = HeaderValue::from_str(&go_duration(reset)) {
+            headers.insert(RESET[i].clone(), value);
+        }
+    }
+}

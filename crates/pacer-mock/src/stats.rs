@@ -1,0 +1,102 @@
+//! What the server has seen: one counter per outcome, read as a [`Stats`] snapshot.
+
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+
+use serde::{Deserialize, Serialize};
+
+macro_rules! counters {
+    ($($(#[$doc:meta])* $name:ident,)*) => {
+        /// A snapshot of the server's counters, as `GET /stats` returns it. Every request
+        /// but those to `/stats` counts in `requests` and in exactly one outcome.
+        #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+        pub struct Stats {
+            $($(#[$doc])* pub $name: u64,)*
+            /// Seconds since the server started.
+            pub uptime_seconds: f64,
+        }
+
+        /// The live counters.
+        #[derive(Debug, Default)]
+        pub(crate) struct Counters {
+            $(pub(crate) $name: AtomicU64,)*
+        }
+
+        impl Counters {
+            /// Their values now.
+            pub(crate) fn snapshot(&self, uptime_seconds: f64) -> Stats {
+                Stats {
+                    $($name: self.$name.load(Relaxed),)*
+                    uptime_seconds,
+                }
+            }
+
+            /// Sets every counter to zero.
+            pub(crate) fn reset(&self) {
+                $(self.$name.store(0, Relaxed);)*
+            }
+        }
+    };
+}
+
+counters! {
+    /// Requests received (all but `/stats`).
+    requests,
+    /// Full 200 replies (completions and model lists).
+    ok,
+    /// 429s for the request or token limit.
+    rate_limited,
+    /// 429s for the spent token quota.
+    quota_exceeded,
+    /// Injected 500s.
+    server_errors,
+    /// Injected 503s.
+    overloaded,
+    /// Connections closed without a reply.
+    dropped,
+    /// 200s with half a body.
+    truncated,
+    /// Replies held back for `slow_for` (counted when the wait starts).
+    slow,
+    /// 400s (and 413s): malformed JSON, parameters the model refuses.
+    bad_requests,
+    /// 401s.
+    unauthorized,
+    /// 404s: unknown paths and models.
+    not_found,
+    /// Prompt tokens of the completions replied to.
+    prompt_tokens,
+    /// Completion tokens (reasoning included) of the completions replied to.
+    completion_tokens,
+    /// Tokens charged to the token limit and quota: prompt plus output cap, per admitted
+    /// completion request.
+    tokens_charged,
+}
+
+impl Counters {
+    /// Adds one to `counter`.
+    pub(crate) fn bump(counter: &AtomicU64) {
+        counter.fetch_add(1, Relaxed);
+    }
+
+    /// Adds `n` to `counter`.
+    pub(crate) fn add(counter: &AtomicU64, n: u64) {
+        counter.fetch_add(n, Relaxed);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn snapshot_and_reset() {
+        let counters = Counters::default();
+        Counters::bump(&counters.requests);
+        Counters::add(&counters.prompt_tokens, 7);
+        let stats = counters.snapshot(1.5);
+        assert_eq!((stats.requests, stats.prompt_tokens), (1, 7));
+        assert_eq!(stats.uptime_seconds, 1.5);
+        counters.reset();
+        assert_eq!(counters.snapshot(0.0), Stats::default());
+    }
+}

@@ -1,0 +1,144 @@
+//! Loopback helpers: a server and a client that talk over 127.0.0.1, nothing else.
+
+#![allow(dead_code)]
+
+use std::time::Duration;
+
+use pacer_mock::{MockServer, MockServerConfig, Stats};
+use reqwest::StatusCode;
+use reqwest::header::HeaderMap;
+use serde_json::{Value, json};
+
+/// What came back.
+pub struct Reply {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: Vec<u8>,
+}
+
+impl Reply {
+    /// The body as JSON (panics when it is not).
+    pub fn json(&self) -> Value {
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&self.body)))
+    }
+
+    /// A header as text.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    /// A header as a number.
+    pub fn header_u64(&self, name: &str) -> Option<u64> {
+        self.header(name).and_then(|v| v.parse().ok())
+    }
+
+    /// The error's `type`, `code` and `param`.
+    pub fn error(&self) -> (String, Value, Value) {
+        let body = self.json();
+        let error = &body["error"];
+        (
+            error["type"].as_str().unwrap_or_default().to_owned(),
+            error["code"].clone(),
+            error["param"].clone(),
+        )
+    }
+}
+
+/// A client for one server.
+pub struct Client {
+    pub http: reqwest::Client,
+    pub base: String,
+    pub key: Option<String>,
+}
+
+/// A reqwest client; `timeout` bounds each whole request.
+pub fn http(timeout: Option<Duration>) -> reqwest::Client {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let mut builder = reqwest::Client::builder();
+    if let Some(timeout) = timeout {
+        builder = builder.timeout(timeout);
+    }
+    builder.build().expect("client")
+}
+
+/// A server configured by `config` and a client for it.
+pub async fn start(config: MockServerConfig) -> (MockServer, Client) {
+    let server = MockServer::start(config).await.expect("server starts");
+    let client = Client {
+        http: http(None),
+        base: format!("http://{}", server.addr()),
+        key: None,
+    };
+    assert_eq!(client.base.clone() + "/v1", server.url());
+    (server, client)
+}
+
+impl Client {
+    fn with_key(&self, builder: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
+        match &self.key {
+            Some(key) => builder.bearer_auth(key),
+            None => builder,
+        }
+    }
+
+    /// POSTs raw bytes to `path`.
+    pub async fn try_post_raw(&self, path: &str, body: Vec<u8>) -> reqwest::Result<Reply> {
+        let request = self
+            .http
+            .post(format!("{}{path}", self.base))
+            .header("content-type", "application/json")
+            .body(body);
+        let response = self.with_key(request).send().await?;
+        let status = response.status();
+        let headers = response.headers().clone();
+        let body = response.bytes().await?.to_vec();
+        Ok(Reply {
+            status,
+            headers,
+            body,
+        })
+    }
+
+    /// POSTs `body` as JSON to `path`.
+    pub async fn try_post(&self, path: &str, body: &Value) -> reqwest::Result<Reply> {
+        self.try_post_raw(path, serde_json::to_vec(body).unwrap())
+            .await
+    }
+
+    /// POSTs `body` as JSON to `path`, expecting an HTTP reply.
+    pub async fn post(&self, path: &str, body: &Value) -> Reply {
+        self.try_post(path, body).await.expect("an HTTP reply")
+    }
+
+    /// A chat completion request.
+    pub async fn chat(&self, body: &Value) -> Reply {
+        self.post("/v1/chat/completions", body).await
+    }
+
+    /// GETs `path`.
+    pub async fn get(&self, path: &str) -> Reply {
+        let request = self.http.get(format!("{}{path}", self.base));
+        let response = self.with_key(request).send().await.expect("an HTTP reply");
+        Reply {
+            status: response.status(),
+            headers: response.headers().clone(),
+            body: response.bytes().await.expect("a body").to_vec(),
+        }
+    }
+
+    /// The server's counters, over HTTP.
+    pub async fn stats(&self) -> Stats {
+        let reply = self.get("/stats").await;
+        assert_eq!(reply.status, StatusCode::OK);
+        serde_json::from_slice(&reply.body).expect("stats")
+    }
+}
+
+/// A one-message chat request.
+pub fn hello(model: &str) -> Value {
+    json!({
+        "model": model,
+        "messages": [{"role": "user", "content": "Say hello to the rate limiter."}],
+    })
+}

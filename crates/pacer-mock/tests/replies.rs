@@ -1,0 +1,391 @@
+//! The reply shapes of the mock's endpoints, its key, its models and its 4xx errors, over
+//! loopback.
+
+mod common;
+
+use common::{hello, start};
+use pacer_core::{Message, Role};
+use pacer_mock::MockServerConfig;
+use pacer_providers::openai::{Encoding, chat_prompt_tokens, completion_prompt_tokens};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+#[tokio::test]
+async fn chat_reply_has_choices_usage_and_model() {
+    let (server, client) = start(MockServerConfig::default()).await;
+    let body = json!({
+        "model": "gpt-4o-mini",
+        "messages": [
+            {"role": "system", "content": "Be brief."},
+            {"role": "user", "content": "What is a rate limit?"},
+        ],
+        "max_tokens": 20,
+    });
+    let reply = client.chat(&body).await;
+    assert_eq!(reply.status, StatusCode::OK);
+    assert_eq!(reply.header("content-type"), Some("application/json"));
+    let v = reply.json();
+    assert!(v["id"].as_str().unwrap().starts_with("chatcmpl-mock-"));
+    assert_eq!(v["object"], "chat.completion");
+    assert!(v["created"].as_u64().unwrap() > 1_600_000_000);
+    assert_eq!(v["model"], "gpt-4o-mini-mock-1");
+    let choices = v["choices"].as_array().unwrap();
+    assert_eq!(choices.len(), 1);
+    let choice = &choices[0];
+    assert_eq!(choice["index"], 0);
+    assert_eq!(choice["message"]["role"], "assistant");
+    let text = choice["message"]["content"].as_str().unwrap();
+    assert!(!text.is_empty());
+    assert!(["stop", "length"].contains(&choice["finish_reason"].as_str().unwrap()));
+    assert!(choice["logprobs"].is_null());
+
+    let messages = [
+        Message::new(Role::System, "Be brief."),
+        Message::new(Role::User, "What is a rate limit?"),
+    ];
+    let prompt = chat_prompt_tokens(Encoding::for_model("gpt-4o-mini"), &messages);
+    let usage = &v["usage"];
+    assert_eq!(usage["prompt_tokens"], prompt);
+    let completion = usage["completion_tokens"].as_u64().unwrap();
+    assert_eq!(completion, text.split_whitespace().count() as u64);
+    assert!(completion <= 20);
+    assert_eq!(usage["total_tokens"], prompt + completion);
+    // No limits configured: no rate headers.
+    assert!(reply.header("x-ratelimit-limit-requests").is_none());
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn identical_requests_get_identical_text_and_n_gives_n_choices() {
+    let (_server, client) = start(MockServerConfig::default()).await;
+    let a = client.chat(&hello("gpt-4o")).await.json();
+    let b = client.chat(&hello("gpt-4o")).await.json();
+    assert_eq!(a["choices"], b["choices"]);
+    assert_ne!(a["id"], b["id"]);
+
+    let mut body = hello("gpt-4o");
+    body["n"] = json!(3);
+    let v = client.chat(&body).await.json();
+    let choices = v["choices"].as_array().unwrap();
+    assert_eq!(choices.len(), 3);
+    for (i, choice) in choices.iter().enumerate() {
+        assert_eq!(choice["index"], i);
+    }
+    let words: usize = choices
+        .iter()
+        .map(|c| {
+            c["message"]["content"]
+                .as_str()
+                .unwrap()
+                .split_whitespace()
+                .count()
+        })
+        .sum();
+    assert_eq!(v["usage"]["completion_tokens"], words);
+}
+
+#[tokio::test]
+async fn chat_logprobs_give_top_k_alternatives() {
+    let (_server, client) = start(MockServerConfig::default()).await;
+    let mut body = hello("gpt-4o-mini");
+    body["logprobs"] = json!(true);
+    body["top_logprobs"] = json!(2);
+    let v = client.chat(&body).await.json();
+    let choice = &v["choices"][0];
+    let content = choice["logprobs"]["content"].as_array().unwrap();
+    assert!(!content.is_empty());
+    let text: Vec<&str> = choice["message"]["content"]
+        .as_str()
+        .unwrap()
+        .split(' ')
+        .collect();
+    for (i, entry) in content.iter().enumerate() {
+        assert_eq!(entry["token"], text[i]);
+        assert!(entry["logprob"].as_f64().unwrap() <= 0.0);
+        let top = entry["top_logprobs"].as_array().unwrap();
+        assert_eq!(top.len(), 2);
+        assert_eq!(top[0]["token"], entry["token"]);
+        assert!(top[0]["logprob"].as_f64() >= top[1]["logprob"].as_f64());
+    }
+
+    body["top_logprobs"] = json!(0);
+    let v = client.chat(&body).await.json();
+    let content = v["choices"][0]["logprobs"]["content"].as_array().unwrap();
+    assert!(content.iter().all(|e| e["top_logprobs"] == json!([])));
+
+    body["top_logprobs"] = json!(21);
+    let reply = client.chat(&body).await;
+    assert_eq!(reply.status, StatusCode::BAD_REQUEST);
+    assert_eq!(reply.error().2, "top_logprobs");
+}
+
+#[tokio::test]
+async fn legacy_completions_with_logprobs() {
+    let (_server, client) = start(MockServerConfig::default()).await;
+    let prompt = "Once upon a time";
+    let body =
+        json!({"model": "davinci-002", "prompt": prompt, "max_tokens": 30, "logprobs": 3, "n": 2});
+    let reply = client.post("/v1/completions", &body).await;
+    assert_eq!(reply.status, StatusCode::OK);
+    let v = reply.json();
+    assert!(v["id"].as_str().unwrap().starts_with("cmpl-mock-"));
+    assert_eq!(v["object"], "text_completion");
+    assert_eq!(v["model"], "davinci-002-mock-1");
+    let choices = v["choices"].as_array().unwrap();
+    assert_eq!(choices.len(), 2);
+    for choice in choices {
+        let text = choice["text"].as_str().unwrap();
+        let logprobs = &choice["logprobs"];
+        let tokens: Vec<&str> = logprobs["tokens"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t.as_str().unwrap())
+            .collect();
+        assert_eq!(tokens.join(" "), text);
+        assert_eq!(
+            logprobs["token_logprobs"].as_array().unwrap().len(),
+            tokens.len()
+        );
+        let top = logprobs["top_logprobs"].as_array().unwrap();
+        assert_eq!(top.len(), tokens.len());
+        for (map, token) in top.iter().zip(&tokens) {
+            let map = map.as_object().unwrap();
+            assert_eq!(map.len(), 3);
+            assert!(map.contains_key(*token));
+        }
+    }
+    let prompt_tokens = completion_prompt_tokens(Encoding::for_model("davinci-002"), prompt);
+    assert_eq!(v["usage"]["prompt_tokens"], prompt_tokens);
+
+    // Without logprobs: none.
+    let v = client
+        .post("/v1/completions", &json!({"model": "m", "prompt": "hi"}))
+        .await
+        .json();
+    assert!(v["choices"][0]["logprobs"].is_null());
+}
+
+#[tokio::test]
+async fn key_is_required_and_never_echoed() {
+    let config = MockServerConfig {
+        api_key: Some("sk-right".into()),
+        ..MockServerConfig::default()
+    };
+    let (_server, mut client) = start(config).await;
+    let reply = client.chat(&hello("gpt-4o-mini")).await;
+    assert_eq!(reply.status, StatusCode::UNAUTHORIZED);
+    let (kind, code, _) = reply.error();
+    assert_eq!(
+        (kind.as_str(), code),
+        ("invalid_request_error", json!("invalid_api_key"))
+    );
+    assert_eq!(
+        reply.json()["error"]["message"],
+        "Incorrect API key provided."
+    );
+
+    client.key = Some("sk-wrong-12345".into());
+    let reply = client.chat(&hello("gpt-4o-mini")).await;
+    assert_eq!(reply.status, StatusCode::UNAUTHORIZED);
+    assert!(!String::from_utf8_lossy(&reply.body).contains("sk-wrong"));
+    assert_eq!(
+        client.get("/v1/models").await.status,
+        StatusCode::UNAUTHORIZED
+    );
+
+    client.key = Some("sk-right".into());
+    assert_eq!(
+        client.chat(&hello("gpt-4o-mini")).await.status,
+        StatusCode::OK
+    );
+    let stats = client.stats().await;
+    assert_eq!((stats.unauthorized, stats.ok), (3, 1));
+}
+
+#[tokio::test]
+async fn models_unknown_paths_and_malformed_json() {
+    let config = MockServerConfig {
+        models: vec!["gpt-4o-mini".into(), "o4-mini".into()],
+        ..MockServerConfig::default()
+    };
+    let (_server, client) = start(config).await;
+    let v = client.get("/v1/models").await.json();
+    assert_eq!(v["object"], "list");
+    let ids: Vec<&str> = v["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, ["gpt-4o-mini", "o4-mini"]);
+    assert_eq!(v["data"][0]["object"], "model");
+    assert_eq!(v["data"][0]["owned_by"], "pacer-mock");
+    assert_eq!(
+        client.get("/v1/models/o4-mini").await.json()["id"],
+        "o4-mini"
+    );
+
+    let reply = client.chat(&hello("gpt-9")).await;
+    assert_eq!(reply.status, StatusCode::NOT_FOUND);
+    assert_eq!(reply.error().1, "model_not_found");
+    assert_eq!(
+        reply.json()["error"]["message"],
+        "The model `gpt-9` does not exist or you do not have access to it."
+    );
+    assert_eq!(
+        client.get("/v1/models/gpt-9").await.status,
+        StatusCode::NOT_FOUND
+    );
+
+    let reply = client.post("/v1/embeddings", &json!({})).await;
+    assert_eq!(reply.status, StatusCode::NOT_FOUND);
+    assert_eq!(reply.error().0, "invalid_request_error");
+
+    let reply = client
+        .try_post_raw("/v1/chat/completions", b"{\"model\": ".to_vec())
+        .await
+        .unwrap();
+    assert_eq!(reply.status, StatusCode::BAD_REQUEST);
+    assert_eq!(reply.error().0, "invalid_request_error");
+    let message = reply.json()["error"]["message"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        message.contains("could not parse the JSON body"),
+        "{message}"
+    );
+    let reply = client
+        .post("/v1/chat/completions", &json!({"model": "gpt-4o-mini"}))
+        .await;
+    assert_eq!(reply.status, StatusCode::BAD_REQUEST);
+    assert!(
+        reply.json()["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("messages")
+    );
+
+    // Any model when none is configured.
+    let (_server, client) = start(MockServerConfig::default()).await;
+    assert_eq!(
+        client.chat(&hello("anything-at-all")).await.status,
+        StatusCode::OK
+    );
+    let v = client.get("/v1/models").await.json();
+    assert!(
+        v["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|m| m["id"] == "gpt-4o-mini")
+    );
+}
+
+#[tokio::test]
+async fn reasoning_models_refuse_classic_parameters() {
+    let (_server, client) = start(MockServerConfig::default()).await;
+    let refused = [
+        ("max_tokens", json!(50)),
+        ("temperature", json!(0.5)),
+        ("top_p", json!(0.9)),
+        ("stop", json!(["\n"])),
+        ("n", json!(2)),
+    ];
+    for (param, value) in refused {
+        let mut body = hello("o4-mini");
+        body[param] = value;
+        let reply = client.chat(&body).await;
+        assert_eq!(reply.status, StatusCode::BAD_REQUEST, "{param}");
+        let (kind, code, got) = reply.error();
+        assert_eq!(kind, "invalid_request_error");
+        assert_eq!(code, "unsupported_parameter");
+        assert_eq!(got, param);
+    }
+    let reply = client
+        .chat(&{
+            let mut body = hello("o4-mini");
+            body["max_tokens"] = json!(50);
+            body
+        })
+        .await;
+    let message = reply.json()["error"]["message"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        message.contains("Use 'max_completion_tokens' instead"),
+        "{message}"
+    );
+
+    // Temperature 1 is the default, so it is allowed; so is max_completion_tokens.
+    let mut body = hello("ft:gpt-5-mini:acme::abc");
+    body["temperature"] = json!(1);
+    body["max_completion_tokens"] = json!(60);
+    let reply = client.chat(&body).await;
+    assert_eq!(reply.status, StatusCode::OK);
+    let v = reply.json();
+    let usage = &v["usage"];
+    let visible = v["choices"][0]["message"]["content"]
+        .as_str()
+        .unwrap()
+        .split_whitespace()
+        .count() as u64;
+    let reasoning = usage["completion_tokens_details"]["reasoning_tokens"]
+        .as_u64()
+        .unwrap();
+    assert_eq!(reasoning, 2 * visible);
+    assert_eq!(usage["completion_tokens"], visible + reasoning);
+    assert!(usage["completion_tokens"].as_u64().unwrap() <= 60);
+
+    // Classic models take max_tokens and report no reasoning.
+    let mut body = hello("gpt-4o-mini");
+    body["max_tokens"] = json!(5);
+    let v = client.chat(&body).await.json();
+    assert!(v["usage"].get("completion_tokens_details").is_none());
+    assert_eq!(v["choices"][0]["finish_reason"], "length");
+}
+
+#[tokio::test]
+async fn stats_count_what_was_sent_and_reset() {
+    let config = MockServerConfig {
+        models: vec!["gpt-4o-mini".into()],
+        ..MockServerConfig::default()
+    };
+    let (server, client) = start(config).await;
+    let mut prompt = 0;
+    let mut completion = 0;
+    for _ in 0..3 {
+        let v = client.chat(&hello("gpt-4o-mini")).await.json();
+        prompt += v["usage"]["prompt_tokens"].as_u64().unwrap();
+        completion += v["usage"]["completion_tokens"].as_u64().unwrap();
+    }
+    client.chat(&hello("nope")).await;
+    client.post("/v1/nothing", &json!({})).await;
+    client
+        .try_post_raw("/v1/completions", b"[1,".to_vec())
+        .await
+        .unwrap();
+    client.get("/v1/models").await;
+
+    let stats = client.stats().await;
+    assert_eq!(stats.requests, 7);
+    assert_eq!(stats.ok, 4);
+    assert_eq!(stats.not_found, 2);
+    assert_eq!(stats.bad_requests, 1);
+    assert_eq!(stats.prompt_tokens, prompt);
+    assert_eq!(stats.completion_tokens, completion);
+    // Each admitted chat is charged its prompt plus the default cap of 1024.
+    assert_eq!(stats.tokens_charged, prompt + 3 * 1024);
+    assert_eq!(stats.rate_limited + stats.server_errors + stats.dropped, 0);
+    assert!(stats.uptime_seconds >= 0.0);
+    let mut direct = server.stats();
+    direct.uptime_seconds = stats.uptime_seconds;
+    assert_eq!(direct, stats);
+
+    let reply = client.post("/stats/reset", &Value::Null).await;
+    assert_eq!(reply.status, StatusCode::OK);
+    let stats = client.stats().await;
+    assert_eq!((stats.requests, stats.ok, stats.prompt_tokens), (0, 0, 0));
+}

@@ -1,0 +1,187 @@
+//! Every way an OpenAI-compatible call can fail, classified once into an [`ErrorKind`].
+
+use pacer_core::{ErrorKind, ProviderError};
+
+use super::wire::ErrorReply;
+
+/// A failure before a whole reply was read: timeout, refused or dropped connection.
+pub(crate) fn transport(error: reqwest::Error) -> ProviderError {
+    let kind = if error.is_timeout() {
+        ErrorKind::Timeout
+    } else {
+        // Refused, reset, closed before the reply was complete, or a body cut short.
+        ErrorKind::Connection
+    };
+    // reqwest's message names the URL, never the headers; strip the URL's query, where
+    // some gateways take keys.
+    let error = error.without_url();
+    let mut message = error.to_string();
+    let mut source = std::error::Error::source(&error);
+    while let Some(cause) = source {
+        message.push_str(": ");
+        message.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    ProviderError::new(kind, message)
+}
+
+/// Classifies a non-2xx reply from its status and its `{"error": ...}` body.
+pub(crate) fn status(status: u16, body: &[u8], api_key: Option<&str>) -> ProviderError {
+    let detail = serde_json::from_slice::<ErrorReply>(body)
+        .ok()
+        .map(|r| r.error);
+    let code = detail
+        .as_ref()
+        .and_then(|d| d.code_text())
+        .unwrap_or_default();
+    let kind_text = detail
+        .as_ref()
+        .and_then(|d| d.kind.clone())
+        .unwrap_or_default();
+    let text = match &detail {
+        Some(d) if !d.message.is_empty() => d.message.clone(),
+        // Redacted whole before it is cut, so no key straddles the cut.
+        _ => {
+            let whole = redact(String::from_utf8_lossy(body).trim(), api_key);
+            whole.chars().take(300).collect()
+        }
+    };
+    let is = |what: &str| code == what || kind_text == what;
+    let lower = text.to_ascii_lowercase();
+    let kind = match status {
+        401 | 403 => ErrorKind::Auth,
+        404 => ErrorKind::NotFound,
+        408 => ErrorKind::Timeout,
+        429 if is("insufficient_quota") || is("billing_hard_limit_reached") => {
+            ErrorKind::QuotaExhausted
+        }
+        429 => ErrorKind::RateLimited,
+        400 | 413 | 422
+            if is("context_length_exceeded")
+                || lower.contains("maximum context length")
+                || lower.contains("context window") =>
+        {
+            ErrorKind::ContextLength
+        }
+        400 if is("content_filter") || is("content_policy_violation") => ErrorKind::ContentFiltered,
+        400..=499 if status != 409 => ErrorKind::BadRequest,
+        503 | 529 if lower.contains("overloaded") => ErrorKind::Overloaded,
+        529 => ErrorKind::Overloaded,
+        // 409 (a conflict OpenAI asks to retry) and every 5xx.
+        _ => ErrorKind::Server,
+    };
+    let label = [code.as_str(), kind_text.as_str()]
+        .into_iter()
+        .find(|s| !s.is_empty())
+        .map(|s| format!(" {s}"))
+        .unwrap_or_default();
+    let message = redact(&format!("HTTP {status}{label}: {text}"), api_key);
+    ProviderError::new(kind, message).with_status(status)
+}
+
+/// Removes the key, and anything shaped like a secret key, from a server's message: some
+/// servers quote part of the key they were sent.
+pub(crate) fn redact(message: &str, api_key: Option<&str>) -> String {
+    let mut out = match api_key.filter(|k| k.len() >= 4) {
+        Some(key) => message.replace(key, "[redacted]"),
+        None => message.to_owned(),
+    };
+    // `sk-...` tokens, masked or not.
+    let secret = |c: char| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '*');
+    let mut from = 0;
+    while let Some(found) = out[from..].find("sk-") {
+        let start = from + found;
+        let len = out[start + 3..]
+            .find(|c| !secret(c))
+            .unwrap_or(out.len() - start - 3);
+        if len >= 6 {
+            out.replace_range(start..start + 3 + len, "[redacted]");
+            from = start + "[redacted]".len();
+        } else {
+            from = start + 3;
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn kind(status_code: u16, body: &str) -> ErrorKind {
+        status(status_code, body.as_bytes(), None).kind
+    }
+
+    #[test]
+    fn classifies_every_status_class() {
+        let err = |code: &str, t: &str| {
+            format!(r#"{{"error":{{"message":"m","type":"{t}","code":"{code}"}}}}"#)
+        };
+        assert_eq!(
+            kind(429, &err("rate_limit_exceeded", "requests")),
+            ErrorKind::RateLimited
+        );
+        assert_eq!(
+            kind(429, &err("insufficient_quota", "insufficient_quota")),
+            ErrorKind::QuotaExhausted
+        );
+        assert_eq!(
+            kind(401, &err("invalid_api_key", "invalid_request_error")),
+            ErrorKind::Auth
+        );
+        assert_eq!(kind(403, "forbidden"), ErrorKind::Auth);
+        assert_eq!(
+            kind(404, &err("model_not_found", "invalid_request_error")),
+            ErrorKind::NotFound
+        );
+        assert_eq!(
+            kind(
+                400,
+                &err("context_length_exceeded", "invalid_request_error")
+            ),
+            ErrorKind::ContextLength
+        );
+        assert_eq!(
+            kind(
+                400,
+                &err("content_policy_violation", "invalid_request_error")
+            ),
+            ErrorKind::ContentFiltered
+        );
+        assert_eq!(
+            kind(400, &err("unsupported_parameter", "invalid_request_error")),
+            ErrorKind::BadRequest
+        );
+        assert_eq!(kind(422, "bad"), ErrorKind::BadRequest);
+        assert_eq!(kind(408, ""), ErrorKind::Timeout);
+        assert_eq!(kind(409, ""), ErrorKind::Server);
+        assert_eq!(kind(500, &err("", "server_error")), ErrorKind::Server);
+        assert_eq!(kind(502, "<html>bad gateway</html>"), ErrorKind::Server);
+        assert_eq!(
+            kind(
+                503,
+                r#"{"error":{"message":"The engine is currently overloaded"}}"#
+            ),
+            ErrorKind::Overloaded
+        );
+        assert_eq!(kind(529, ""), ErrorKind::Overloaded);
+    }
+
+    #[test]
+    fn messages_name_status_and_code_but_never_the_key() {
+        let body = r#"{"error":{"message":"Incorrect API key provided: sk-proj-abcdef123456. You can find your API key at https://platform.openai.com.","type":"invalid_request_error","code":"invalid_api_key"}}"#;
+        let e = status(401, body.as_bytes(), Some("sk-proj-abcdef123456"));
+        assert!(
+            e.message
+                .starts_with("HTTP 401 invalid_api_key: Incorrect API key provided: [redacted]."),
+            "{}",
+            e.message
+        );
+        let masked = redact("key sk-abc***************wxyz is wrong", None);
+        assert_eq!(masked, "key [redacted] is wrong");
+        assert_eq!(redact("ask-me and sk-1", None), "ask-me and sk-1");
+        assert_eq!(redact("ask-me, sk-abcdefgh", None), "ask-me, [redacted]");
+        let plain = status(400, b"not json at all", Some("secret-key-value"));
+        assert_eq!(plain.message, "HTTP 400: not json at all");
+    }
+}

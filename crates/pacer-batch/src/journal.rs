@@ -190,16 +190,30 @@ impl Journal {
     /// serialize leaves the file untouched; a write that fails part-way (a full disk) is cut
     /// back off, so that later lines do not land after half a line.
     pub fn append(&mut self, record: &Record) -> io::Result<()> {
+        self.append_all(std::slice::from_ref(record))
+    }
+
+    /// Appends `records`, one line each, in one write: what a busy writer has queued goes
+    /// out together instead of one system call per record. Nothing is held back: the lines
+    /// reach the operating system before this returns, with the same all-or-nothing care as
+    /// [`append`](Self::append).
+    pub fn append_all(&mut self, records: &[Record]) -> io::Result<()> {
         self.line.clear();
-        serde_json::to_writer(&mut self.line, record)?;
-        self.line.push(b'\n');
+        for record in records {
+            serde_json::to_writer(&mut self.line, record)?;
+            self.line.push(b'\n');
+        }
         match self.file.write_all(&self.line) {
             Ok(()) => {
                 self.len += self.line.len() as u64;
+                // A burst of large records must not keep a large buffer for the whole run.
+                if self.line.capacity() > 1 << 20 {
+                    self.line = Vec::with_capacity(64 << 10);
+                }
                 Ok(())
             }
             Err(err) => {
-                // Best effort: if this fails too, the next resume drops the torn line.
+                // Best effort: if this fails too, the next resume drops the torn lines.
                 let _ = self.file.set_len(self.len);
                 Err(err)
             }

@@ -6,12 +6,13 @@ use std::pin::pin;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
-use futures_util::stream::{FuturesUnordered, Stream, StreamExt};
+use futures_util::stream::{Stream, StreamExt};
 use pacer_core::{
     Accounting, ErrorKind, LimitDimension, Provider, ProviderError, Request, Response, Usage,
 };
 use pacer_limit::{Cost, Dimension, Limiter, LimiterConfig, Permit, Reading};
 use tokio::sync::{mpsc, watch};
+use tokio::task::JoinSet;
 use tokio::time::Instant;
 
 use crate::work::DirectCall;
@@ -116,7 +117,7 @@ impl LaneBuilder {
     /// The lane.
     pub fn build(self) -> Lane {
         let seed = self.config.jitter_seed.unwrap_or_else(|| fastrand::u64(..));
-        Lane {
+        let shared = Shared {
             limiter: self
                 .limiter
                 .unwrap_or_else(|| Arc::new(Limiter::new(LimiterConfig::default()))),
@@ -127,6 +128,9 @@ impl LaneBuilder {
             stop: Arc::new(watch::channel(None).0),
             rng: Mutex::new(fastrand::Rng::with_seed(seed)),
             config: self.config,
+        };
+        Lane {
+            shared: Arc::new(shared),
         }
     }
 }
@@ -150,6 +154,12 @@ impl LaneBuilder {
 /// # });
 /// ```
 pub struct Lane {
+    /// Shared with the tasks working its items, which run on every thread of the runtime.
+    shared: Arc<Shared>,
+}
+
+/// The lane's state, shared by its item tasks.
+struct Shared {
     config: LaneConfig,
     provider: Arc<dyn Provider>,
     limiter: Arc<Limiter>,
@@ -182,27 +192,27 @@ impl Lane {
 
     /// The lane's name.
     pub fn name(&self) -> &str {
-        &self.config.name
+        &self.shared.config.name
     }
 
     /// The lane's limiter.
     pub fn limiter(&self) -> &Arc<Limiter> {
-        &self.limiter
+        &self.shared.limiter
     }
 
     /// A handle that stops the lane.
     pub fn stop_handle(&self) -> StopHandle {
-        StopHandle(self.stop.clone())
+        StopHandle(self.shared.stop.clone())
     }
 
     /// Why the lane stopped, if it did.
     pub fn stopped(&self) -> Option<StopReason> {
-        self.stop.borrow().clone()
+        self.shared.stop.borrow().clone()
     }
 
     /// A snapshot of the lane's totals.
     pub fn stats(&self) -> Stats {
-        self.lock_stats().clone()
+        self.shared.lock_stats().clone()
     }
 
     /// Works every item of `items`, with at most `concurrency` in flight, and sends each
@@ -211,28 +221,39 @@ impl Lane {
     /// those in flight are abandoned and counted as pending).
     pub async fn run<C, S>(&self, items: S, sink: mpsc::Sender<Outcome<C>>) -> Stats
     where
-        C: Send,
+        C: Send + 'static,
         S: Stream<Item = WorkItem<C>> + Send,
     {
+        let shared = &self.shared;
         let mut items = pin!(items);
-        let mut in_flight = FuturesUnordered::new();
+        // Each item is a task of its own, so a busy lane uses every thread of the runtime;
+        // dropping the set (a lane abandoned mid-run) aborts them all.
+        let mut in_flight = JoinSet::new();
         let mut exhausted = false;
         loop {
             let can_take = !exhausted
-                && in_flight.len() < self.config.concurrency.get()
-                && self.stop.borrow().is_none();
+                && in_flight.len() < shared.config.concurrency.get()
+                && shared.stop.borrow().is_none();
             tokio::select! {
                 biased;
-                Some(done) = in_flight.next(), if !in_flight.is_empty() => {
+                Some(done) = in_flight.join_next(), if !in_flight.is_empty() => {
+                    let done = match done {
+                        Ok(done) => done,
+                        Err(error) if error.is_panic() => std::panic::resume_unwind(error.into_panic()),
+                        Err(_) => None,
+                    };
                     if let Some(outcome) = done {
-                        self.count(&outcome);
+                        shared.count(&outcome);
                         if sink.send(outcome).await.is_err() {
-                            self.stop_with(None, "the receiver of outcomes went away".into());
+                            shared.stop_with(None, "the receiver of outcomes went away".into());
                         }
                     }
                 }
                 next = items.next(), if can_take => match next {
-                    Some(item) => in_flight.push(self.process(item)),
+                    Some(item) => {
+                        let shared = shared.clone();
+                        in_flight.spawn(async move { shared.process(item).await });
+                    }
                     None => exhausted = true,
                 },
                 else => break,
@@ -245,7 +266,7 @@ impl Lane {
     /// post-processor); returns the totals.
     pub async fn process_all<C, I, F>(&self, items: I, mut post_process: F) -> Stats
     where
-        C: Send,
+        C: Send + 'static,
         I: IntoIterator<Item = WorkItem<C>>,
         I::IntoIter: Send,
         F: FnMut(Outcome<C>),
@@ -259,7 +280,9 @@ impl Lane {
         };
         tokio::join!(run, consume).0
     }
+}
 
+impl Shared {
     fn count<C>(&self, outcome: &Outcome<C>) {
         let mut stats = self.lock_stats();
         stats.total += 1;
@@ -344,7 +367,13 @@ impl Lane {
             };
             let cost = match &dispatch {
                 Dispatch::Request(request) => Cost::request(
-                    self.provider.estimate_input_tokens(request),
+                    // Counting a prompt's tokens is the dearest step of an instant request:
+                    // done only when a token limit is in force (or about to be learned).
+                    if self.limiter.counts_tokens() {
+                        self.provider.estimate_input_tokens(request)
+                    } else {
+                        0
+                    },
                     request
                         .params
                         .max_output_tokens(self.config.default_max_tokens),

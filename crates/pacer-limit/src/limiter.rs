@@ -342,6 +342,19 @@ impl Limiter {
         }
     }
 
+    /// Whether a request's tokens matter to the limiter: a token limit is in force. (While
+    /// the limits are being learned only the probe is out, and its tokens matter to none.)
+    pub fn counts_tokens(&self) -> bool {
+        let state = self.lock();
+        [
+            Dimension::Tokens,
+            Dimension::InputTokens,
+            Dimension::OutputTokens,
+        ]
+        .iter()
+        .any(|d| state.buckets[d.index()].is_some())
+    }
+
     /// Whether the lane is still waiting to learn its limits.
     pub fn probing(&self) -> bool {
         self.lock().probing

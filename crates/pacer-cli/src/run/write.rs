@@ -7,12 +7,15 @@ use chrono::{DateTime, Utc};
 use pacer_batch::{
     Journal, Record, RecordError, RecordStatus, TokenCounts, UsageTotals, sampling_params,
 };
-use pacer_core::{ErrorKind, FinishReason, ProviderError, Usage};
+use pacer_core::{Choice, ErrorKind, FinishReason, ProviderError, Usage};
 use pacer_engine::Outcome;
 use tokio::sync::mpsc;
 
 use super::feed::Job;
 use crate::progress::LaneCounters;
+
+/// The most records written at once.
+const MAX_BATCH: usize = 512;
 
 /// What the writer knows of each lane.
 pub struct LaneInfo {
@@ -36,20 +39,32 @@ pub fn spawn(
     mut rx: mpsc::Receiver<Outcome<Job>>,
 ) -> std::thread::JoinHandle<std::io::Result<Journal>> {
     std::thread::spawn(move || {
-        while let Some(outcome) = rx.blocking_recv() {
-            let lane = &lanes[outcome.context.lane];
-            for record in records(&run_id, lane, outcome) {
-                let counters = &lane.counters;
-                counters.done.fetch_add(1, Ordering::Relaxed);
-                counters.failed.fetch_add(
-                    u64::from(record.status == RecordStatus::Error),
-                    Ordering::Relaxed,
-                );
-                counters
-                    .tokens
-                    .fetch_add(record.usage_all_attempts.total, Ordering::Relaxed);
-                journal.append(&record)?;
+        let mut batch = Vec::new();
+        while let Some(first) = rx.blocking_recv() {
+            // Whatever else is already queued goes out in the same write.
+            let mut next = Some(first);
+            while let Some(outcome) = next {
+                let lane = &lanes[outcome.context.lane];
+                for record in records(&run_id, lane, outcome) {
+                    let counters = &lane.counters;
+                    counters.done.fetch_add(1, Ordering::Relaxed);
+                    counters.failed.fetch_add(
+                        u64::from(record.status == RecordStatus::Error),
+                        Ordering::Relaxed,
+                    );
+                    counters
+                        .tokens
+                        .fetch_add(record.usage_all_attempts.total, Ordering::Relaxed);
+                    batch.push(record);
+                }
+                next = if batch.len() < MAX_BATCH {
+                    rx.try_recv().ok()
+                } else {
+                    None
+                };
             }
+            journal.append_all(&batch)?;
+            batch.clear();
         }
         journal.sync()?;
         Ok(journal)
@@ -92,20 +107,31 @@ pub fn records(run_id: &str, lane: &LaneInfo, outcome: Outcome<Job>) -> Vec<Reco
         usage_all_attempts: UsageTotals::default(),
         cost_usd: None,
     };
-    let mut choices = match &outcome.result {
-        Ok(response) => response.choices.clone().into_iter().map(Some).collect(),
+    let mut result = outcome.result;
+    let mut choices: Vec<Option<Choice>> = match &mut result {
+        Ok(response) => std::mem::take(&mut response.choices)
+            .into_iter()
+            .map(Some)
+            .collect(),
         Err(_) => Vec::new(),
     };
+    let received = choices.len();
     choices.resize(count, None);
+    let mut template = Some(template);
     job.samples
         .iter()
         .zip(choices)
         .enumerate()
         .map(|(i, (sample, choice))| {
-            let mut record = template.clone();
+            // The last record takes the template itself: no copy for the usual one sample.
+            let mut record = if i + 1 == count {
+                template.take().expect("one template per outcome")
+            } else {
+                template.clone().expect("one template per outcome")
+            };
             record.sample = *sample;
             record.usage_all_attempts = share(&outcome.usage_all_attempts, count, i).into();
-            match (&outcome.result, choice) {
+            match (&result, choice) {
                 (Ok(response), Some(choice)) => {
                     record.model_version = response.model_version.clone();
                     record.tokens_used = share(&response.usage, count, i).into();
@@ -120,10 +146,7 @@ pub fn records(run_id: &str, lane: &LaneInfo, outcome: Outcome<Job>) -> Vec<Reco
                     record.tokens_used = share(&response.usage, count, i).into();
                     let error = ProviderError::new(
                         ErrorKind::InvalidResponse,
-                        format!(
-                            "asked for {count} completions, the reply had {}",
-                            response.choices.len()
-                        ),
+                        format!("asked for {count} completions, the reply had {received}"),
                     );
                     record.error = Some(RecordError::from(&error));
                 }

@@ -116,6 +116,11 @@ pub fn http_client() -> reqwest::Client {
                 .connect_timeout(Duration::from_secs(15))
                 .pool_idle_timeout(Duration::from_secs(90))
                 .tcp_nodelay(true)
+                // The engine retries with its own classification and backoff, and APIs do
+                // not redirect: both layers would only cost time on every request.
+                .redirect(reqwest::redirect::Policy::none())
+                .retry(reqwest::retry::never())
+                .referer(false)
                 .build()
                 .expect("the HTTP client settings are valid")
         })
@@ -126,7 +131,8 @@ pub fn http_client() -> reqwest::Client {
 pub struct OpenAiProvider {
     client: reqwest::Client,
     config: OpenAiConfig,
-    url: String,
+    /// Parsed once: parsing a URL per request shows in profiles.
+    url: reqwest::Url,
     headers: HeaderMap,
     encoding_cache: OnceLock<(String, Encoding)>,
 }
@@ -153,6 +159,12 @@ impl OpenAiProvider {
             Api::Chat => format!("{base}/chat/completions"),
             Api::Completions => format!("{base}/completions"),
         };
+        let url = reqwest::Url::parse(&url).map_err(|e| {
+            ProviderError::new(
+                ErrorKind::BadRequest,
+                format!("base_url {base:?} is not a URL: {e}"),
+            )
+        })?;
         let mut headers = HeaderMap::new();
         headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
         if let Some(key) = &config.api_key {
@@ -194,7 +206,7 @@ impl OpenAiProvider {
 
     /// The URL requests are posted to.
     pub fn url(&self) -> &str {
-        &self.url
+        self.url.as_str()
     }
 
     fn encoding(&self, model: &str) -> Encoding {
@@ -229,7 +241,7 @@ impl OpenAiProvider {
     async fn post(&self, body: Vec<u8>) -> Result<(u16, HeaderMap, bytes::Bytes), ProviderError> {
         let reply = self
             .client
-            .post(&self.url)
+            .post(self.url.clone())
             .headers(self.headers.clone())
             .body(body)
             .send()

@@ -198,7 +198,7 @@ async fn run(config: RunConfig, args: &RunArgs) -> anyhow::Result<ExitCode> {
 
     let mut any_pending = false;
     let mut reports = Vec::new();
-    for (index, (lane, stats, elapsed)) in ended.iter().enumerate() {
+    for (index, (lane, _, elapsed)) in ended.iter().enumerate() {
         let model = &config.models[index];
         let counters = progress.counters(index);
         let finished = counters.done.load(std::sync::atomic::Ordering::Relaxed)
@@ -213,7 +213,8 @@ async fn run(config: RunConfig, args: &RunArgs) -> anyhow::Result<ExitCode> {
         reports.push(pacer_batch::LaneReport {
             label: model.label.clone(),
             elapsed_seconds: elapsed.as_secs_f64(),
-            completed: stats.total,
+            // Jobs (records), not calls: samples sent as `n` share one call.
+            completed: counters.done.load(std::sync::atomic::Ordering::Relaxed),
             pending,
             stopped,
         });

@@ -77,11 +77,13 @@ pub fn spawn(
 pub fn records(run_id: &str, lane: &LaneInfo, outcome: Outcome<Job>) -> Vec<Record> {
     let job = outcome.context;
     let count = job.samples.len().max(1);
-    let sampling = outcome
+    let mut sampling = outcome
         .request
         .as_ref()
         .map(|r| sampling_params(&r.params))
         .unwrap_or_default();
+    // Each record is one completion, whether or not its call asked for several.
+    sampling.remove("n");
     let metadata = Arc::try_unwrap(job.metadata).unwrap_or_else(|shared| (*shared).clone());
     let template = Record {
         run_id: run_id.to_string(),

@@ -18,10 +18,10 @@ pub struct MockArgs {
     /// Port to listen on (0: any free port).
     #[arg(long, default_value_t = 8000)]
     pub port: u16,
-    /// Requests per minute allowed (no limit when left out).
+    /// Requests per minute allowed to each model (no limit when left out).
     #[arg(long)]
     pub rpm: Option<u64>,
-    /// Tokens per minute allowed, counting each request's prompt plus its output cap (no
+    /// Tokens per minute allowed to each model, counting each request's prompt plus its output cap (no
     /// limit when left out).
     #[arg(long)]
     pub tpm: Option<u64>,

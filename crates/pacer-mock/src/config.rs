@@ -7,9 +7,10 @@ use std::time::Duration;
 /// no latency, no faults, any key and any model.
 #[derive(Clone, PartialEq)]
 pub struct MockServerConfig {
-    /// Requests per minute; `None` for no request limit.
+    /// Requests per minute, for each model apart (as providers limit them); `None` for no
+    /// request limit.
     pub rpm: Option<u64>,
-    /// Tokens per minute (prompt plus the output cap); `None` for no token limit.
+    /// Tokens per minute per model (prompt plus the output cap); `None` for no token limit.
     pub tpm: Option<u64>,
     /// How much of a minute's allowance may be spent at once: each bucket holds
     /// `limit × window / 60` units.

@@ -108,7 +108,7 @@ impl Shared {
         let data: Vec<_> = names.iter().map(|id| model_object(id, created)).collect();
         let models = serialize(&json!({"object": "list", "data": data})).into();
         Self {
-            limiter: Limiter::new(&config, Instant::now()),
+            limiter: Limiter::new(&config),
             counters: Counters::default(),
             started: std::time::Instant::now(),
             rng: config
@@ -189,7 +189,7 @@ impl Shared {
         kind: Kind,
     ) -> Result<Reply, Dropped> {
         let c = &self.counters;
-        let (verdict, readings) = self.limiter.admit(Instant::now(), cost);
+        let (verdict, readings) = self.limiter.admit(Instant::now(), &request.model, cost);
         if let Err(refusal) = verdict {
             let reply = self.refusal(refusal, &request.model);
             return Ok(self.with_headers(reply, &readings));

@@ -2,6 +2,7 @@
 //! tokens), each holding `limit × window / 60` units and refilling continuously at
 //! `limit / 60` per second, plus an optional total token quota.
 
+use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::sync::Mutex;
 use std::time::Duration;
@@ -118,11 +119,18 @@ impl Bucket {
     }
 }
 
+/// One model's buckets: providers limit each model on its own.
 #[derive(Debug)]
-struct State {
+struct Buckets {
     last: Instant,
     requests: Option<Bucket>,
     tokens: Option<Bucket>,
+}
+
+#[derive(Debug)]
+struct State {
+    models: HashMap<String, Buckets>,
+    /// Tokens charged on the whole account, for the quota.
     charged: u64,
 }
 
@@ -131,40 +139,58 @@ struct State {
 pub(crate) struct Limiter {
     state: Option<Mutex<State>>,
     quota: Option<u64>,
+    rpm: Option<u64>,
+    tpm: Option<u64>,
+    window: Duration,
 }
 
 impl Limiter {
-    /// The limits `config` sets, buckets full at `now`.
-    pub(crate) fn new(config: &MockServerConfig, now: Instant) -> Self {
+    /// The limits `config` sets, for every model apart; each model's buckets start full.
+    pub(crate) fn new(config: &MockServerConfig) -> Self {
         let limited = config.rpm.is_some() || config.tpm.is_some() || config.quota_tokens.is_some();
         Self {
             state: limited.then(|| {
                 Mutex::new(State {
-                    last: now,
-                    requests: config.rpm.map(|l| Bucket::new(l, config.window)),
-                    tokens: config.tpm.map(|l| Bucket::new(l, config.window)),
+                    models: HashMap::new(),
                     charged: 0,
                 })
             }),
             quota: config.quota_tokens,
+            rpm: config.rpm,
+            tpm: config.tpm,
+            window: config.window,
         }
     }
 
     /// Admits a request costing one request and `tokens` tokens at `now`, charging every
     /// bucket, or says why not. Either way, returns the buckets' readings.
-    pub(crate) fn admit(&self, now: Instant, tokens: u64) -> (Result<(), Refusal>, Readings) {
+    pub(crate) fn admit(
+        &self,
+        now: Instant,
+        model: &str,
+        tokens: u64,
+    ) -> (Result<(), Refusal>, Readings) {
         let Some(state) = &self.state else {
             return (Ok(()), Readings::default());
         };
         let mut state = state.lock().unwrap_or_else(|e| e.into_inner());
+        let State { models, charged } = &mut *state;
+        if !models.contains_key(model) {
+            let buckets = Buckets {
+                last: now,
+                requests: self.rpm.map(|l| Bucket::new(l, self.window)),
+                tokens: self.tpm.map(|l| Bucket::new(l, self.window)),
+            };
+            models.insert(model.to_owned(), buckets);
+        }
+        let state = models.get_mut(model).expect("inserted above");
         let elapsed = now.saturating_duration_since(state.last).as_secs_f64();
         state.last = state.last.max(now);
         let costs = [1.0, tokens as f64];
         let verdict = {
-            let State {
+            let Buckets {
                 requests,
                 tokens: token_bucket,
-                charged,
                 ..
             } = &mut *state;
             let buckets = [
@@ -290,15 +316,15 @@ mod tests {
     fn request_bucket_refuses_then_refills() {
         let t0 = Instant::now();
         // 120 rpm over 1 s: a bucket of 2, refilling 2 per second.
-        let limiter = Limiter::new(&config(Some(120), None), t0);
-        let (ok, r) = limiter.admit(t0, 10);
+        let limiter = Limiter::new(&config(Some(120), None));
+        let (ok, r) = limiter.admit(t0, "m", 10);
         assert_eq!(ok, Ok(()));
         assert_eq!(r.requests.unwrap().remaining, 1);
         assert_eq!(r.requests.unwrap().limit, 120);
         assert_eq!(r.requests.unwrap().reset, Duration::from_millis(500));
         assert!(r.tokens.is_none());
-        assert_eq!(limiter.admit(t0, 10).0, Ok(()));
-        let (refused, r) = limiter.admit(t0, 10);
+        assert_eq!(limiter.admit(t0, "m", 10).0, Ok(()));
+        let (refused, r) = limiter.admit(t0, "m", 10);
         match refused {
             Err(Refusal::Limited {
                 dimension,
@@ -315,16 +341,19 @@ mod tests {
             other => panic!("{other:?}"),
         }
         assert_eq!(r.requests.unwrap().remaining, 0);
-        assert_eq!(limiter.admit(t0 + Duration::from_millis(500), 10).0, Ok(()));
+        assert_eq!(
+            limiter.admit(t0 + Duration::from_millis(500), "m", 10).0,
+            Ok(())
+        );
     }
 
     #[test]
     fn full_bucket_admits_a_big_request_once_leaving_debt() {
         let t0 = Instant::now();
         // 600 tpm over 1 s: a bucket of 10 tokens, refilling 10 per second.
-        let limiter = Limiter::new(&config(None, Some(600)), t0);
-        assert_eq!(limiter.admit(t0, 25).0, Ok(()));
-        let (refused, r) = limiter.admit(t0 + Duration::from_secs(1), 5);
+        let limiter = Limiter::new(&config(None, Some(600)));
+        assert_eq!(limiter.admit(t0, "m", 25).0, Ok(()));
+        let (refused, r) = limiter.admit(t0 + Duration::from_secs(1), "m", 5);
         let Err(Refusal::Limited {
             dimension,
             retry_after,
@@ -343,24 +372,44 @@ mod tests {
     #[test]
     fn quota_refuses_once_spent_without_charging() {
         let t0 = Instant::now();
-        let limiter = Limiter::new(
-            &MockServerConfig {
-                quota_tokens: Some(100),
-                ..MockServerConfig::default()
-            },
-            t0,
-        );
-        assert_eq!(limiter.admit(t0, 60).0, Ok(()));
-        assert_eq!(limiter.admit(t0, 60).0, Ok(()));
-        assert_eq!(limiter.admit(t0, 1).0, Err(Refusal::Quota));
-        assert_eq!(limiter.admit(t0, 1).1, Readings::default());
+        let limiter = Limiter::new(&MockServerConfig {
+            quota_tokens: Some(100),
+            ..MockServerConfig::default()
+        });
+        assert_eq!(limiter.admit(t0, "m", 60).0, Ok(()));
+        assert_eq!(limiter.admit(t0, "m", 60).0, Ok(()));
+        assert_eq!(limiter.admit(t0, "m", 1).0, Err(Refusal::Quota));
+        assert_eq!(limiter.admit(t0, "m", 1).1, Readings::default());
     }
 
     #[test]
     fn unlimited_is_free() {
         let t0 = Instant::now();
-        let limiter = Limiter::new(&MockServerConfig::default(), t0);
+        let limiter = Limiter::new(&MockServerConfig::default());
         assert!(limiter.state.is_none());
-        assert_eq!(limiter.admit(t0, 1_000_000), (Ok(()), Readings::default()));
+        assert_eq!(
+            limiter.admit(t0, "m", 1_000_000),
+            (Ok(()), Readings::default())
+        );
+    }
+}
+
+#[cfg(test)]
+mod per_model {
+    use super::*;
+
+    #[test]
+    fn each_model_has_its_own_buckets() {
+        let t0 = Instant::now();
+        let config = MockServerConfig {
+            rpm: Some(60),
+            window: Duration::from_secs(1),
+            ..MockServerConfig::default()
+        };
+        // A bucket of one request per model.
+        let limiter = Limiter::new(&config);
+        assert_eq!(limiter.admit(t0, "a", 1).0, Ok(()));
+        assert!(limiter.admit(t0, "a", 1).0.is_err());
+        assert_eq!(limiter.admit(t0, "b", 1).0, Ok(()));
     }
 }

@@ -1,0 +1,260 @@
+//! One item's attempts: pacing, sending, learning from the reply, retrying or giving up.
+
+use std::future::Future;
+use std::time::SystemTime;
+
+use pacer_core::{Accounting, ErrorKind, LimitDimension, ProviderError, Request, Response, Usage};
+use pacer_limit::{Cost, Dimension, Permit, Reading};
+use tokio::time::Instant;
+
+use super::Shared;
+use crate::work::DirectCall;
+use crate::{Attempt, Event, Outcome, Work, WorkItem};
+
+/// What one attempt sends. It lives on the stack for one attempt, so the size difference
+/// between the variants costs nothing worth a heap allocation per attempt.
+#[allow(clippy::large_enum_variant)]
+enum Dispatch<'a> {
+    Request(Request),
+    Direct(&'a DirectCall),
+}
+
+impl Shared {
+    /// Runs `fut` unless the lane stops first.
+    async fn or_stop<T>(&self, fut: impl Future<Output = T>) -> Option<T> {
+        let mut stop = self.stop.subscribe();
+        if stop.borrow().is_some() {
+            return None;
+        }
+        tokio::select! {
+            value = fut => Some(value),
+            _ = stop.wait_for(Option::is_some) => None,
+        }
+    }
+
+    fn pending<C>(&self) -> Option<Outcome<C>> {
+        self.lock_stats().pending += 1;
+        None
+    }
+
+    fn draw(&self) -> f64 {
+        self.rng.lock().unwrap_or_else(|e| e.into_inner()).f64()
+    }
+
+    /// One item from first try to its end; `None` when the lane stopped first.
+    pub(super) async fn process<C>(&self, item: WorkItem<C>) -> Option<Outcome<C>> {
+        let started = Instant::now();
+        let lane = self.config.name.as_str();
+        let mut attempts = 0u32;
+        let mut retries = 0u32;
+        let mut rate_limited = 0u32;
+        let mut usage = Usage::default();
+        let mut last_request = None;
+        let result = loop {
+            let attempt = Attempt {
+                number: attempts + 1,
+                retry: retries,
+                timeout: self.config.timeout,
+            };
+            let mut dispatch = match &item.work {
+                Work::Prompt(request) => {
+                    Dispatch::Request(self.config.schedule.apply(request.clone(), retries))
+                }
+                Work::Factory(factory) => Dispatch::Request(factory(attempt)),
+                Work::Direct(call) => Dispatch::Direct(call),
+            };
+            let cost = match &dispatch {
+                Dispatch::Request(request) => Cost::request(
+                    // Counting a prompt's tokens is the dearest step of an instant request:
+                    // done only when a token limit is in force (or about to be learned).
+                    if self.limiter.counts_tokens() {
+                        self.provider.estimate_input_tokens(request)
+                    } else {
+                        0
+                    },
+                    request
+                        .params
+                        .max_output_tokens(self.config.default_max_tokens),
+                ),
+                Dispatch::Direct(_) => Cost::request(0, 0),
+            };
+            let permit = match self.or_stop(self.limiter.acquire(cost)).await {
+                None => return self.pending(),
+                Some(Err(too_big)) => {
+                    break Err(ProviderError::new(
+                        ErrorKind::BadRequest,
+                        too_big.to_string(),
+                    ));
+                }
+                Some(Ok(permit)) => permit,
+            };
+            if let Dispatch::Request(request) = &mut dispatch {
+                for middleware in &self.middleware {
+                    middleware.before(&item.id, request).await;
+                }
+            }
+            if attempts == 0 {
+                self.emit(Event::Started {
+                    lane,
+                    item: &item.id,
+                });
+            }
+            attempts += 1;
+            let Some(result) = self.or_stop(self.send(&dispatch, attempt)).await else {
+                return self.pending();
+            };
+            for middleware in &self.middleware {
+                middleware.after(&item.id, &result).await;
+            }
+            self.learn(&permit, &result);
+            let accounting = match &dispatch {
+                Dispatch::Request(_) => self.provider.accounting(),
+                Dispatch::Direct(_) => Accounting::Actual,
+            };
+            if let Dispatch::Request(request) = dispatch {
+                last_request = Some(request);
+            }
+            let error = match result {
+                Ok(response) => {
+                    usage.add(&response.usage);
+                    self.settle(&permit, accounting, &response.usage);
+                    self.limiter.succeeded();
+                    break Ok(response);
+                }
+                Err(error) => error,
+            };
+            if let Some(billed) = &error.usage {
+                usage.add(billed);
+            }
+            if error.kind.is_rate_limit() {
+                rate_limited += 1;
+                // Without retry-after, the reset of the limit the server says is used up.
+                let wait = error.retry_after.or_else(|| {
+                    error
+                        .rate_limits
+                        .as_ref()
+                        .and_then(|limits| limits.exhausted_reset())
+                });
+                let cooldown = self.limiter.rate_limited(&permit, wait);
+                {
+                    let mut stats = self.lock_stats();
+                    stats.rate_limited_requests += 1;
+                    stats.rate_limit_events += u64::from(cooldown.is_some());
+                }
+                self.emit(Event::RateLimited {
+                    lane,
+                    item: &item.id,
+                    cooldown,
+                });
+                if rate_limited > self.config.retry.max_rate_limit_retries {
+                    break Err(error);
+                }
+                continue;
+            }
+            if error.kind.stops_lane() {
+                let message = format!(
+                    "lane {lane} stopped: {error}; {advice}",
+                    advice = error.kind.advice()
+                );
+                self.stop_with(Some(error.kind), message);
+                return self.pending();
+            }
+            match self.config.retry.next_delay(retries, &error, self.draw()) {
+                Some(delay) => {
+                    retries += 1;
+                    self.lock_stats().retries += 1;
+                    self.emit(Event::Retried {
+                        lane,
+                        item: &item.id,
+                        kind: error.kind,
+                        retry: retries,
+                        delay,
+                    });
+                    self.or_stop(tokio::time::sleep(delay)).await?;
+                }
+                None => break Err(error),
+            }
+        };
+        let elapsed = started.elapsed();
+        self.emit(Event::Finished {
+            lane,
+            item: &item.id,
+            error: result.as_ref().err().map(|e| e.kind),
+            usage,
+            elapsed,
+        });
+        Some(Outcome {
+            id: item.id,
+            context: item.context,
+            result,
+            request: last_request,
+            attempts,
+            usage_all_attempts: usage,
+            elapsed,
+            finished_at: SystemTime::now(),
+        })
+    }
+
+    async fn send(
+        &self,
+        dispatch: &Dispatch<'_>,
+        attempt: Attempt,
+    ) -> Result<Response, ProviderError> {
+        let timeout = self.config.timeout;
+        let sent = match dispatch {
+            Dispatch::Request(request) => {
+                tokio::time::timeout(timeout, self.provider.send(request)).await
+            }
+            Dispatch::Direct(call) => tokio::time::timeout(timeout, call(attempt)).await,
+        };
+        sent.unwrap_or_else(|_| {
+            Err(ProviderError::new(
+                ErrorKind::Timeout,
+                format!("no reply within {:.1} s", timeout.as_secs_f64()),
+            ))
+        })
+    }
+
+    /// Passes what the reply's headers said about the limits to the limiter.
+    fn learn(&self, permit: &Permit, result: &Result<Response, ProviderError>) {
+        let (info, replied) = match result {
+            Ok(response) => (response.rate_limits, true),
+            Err(error) => (
+                error.rate_limits.as_deref().copied(),
+                error.status.is_some(),
+            ),
+        };
+        let readings: Vec<(Dimension, Reading)> = info
+            .map(|info| {
+                info.readings()
+                    .into_iter()
+                    .filter(|(_, r)| r.limit.is_some() || r.remaining.is_some())
+                    .map(|(d, r)| {
+                        let dimension = match d {
+                            LimitDimension::Requests => Dimension::Requests,
+                            LimitDimension::Tokens => Dimension::Tokens,
+                            LimitDimension::InputTokens => Dimension::InputTokens,
+                            LimitDimension::OutputTokens => Dimension::OutputTokens,
+                        };
+                        let reading = Reading {
+                            limit: r.limit,
+                            remaining: r.remaining,
+                        };
+                        (dimension, reading)
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        self.limiter.learn(permit, &readings, replied);
+    }
+
+    fn settle(&self, permit: &Permit, accounting: Accounting, usage: &Usage) {
+        match accounting {
+            Accounting::Actual => self.limiter.settle(
+                permit,
+                Cost::request(usage.input_tokens, usage.output_tokens),
+            ),
+            Accounting::Estimate => {}
+        }
+    }
+}

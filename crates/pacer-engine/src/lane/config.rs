@@ -1,0 +1,75 @@
+//! How a lane is set up ([`LaneConfig`]) and how it is stopped ([`StopHandle`], [`StopReason`]).
+
+use std::num::NonZeroUsize;
+use std::sync::Arc;
+use std::time::Duration;
+
+use pacer_core::ErrorKind;
+use tokio::sync::watch;
+
+use crate::{AttemptSchedule, RetryPolicy};
+
+/// How a lane works its items.
+#[derive(Clone, Debug)]
+pub struct LaneConfig {
+    /// The lane's name (the model's label), used in events and messages.
+    pub name: String,
+    /// Items in flight at once.
+    pub concurrency: NonZeroUsize,
+    /// How long one request may take.
+    pub timeout: Duration,
+    /// When to retry.
+    pub retry: RetryPolicy,
+    /// Parameters per error retry.
+    pub schedule: AttemptSchedule,
+    /// The output tokens assumed for the limiter's estimate when a request sets no
+    /// `max_tokens`.
+    pub default_max_tokens: u32,
+    /// Seeds the backoff jitter, for reproducible tests.
+    pub jitter_seed: Option<u64>,
+}
+
+impl LaneConfig {
+    /// Defaults for a lane called `name`: 8 in flight, 120 s timeout, 3 error retries.
+    pub fn new(name: impl Into<String>) -> Self {
+        Self {
+            name: name.into(),
+            concurrency: NonZeroUsize::new(8).unwrap_or(NonZeroUsize::MIN),
+            timeout: Duration::from_secs(120),
+            retry: RetryPolicy::default(),
+            schedule: AttemptSchedule::default(),
+            default_max_tokens: 1024,
+            jitter_seed: None,
+        }
+    }
+}
+
+/// Why a lane stopped before its input ran out.
+#[derive(Clone, Debug, PartialEq)]
+pub struct StopReason {
+    /// The error kind that stopped it, or `None` when the caller stopped it.
+    pub kind: Option<ErrorKind>,
+    /// What happened and what to do, in words.
+    pub message: String,
+}
+
+/// Stops a lane from outside (e.g. on Ctrl-C): nothing new is taken, and what is in flight
+/// is abandoned and stays pending.
+#[derive(Clone, Debug)]
+pub struct StopHandle(pub(super) Arc<watch::Sender<Option<StopReason>>>);
+
+impl StopHandle {
+    /// Stops the lane with `message`, unless it has stopped already.
+    pub fn stop(&self, message: impl Into<String>) {
+        let reason = StopReason {
+            kind: None,
+            message: message.into(),
+        };
+        self.0.send_if_modified(|current| {
+            current.is_none() && {
+                *current = Some(reason);
+                true
+            }
+        });
+    }
+}

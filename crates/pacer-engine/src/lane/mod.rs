@@ -1,0 +1,246 @@
+//! The lane: one model's queue, worked with bounded concurrency under one limiter.
+
+mod attempt;
+mod config;
+
+use std::pin::pin;
+use std::sync::{Arc, Mutex};
+
+use futures_util::stream::{Stream, StreamExt};
+use pacer_core::{ErrorKind, Provider};
+use pacer_limit::{Limiter, LimiterConfig};
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinSet;
+
+use crate::{Event, Middleware, Observer, Outcome, Stats, WorkItem};
+
+pub use config::{LaneConfig, StopHandle, StopReason};
+
+/// Builds a [`Lane`].
+pub struct LaneBuilder {
+    config: LaneConfig,
+    provider: Arc<dyn Provider>,
+    limiter: Option<Arc<Limiter>>,
+    middleware: Vec<Arc<dyn Middleware>>,
+    observers: Vec<Arc<dyn Observer>>,
+}
+
+impl LaneBuilder {
+    /// Paces the lane with `limiter` (by default, one without limits).
+    pub fn limiter(mut self, limiter: Arc<Limiter>) -> Self {
+        self.limiter = Some(limiter);
+        self
+    }
+
+    /// Adds a middleware; they run in the order added.
+    pub fn middleware(mut self, middleware: Arc<dyn Middleware>) -> Self {
+        self.middleware.push(middleware);
+        self
+    }
+
+    /// Adds an observer.
+    pub fn observer(mut self, observer: Arc<dyn Observer>) -> Self {
+        self.observers.push(observer);
+        self
+    }
+
+    /// The lane.
+    pub fn build(self) -> Lane {
+        let seed = self.config.jitter_seed.unwrap_or_else(|| fastrand::u64(..));
+        let shared = Shared {
+            limiter: self
+                .limiter
+                .unwrap_or_else(|| Arc::new(Limiter::new(LimiterConfig::default()))),
+            provider: self.provider,
+            middleware: self.middleware,
+            observers: self.observers,
+            stats: Mutex::new(Stats::default()),
+            stop: Arc::new(watch::channel(None).0),
+            rng: Mutex::new(fastrand::Rng::with_seed(seed)),
+            config: self.config,
+        };
+        Lane {
+            shared: Arc::new(shared),
+        }
+    }
+}
+
+/// One model's lane. See the crate docs for the flow.
+///
+/// # Example
+///
+/// ```
+/// # tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap().block_on(async {
+/// use std::sync::Arc;
+/// use pacer_core::Request;
+/// use pacer_engine::{Lane, LaneConfig, WorkItem};
+/// use pacer_providers::MockProvider;
+///
+/// let lane = Lane::builder(LaneConfig::new("mock"), Arc::new(MockProvider::default())).build();
+/// let items = (0..10).map(|i| WorkItem::prompt(format!("q{i}"), Request::text("m", None, "hi"), ()));
+/// let mut ok = 0;
+/// let stats = lane.process_all(items, |outcome| ok += usize::from(outcome.is_ok())).await;
+/// assert_eq!((stats.total, ok), (10, 10));
+/// # });
+/// ```
+pub struct Lane {
+    /// Shared with the tasks working its items, which run on every thread of the runtime.
+    shared: Arc<Shared>,
+}
+
+/// The lane's state, shared by its item tasks.
+struct Shared {
+    config: LaneConfig,
+    provider: Arc<dyn Provider>,
+    limiter: Arc<Limiter>,
+    middleware: Vec<Arc<dyn Middleware>>,
+    observers: Vec<Arc<dyn Observer>>,
+    stats: Mutex<Stats>,
+    stop: Arc<watch::Sender<Option<StopReason>>>,
+    rng: Mutex<fastrand::Rng>,
+}
+
+impl Lane {
+    /// A builder for a lane sending through `provider`.
+    pub fn builder(config: LaneConfig, provider: Arc<dyn Provider>) -> LaneBuilder {
+        LaneBuilder {
+            config,
+            provider,
+            limiter: None,
+            middleware: Vec::new(),
+            observers: Vec::new(),
+        }
+    }
+
+    /// The lane's name.
+    pub fn name(&self) -> &str {
+        &self.shared.config.name
+    }
+
+    /// The lane's limiter.
+    pub fn limiter(&self) -> &Arc<Limiter> {
+        &self.shared.limiter
+    }
+
+    /// A handle that stops the lane.
+    pub fn stop_handle(&self) -> StopHandle {
+        StopHandle(self.shared.stop.clone())
+    }
+
+    /// Why the lane stopped, if it did.
+    pub fn stopped(&self) -> Option<StopReason> {
+        self.shared.stop.borrow().clone()
+    }
+
+    /// A snapshot of the lane's totals.
+    pub fn stats(&self) -> Stats {
+        self.shared.lock_stats().clone()
+    }
+
+    /// Works every item of `items`, with at most `concurrency` in flight, and sends each
+    /// outcome to `sink` as it ends. Returns when the input is exhausted and everything in
+    /// flight has ended, or when the lane stops (items not taken yet stay in `items`;
+    /// those in flight are abandoned and counted as pending).
+    pub async fn run<C, S>(&self, items: S, sink: mpsc::Sender<Outcome<C>>) -> Stats
+    where
+        C: Send + 'static,
+        S: Stream<Item = WorkItem<C>> + Send,
+    {
+        let shared = &self.shared;
+        let mut items = pin!(items);
+        // Each item is a task of its own, so a busy lane uses every thread of the runtime;
+        // dropping the set (a lane abandoned mid-run) aborts them all.
+        let mut in_flight = JoinSet::new();
+        let mut exhausted = false;
+        loop {
+            let can_take = !exhausted
+                && in_flight.len() < shared.config.concurrency.get()
+                && shared.stop.borrow().is_none();
+            tokio::select! {
+                biased;
+                Some(done) = in_flight.join_next(), if !in_flight.is_empty() => {
+                    let done = match done {
+                        Ok(done) => done,
+                        Err(error) if error.is_panic() => std::panic::resume_unwind(error.into_panic()),
+                        Err(_) => None,
+                    };
+                    if let Some(outcome) = done {
+                        shared.count(&outcome);
+                        if sink.send(outcome).await.is_err() {
+                            shared.stop_with(None, "the receiver of outcomes went away".into());
+                        }
+                    }
+                }
+                next = items.next(), if can_take => match next {
+                    Some(item) => {
+                        let shared = shared.clone();
+                        in_flight.spawn(async move { shared.process(item).await });
+                    }
+                    None => exhausted = true,
+                },
+                else => break,
+            }
+        }
+        self.stats()
+    }
+
+    /// Works every item and hands each outcome to `post_process` (seed 002's
+    /// post-processor); returns the totals.
+    pub async fn process_all<C, I, F>(&self, items: I, mut post_process: F) -> Stats
+    where
+        C: Send + 'static,
+        I: IntoIterator<Item = WorkItem<C>>,
+        I::IntoIter: Send,
+        F: FnMut(Outcome<C>),
+    {
+        let (tx, mut rx) = mpsc::channel(64);
+        let run = self.run(futures_util::stream::iter(items), tx);
+        let consume = async {
+            while let Some(outcome) = rx.recv().await {
+                post_process(outcome);
+            }
+        };
+        tokio::join!(run, consume).0
+    }
+}
+
+impl Shared {
+    fn count<C>(&self, outcome: &Outcome<C>) {
+        let mut stats = self.lock_stats();
+        stats.total += 1;
+        stats.usage.add(&outcome.usage_all_attempts);
+        match &outcome.result {
+            Ok(_) => stats.succeeded += 1,
+            Err(error) => {
+                stats.failed += 1;
+                *stats.error_counts.entry(error.kind).or_default() += 1;
+            }
+        }
+    }
+
+    fn lock_stats(&self) -> std::sync::MutexGuard<'_, Stats> {
+        self.stats.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn emit(&self, event: Event<'_>) {
+        for observer in &self.observers {
+            observer.on_event(&event);
+        }
+    }
+
+    fn stop_with(&self, kind: Option<ErrorKind>, message: String) {
+        let reason = StopReason { kind, message };
+        let stopped = self.stop.send_if_modified(|current| {
+            current.is_none() && {
+                *current = Some(reason.clone());
+                true
+            }
+        });
+        if stopped {
+            self.emit(Event::LaneStopped {
+                lane: &self.config.name,
+                reason: &reason.message,
+            });
+        }
+    }
+}

@@ -6,6 +6,7 @@
 mod env;
 mod file;
 mod limits_file;
+mod openai;
 mod resolve;
 
 use std::fmt;

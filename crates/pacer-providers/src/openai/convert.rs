@@ -115,19 +115,35 @@ fn usage(wire: Option<WireUsage>) -> Usage {
     }
 }
 
+/// A reply with its choices in index order, turned into a [`Response`] by `choice`.
+fn response<C>(
+    model: Option<String>,
+    mut choices: Vec<C>,
+    wire_usage: Option<WireUsage>,
+    index: impl Fn(&C) -> u32,
+    choice: impl Fn(C) -> Choice,
+) -> Result<Response, ProviderError> {
+    if choices.is_empty() {
+        return Err(invalid("no choices"));
+    }
+    choices.sort_by_key(|c| index(c));
+    Ok(Response {
+        model_version: model,
+        choices: choices.into_iter().map(choice).collect(),
+        usage: usage(wire_usage),
+        rate_limits: None,
+    })
+}
+
 /// Reads a chat completion.
 pub(crate) fn chat_response(body: &[u8]) -> Result<Response, ProviderError> {
     let reply: ChatResponse = serde_json::from_slice(body).map_err(invalid)?;
-    if reply.choices.is_empty() {
-        return Err(invalid("no choices"));
-    }
-    let mut choices: Vec<_> = reply.choices.into_iter().collect();
-    choices.sort_by_key(|c| c.index);
-    let choices = choices
-        .into_iter()
-        .map(|c| {
-            let finish = finish_reason(c.finish_reason.as_deref());
-            let text = c.message.content.or(c.message.refusal).unwrap_or_default();
+    response(
+        reply.model,
+        reply.choices,
+        reply.usage,
+        |c| c.index,
+        |c| {
             let logprobs = c.logprobs.and_then(|l| l.content).map(|tokens| {
                 tokens
                     .into_iter()
@@ -142,42 +158,28 @@ pub(crate) fn chat_response(body: &[u8]) -> Result<Response, ProviderError> {
                     .collect()
             });
             Choice {
-                text,
-                finish_reason: finish,
+                finish_reason: finish_reason(c.finish_reason.as_deref()),
+                text: c.message.content.or(c.message.refusal).unwrap_or_default(),
                 logprobs,
             }
-        })
-        .collect();
-    Ok(Response {
-        model_version: reply.model,
-        choices,
-        usage: usage(reply.usage),
-        rate_limits: None,
-    })
+        },
+    )
 }
 
 /// Reads a legacy completion.
 pub(crate) fn completion_response(body: &[u8]) -> Result<Response, ProviderError> {
     let reply: CompletionResponse = serde_json::from_slice(body).map_err(invalid)?;
-    if reply.choices.is_empty() {
-        return Err(invalid("no choices"));
-    }
-    let mut choices: Vec<_> = reply.choices.into_iter().collect();
-    choices.sort_by_key(|c| c.index);
-    let choices = choices
-        .into_iter()
-        .map(|c| Choice {
+    response(
+        reply.model,
+        reply.choices,
+        reply.usage,
+        |c| c.index,
+        |c| Choice {
             finish_reason: finish_reason(c.finish_reason.as_deref()),
             text: c.text,
             logprobs: c.logprobs.map(legacy_logprobs),
-        })
-        .collect();
-    Ok(Response {
-        model_version: reply.model,
-        choices,
-        usage: usage(reply.usage),
-        rate_limits: None,
-    })
+        },
+    )
 }
 
 fn legacy_logprobs(lp: CompletionLogprobs) -> Vec<TokenLogprob> {

@@ -7,6 +7,7 @@ mod journal;
 mod manifest;
 mod record;
 mod summary;
+mod tally;
 
 pub use export::{ExportStats, export};
 pub use input::{Format, InputError, Origin, Problem, Prompt, PromptReader, Scan, scan};
@@ -17,6 +18,5 @@ pub use manifest::{MANIFEST_FILE, Manifest, new_run_id};
 pub use record::{
     JobKey, Record, RecordError, RecordStatus, TokenCounts, UsageTotals, sampling_params,
 };
-pub use summary::{
-    LaneReport, ModelSummary, ModelTotals, SUMMARY_FILE, Summary, Totals, summarize, table,
-};
+pub use summary::{LaneReport, ModelSummary, ModelTotals, SUMMARY_FILE, Summary, Totals, table};
+pub use tally::{Tally, summarize};

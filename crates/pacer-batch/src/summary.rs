@@ -8,19 +8,15 @@ use std::io;
 use std::path::Path;
 
 use chrono::Utc;
-use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::journal::{JournalError, scan_lines, write_atomically};
+use crate::journal::{JournalError, write_atomically};
 use crate::manifest::{Manifest, read_json};
-use crate::record::{RecordStatus, TokenCounts, UsageTotals, format_timestamp};
+use crate::record::{TokenCounts, format_timestamp};
 
 /// The summary's file name inside the output folder.
 pub const SUMMARY_FILE: &str = "summary.json";
-
-/// Latencies above a day are counted as a day.
-const MAX_LATENCY_MICROS: u64 = 86_400_000_000;
 
 /// What the journal says about one model label.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -117,99 +113,6 @@ pub struct Summary {
     pub totals: Totals,
     /// Whether the run stopped because its budget was spent.
     pub budget_exhausted: bool,
-}
-
-/// The fields of a line that the summary needs; the rest is skipped unparsed.
-#[derive(Deserialize)]
-struct SummaryLine {
-    label: String,
-    #[serde(default)]
-    model: String,
-    #[serde(default)]
-    provider: String,
-    status: RecordStatus,
-    error: Option<ErrorLine>,
-    elapsed_seconds: Option<f64>,
-    #[serde(default)]
-    retry_count: u64,
-    usage_all_attempts: Option<UsageTotals>,
-    tokens_used: Option<TokenCounts>,
-    cost_usd: Option<f64>,
-}
-
-#[derive(Deserialize)]
-struct ErrorLine {
-    kind: String,
-}
-
-struct LaneTotals {
-    totals: ModelTotals,
-    latency: Histogram<u64>,
-}
-
-/// Reads the journal at `results_path` once and totals it per model label. A torn last line
-/// is left out.
-pub fn summarize(results_path: &Path) -> Result<BTreeMap<String, ModelTotals>, JournalError> {
-    let mut lanes = BTreeMap::<String, LaneTotals>::new();
-    scan_lines(results_path, |_, _, line: SummaryLine| {
-        if !lanes.contains_key(&line.label) {
-            let latency = Histogram::new_with_bounds(1, MAX_LATENCY_MICROS, 3)
-                .expect("constant histogram bounds are valid");
-            let totals = ModelTotals {
-                model: line.model,
-                provider: line.provider,
-                ..ModelTotals::default()
-            };
-            lanes.insert(line.label.clone(), LaneTotals { totals, latency });
-        }
-        let lane = lanes.get_mut(&line.label).expect("inserted above");
-        let totals = &mut lane.totals;
-        totals.records += 1;
-        match line.status {
-            RecordStatus::Ok => totals.succeeded += 1,
-            RecordStatus::Error => {
-                totals.failed += 1;
-                let kind = line.error.map_or_else(|| "unknown".to_owned(), |e| e.kind);
-                *totals.failed_by_kind.entry(kind).or_default() += 1;
-            }
-        }
-        let tokens = match (line.usage_all_attempts, line.tokens_used) {
-            (Some(all), _) => TokenCounts {
-                input: all.input,
-                output: all.output,
-                total: all.total,
-            },
-            (None, Some(last)) => last,
-            (None, None) => TokenCounts::default(),
-        };
-        totals.tokens.add(&tokens);
-        totals.retries += line.retry_count;
-        if let Some(cost) = line.cost_usd {
-            *totals.cost_usd.get_or_insert(0.0) += cost;
-        }
-        if let Some(seconds) = line.elapsed_seconds.filter(|s| s.is_finite() && *s >= 0.0) {
-            let micros = (seconds * 1e6).round() as u64;
-            lane.latency.saturating_record(micros.max(1));
-        }
-        Ok(())
-    })?;
-    Ok(lanes
-        .into_iter()
-        .map(|(label, lane)| {
-            let quantile = |q| {
-                (!lane.latency.is_empty()).then(|| {
-                    let micros = lane.latency.value_at_quantile(q);
-                    lane.latency.median_equivalent(micros) as f64 / 1e6
-                })
-            };
-            let totals = ModelTotals {
-                latency_p50_seconds: quantile(0.5),
-                latency_p95_seconds: quantile(0.95),
-                ..lane.totals
-            };
-            (label, totals)
-        })
-        .collect())
 }
 
 impl Summary {

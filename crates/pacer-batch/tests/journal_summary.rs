@@ -4,7 +4,7 @@ use std::path::Path;
 
 use chrono::Utc;
 use pacer_batch::{
-    Journal, LaneReport, Manifest, OpenMode, Record, RecordError, RecordStatus, Summary,
+    Journal, LaneReport, Manifest, OpenMode, Record, RecordError, RecordStatus, Summary, Tally,
     TokenCounts, UsageTotals, summarize, table,
 };
 use pacer_core::ErrorKind;
@@ -62,7 +62,7 @@ fn write(dir: &Path, records: &[Record]) {
     }
 }
 
-fn hand_built_journal(dir: &Path) {
+fn hand_built_records() -> Vec<Record> {
     // "fast": 20 successes taking 1 s, 2 s, … 20 s.
     let mut records: Vec<Record> = (1..=20)
         .map(|n| record("fast", n, f64::from(n), None))
@@ -77,7 +77,41 @@ fn hand_built_journal(dir: &Path) {
     server.retry_count = 1;
     let timeout_again = record("slow", 4, 61.0, Some(ErrorKind::Timeout));
     records.extend([ok, timeout, server, timeout_again]);
-    write(dir, &records);
+    records
+}
+
+fn hand_built_journal(dir: &Path) {
+    write(dir, &hand_built_records());
+}
+
+#[test]
+fn a_tally_kept_while_writing_equals_the_journal_read_back() {
+    let tmp = tempfile::tempdir().unwrap();
+    let records = hand_built_records();
+    let (first, rest) = records.split_at(10);
+    write(tmp.path(), first);
+    let path = tmp.path().join("results.jsonl");
+    // A resumed run: the records already there are read, the new ones counted as written.
+    let (mut journal, _) = Journal::open(
+        tmp.path(),
+        OpenMode::Resume {
+            retry_failed: false,
+        },
+    )
+    .unwrap();
+    let mut tally = Tally::read(&path).unwrap();
+    for record in rest {
+        journal.append(record).unwrap();
+        tally.add(record);
+    }
+    drop(journal);
+    assert_eq!(tally.finish(), summarize(&path).unwrap());
+    assert!(
+        Tally::read(&tmp.path().join("missing.jsonl"))
+            .unwrap()
+            .finish()
+            .is_empty()
+    );
 }
 
 #[test]

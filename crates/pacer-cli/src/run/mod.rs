@@ -91,6 +91,8 @@ async fn run(config: RunConfig, args: &RunArgs) -> anyhow::Result<ExitCode> {
     let resumed = matches!(mode, OpenMode::Resume { .. });
     let (journal, done) = Journal::open(&config.output, mode)?;
     report_journal(&done, args.quiet);
+    // The records already there (on resume) are totalled once now; the writer adds the rest.
+    let tally = pacer_batch::Tally::read(journal.path())?;
     write_invalid(&config.output, &scanned.invalid)?;
     let manifest = match Manifest::read(&config.output)? {
         Some(manifest) if resumed => manifest,
@@ -150,7 +152,7 @@ async fn run(config: RunConfig, args: &RunArgs) -> anyhow::Result<ExitCode> {
         ));
         lanes.push((Arc::new(lane), items_rx));
     }
-    let writer = write::spawn(journal, manifest.run_id.clone(), infos, outcomes_rx);
+    let writer = write::spawn(journal, tally, manifest.run_id.clone(), infos, outcomes_rx);
     let display = progress.start();
 
     let stops: Vec<StopHandle> = lanes.iter().map(|(lane, _)| lane.stop_handle()).collect();
@@ -186,7 +188,7 @@ async fn run(config: RunConfig, args: &RunArgs) -> anyhow::Result<ExitCode> {
         ended.push(task.await.context("a lane panicked")?);
     }
     ctrl_c.abort();
-    let journal = writer
+    let (journal, tally) = writer
         .join()
         .map_err(|_| anyhow::anyhow!("the journal writer panicked"))?
         .with_context(|| format!("writing {}", config.output.join("results.jsonl").display()))?;
@@ -219,7 +221,7 @@ async fn run(config: RunConfig, args: &RunArgs) -> anyhow::Result<ExitCode> {
             stopped,
         });
     }
-    let per_label = pacer_batch::summarize(&config.output.join(pacer_batch::RESULTS_FILE))?;
+    let per_label = tally.finish();
     let mut summary = pacer_batch::Summary::new(&manifest, per_label, &reports);
     summary.resumed = resumed;
     summary.write(&config.output)?;

@@ -5,7 +5,7 @@ use std::sync::atomic::Ordering;
 
 use chrono::{DateTime, Utc};
 use pacer_batch::{
-    Journal, Record, RecordError, RecordStatus, TokenCounts, UsageTotals, sampling_params,
+    Journal, Record, RecordError, RecordStatus, Tally, TokenCounts, UsageTotals, sampling_params,
 };
 use pacer_core::{Choice, ErrorKind, FinishReason, ProviderError, Usage};
 use pacer_engine::Outcome;
@@ -29,15 +29,16 @@ pub struct LaneInfo {
     pub counters: Arc<LaneCounters>,
 }
 
-/// Appends every outcome from `rx` to `journal` until all senders are gone; returns the
-/// journal, or the first write error (after which nothing more is written, so the journal
+/// Appends every outcome from `rx` to `journal`, counting each record in `tally`, until all
+/// senders are gone; returns the journal and the tally, or the first write error (after which nothing more is written, so the journal
 /// holds only whole records).
 pub fn spawn(
     mut journal: Journal,
+    mut tally: Tally,
     run_id: String,
     lanes: Vec<LaneInfo>,
     mut rx: mpsc::Receiver<Outcome<Job>>,
-) -> std::thread::JoinHandle<std::io::Result<Journal>> {
+) -> std::thread::JoinHandle<std::io::Result<(Journal, Tally)>> {
     std::thread::spawn(move || {
         let mut batch = Vec::new();
         while let Some(first) = rx.blocking_recv() {
@@ -55,6 +56,7 @@ pub fn spawn(
                     counters
                         .tokens
                         .fetch_add(record.usage_all_attempts.total, Ordering::Relaxed);
+                    tally.add(&record);
                     batch.push(record);
                 }
                 next = if batch.len() < MAX_BATCH {
@@ -67,7 +69,7 @@ pub fn spawn(
             batch.clear();
         }
         journal.sync()?;
-        Ok(journal)
+        Ok((journal, tally))
     })
 }
 

@@ -4,6 +4,7 @@
 //!   demos, tests and benchmarks without a network or a key.
 //! - [`openai`]: OpenAI and every OpenAI-compatible server.
 
+pub mod http;
 pub mod mock;
 pub mod openai;
 

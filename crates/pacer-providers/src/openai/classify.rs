@@ -4,27 +4,6 @@ use pacer_core::{ErrorKind, ProviderError};
 
 use super::wire::ErrorReply;
 
-/// A failure before a whole reply was read: timeout, refused or dropped connection.
-pub(crate) fn transport(error: reqwest::Error) -> ProviderError {
-    let kind = if error.is_timeout() {
-        ErrorKind::Timeout
-    } else {
-        // Refused, reset, closed before the reply was complete, or a body cut short.
-        ErrorKind::Connection
-    };
-    // reqwest's message names the URL, never the headers; strip the URL's query, where
-    // some gateways take keys.
-    let error = error.without_url();
-    let mut message = error.to_string();
-    let mut source = std::error::Error::source(&error);
-    while let Some(cause) = source {
-        message.push_str(": ");
-        message.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    ProviderError::new(kind, message)
-}
-
 /// Classifies a non-2xx reply from its status and its `{"error": ...}` body.
 pub(crate) fn status(status: u16, body: &[u8], api_key: Option<&str>) -> ProviderError {
     let detail = serde_json::from_slice::<ErrorReply>(body)

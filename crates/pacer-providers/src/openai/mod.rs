@@ -12,11 +12,14 @@ use std::sync::OnceLock;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use hyper::http::header::{AUTHORIZATION, CONTENT_TYPE, HeaderName};
+use hyper::http::{HeaderMap, HeaderValue, Uri};
 use pacer_core::{
     Accounting, ErrorKind, Provider, ProviderError, RateLimitInfo, Request, Response,
 };
 use regex::Regex;
-use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, HeaderMap, HeaderValue};
+
+use crate::http::{HttpClient, Reply};
 
 pub use tokens::{Encoding, chat_prompt_tokens, completion_prompt_tokens};
 
@@ -102,37 +105,12 @@ impl fmt::Debug for OpenAiConfig {
     }
 }
 
-/// The one HTTP client of the process: a keep-alive pool shared by every provider, so
-/// connections are reused across models and lanes.
-pub fn http_client() -> reqwest::Client {
-    static CLIENT: OnceLock<reqwest::Client> = OnceLock::new();
-    CLIENT
-        .get_or_init(|| {
-            // reqwest is built without a default crypto provider (ring builds much faster
-            // than aws-lc); install ring unless the embedding program chose one.
-            let _ = rustls::crypto::ring::default_provider().install_default();
-            reqwest::Client::builder()
-                .user_agent(concat!("pacer/", env!("CARGO_PKG_VERSION")))
-                .connect_timeout(Duration::from_secs(15))
-                .pool_idle_timeout(Duration::from_secs(90))
-                .tcp_nodelay(true)
-                // The engine retries with its own classification and backoff, and APIs do
-                // not redirect: both layers would only cost time on every request.
-                .redirect(reqwest::redirect::Policy::none())
-                .retry(reqwest::retry::never())
-                .referer(false)
-                .build()
-                .expect("the HTTP client settings are valid")
-        })
-        .clone()
-}
-
 /// The OpenAI provider.
 pub struct OpenAiProvider {
-    client: reqwest::Client,
+    client: HttpClient,
     config: OpenAiConfig,
     /// Parsed once: parsing a URL per request shows in profiles.
-    url: reqwest::Url,
+    url: Uri,
     headers: HeaderMap,
     encoding_cache: OnceLock<(String, Encoding)>,
 }
@@ -149,21 +127,10 @@ impl OpenAiProvider {
     /// A provider for `config`, on the shared HTTP client.
     pub fn new(config: OpenAiConfig) -> Result<Self, ProviderError> {
         let base = config.base_url.trim_end_matches('/');
-        if !(base.starts_with("http://") || base.starts_with("https://")) {
-            return Err(ProviderError::new(
-                ErrorKind::BadRequest,
-                format!("base_url must start with http:// or https://, found {base:?}"),
-            ));
-        }
-        let url = match config.api {
+        crate::http::parse_url(base)?;
+        let url = crate::http::parse_url(&match config.api {
             Api::Chat => format!("{base}/chat/completions"),
             Api::Completions => format!("{base}/completions"),
-        };
-        let url = reqwest::Url::parse(&url).map_err(|e| {
-            ProviderError::new(
-                ErrorKind::BadRequest,
-                format!("base_url {base:?} is not a URL: {e}"),
-            )
         })?;
         let mut headers = HeaderMap::new();
         headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
@@ -178,7 +145,7 @@ impl OpenAiProvider {
             headers.insert(AUTHORIZATION, value);
         }
         for (name, value) in &config.headers {
-            let name = reqwest::header::HeaderName::from_bytes(name.as_bytes()).map_err(|_| {
+            let name = HeaderName::from_bytes(name.as_bytes()).map_err(|_| {
                 ProviderError::new(ErrorKind::BadRequest, format!("bad header name {name:?}"))
             })?;
             let mut value = HeaderValue::from_str(value).map_err(|_| {
@@ -191,7 +158,7 @@ impl OpenAiProvider {
             headers.insert(name, value);
         }
         Ok(Self {
-            client: http_client(),
+            client: crate::http::client(),
             config,
             url,
             headers,
@@ -205,8 +172,8 @@ impl OpenAiProvider {
     }
 
     /// The URL requests are posted to.
-    pub fn url(&self) -> &str {
-        self.url.as_str()
+    pub fn url(&self) -> String {
+        self.url.to_string()
     }
 
     fn encoding(&self, model: &str) -> Encoding {
@@ -236,24 +203,6 @@ impl OpenAiProvider {
                 format!("cannot encode the request: {e}"),
             )
         })
-    }
-
-    async fn post(&self, body: Vec<u8>) -> Result<(u16, HeaderMap, bytes::Bytes), ProviderError> {
-        let reply = self
-            .client
-            .post(self.url.clone())
-            .headers(self.headers.clone())
-            .body(body)
-            .send()
-            .await
-            .map_err(classify::transport)?;
-        let status = reply.status().as_u16();
-        let headers = reply.headers().clone();
-        let body = reply
-            .bytes()
-            .await
-            .map_err(|e| classify::transport(e).with_rate_limits(rate_limits(&headers)))?;
-        Ok((status, headers, body))
     }
 }
 
@@ -309,8 +258,13 @@ impl Provider for OpenAiProvider {
 
     async fn send(&self, request: &Request) -> Result<Response, ProviderError> {
         let body = self.body(request)?;
-        let (status, headers, body) = self.post(body).await?;
+        let Reply {
+            status,
+            headers,
+            body,
+        } = self.client.post(&self.url, &self.headers, body).await?;
         let limits = rate_limits(&headers);
+        let body = body.map_err(|e| e.with_rate_limits(limits))?;
         if !(200..300).contains(&status) {
             let mut error = classify::status(status, &body, self.config.api_key.as_deref());
             error.retry_after = retry_after(&headers);

@@ -3,7 +3,10 @@
 //! - [`mock`]: deterministic replies with injected latency, failures and rate limits, for
 //!   demos, tests and benchmarks without a network or a key.
 //! - [`openai`]: OpenAI and every OpenAI-compatible server.
+//!
+//! [`http`] holds what the HTTP providers share, the one client first.
 
+pub mod http;
 pub mod mock;
 pub mod openai;
 

@@ -9,15 +9,16 @@ pub mod wire;
 
 use std::fmt;
 use std::sync::OnceLock;
-use std::time::Duration;
 
 use async_trait::async_trait;
 use pacer_core::{
     Accounting, ErrorKind, Provider, ProviderError, RateLimitInfo, Request, Response,
 };
 use regex::Regex;
-use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, HeaderMap, HeaderValue};
+use reqwest::header::{AUTHORIZATION, HeaderMap};
 
+use crate::http;
+pub use crate::http::http_client;
 pub use tokens::{Encoding, chat_prompt_tokens, completion_prompt_tokens};
 
 /// Where OpenAI's API lives.
@@ -102,31 +103,6 @@ impl fmt::Debug for OpenAiConfig {
     }
 }
 
-/// The one HTTP client of the process: a keep-alive pool shared by every provider, so
-/// connections are reused across models and lanes.
-pub fn http_client() -> reqwest::Client {
-    static CLIENT: OnceLock<reqwest::Client> = OnceLock::new();
-    CLIENT
-        .get_or_init(|| {
-            // reqwest is built without a default crypto provider (ring builds much faster
-            // than aws-lc); install ring unless the embedding program chose one.
-            let _ = rustls::crypto::ring::default_provider().install_default();
-            reqwest::Client::builder()
-                .user_agent(concat!("pacer/", env!("CARGO_PKG_VERSION")))
-                .connect_timeout(Duration::from_secs(15))
-                .pool_idle_timeout(Duration::from_secs(90))
-                .tcp_nodelay(true)
-                // The engine retries with its own classification and backoff, and APIs do
-                // not redirect: both layers would only cost time on every request.
-                .redirect(reqwest::redirect::Policy::none())
-                .retry(reqwest::retry::never())
-                .referer(false)
-                .build()
-                .expect("the HTTP client settings are valid")
-        })
-        .clone()
-}
-
 /// The OpenAI provider.
 pub struct OpenAiProvider {
     client: reqwest::Client,
@@ -148,48 +124,16 @@ impl fmt::Debug for OpenAiProvider {
 impl OpenAiProvider {
     /// A provider for `config`, on the shared HTTP client.
     pub fn new(config: OpenAiConfig) -> Result<Self, ProviderError> {
-        let base = config.base_url.trim_end_matches('/');
-        if !(base.starts_with("http://") || base.starts_with("https://")) {
-            return Err(ProviderError::new(
-                ErrorKind::BadRequest,
-                format!("base_url must start with http:// or https://, found {base:?}"),
-            ));
-        }
-        let url = match config.api {
-            Api::Chat => format!("{base}/chat/completions"),
-            Api::Completions => format!("{base}/completions"),
+        let path = match config.api {
+            Api::Chat => "/chat/completions",
+            Api::Completions => "/completions",
         };
-        let url = reqwest::Url::parse(&url).map_err(|e| {
-            ProviderError::new(
-                ErrorKind::BadRequest,
-                format!("base_url {base:?} is not a URL: {e}"),
-            )
-        })?;
-        let mut headers = HeaderMap::new();
-        headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
-        if let Some(key) = &config.api_key {
-            let mut value = HeaderValue::from_str(&format!("Bearer {key}")).map_err(|_| {
-                ProviderError::new(
-                    ErrorKind::Auth,
-                    "the API key holds characters that cannot go in an HTTP header",
-                )
-            })?;
-            value.set_sensitive(true);
-            headers.insert(AUTHORIZATION, value);
-        }
-        for (name, value) in &config.headers {
-            let name = reqwest::header::HeaderName::from_bytes(name.as_bytes()).map_err(|_| {
-                ProviderError::new(ErrorKind::BadRequest, format!("bad header name {name:?}"))
-            })?;
-            let mut value = HeaderValue::from_str(value).map_err(|_| {
-                ProviderError::new(
-                    ErrorKind::BadRequest,
-                    format!("bad value for header {name}"),
-                )
-            })?;
-            value.set_sensitive(true);
-            headers.insert(name, value);
-        }
+        let url = http::endpoint(&config.base_url, path)?;
+        let auth = config
+            .api_key
+            .as_ref()
+            .map(|key| (AUTHORIZATION, format!("Bearer {key}")));
+        let headers = http::header_map(auth, &config.headers)?;
         Ok(Self {
             client: http_client(),
             config,
@@ -237,41 +181,11 @@ impl OpenAiProvider {
             )
         })
     }
-
-    async fn post(&self, body: Vec<u8>) -> Result<(u16, HeaderMap, bytes::Bytes), ProviderError> {
-        let reply = self
-            .client
-            .post(self.url.clone())
-            .headers(self.headers.clone())
-            .body(body)
-            .send()
-            .await
-            .map_err(classify::transport)?;
-        let status = reply.status().as_u16();
-        let headers = reply.headers().clone();
-        let body = reply
-            .bytes()
-            .await
-            .map_err(|e| classify::transport(e).with_rate_limits(rate_limits(&headers)))?;
-        Ok((status, headers, body))
-    }
 }
 
 /// The rate-limit headers of a reply.
 pub fn rate_limits(headers: &HeaderMap) -> Option<RateLimitInfo> {
-    RateLimitInfo::from_headers(
-        headers
-            .iter()
-            .filter_map(|(name, value)| Some((name.as_str(), value.to_str().ok()?))),
-    )
-}
-
-fn retry_after(headers: &HeaderMap) -> Option<Duration> {
-    pacer_core::retry_after(
-        headers
-            .iter()
-            .filter_map(|(name, value)| Some((name.as_str(), value.to_str().ok()?))),
-    )
+    RateLimitInfo::from_headers(http::pairs(headers))
 }
 
 #[async_trait]
@@ -309,11 +223,22 @@ impl Provider for OpenAiProvider {
 
     async fn send(&self, request: &Request) -> Result<Response, ProviderError> {
         let body = self.body(request)?;
-        let (status, headers, body) = self.post(body).await?;
+        let http::Reply {
+            status,
+            headers,
+            body,
+        } = http::post(
+            &self.client,
+            self.url.clone(),
+            self.headers.clone(),
+            body,
+            rate_limits,
+        )
+        .await?;
         let limits = rate_limits(&headers);
         if !(200..300).contains(&status) {
             let mut error = classify::status(status, &body, self.config.api_key.as_deref());
-            error.retry_after = retry_after(&headers);
+            error.retry_after = http::retry_after(&headers);
             return Err(error.with_rate_limits(limits));
         }
         let response = match self.config.api {

@@ -4,10 +4,12 @@
 //!   demos, tests and benchmarks without a network or a key.
 //! - [`openai`]: OpenAI and every OpenAI-compatible server.
 //! - [`anthropic`]: Anthropic's Messages API.
+//! - [`gemini`]: Google's Gemini API (`generateContent`).
 //!
 //! [`http`] holds what the HTTP providers share, the one client first.
 
 pub mod anthropic;
+pub mod gemini;
 pub mod http;
 pub mod mock;
 pub mod openai;

@@ -9,6 +9,7 @@ mod params;
 mod provider;
 mod ratelimit;
 mod response;
+mod timestamp;
 
 pub use error::{ErrorKind, ProviderError};
 pub use estimate::estimate_tokens;
@@ -17,3 +18,4 @@ pub use params::Params;
 pub use provider::{Accounting, Provider};
 pub use ratelimit::{LimitDimension, LimitReading, RateLimitInfo, parse_duration, retry_after};
 pub use response::{Choice, FinishReason, Response, TokenLogprob, Usage};
+pub use timestamp::parse_rfc3339;

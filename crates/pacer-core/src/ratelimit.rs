@@ -3,9 +3,11 @@
 //!
 //! OpenAI and the servers that copy it send `x-ratelimit-{limit,remaining,reset}-{requests,tokens}`
 //! on every reply, resets written as Go durations (`6m0s`, `1s`, `20ms`), and `retry-after`
-//! (seconds) or `retry-after-ms` on a 429.
+//! (seconds) or `retry-after-ms` on a 429. Anthropic sends
+//! `anthropic-ratelimit-{requests,tokens,input-tokens,output-tokens}-{limit,remaining,reset}`,
+//! resets written as RFC 3339 timestamps.
 
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 /// One limit as the server reported it.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -84,6 +86,61 @@ impl RateLimitInfo {
                 "limit" => reading.limit = parse_count(value),
                 "remaining" => reading.remaining = parse_count(value),
                 "reset" => reading.reset = parse_duration(value),
+                _ => continue,
+            }
+            any = true;
+        }
+        any.then_some(info)
+    }
+
+    /// Reads Anthropic's `anthropic-ratelimit-*` headers (names in any case); `None` when the
+    /// reply carried none. Resets are absolute RFC 3339 times, turned into waits from `now`
+    /// (zero when already past).
+    ///
+    /// ```
+    /// use std::time::{Duration, UNIX_EPOCH};
+    /// use pacer_core::{RateLimitInfo, parse_rfc3339};
+    ///
+    /// let now = parse_rfc3339("2026-11-24T03:00:00Z").unwrap();
+    /// let info = RateLimitInfo::from_anthropic_headers([
+    ///     ("anthropic-ratelimit-requests-limit", "50"),
+    ///     ("anthropic-ratelimit-requests-remaining", "49"),
+    ///     ("anthropic-ratelimit-requests-reset", "2026-11-24T03:00:30Z"),
+    ///     ("anthropic-ratelimit-input-tokens-reset", "2026-11-24T02:59:59Z"),
+    /// ], now).unwrap();
+    /// assert_eq!(info.requests.limit, Some(50));
+    /// assert_eq!(info.requests.reset, Some(Duration::from_secs(30)));
+    /// assert_eq!(info.input_tokens.reset, Some(Duration::ZERO));
+    /// ```
+    pub fn from_anthropic_headers<'a>(
+        headers: impl IntoIterator<Item = (&'a str, &'a str)>,
+        now: SystemTime,
+    ) -> Option<Self> {
+        let mut info = RateLimitInfo::default();
+        let mut any = false;
+        for (name, value) in headers {
+            let Some(rest) = strip_prefix_ignore_case(name, "anthropic-ratelimit-") else {
+                continue;
+            };
+            let rest = rest.to_ascii_lowercase();
+            let Some((dimension, field)) = rest.rsplit_once('-') else {
+                continue;
+            };
+            let reading = match dimension {
+                "requests" => &mut info.requests,
+                "tokens" => &mut info.tokens,
+                "input-tokens" => &mut info.input_tokens,
+                "output-tokens" => &mut info.output_tokens,
+                _ => continue,
+            };
+            let value = value.trim();
+            match field {
+                "limit" => reading.limit = parse_count(value),
+                "remaining" => reading.remaining = parse_count(value),
+                "reset" => {
+                    reading.reset = crate::parse_rfc3339(value)
+                        .map(|at| at.duration_since(now).unwrap_or(Duration::ZERO))
+                }
                 _ => continue,
             }
             any = true;
@@ -260,6 +317,42 @@ mod tests {
         ])
         .unwrap();
         assert_eq!(info.exhausted_reset(), Some(Duration::from_secs(2)));
+    }
+
+    #[test]
+    fn reads_anthropic_headers_and_resets_from_now() {
+        let now = crate::parse_rfc3339("2026-11-24T03:00:00.5Z").unwrap();
+        let info = RateLimitInfo::from_anthropic_headers(
+            [
+                ("Anthropic-RateLimit-Tokens-Limit", "80000"),
+                ("anthropic-ratelimit-tokens-remaining", "79000"),
+                ("anthropic-ratelimit-tokens-reset", "2026-11-24T03:01:00Z"),
+                ("anthropic-ratelimit-output-tokens-remaining", "0"),
+                (
+                    "anthropic-ratelimit-output-tokens-reset",
+                    "2026-11-24T03:00:02Z",
+                ),
+                ("anthropic-ratelimit-requests-reset", "in a bit"),
+                ("anthropic-ratelimit-unified-status", "allowed"),
+                ("x-ratelimit-limit-requests", "9"),
+            ],
+            now,
+        )
+        .unwrap();
+        assert_eq!(
+            info.tokens,
+            LimitReading {
+                limit: Some(80000),
+                remaining: Some(79000),
+                reset: Some(Duration::from_millis(59_500)),
+            }
+        );
+        assert_eq!(info.requests, LimitReading::default());
+        assert_eq!(info.exhausted_reset(), Some(Duration::from_millis(1500)));
+        assert!(
+            RateLimitInfo::from_anthropic_headers([("x-ratelimit-limit-requests", "9")], now)
+                .is_none()
+        );
     }
 
     #[test]

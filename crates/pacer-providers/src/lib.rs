@@ -3,7 +3,13 @@
 //! - [`mock`]: deterministic replies with injected latency, failures and rate limits, for
 //!   demos, tests and benchmarks without a network or a key.
 //! - [`openai`]: OpenAI and every OpenAI-compatible server.
+//! - [`anthropic`]: Anthropic's Messages API.
+//! - [`gemini`]: Google's Gemini API (`generateContent`).
+//!
+//! [`http`] holds what the HTTP providers share, the one client first.
 
+pub mod anthropic;
+pub mod gemini;
 pub mod http;
 pub mod mock;
 pub mod openai;

@@ -3,6 +3,7 @@
 use pacer_core::{ErrorKind, ProviderError};
 
 use super::wire::ErrorReply;
+use crate::http::{excerpt, redact};
 
 /// Classifies a non-2xx reply from its status and its `{"error": ...}` body.
 pub(crate) fn status(status: u16, body: &[u8], api_key: Option<&str>) -> ProviderError {
@@ -19,11 +20,7 @@ pub(crate) fn status(status: u16, body: &[u8], api_key: Option<&str>) -> Provide
         .unwrap_or_default();
     let text = match &detail {
         Some(d) if !d.message.is_empty() => d.message.clone(),
-        // Redacted whole before it is cut, so no key straddles the cut.
-        _ => {
-            let whole = redact(String::from_utf8_lossy(body).trim(), api_key);
-            whole.chars().take(300).collect()
-        }
+        _ => excerpt(body, api_key),
     };
     let is = |what: &str| code == what || kind_text == what;
     let lower = text.to_ascii_lowercase();
@@ -56,31 +53,6 @@ pub(crate) fn status(status: u16, body: &[u8], api_key: Option<&str>) -> Provide
         .unwrap_or_default();
     let message = redact(&format!("HTTP {status}{label}: {text}"), api_key);
     ProviderError::new(kind, message).with_status(status)
-}
-
-/// Removes the key, and anything shaped like a secret key, from a server's message: some
-/// servers quote part of the key they were sent.
-pub(crate) fn redact(message: &str, api_key: Option<&str>) -> String {
-    let mut out = match api_key.filter(|k| k.len() >= 4) {
-        Some(key) => message.replace(key, "[redacted]"),
-        None => message.to_owned(),
-    };
-    // `sk-...` tokens, masked or not.
-    let secret = |c: char| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '*');
-    let mut from = 0;
-    while let Some(found) = out[from..].find("sk-") {
-        let start = from + found;
-        let len = out[start + 3..]
-            .find(|c| !secret(c))
-            .unwrap_or(out.len() - start - 3);
-        if len >= 6 {
-            out.replace_range(start..start + 3 + len, "[redacted]");
-            from = start + "[redacted]".len();
-        } else {
-            from = start + 3;
-        }
-    }
-    out
 }
 
 #[cfg(test)]

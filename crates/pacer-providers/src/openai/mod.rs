@@ -9,18 +9,16 @@ pub mod wire;
 
 use std::fmt;
 use std::sync::OnceLock;
-use std::time::Duration;
 
 use async_trait::async_trait;
-use hyper::http::header::{AUTHORIZATION, CONTENT_TYPE, HeaderName};
-use hyper::http::{HeaderMap, HeaderValue, Uri};
+use hyper::http::header::{AUTHORIZATION, HeaderMap};
 use pacer_core::{
     Accounting, ErrorKind, Provider, ProviderError, RateLimitInfo, Request, Response,
 };
 use regex::Regex;
 
-use crate::http::{HttpClient, Reply};
-
+use crate::http;
+pub use crate::http::http_client;
 pub use tokens::{Encoding, chat_prompt_tokens, completion_prompt_tokens};
 
 /// Where OpenAI's API lives.
@@ -107,10 +105,10 @@ impl fmt::Debug for OpenAiConfig {
 
 /// The OpenAI provider.
 pub struct OpenAiProvider {
-    client: HttpClient,
+    client: http::HttpClient,
     config: OpenAiConfig,
     /// Parsed once: parsing a URL per request shows in profiles.
-    url: Uri,
+    url: hyper::http::Uri,
     headers: HeaderMap,
     encoding_cache: OnceLock<(String, Encoding)>,
 }
@@ -126,39 +124,18 @@ impl fmt::Debug for OpenAiProvider {
 impl OpenAiProvider {
     /// A provider for `config`, on the shared HTTP client.
     pub fn new(config: OpenAiConfig) -> Result<Self, ProviderError> {
-        let base = config.base_url.trim_end_matches('/');
-        crate::http::parse_url(base)?;
-        let url = crate::http::parse_url(&match config.api {
-            Api::Chat => format!("{base}/chat/completions"),
-            Api::Completions => format!("{base}/completions"),
-        })?;
-        let mut headers = HeaderMap::new();
-        headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
-        if let Some(key) = &config.api_key {
-            let mut value = HeaderValue::from_str(&format!("Bearer {key}")).map_err(|_| {
-                ProviderError::new(
-                    ErrorKind::Auth,
-                    "the API key holds characters that cannot go in an HTTP header",
-                )
-            })?;
-            value.set_sensitive(true);
-            headers.insert(AUTHORIZATION, value);
-        }
-        for (name, value) in &config.headers {
-            let name = HeaderName::from_bytes(name.as_bytes()).map_err(|_| {
-                ProviderError::new(ErrorKind::BadRequest, format!("bad header name {name:?}"))
-            })?;
-            let mut value = HeaderValue::from_str(value).map_err(|_| {
-                ProviderError::new(
-                    ErrorKind::BadRequest,
-                    format!("bad value for header {name}"),
-                )
-            })?;
-            value.set_sensitive(true);
-            headers.insert(name, value);
-        }
+        let path = match config.api {
+            Api::Chat => "/chat/completions",
+            Api::Completions => "/completions",
+        };
+        let url = http::endpoint(&config.base_url, path)?;
+        let auth = config
+            .api_key
+            .as_ref()
+            .map(|key| (AUTHORIZATION, format!("Bearer {key}")));
+        let headers = http::header_map(auth, &config.headers)?;
         Ok(Self {
-            client: crate::http::client(),
+            client: http_client(),
             config,
             url,
             headers,
@@ -208,19 +185,7 @@ impl OpenAiProvider {
 
 /// The rate-limit headers of a reply.
 pub fn rate_limits(headers: &HeaderMap) -> Option<RateLimitInfo> {
-    RateLimitInfo::from_headers(
-        headers
-            .iter()
-            .filter_map(|(name, value)| Some((name.as_str(), value.to_str().ok()?))),
-    )
-}
-
-fn retry_after(headers: &HeaderMap) -> Option<Duration> {
-    pacer_core::retry_after(
-        headers
-            .iter()
-            .filter_map(|(name, value)| Some((name.as_str(), value.to_str().ok()?))),
-    )
+    RateLimitInfo::from_headers(http::pairs(headers))
 }
 
 #[async_trait]
@@ -258,16 +223,15 @@ impl Provider for OpenAiProvider {
 
     async fn send(&self, request: &Request) -> Result<Response, ProviderError> {
         let body = self.body(request)?;
-        let Reply {
+        let http::Whole {
             status,
             headers,
             body,
-        } = self.client.post(&self.url, &self.headers, body).await?;
+        } = http::post(&self.client, &self.url, &self.headers, body, rate_limits).await?;
         let limits = rate_limits(&headers);
-        let body = body.map_err(|e| e.with_rate_limits(limits))?;
         if !(200..300).contains(&status) {
             let mut error = classify::status(status, &body, self.config.api_key.as_deref());
-            error.retry_after = retry_after(&headers);
+            error.retry_after = http::retry_after(&headers);
             return Err(error.with_rate_limits(limits));
         }
         let response = match self.config.api {

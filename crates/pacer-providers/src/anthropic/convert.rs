@@ -1,0 +1,169 @@
+//! Between Pacer's [`Request`]/[`Response`] and Anthropic's wire types.
+
+use super::wire::{Message, MessagesRequest, MessagesResponse, WireUsage};
+use pacer_core::{Choice, ErrorKind, FinishReason, ProviderError, Request, Response, Role, Usage};
+
+/// The Messages body for `request`: system messages joined (blank-line separated) into the
+/// top-level `system`, the other turns in order, `max_tokens` from the request or
+/// `default_max_tokens`, and the request's `extra` parameters merged in last. `n` is never
+/// sent: the API gives one completion per call.
+pub(crate) fn request(request: &Request, default_max_tokens: u32) -> MessagesRequest {
+    let p = &request.params;
+    let system: Vec<&str> = request
+        .messages
+        .iter()
+        .filter(|m| m.role == Role::System)
+        .map(|m| m.content.as_str())
+        .collect();
+    let messages = request
+        .messages
+        .iter()
+        .filter(|m| m.role != Role::System)
+        .map(|m| Message {
+            role: m.role.as_str().to_owned(),
+            content: m.content.clone(),
+        })
+        .collect();
+    MessagesRequest {
+        model: request.model.clone(),
+        messages,
+        max_tokens: p.max_tokens.unwrap_or(default_max_tokens),
+        system: (!system.is_empty()).then(|| system.join("\n\n")),
+        temperature: p.temperature,
+        top_p: p.top_p,
+        top_k: p.top_k,
+        stop_sequences: (!p.stop.is_empty()).then(|| p.stop.clone()),
+        extra: p.extra.clone(),
+    }
+}
+
+/// Why the model stopped, in Pacer's words.
+pub(crate) fn finish_reason(reason: Option<&str>) -> FinishReason {
+    match reason {
+        None | Some("end_turn") | Some("stop_sequence") => FinishReason::Stop,
+        Some("max_tokens") => FinishReason::Length,
+        Some("tool_use") => FinishReason::ToolCalls,
+        Some("refusal") => FinishReason::ContentFilter,
+        Some(other) => FinishReason::Other(other.to_owned()),
+    }
+}
+
+/// Anthropic's usage in Pacer's terms. Anthropic's `input_tokens` counts only the prompt
+/// tokens neither written to nor read from the cache, so the whole prompt is the sum of the
+/// three; of it, `cache_read_input_tokens` were read from the cache.
+pub(crate) fn usage(wire: WireUsage) -> Usage {
+    let written = wire.cache_creation_input_tokens.unwrap_or(0);
+    let read = wire.cache_read_input_tokens.unwrap_or(0);
+    Usage {
+        input_tokens: wire.input_tokens + written + read,
+        output_tokens: wire.output_tokens,
+        reasoning_tokens: 0,
+        cached_input_tokens: read,
+    }
+}
+
+/// Reads a reply: its `text` blocks joined, in order, make the one choice.
+pub(crate) fn response(body: &[u8]) -> Result<Response, ProviderError> {
+    let reply: MessagesResponse = serde_json::from_slice(body).map_err(|e| {
+        ProviderError::new(ErrorKind::InvalidResponse, format!("unreadable reply: {e}"))
+    })?;
+    if reply.kind != "message" && reply.content.is_empty() {
+        return Err(ProviderError::new(
+            ErrorKind::InvalidResponse,
+            "unreadable reply: no message",
+        ));
+    }
+    let text = reply
+        .content
+        .iter()
+        .filter(|b| b.kind == "text")
+        .filter_map(|b| b.text.as_deref())
+        .collect::<String>();
+    Ok(Response {
+        model_version: reply.model,
+        choices: vec![Choice {
+            text,
+            finish_reason: finish_reason(reply.stop_reason.as_deref()),
+            logprobs: None,
+        }],
+        usage: usage(reply.usage.unwrap_or_default()),
+        rate_limits: None,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use pacer_core::Message as CoreMessage;
+    use serde_json::json;
+
+    #[test]
+    fn systems_are_lifted_and_joined() {
+        let mut request = Request::text("claude-x", Some("One."), "Hi");
+        request
+            .messages
+            .push(CoreMessage::new(Role::Assistant, "Hello"));
+        request
+            .messages
+            .push(CoreMessage::new(Role::System, "Two."));
+        request.messages.push(CoreMessage::new(Role::User, "Bye"));
+        let body = serde_json::to_value(super::request(&request, 4096)).unwrap();
+        assert_eq!(
+            body,
+            json!({
+                "model": "claude-x",
+                "messages": [
+                    {"role": "user", "content": "Hi"},
+                    {"role": "assistant", "content": "Hello"},
+                    {"role": "user", "content": "Bye"}
+                ],
+                "max_tokens": 4096,
+                "system": "One.\n\nTwo."
+            })
+        );
+    }
+
+    #[test]
+    fn stop_reasons_and_cache_usage() {
+        assert_eq!(finish_reason(Some("end_turn")), FinishReason::Stop);
+        assert_eq!(finish_reason(Some("stop_sequence")), FinishReason::Stop);
+        assert_eq!(finish_reason(Some("max_tokens")), FinishReason::Length);
+        assert_eq!(finish_reason(Some("tool_use")), FinishReason::ToolCalls);
+        assert_eq!(finish_reason(Some("refusal")), FinishReason::ContentFilter);
+        assert_eq!(
+            finish_reason(Some("pause_turn")),
+            FinishReason::Other("pause_turn".into())
+        );
+        let wire = WireUsage {
+            input_tokens: 10,
+            output_tokens: 5,
+            cache_creation_input_tokens: Some(100),
+            cache_read_input_tokens: Some(1000),
+        };
+        assert_eq!(
+            usage(wire),
+            Usage {
+                input_tokens: 1110,
+                output_tokens: 5,
+                reasoning_tokens: 0,
+                cached_input_tokens: 1000,
+            }
+        );
+    }
+
+    #[test]
+    fn unreadable_replies_are_invalid_responses() {
+        for body in [
+            "",
+            "{}",
+            "[1]",
+            r#"{"type":"message","content":[{"type":"te"#,
+        ] {
+            assert_eq!(
+                response(body.as_bytes()).unwrap_err().kind,
+                ErrorKind::InvalidResponse,
+                "{body}"
+            );
+        }
+    }
+}

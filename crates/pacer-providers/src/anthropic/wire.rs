@@ -1,0 +1,211 @@
+//! Anthropic's Messages API wire format, as serde types. The provider writes requests and
+//! reads replies with them; `pacer mock` does the reverse. Unknown fields are ignored on the
+//! way in, so newer servers' additions do no harm.
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+/// `POST /v1/messages`.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct MessagesRequest {
+    /// The model.
+    pub model: String,
+    /// The conversation: `user` and `assistant` turns only.
+    pub messages: Vec<Message>,
+    /// The output cap; the API requires it.
+    pub max_tokens: u32,
+    /// The system prompt (a string, or text blocks read as their joined text).
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "optional_text"
+    )]
+    pub system: Option<String>,
+    /// Sampling temperature, 0 to 1.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub temperature: Option<f64>,
+    /// Nucleus sampling.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub top_p: Option<f64>,
+    /// Top-k sampling.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub top_k: Option<u32>,
+    /// Stop sequences.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stop_sequences: Option<Vec<String>>,
+    /// Anything else, passed through (`metadata`, `thinking`, `tools`, ...).
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+/// One turn of the conversation. Content blocks (images, tool results, ...) are read as
+/// their text.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Message {
+    /// `user` or `assistant`.
+    pub role: String,
+    /// The text.
+    #[serde(default, deserialize_with = "text")]
+    pub content: String,
+}
+
+/// The text of a string, or of an array of `{type: "text", text}` blocks; empty otherwise.
+fn text_of(value: Value) -> Option<String> {
+    match value {
+        Value::String(text) => Some(text),
+        Value::Array(blocks) => Some(
+            blocks
+                .iter()
+                .filter_map(|b| b.get("text").and_then(Value::as_str))
+                .collect::<Vec<_>>()
+                .join(""),
+        ),
+        _ => None,
+    }
+}
+
+fn text<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<String, D::Error> {
+    Ok(text_of(Value::deserialize(deserializer)?).unwrap_or_default())
+}
+
+fn optional_text<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<String>, D::Error> {
+    Ok(text_of(Value::deserialize(deserializer)?))
+}
+
+/// A reply: `{"type": "message", ...}`.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct MessagesResponse {
+    /// The message's id (`msg_...`).
+    #[serde(default)]
+    pub id: String,
+    /// `message`.
+    #[serde(default, rename = "type")]
+    pub kind: String,
+    /// `assistant`.
+    #[serde(default)]
+    pub role: String,
+    /// The exact model that answered.
+    #[serde(default)]
+    pub model: Option<String>,
+    /// What the model wrote, block by block.
+    #[serde(default)]
+    pub content: Vec<ContentBlock>,
+    /// `end_turn`, `max_tokens`, `stop_sequence`, `tool_use`, `pause_turn`, `refusal`.
+    #[serde(default)]
+    pub stop_reason: Option<String>,
+    /// The stop sequence that was met, if one was.
+    #[serde(default)]
+    pub stop_sequence: Option<String>,
+    /// Tokens billed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub usage: Option<WireUsage>,
+}
+
+/// One block of the reply.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct ContentBlock {
+    /// `text`, `thinking`, `tool_use`, ...
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// The text of a `text` block.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub text: Option<String>,
+    /// The rest of the block (`thinking`, `input`, `citations`, ...).
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+impl ContentBlock {
+    /// A `text` block.
+    pub fn text(text: impl Into<String>) -> Self {
+        Self {
+            kind: "text".into(),
+            text: Some(text.into()),
+            extra: Map::new(),
+        }
+    }
+}
+
+/// Tokens billed, as Anthropic reports them. `input_tokens` leaves out the tokens written
+/// to and read from the prompt cache.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WireUsage {
+    /// Prompt tokens after the last cache breakpoint, neither read nor written to a cache.
+    #[serde(default)]
+    pub input_tokens: u64,
+    /// Output tokens, thinking included.
+    #[serde(default)]
+    pub output_tokens: u64,
+    /// Prompt tokens written to the cache.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cache_creation_input_tokens: Option<u64>,
+    /// Prompt tokens read from the cache.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cache_read_input_tokens: Option<u64>,
+}
+
+/// An error reply: `{"type": "error", "error": {...}}`.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct ErrorReply {
+    /// `error`.
+    #[serde(default, rename = "type")]
+    pub kind: String,
+    /// What went wrong.
+    pub error: ErrorDetail,
+    /// The request's id, for Anthropic's support.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<String>,
+}
+
+/// What went wrong.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct ErrorDetail {
+    /// `invalid_request_error`, `authentication_error`, `permission_error`,
+    /// `not_found_error`, `request_too_large`, `rate_limit_error`, `api_error`,
+    /// `overloaded_error`, `billing_error`, ...
+    #[serde(default, rename = "type")]
+    pub kind: String,
+    /// In words.
+    #[serde(default)]
+    pub message: String,
+}
+
+impl ErrorReply {
+    /// An error reply of `kind` saying `message`.
+    pub fn new(kind: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            kind: "error".into(),
+            error: ErrorDetail {
+                kind: kind.into(),
+                message: message.into(),
+            },
+            request_id: None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn reads_block_content_and_system_as_text() {
+        let request: MessagesRequest = serde_json::from_value(json!({
+            "model": "claude-x",
+            "max_tokens": 10,
+            "system": [{"type": "text", "text": "Be "}, {"type": "text", "text": "brief."}],
+            "messages": [{"role": "user", "content": [{"type": "text", "text": "Hi"}]}],
+            "metadata": {"user_id": "u1"}
+        }))
+        .unwrap();
+        assert_eq!(request.system.as_deref(), Some("Be brief."));
+        assert_eq!(request.messages[0].content, "Hi");
+        assert_eq!(request.extra["metadata"], json!({"user_id": "u1"}));
+        let back = serde_json::to_value(&request).unwrap();
+        assert_eq!(back["system"], "Be brief.");
+        assert_eq!(back["metadata"], json!({"user_id": "u1"}));
+    }
+}

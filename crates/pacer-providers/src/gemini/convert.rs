@@ -1,0 +1,246 @@
+//! Between Pacer's [`Request`]/[`Response`] and Gemini's wire types.
+
+use serde_json::Value;
+
+use super::wire::{
+    Candidate, Content, GenerateContentRequest, GenerateContentResponse, GenerationConfig,
+    LogprobsResult, UsageMetadata,
+};
+use pacer_core::{
+    Choice, ErrorKind, FinishReason, ProviderError, Request, Response, Role, TokenLogprob, Usage,
+};
+
+/// Alternatives per token when logprobs are asked for without a count.
+const DEFAULT_TOP_LOGPROBS: u8 = 5;
+
+/// The request fields that live beside `contents`, not in `generationConfig`.
+const TOP_LEVEL: [&str; 6] = [
+    "safetySettings",
+    "tools",
+    "toolConfig",
+    "cachedContent",
+    "labels",
+    "systemInstruction",
+];
+
+/// The `generateContent` body for `request`. System messages become the
+/// `systemInstruction` (blank-line separated); assistant turns take the role `model`.
+/// `extra` parameters go where Gemini reads them: the fields of [`TOP_LEVEL`] beside
+/// `contents`, the entries of an object under `generationConfig` into it, and every other
+/// key (`responseMimeType`, `thinkingConfig`, ...) into `generationConfig` as well.
+pub(crate) fn request(request: &Request) -> GenerateContentRequest {
+    let p = &request.params;
+    let system: Vec<&str> = request
+        .messages
+        .iter()
+        .filter(|m| m.role == Role::System)
+        .map(|m| m.content.as_str())
+        .collect();
+    let contents = request
+        .messages
+        .iter()
+        .filter_map(|m| match m.role {
+            Role::System => None,
+            Role::User => Some(Content::text(Some("user"), m.content.clone())),
+            Role::Assistant => Some(Content::text(Some("model"), m.content.clone())),
+        })
+        .collect();
+    let mut config = GenerationConfig {
+        temperature: p.temperature,
+        top_p: p.top_p,
+        top_k: p.top_k,
+        max_output_tokens: p.max_tokens,
+        candidate_count: (p.n > 1).then_some(p.n),
+        seed: p.seed,
+        stop_sequences: (!p.stop.is_empty()).then(|| p.stop.clone()),
+        response_logprobs: p.logprobs.then_some(true),
+        logprobs: p
+            .logprobs
+            .then(|| p.top_logprobs.unwrap_or(DEFAULT_TOP_LOGPROBS)),
+        ..GenerationConfig::default()
+    };
+    let mut body = GenerateContentRequest {
+        contents,
+        system_instruction: (!system.is_empty()).then(|| Content::text(None, system.join("\n\n"))),
+        ..GenerateContentRequest::default()
+    };
+    for (key, value) in &p.extra {
+        match (key.as_str(), value) {
+            ("generationConfig", Value::Object(entries)) => config
+                .extra
+                .extend(entries.iter().map(|(k, v)| (k.clone(), v.clone()))),
+            (key, _) if TOP_LEVEL.contains(&key) => {
+                body.extra.insert(key.to_owned(), value.clone());
+            }
+            (key, _) => {
+                config.extra.insert(key.to_owned(), value.clone());
+            }
+        }
+    }
+    if config != GenerationConfig::default() {
+        body.generation_config = Some(config);
+    }
+    body
+}
+
+/// Why a candidate stopped, in Pacer's words.
+pub(crate) fn finish_reason(reason: Option<&str>) -> FinishReason {
+    match reason {
+        None | Some("STOP") => FinishReason::Stop,
+        Some("MAX_TOKENS") => FinishReason::Length,
+        Some(
+            "SAFETY" | "RECITATION" | "BLOCKLIST" | "PROHIBITED_CONTENT" | "SPII" | "IMAGE_SAFETY",
+        ) => FinishReason::ContentFilter,
+        Some(other) => FinishReason::Other(other.to_ascii_lowercase()),
+    }
+}
+
+/// Gemini's usage in Pacer's terms: thinking counts as output, and as reasoning.
+pub(crate) fn usage(wire: UsageMetadata) -> Usage {
+    Usage {
+        input_tokens: wire.prompt_token_count,
+        output_tokens: wire.candidates_token_count + wire.thoughts_token_count,
+        reasoning_tokens: wire.thoughts_token_count,
+        cached_input_tokens: wire.cached_content_token_count,
+    }
+}
+
+fn logprobs(result: LogprobsResult) -> Vec<TokenLogprob> {
+    let mut tops = result.top_candidates.into_iter();
+    result
+        .chosen_candidates
+        .into_iter()
+        .enumerate()
+        .map(|(i, chosen)| {
+            let mut alternatives = tops.next().map(|t| t.candidates).unwrap_or_default();
+            alternatives.sort_by(|a, b| b.log_probability.total_cmp(&a.log_probability));
+            TokenLogprob {
+                token_position: i,
+                token: chosen.token,
+                logprob: chosen.log_probability,
+                top_tokens: alternatives.iter().map(|a| a.token.clone()).collect(),
+                top_logprobs: alternatives.iter().map(|a| a.log_probability).collect(),
+            }
+        })
+        .collect()
+}
+
+fn choice(candidate: Candidate) -> Choice {
+    let text = candidate
+        .content
+        .map(|c| {
+            c.parts
+                .into_iter()
+                .filter(|p| p.thought != Some(true))
+                .filter_map(|p| p.text)
+                .collect::<String>()
+        })
+        .unwrap_or_default();
+    Choice {
+        text,
+        finish_reason: finish_reason(candidate.finish_reason.as_deref()),
+        logprobs: candidate.logprobs_result.map(logprobs),
+    }
+}
+
+/// Reads a reply: one choice per candidate, in index order. A prompt blocked before any
+/// candidate is a [`ErrorKind::ContentFiltered`] error carrying the usage billed.
+pub(crate) fn response(body: &[u8]) -> Result<Response, ProviderError> {
+    let reply: GenerateContentResponse = serde_json::from_slice(body).map_err(|e| {
+        ProviderError::new(ErrorKind::InvalidResponse, format!("unreadable reply: {e}"))
+    })?;
+    let usage = usage(reply.usage_metadata.unwrap_or_default());
+    let mut candidates = reply.candidates;
+    if candidates.is_empty() {
+        let blocked = reply.prompt_feedback.and_then(|f| f.block_reason);
+        return Err(match blocked {
+            Some(reason) => ProviderError::new(
+                ErrorKind::ContentFiltered,
+                format!("the prompt was blocked: {reason}"),
+            )
+            .with_usage(usage),
+            None => ProviderError::new(
+                ErrorKind::InvalidResponse,
+                "unreadable reply: no candidates",
+            ),
+        });
+    }
+    candidates.sort_by_key(|c| c.index.unwrap_or(0));
+    Ok(Response {
+        model_version: reply.model_version,
+        choices: candidates.into_iter().map(choice).collect(),
+        usage,
+        rate_limits: None,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn extra_parameters_go_where_gemini_reads_them() {
+        let mut request = Request::text("gemini-x", None, "Hi");
+        let extra = &mut request.params.extra;
+        extra.insert("responseMimeType".into(), json!("application/json"));
+        extra.insert(
+            "generationConfig".into(),
+            json!({"thinkingConfig": {"thinkingBudget": 0}}),
+        );
+        extra.insert(
+            "safetySettings".into(),
+            json!([{"category": "X", "threshold": "BLOCK_NONE"}]),
+        );
+        let body = serde_json::to_value(super::request(&request)).unwrap();
+        assert_eq!(
+            body,
+            json!({
+                "contents": [{"role": "user", "parts": [{"text": "Hi"}]}],
+                "generationConfig": {
+                    "responseMimeType": "application/json",
+                    "thinkingConfig": {"thinkingBudget": 0}
+                },
+                "safetySettings": [{"category": "X", "threshold": "BLOCK_NONE"}]
+            })
+        );
+        let bare = serde_json::to_value(super::request(&Request::text("g", None, "Hi"))).unwrap();
+        assert!(bare.get("generationConfig").is_none(), "{bare}");
+    }
+
+    #[test]
+    fn finish_reasons_and_usage() {
+        assert_eq!(finish_reason(Some("STOP")), FinishReason::Stop);
+        assert_eq!(finish_reason(Some("MAX_TOKENS")), FinishReason::Length);
+        for filtered in [
+            "SAFETY",
+            "RECITATION",
+            "BLOCKLIST",
+            "PROHIBITED_CONTENT",
+            "SPII",
+            "IMAGE_SAFETY",
+        ] {
+            assert_eq!(finish_reason(Some(filtered)), FinishReason::ContentFilter);
+        }
+        assert_eq!(
+            finish_reason(Some("MALFORMED_FUNCTION_CALL")),
+            FinishReason::Other("malformed_function_call".into())
+        );
+        let wire = UsageMetadata {
+            prompt_token_count: 100,
+            candidates_token_count: 20,
+            thoughts_token_count: 30,
+            cached_content_token_count: 64,
+            total_token_count: 150,
+        };
+        assert_eq!(
+            usage(wire),
+            Usage {
+                input_tokens: 100,
+                output_tokens: 50,
+                reasoning_tokens: 30,
+                cached_input_tokens: 64,
+            }
+        );
+    }
+}

@@ -1,0 +1,193 @@
+//! Google's Gemini API (`generateContent`): several candidates per call, thinking-token
+//! usage, logprobs, and the 429s that tell a per-minute limit from a used-up daily quota.
+//! Gemini sends no rate-limit headers; a 429 says how long to wait in its body.
+
+mod classify;
+mod convert;
+pub mod wire;
+
+use std::fmt;
+use std::sync::OnceLock;
+use std::time::SystemTime;
+
+use async_trait::async_trait;
+use hyper::http::header::{HeaderMap, HeaderName};
+use pacer_core::{Accounting, ErrorKind, Provider, ProviderError, Request, Response};
+
+use crate::http;
+
+/// Where Gemini's API lives, up to the API version: requests go to
+/// `{base_url}/models/{model}:generateContent`.
+pub const DEFAULT_BASE_URL: &str = "https://generativelanguage.googleapis.com/v1beta";
+
+/// How to reach Gemini's API.
+#[derive(Clone)]
+pub struct GeminiConfig {
+    /// The API's root, up to the version (`.../v1beta`).
+    pub base_url: String,
+    /// The key, sent as `x-goog-api-key` (never in the URL, where an error message could
+    /// show it).
+    pub api_key: Option<String>,
+    /// Extra headers sent with every request (a proxy's auth, ...).
+    pub headers: Vec<(String, String)>,
+}
+
+impl GeminiConfig {
+    /// Google's API, with `api_key`.
+    pub fn new(api_key: Option<String>) -> Self {
+        Self {
+            base_url: DEFAULT_BASE_URL.into(),
+            api_key,
+            headers: Vec::new(),
+        }
+    }
+
+    /// The environment's settings: `GEMINI_API_KEY`, else `GOOGLE_API_KEY`, and
+    /// `GEMINI_BASE_URL`.
+    pub fn from_env() -> Self {
+        let var = |name| std::env::var(name).ok().filter(|v: &String| !v.is_empty());
+        let mut config = Self::new(var("GEMINI_API_KEY").or_else(|| var("GOOGLE_API_KEY")));
+        if let Some(url) = var("GEMINI_BASE_URL") {
+            config.base_url = url;
+        }
+        config
+    }
+}
+
+impl fmt::Debug for GeminiConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // The key never reaches a log, so Debug only says whether there is one; header
+        // values may be keys too.
+        f.debug_struct("GeminiConfig")
+            .field("base_url", &self.base_url)
+            .field("api_key", &self.api_key.as_ref().map(|_| "[redacted]"))
+            .finish_non_exhaustive()
+    }
+}
+
+/// The Gemini provider.
+pub struct GeminiProvider {
+    client: http::HttpClient,
+    config: GeminiConfig,
+    /// The base URL, parsed once.
+    base: hyper::http::Uri,
+    headers: HeaderMap,
+    /// The last model's URL: lanes serve one model, so one cached answer covers nearly
+    /// every call.
+    url_cache: OnceLock<(String, hyper::http::Uri)>,
+}
+
+impl fmt::Debug for GeminiProvider {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("GeminiProvider")
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+impl GeminiProvider {
+    /// A provider for `config`, on the shared HTTP client.
+    pub fn new(config: GeminiConfig) -> Result<Self, ProviderError> {
+        let base = http::endpoint(&config.base_url, "")?;
+        if base.query().is_some() {
+            return Err(ProviderError::new(
+                ErrorKind::BadRequest,
+                format!("base_url {:?} cannot take a path", config.base_url),
+            ));
+        }
+        let auth = config
+            .api_key
+            .as_ref()
+            .map(|key| (HeaderName::from_static("x-goog-api-key"), key.clone()));
+        let headers = http::header_map(auth, &config.headers)?;
+        Ok(Self {
+            client: http::http_client(),
+            config,
+            base,
+            headers,
+            url_cache: OnceLock::new(),
+        })
+    }
+
+    /// The settings.
+    pub fn config(&self) -> &GeminiConfig {
+        &self.config
+    }
+
+    /// The URL requests for `model` are posted to; a leading `models/` in the name is
+    /// dropped, and the name is escaped as one path segment.
+    pub fn url(&self, model: &str) -> hyper::http::Uri {
+        let (cached_model, url) = self
+            .url_cache
+            .get_or_init(|| (model.to_owned(), self.model_url(model)));
+        if cached_model == model {
+            url.clone()
+        } else {
+            self.model_url(model)
+        }
+    }
+
+    fn model_url(&self, model: &str) -> hyper::http::Uri {
+        let model = model.strip_prefix("models/").unwrap_or(model);
+        let base = self.base.to_string();
+        let mut url = base.trim_end_matches('/').to_owned();
+        url.push_str("/models/");
+        // One path segment: everything but unreserved characters is percent-escaped.
+        for byte in model.bytes() {
+            if byte.is_ascii_alphanumeric() || b"-._~=".contains(&byte) {
+                url.push(char::from(byte));
+            } else {
+                url.push_str(&format!("%{byte:02X}"));
+            }
+        }
+        url.push_str(":generateContent");
+        url.parse()
+            .expect("a checked base and an escaped segment make a URL")
+    }
+
+    /// The JSON body `request` is sent as.
+    pub fn body(&self, request: &Request) -> Result<Vec<u8>, ProviderError> {
+        serde_json::to_vec(&convert::request(request)).map_err(|e| {
+            ProviderError::new(
+                ErrorKind::BadRequest,
+                format!("cannot encode the request: {e}"),
+            )
+        })
+    }
+}
+
+#[async_trait]
+impl Provider for GeminiProvider {
+    fn kind(&self) -> &'static str {
+        "gemini"
+    }
+
+    fn accounting(&self) -> Accounting {
+        // Gemini counts the tokens a call used, not the output it could have used.
+        Accounting::Actual
+    }
+
+    fn max_samples_per_call(&self, _model: &str) -> u32 {
+        // `candidateCount` goes up to 8.
+        8
+    }
+
+    fn reports_rate_limits(&self) -> bool {
+        false
+    }
+
+    async fn send(&self, request: &Request) -> Result<Response, ProviderError> {
+        let body = self.body(request)?;
+        let url = self.url(&request.model);
+        let reply = http::post(&self.client, &url, &self.headers, body, |_| None).await?;
+        if !(200..300).contains(&reply.status) {
+            let api_key = self.config.api_key.as_deref();
+            let mut error = classify::status(reply.status, &reply.body, api_key, SystemTime::now());
+            if error.retry_after.is_none() {
+                error.retry_after = http::retry_after(&reply.headers);
+            }
+            return Err(error);
+        }
+        convert::response(&reply.body).map_err(|e| e.with_status(reply.status))
+    }
+}

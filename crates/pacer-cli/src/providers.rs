@@ -4,20 +4,18 @@ use std::sync::Arc;
 
 use pacer_core::{Provider, ProviderError};
 use pacer_providers::MockProvider;
+use pacer_providers::anthropic::AnthropicProvider;
+use pacer_providers::gemini::GeminiProvider;
 use pacer_providers::openai::OpenAiProvider;
 
-use crate::config::{ModelSpec, ProviderType};
+use crate::config::{Connection, ModelSpec};
 
 /// The provider serving `model`.
 pub fn build(model: &ModelSpec) -> Result<Arc<dyn Provider>, ProviderError> {
-    Ok(match model.provider {
-        ProviderType::Mock => Arc::new(MockProvider::new(model.mock.clone())),
-        ProviderType::OpenAi => {
-            let config = model
-                .openai
-                .clone()
-                .expect("openai models are resolved with their settings");
-            Arc::new(OpenAiProvider::new(config)?)
-        }
+    Ok(match &model.connection {
+        Connection::Mock => Arc::new(MockProvider::new(model.mock.clone())),
+        Connection::OpenAi(config) => Arc::new(OpenAiProvider::new(config.clone())?),
+        Connection::Anthropic(config) => Arc::new(AnthropicProvider::new(config.clone())?),
+        Connection::Gemini(config) => Arc::new(GeminiProvider::new(config.clone())?),
     })
 }

@@ -141,16 +141,48 @@ fn an_unknown_top_level_key_is_named() {
 
 #[test]
 fn a_provider_not_in_this_build_says_so() {
-    let config = format!("{HEAD}[[models]]\nname = \"gem\"\ntype = \"gemini\"\n");
-    run_config("gemini.toml", &config)
+    let config = format!("{HEAD}[[models]]\nname = \"smol\"\ntype = \"local\"\n");
+    run_config("local.toml", &config)
         .expect_code(2)
         .expect_stderr(&[
-            "gemini.toml",
+            "local.toml",
             "models[0].type",
-            "gemini",
+            "local",
             "not part of this build",
-            "openai, mock",
+            "openai, anthropic, gemini, mock",
         ]);
+}
+
+#[test]
+fn claude_and_gemini_without_a_key_name_the_variables_to_set() {
+    let cases = [
+        ("claude", "claude-sonnet-4-5", &["ANTHROPIC_API_KEY"][..]),
+        (
+            "gemini",
+            "gemini-2.5-flash",
+            &["GEMINI_API_KEY", "GOOGLE_API_KEY"][..],
+        ),
+    ];
+    for (kind, name, variables) in cases {
+        let dir = tempfile::tempdir().unwrap();
+        write(dir.path(), "prompts.jsonl", &jsonl_prompts(2));
+        let config = format!("{HEAD}[[models]]\nname = \"{name}\"\ntype = \"{kind}\"\n");
+        write(dir.path(), "hosted.toml", &config);
+        let out = command(dir.path())
+            .env_remove("ANTHROPIC_API_KEY")
+            .env_remove("ANTHROPIC_BASE_URL")
+            .env_remove("GEMINI_API_KEY")
+            .env_remove("GOOGLE_API_KEY")
+            .env_remove("GEMINI_BASE_URL")
+            .args(["run", "--config", "hosted.toml", "--quiet"])
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{stderr}");
+        for needle in ["hosted.toml", "models[0].api_key"].iter().chain(variables) {
+            assert!(stderr.contains(needle), "{needle} not in {stderr}");
+        }
+    }
 }
 
 #[test]

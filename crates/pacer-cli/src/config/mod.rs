@@ -5,8 +5,10 @@
 
 mod env;
 mod file;
+mod hosted;
 mod limits_file;
 mod openai;
+mod provider;
 mod resolve;
 
 use std::fmt;
@@ -14,7 +16,8 @@ use std::path::{Path, PathBuf};
 
 pub use file::FileConfig;
 pub use limits_file::LimitsFile;
-pub use resolve::{ModelSpec, Overrides, ProviderType, RunConfig, resolve};
+pub use provider::Connection;
+pub use resolve::{ModelSpec, Overrides, RunConfig, resolve};
 
 /// A configuration mistake, located.
 #[derive(Debug)]

@@ -7,37 +7,11 @@ use std::time::Duration;
 use pacer_core::{ErrorKind, Params};
 use pacer_limit::Limits;
 use pacer_providers::MockConfig;
-use pacer_providers::openai::OpenAiConfig;
 use serde_json::{Map, Value};
 
 use super::file::{ModelEntry, Stop};
+use super::provider::{Connection, ProviderType};
 use super::{ConfigError, FileConfig, LimitsFile};
-
-/// Which API a model is reached through.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ProviderType {
-    /// The in-process mock.
-    Mock,
-    /// OpenAI or any OpenAI-compatible server.
-    OpenAi,
-}
-
-impl ProviderType {
-    fn parse(kind: &str) -> Result<Self, String> {
-        match kind.to_ascii_lowercase().as_str() {
-            "mock" => Ok(ProviderType::Mock),
-            "openai" | "openai-compatible" | "vllm" | "ollama" | "llamacpp" | "llama.cpp" => {
-                Ok(ProviderType::OpenAi)
-            }
-            "claude" | "anthropic" | "gemini" | "local" => Err(format!(
-                "provider `{kind}` is not part of this build of pacer yet; available: openai, mock"
-            )),
-            _ => Err(format!(
-                "unknown provider `{kind}`; expected one of: openai, mock"
-            )),
-        }
-    }
-}
 
 /// Settings given on the command line; they win over the file.
 #[derive(Clone, Debug, Default)]
@@ -79,8 +53,6 @@ pub struct ModelSpec {
     pub label: String,
     /// The model's name at the provider.
     pub name: String,
-    /// The provider.
-    pub provider: ProviderType,
     /// Base request parameters.
     pub params: Params,
     /// Completions per prompt.
@@ -95,8 +67,8 @@ pub struct ModelSpec {
     pub temperature_schedule: Vec<f64>,
     /// Mock behaviour.
     pub mock: MockConfig,
-    /// How to reach an OpenAI-compatible server.
-    pub openai: Option<OpenAiConfig>,
+    /// How to reach the provider's API.
+    pub connection: Connection,
     /// The entry as given, without secrets, for summaries and exports.
     pub entry: Value,
 }
@@ -403,9 +375,11 @@ fn model(
         itpm: limit("itpm", entry.itpm)?.or(row.itpm),
         otpm: limit("otpm", entry.otpm)?.or(row.otpm),
     };
-    let openai = match provider {
-        ProviderType::OpenAi => Some(super::openai::settings(entry, at)?),
-        ProviderType::Mock => None,
+    let connection = match provider {
+        ProviderType::Mock => Connection::Mock,
+        ProviderType::OpenAi => Connection::OpenAi(super::openai::settings(entry, at)?),
+        ProviderType::Anthropic => Connection::Anthropic(super::hosted::anthropic(entry, at)?),
+        ProviderType::Gemini => Connection::Gemini(super::hosted::gemini(entry, at)?),
     };
     let fail_kind = match &entry.fail_kind {
         None => ErrorKind::Server,
@@ -451,7 +425,6 @@ fn model(
     Ok(ModelSpec {
         label: entry.label.clone().unwrap_or_else(|| entry.name.clone()),
         name: entry.name.clone(),
-        provider,
         params,
         samples,
         limits,
@@ -465,7 +438,7 @@ fn model(
             rate_limit_every: entry.rate_limit_every,
             retry_after: Duration::from_millis(entry.retry_after_ms.unwrap_or(1000)),
         },
-        openai,
+        connection,
         entry: shown,
     })
 }

@@ -9,6 +9,7 @@
 //!        +---- cool-down (429) / backoff (retryable) <--- classify <----+---> Outcome
 //! ```
 
+mod budget;
 mod event;
 mod lane;
 mod middleware;
@@ -18,6 +19,7 @@ mod schedule;
 mod stats;
 mod work;
 
+pub use budget::{Budget, Exhausted, Reservation, Spending};
 pub use event::{Event, Observer};
 pub use lane::{Lane, LaneBuilder, LaneConfig, StopHandle, StopReason};
 pub use middleware::Middleware;

@@ -13,5 +13,6 @@ pub mod gemini;
 pub mod http;
 pub mod mock;
 pub mod openai;
+pub mod prices;
 
 pub use mock::{MockConfig, MockProvider};

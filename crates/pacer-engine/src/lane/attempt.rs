@@ -9,7 +9,7 @@ use tokio::time::Instant;
 
 use super::Shared;
 use crate::work::DirectCall;
-use crate::{Attempt, Event, Outcome, Work, WorkItem};
+use crate::{Attempt, Event, Exhausted, Outcome, Reservation, Work, WorkItem};
 
 /// What one attempt sends. It lives on the stack for one attempt, so the size difference
 /// between the variants costs nothing worth a heap allocation per attempt.
@@ -66,8 +66,9 @@ impl Shared {
             let cost = match &dispatch {
                 Dispatch::Request(request) => Cost::request(
                     // Counting a prompt's tokens is the dearest step of an instant request:
-                    // done only when a token limit is in force (or about to be learned).
-                    if self.limiter.counts_tokens() {
+                    // done only when a token limit (or a budget) is in force, or about to be
+                    // learned.
+                    if self.limiter.counts_tokens() || self.config.budget.is_some() {
                         self.provider.estimate_input_tokens(request)
                     } else {
                         0
@@ -77,6 +78,18 @@ impl Shared {
                         .max_output_tokens(self.config.default_max_tokens),
                 ),
                 Dispatch::Direct(_) => Cost::request(0, 0),
+            };
+            let reservation = match self.reserve(&cost) {
+                Ok(reservation) => reservation,
+                Err(exhausted) => {
+                    let kind = ErrorKind::BudgetExhausted;
+                    let message = format!(
+                        "lane {lane} stopped: {kind}: {exhausted}; {advice}",
+                        advice = kind.advice()
+                    );
+                    self.close(kind, message);
+                    return self.pending();
+                }
             };
             let permit = match self.or_stop(self.limiter.acquire(cost)).await {
                 None => return self.pending(),
@@ -107,6 +120,13 @@ impl Shared {
                 middleware.after(&item.id, &result).await;
             }
             self.learn(&permit, &result);
+            if let Some(reservation) = reservation {
+                let billed = match &result {
+                    Ok(response) => response.usage,
+                    Err(error) => error.usage.unwrap_or_default(),
+                };
+                reservation.settle(&billed, self.config.price.as_ref());
+            }
             let accounting = match &dispatch {
                 Dispatch::Request(_) => self.provider.accounting(),
                 Dispatch::Direct(_) => Accounting::Actual,
@@ -193,6 +213,20 @@ impl Shared {
             elapsed,
             finished_at: SystemTime::now(),
         })
+    }
+
+    /// Holds the worst case of a request of `cost` against the run's budget, if it has one.
+    fn reserve(&self, cost: &Cost) -> Result<Option<Reservation>, Exhausted> {
+        let Some(budget) = &self.config.budget else {
+            return Ok(None);
+        };
+        let usd = self
+            .config
+            .price
+            .map_or(0.0, |p| p.worst_case(cost.input_tokens, cost.output_tokens));
+        budget
+            .reserve(usd, cost.input_tokens + cost.output_tokens)
+            .map(Some)
     }
 
     async fn send(

@@ -4,10 +4,10 @@ use std::num::NonZeroUsize;
 use std::sync::Arc;
 use std::time::Duration;
 
-use pacer_core::ErrorKind;
+use pacer_core::{ErrorKind, Price};
 use tokio::sync::watch;
 
-use crate::{AttemptSchedule, RetryPolicy};
+use crate::{AttemptSchedule, Budget, RetryPolicy};
 
 /// How a lane works its items.
 #[derive(Clone, Debug)]
@@ -27,6 +27,10 @@ pub struct LaneConfig {
     pub default_max_tokens: u32,
     /// Seeds the backoff jitter, for reproducible tests.
     pub jitter_seed: Option<u64>,
+    /// The model's prices, for the budget's dollar cap.
+    pub price: Option<Price>,
+    /// The run's spending cap, shared with the other lanes.
+    pub budget: Option<Arc<Budget>>,
 }
 
 impl LaneConfig {
@@ -40,6 +44,8 @@ impl LaneConfig {
             schedule: AttemptSchedule::default(),
             default_max_tokens: 1024,
             jitter_seed: None,
+            price: None,
+            budget: None,
         }
     }
 }

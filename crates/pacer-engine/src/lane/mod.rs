@@ -56,6 +56,7 @@ impl LaneBuilder {
             observers: self.observers,
             stats: Mutex::new(Stats::default()),
             stop: Arc::new(watch::channel(None).0),
+            closed: std::sync::OnceLock::new(),
             rng: Mutex::new(fastrand::Rng::with_seed(seed)),
             config: self.config,
         };
@@ -97,6 +98,9 @@ struct Shared {
     observers: Vec<Arc<dyn Observer>>,
     stats: Mutex<Stats>,
     stop: Arc<watch::Sender<Option<StopReason>>>,
+    /// Set when the lane takes no new item but lets those in flight finish (the budget is
+    /// spent): unlike a stop, nothing already sent is abandoned.
+    closed: std::sync::OnceLock<StopReason>,
     rng: Mutex<fastrand::Rng>,
 }
 
@@ -127,9 +131,10 @@ impl Lane {
         StopHandle(self.shared.stop.clone())
     }
 
-    /// Why the lane stopped, if it did.
+    /// Why the lane stopped (or closed to new items), if it did.
     pub fn stopped(&self) -> Option<StopReason> {
-        self.shared.stop.borrow().clone()
+        let stopped = self.shared.stop.borrow().clone();
+        stopped.or_else(|| self.shared.closed.get().cloned())
     }
 
     /// A snapshot of the lane's totals.
@@ -155,7 +160,8 @@ impl Lane {
         loop {
             let can_take = !exhausted
                 && in_flight.len() < shared.config.concurrency.get()
-                && shared.stop.borrow().is_none();
+                && shared.stop.borrow().is_none()
+                && shared.closed.get().is_none();
             tokio::select! {
                 biased;
                 Some(done) = in_flight.join_next(), if !in_flight.is_empty() => {
@@ -225,6 +231,20 @@ impl Shared {
     fn emit(&self, event: Event<'_>) {
         for observer in &self.observers {
             observer.on_event(&event);
+        }
+    }
+
+    /// Takes no new item, but lets those in flight end and be recorded.
+    fn close(&self, kind: ErrorKind, message: String) {
+        let reason = StopReason {
+            kind: Some(kind),
+            message,
+        };
+        if self.closed.set(reason.clone()).is_ok() {
+            self.emit(Event::LaneStopped {
+                lane: &self.config.name,
+                reason: &reason.message,
+            });
         }
     }
 

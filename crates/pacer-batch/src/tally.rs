@@ -120,6 +120,16 @@ impl Tally {
         }
     }
 
+    /// Tokens billed and their known cost in US dollars, over every label.
+    pub fn spent(&self) -> (u64, f64) {
+        self.lanes.values().fold((0, 0.0), |(tokens, usd), lane| {
+            (
+                tokens + lane.totals.tokens.total,
+                usd + lane.totals.cost_usd.unwrap_or(0.0),
+            )
+        })
+    }
+
     /// The totals per label, latency percentiles included.
     pub fn finish(self) -> BTreeMap<String, ModelTotals> {
         self.lanes

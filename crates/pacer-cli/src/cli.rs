@@ -94,6 +94,13 @@ pub struct RunArgs {
     /// Error retries per item.
     #[arg(long, value_name = "N")]
     pub max_retries: Option<u32>,
+    /// Stop dispatching before the run's cost (resumes included) would pass this many US
+    /// dollars; the rest stays pending for a resume with a larger budget.
+    #[arg(long, value_name = "USD")]
+    pub budget_usd: Option<f64>,
+    /// Stop dispatching before the run's tokens (resumes included) would pass this many.
+    #[arg(long, value_name = "N")]
+    pub budget_tokens: Option<u64>,
 }
 
 /// `pacer export`.

@@ -75,13 +75,18 @@ impl Budget {
             return Err(Exhausted::Tokens {
                 max,
                 spent: s.tokens,
+                held: s.reserved_tokens,
             });
         }
         // A millionth of a cent of slack, so sums of prices that land on the cap fit it.
         if let Some(max) = self.max_usd
             && s.usd + s.reserved_usd + usd > max + 1e-8
         {
-            return Err(Exhausted::Usd { max, spent: s.usd });
+            return Err(Exhausted::Usd {
+                max,
+                spent: s.usd,
+                held: s.reserved_usd,
+            });
         }
         s.reserved_usd += usd;
         s.reserved_tokens += tokens;
@@ -147,20 +152,28 @@ impl Drop for Reservation {
 #[derive(Clone, Copy, Debug, PartialEq, thiserror::Error)]
 pub enum Exhausted {
     /// The dollar cap.
-    #[error("the budget of ${max:.2} would be passed (${spent:.4} spent)")]
+    #[error(
+        "the budget of ${max} would be passed (${spent:.6} billed, ${held:.6} held for requests in flight)"
+    )]
     Usd {
         /// The cap.
         max: f64,
         /// Billed so far.
         spent: f64,
+        /// The worst cases of the requests in flight.
+        held: f64,
     },
     /// The token cap.
-    #[error("the budget of {max} tokens would be passed ({spent} spent)")]
+    #[error(
+        "the budget of {max} tokens would be passed ({spent} billed, {held} held for requests in flight)"
+    )]
     Tokens {
         /// The cap.
         max: u64,
         /// Billed so far.
         spent: u64,
+        /// The worst cases of the requests in flight.
+        held: u64,
     },
 }
 
@@ -184,7 +197,8 @@ mod tests {
             budget.reserve(0.0, 500),
             Err(Exhausted::Tokens {
                 max: 1_000,
-                spent: 0
+                spent: 0,
+                held: 600
             })
         ));
         a.settle(&usage(100, 50), None);

@@ -36,6 +36,10 @@ pub struct FileConfig {
     pub timeout_secs: Option<f64>,
     /// Default `max_tokens`.
     pub max_tokens: Option<u32>,
+    /// Stop dispatching before the run's cost would pass this many US dollars.
+    pub budget_usd: Option<f64>,
+    /// Stop dispatching before the run's tokens would pass this many.
+    pub budget_tokens: Option<u64>,
     /// Default temperature per error retry, e.g. `[0.0, 0.25, 0.5]`.
     pub temperature_schedule: Option<Vec<f64>>,
     /// The models.
@@ -123,6 +127,9 @@ pub struct ModelEntry {
     pub rate_limit_every: Option<u64>,
     /// Mock: the retry-after of those refusals.
     pub retry_after_ms: Option<u64>,
+    /// US dollars per million tokens (`input`, `output`, `cached_input`); wins over the
+    /// built-in price table.
+    pub price: Option<pacer_core::Price>,
     /// Anything else: passed to the provider as extra parameters.
     #[serde(flatten)]
     pub extra: Map<String, Value>,

@@ -3,6 +3,7 @@
 //!
 //! Every error names the file, the key and what was expected.
 
+mod budget;
 mod env;
 mod file;
 mod hosted;
@@ -14,6 +15,7 @@ mod resolve;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
+pub use budget::BudgetCaps;
 pub use file::FileConfig;
 pub use limits_file::LimitsFile;
 pub use provider::Connection;

@@ -4,14 +4,14 @@ use std::num::{NonZeroU64, NonZeroUsize};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use pacer_core::{ErrorKind, Params};
+use pacer_core::{ErrorKind, Params, Price};
 use pacer_limit::Limits;
 use pacer_providers::MockConfig;
 use serde_json::{Map, Value};
 
 use super::file::{ModelEntry, Stop};
 use super::provider::{Connection, ProviderType};
-use super::{ConfigError, FileConfig, LimitsFile};
+use super::{BudgetCaps, ConfigError, FileConfig, LimitsFile};
 
 /// Settings given on the command line; they win over the file.
 #[derive(Clone, Debug, Default)]
@@ -44,6 +44,10 @@ pub struct Overrides {
     pub tier: Option<String>,
     /// The limits file.
     pub limits_file: Option<PathBuf>,
+    /// The run's cap in US dollars.
+    pub budget_usd: Option<f64>,
+    /// The run's cap in tokens.
+    pub budget_tokens: Option<u64>,
 }
 
 /// One model of the run, checked.
@@ -65,6 +69,8 @@ pub struct ModelSpec {
     pub timeout: Duration,
     /// Temperature per error retry.
     pub temperature_schedule: Vec<f64>,
+    /// Prices, when known.
+    pub price: Option<Price>,
     /// Mock behaviour.
     pub mock: MockConfig,
     /// How to reach the provider's API.
@@ -86,6 +92,8 @@ pub struct RunConfig {
     pub max_retries: u32,
     /// The models, in order.
     pub models: Vec<ModelSpec>,
+    /// The run's spending caps.
+    pub budget: BudgetCaps,
     /// The whole config without secrets, for the summary.
     pub redacted: Value,
 }
@@ -183,6 +191,7 @@ pub fn resolve(
     };
 
     let mut models: Vec<ModelSpec> = Vec::with_capacity(entries.len());
+    let keys: Vec<(String, bool)> = entries.iter().map(|(k, _, c)| (k.clone(), *c)).collect();
     for (key, entry, from_cli) in entries {
         let at = |field: &str, message: String| {
             let key = format!("{key}.{field}");
@@ -211,6 +220,7 @@ pub fn resolve(
         }
         models.push(spec);
     }
+    let budget = super::budget::caps(&config, overrides, &keys, &models, &err, &cli)?;
 
     let mut redacted = serde_json::to_value(&config).unwrap_or(Value::Null);
     if let Value::Object(map) = &mut redacted {
@@ -234,6 +244,7 @@ pub fn resolve(
         num_prompts: overrides.num_prompts.or(config.num_prompts),
         max_retries,
         models,
+        budget,
         redacted,
     })
 }
@@ -431,6 +442,7 @@ fn model(
         concurrency,
         timeout: Duration::from_secs_f64(timeout),
         temperature_schedule: schedule,
+        price: super::budget::price(entry, at)?,
         mock: MockConfig {
             latency: Duration::from_millis(entry.latency_ms.unwrap_or(0)),
             fail_rate: entry.fail_rate.unwrap_or(0.0),

@@ -13,7 +13,8 @@ use anyhow::{Context, bail};
 use futures_util::stream;
 use pacer_batch::{InputError, scan};
 use pacer_batch::{Journal, Manifest, OpenMode};
-use pacer_engine::{AttemptSchedule, Lane, LaneConfig, RetryPolicy, StopHandle};
+use pacer_core::ErrorKind;
+use pacer_engine::{AttemptSchedule, Budget, Lane, LaneConfig, RetryPolicy, Spending, StopHandle};
 use pacer_limit::{Limiter, LimiterConfig};
 use tokio::sync::mpsc;
 
@@ -48,6 +49,8 @@ pub async fn main(args: RunArgs) -> anyhow::Result<ExitCode> {
         max_retries: args.max_retries,
         tier: args.tier.clone(),
         limits_file: args.limits.clone(),
+        budget_usd: args.budget_usd,
+        budget_tokens: args.budget_tokens,
     };
     let config = config::resolve(file, &overrides)?;
     run(config, &args).await
@@ -93,6 +96,15 @@ async fn run(config: RunConfig, args: &RunArgs) -> anyhow::Result<ExitCode> {
     report_journal(&done, args.quiet);
     // The records already there (on resume) are totalled once now; the writer adds the rest.
     let tally = pacer_batch::Tally::read(journal.path())?;
+    // The budget covers the whole run: what earlier runs of this folder billed counts.
+    let budget = config.budget.any().then(|| {
+        let (tokens, usd) = tally.spent();
+        Budget::new(
+            config.budget.usd,
+            config.budget.tokens,
+            Spending { usd, tokens },
+        )
+    });
     write_invalid(&config.output, &scanned.invalid)?;
     let manifest = match Manifest::read(&config.output)? {
         Some(manifest) if resumed => manifest,
@@ -127,6 +139,7 @@ async fn run(config: RunConfig, args: &RunArgs) -> anyhow::Result<ExitCode> {
             label: model.label.clone(),
             model: model.name.clone(),
             provider: provider.kind(),
+            price: model.price,
             counters: counters.clone(),
         });
         let limiter = LimiterConfig {
@@ -134,7 +147,9 @@ async fn run(config: RunConfig, args: &RunArgs) -> anyhow::Result<ExitCode> {
             probe: provider.reports_rate_limits(),
             ..LimiterConfig::new(model.limits)
         };
-        let lane = Lane::builder(lane_config(&config, model), provider)
+        let mut lane_config = lane_config(&config, model);
+        lane_config.budget = budget.clone();
+        let lane = Lane::builder(lane_config, provider)
             .limiter(Arc::new(Limiter::new(limiter)))
             .build();
         let (items_tx, items_rx) = mpsc::channel(model.concurrency.get() * 2);
@@ -224,6 +239,10 @@ async fn run(config: RunConfig, args: &RunArgs) -> anyhow::Result<ExitCode> {
     let per_label = tally.finish();
     let mut summary = pacer_batch::Summary::new(&manifest, per_label, &reports);
     summary.resumed = resumed;
+    summary.budget_exhausted = ended.iter().any(|(lane, _, _)| {
+        lane.stopped()
+            .is_some_and(|r| r.kind == Some(ErrorKind::BudgetExhausted))
+    });
     summary.write(&config.output)?;
     if !args.quiet {
         eprintln!("{}", pacer_batch::table(&summary));
@@ -254,6 +273,7 @@ fn lane_config(config: &RunConfig, model: &config::ModelSpec) -> LaneConfig {
     let mut lane = LaneConfig::new(model.label.clone());
     lane.concurrency = model.concurrency;
     lane.timeout = model.timeout;
+    lane.price = model.price;
     lane.retry = RetryPolicy {
         max_retries: config.max_retries,
         ..RetryPolicy::default()

@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use pacer_batch::{
     Journal, Record, RecordError, RecordStatus, Tally, TokenCounts, UsageTotals, sampling_params,
 };
-use pacer_core::{Choice, ErrorKind, FinishReason, ProviderError, Usage};
+use pacer_core::{Choice, ErrorKind, FinishReason, Price, ProviderError, Usage};
 use pacer_engine::Outcome;
 use tokio::sync::mpsc;
 
@@ -25,6 +25,8 @@ pub struct LaneInfo {
     pub model: String,
     /// The provider's short name.
     pub provider: &'static str,
+    /// The model's prices, for each record's cost.
+    pub price: Option<Price>,
     /// Progress counters.
     pub counters: Arc<LaneCounters>,
 }
@@ -134,7 +136,9 @@ pub fn records(run_id: &str, lane: &LaneInfo, outcome: Outcome<Job>) -> Vec<Reco
                 template.clone().expect("one template per outcome")
             };
             record.sample = *sample;
-            record.usage_all_attempts = share(&outcome.usage_all_attempts, count, i).into();
+            let billed = share(&outcome.usage_all_attempts, count, i);
+            record.usage_all_attempts = billed.into();
+            record.cost_usd = lane.price.map(|price| price.cost(&billed));
             match (&result, choice) {
                 (Ok(response), Some(choice)) => {
                     record.model_version = response.model_version.clone();

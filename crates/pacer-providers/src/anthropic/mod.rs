@@ -11,7 +11,7 @@ use std::time::SystemTime;
 use async_trait::async_trait;
 use hyper::http::header::{HeaderMap, HeaderName, HeaderValue};
 use pacer_core::{
-    Accounting, ErrorKind, Provider, ProviderError, RateLimitInfo, Request, Response,
+    Accounting, ErrorKind, LimitReading, Provider, ProviderError, RateLimitInfo, Request, Response,
 };
 
 use crate::http;
@@ -143,8 +143,17 @@ impl AnthropicProvider {
 }
 
 /// The `anthropic-ratelimit-*` headers of a reply, resets measured from now.
+///
+/// `anthropic-ratelimit-tokens-*` report whichever of the input and output limits is closest
+/// to running out, not a limit on their sum; learnt as a tokens-per-minute limit it would hold
+/// input and output together to the smaller one, so it is dropped when the input and output
+/// headers are there.
 pub fn rate_limits(headers: &HeaderMap) -> Option<RateLimitInfo> {
-    RateLimitInfo::from_anthropic_headers(http::pairs(headers), SystemTime::now())
+    let mut info = RateLimitInfo::from_anthropic_headers(http::pairs(headers), SystemTime::now())?;
+    if !(info.input_tokens.is_empty() && info.output_tokens.is_empty()) {
+        info.tokens = LimitReading::default();
+    }
+    Some(info)
 }
 
 #[async_trait]

@@ -23,6 +23,20 @@ pub enum Command {
     Export(ExportArgs),
     /// Serve a local stand-in for the OpenAI API, with rate limits, headers and faults.
     Mock(pacer_mock::MockArgs),
+    /// Check a run's setup before anything is spent: keys, files, output folder, limits, and
+    /// the tokens and cost of the whole run.
+    Validate(ValidateArgs),
+}
+
+/// `pacer validate`: the same options as `pacer run`, plus `--ping`.
+#[derive(Debug, Args)]
+pub struct ValidateArgs {
+    /// The run to check.
+    #[command(flatten)]
+    pub run: RunArgs,
+    /// Also send one tiny request per model.
+    #[arg(long)]
+    pub ping: bool,
 }
 
 /// `pacer run`.

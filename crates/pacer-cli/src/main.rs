@@ -7,6 +7,7 @@ mod export;
 mod progress;
 mod providers;
 mod run;
+mod validate;
 
 use std::process::ExitCode;
 
@@ -35,6 +36,7 @@ fn main() -> ExitCode {
             cli::Command::Run(run) => run::main(run).await,
             cli::Command::Export(export) => export::main(export),
             cli::Command::Mock(mock) => pacer_mock::run(mock).await.map(|()| ExitCode::SUCCESS),
+            cli::Command::Validate(validate) => validate::main(validate).await,
         }
     });
     match result {

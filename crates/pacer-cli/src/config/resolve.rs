@@ -79,6 +79,17 @@ pub struct ModelSpec {
     pub entry: Value,
 }
 
+impl ModelSpec {
+    /// The output tokens a request without `max_tokens` may write: what the provider sends
+    /// in its place (Anthropic requires one), else 1,024 for the limiter's estimate.
+    pub fn default_max_tokens(&self) -> u32 {
+        match &self.connection {
+            Connection::Anthropic(config) => config.default_max_tokens,
+            _ => 1024,
+        }
+    }
+}
+
 /// Everything a run needs, checked.
 #[derive(Clone, Debug)]
 pub struct RunConfig {

@@ -7,7 +7,7 @@ use std::sync::atomic::Ordering;
 
 use pacer_batch::Done;
 use pacer_batch::{Prompt, PromptReader};
-use pacer_core::{Params, Request};
+use pacer_core::{Message, Params, Request};
 use pacer_engine::WorkItem;
 use serde_json::{Map, Value};
 use tokio::sync::mpsc;
@@ -69,15 +69,7 @@ pub fn spawn(feed: Feed, tx: mpsc::Sender<WorkItem<Job>>) -> std::thread::JoinHa
 fn send_samples(feed: &Feed, prompt: Prompt, tx: &mpsc::Sender<WorkItem<Job>>) -> bool {
     let model = &feed.model;
     let metadata = Arc::new(prompt.metadata);
-    let mut params = model.params.clone();
-    if let Some(overrides) = &prompt.params {
-        merge(&mut params, overrides);
-    }
-    let request = Request {
-        model: model.name.clone(),
-        messages: prompt.messages,
-        params,
-    };
+    let request = request(model, prompt.messages, prompt.params.as_ref());
     let pending: Vec<u32> = (0..model.samples)
         .filter(|sample| {
             let done = feed.done.contains(&model.label, &prompt.id, *sample);
@@ -103,6 +95,20 @@ fn send_samples(feed: &Feed, prompt: Prompt, tx: &mpsc::Sender<WorkItem<Job>>) -
         }
     }
     true
+}
+
+/// The request a prompt's `messages` make on `model`, with the prompt's own parameters (from
+/// an OpenAI batch line) over the model's.
+pub fn request(model: &ModelSpec, messages: Vec<Message>, own: Option<&Params>) -> Request {
+    let mut params = model.params.clone();
+    if let Some(own) = own {
+        merge(&mut params, own);
+    }
+    Request {
+        model: model.name.clone(),
+        messages,
+        params,
+    }
 }
 
 /// Applies a prompt's own parameters (from an OpenAI batch line) over the model's.

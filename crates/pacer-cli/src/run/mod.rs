@@ -1,7 +1,7 @@
 //! `pacer run`: config and prompts checked, the journal opened, one lane per model fed by its
 //! own cursor over the prompts, every outcome journalled, then the summary.
 
-mod feed;
+pub mod feed;
 mod write;
 
 use std::path::Path;
@@ -30,6 +30,12 @@ const EXIT_INTERRUPTED: u8 = 130;
 
 /// Runs `pacer run`.
 pub async fn main(args: RunArgs) -> anyhow::Result<ExitCode> {
+    let config = load(&args)?;
+    run(config, &args).await
+}
+
+/// The run's config: the file (if any) and the flags, checked.
+pub fn load(args: &RunArgs) -> anyhow::Result<RunConfig> {
     let file = match &args.config {
         Some(path) => Some((path.as_path(), config::load(path)?)),
         None => None,
@@ -52,8 +58,7 @@ pub async fn main(args: RunArgs) -> anyhow::Result<ExitCode> {
         budget_usd: args.budget_usd,
         budget_tokens: args.budget_tokens,
     };
-    let config = config::resolve(file, &overrides)?;
-    run(config, &args).await
+    Ok(config::resolve(file, &overrides)?)
 }
 
 async fn run(config: RunConfig, args: &RunArgs) -> anyhow::Result<ExitCode> {
@@ -274,6 +279,7 @@ fn lane_config(config: &RunConfig, model: &config::ModelSpec) -> LaneConfig {
     lane.concurrency = model.concurrency;
     lane.timeout = model.timeout;
     lane.price = model.price;
+    lane.default_max_tokens = model.default_max_tokens();
     lane.retry = RetryPolicy {
         max_retries: config.max_retries,
         ..RetryPolicy::default()

@@ -1,0 +1,285 @@
+//! `pacer validate`: checks a run's setup before anything is spent (seed 003's
+//! `validate_setup`): the config, every model's key and endpoint, the prompts, the output
+//! folder, the limits against the largest request, and the tokens, cost and time of the
+//! whole run; `--ping` sends one tiny request per model.
+
+use std::fmt::Write as _;
+use std::path::Path;
+use std::process::ExitCode;
+use std::time::Instant;
+
+use pacer_batch::PromptReader;
+use pacer_core::{Provider, Request};
+use pacer_limit::{Cost, Dimension, Limiter, LimiterConfig};
+
+use crate::cli::ValidateArgs;
+use crate::config::{Connection, ModelSpec, RunConfig};
+use crate::providers;
+use crate::run::{feed, load};
+
+/// What one model's share of the run needs.
+#[derive(Default)]
+struct Estimate {
+    calls: u64,
+    jobs: u64,
+    input_tokens: u64,
+    max_output_tokens: u64,
+    largest: Cost,
+}
+
+/// Runs `pacer validate`; exits 1 when a check fails (2 for a config error, as `pacer run`).
+pub async fn main(args: ValidateArgs) -> anyhow::Result<ExitCode> {
+    let config = load(&args.run)?;
+    let mut failed = false;
+    let mut out = String::new();
+    let say = |out: &mut String, ok: bool, what: String| {
+        let _ = writeln!(out, "{} {what}", if ok { "ok  " } else { "FAIL" });
+    };
+
+    let scan = pacer_batch::scan(&config.prompts, config.num_prompts, true);
+    let prompts = match &scan {
+        Ok(scan) => {
+            let invalid = match scan.invalid.len() {
+                0 => String::new(),
+                n => format!(", {n} invalid (the first: {})", scan.invalid[0]),
+            };
+            say(
+                &mut out,
+                scan.invalid.is_empty(),
+                format!(
+                    "prompts: {} valid in {}{invalid}",
+                    scan.count,
+                    config.prompts.display()
+                ),
+            );
+            failed |= !scan.invalid.is_empty();
+            scan.count
+        }
+        Err(e) => {
+            say(&mut out, false, format!("prompts: {e}"));
+            failed = true;
+            0
+        }
+    };
+    let writable = check_output(&config.output);
+    say(
+        &mut out,
+        writable.is_ok(),
+        match &writable {
+            Ok(note) => format!("output folder {}: {note}", config.output.display()),
+            Err(e) => format!("output folder {}: {e}", config.output.display()),
+        },
+    );
+    failed |= writable.is_err();
+
+    let mut total_usd = Some(0.0);
+    for model in &config.models {
+        let provider = match providers::build(model) {
+            Ok(provider) => provider,
+            Err(e) => {
+                say(&mut out, false, format!("{}: {}", model.label, e.message));
+                failed = true;
+                continue;
+            }
+        };
+        say(
+            &mut out,
+            true,
+            format!("{}: {}", model.label, endpoint(model)),
+        );
+        let estimate = estimate(&config, model, provider.as_ref());
+        let limiter = Limiter::new(LimiterConfig::new(model.limits));
+        let fits = limiter.check(estimate.largest);
+        let limits = describe_limits(model, provider.as_ref());
+        say(
+            &mut out,
+            fits.is_ok(),
+            match &fits {
+                Ok(()) => format!("{}: limits {limits}", model.label),
+                Err(e) => format!(
+                    "{}: limits {limits}: the largest request cannot pass: {e}",
+                    model.label
+                ),
+            },
+        );
+        failed |= fits.is_err();
+        let cost = model
+            .price
+            .map(|p| p.worst_case(estimate.input_tokens, estimate.max_output_tokens));
+        total_usd = total_usd.zip(cost).map(|(a, b)| a + b);
+        let _ = writeln!(
+            out,
+            "     {}: {} jobs in {} calls, ~{} input tokens, at most {} output tokens, {}{}",
+            model.label,
+            estimate.jobs,
+            estimate.calls,
+            estimate.input_tokens,
+            estimate.max_output_tokens,
+            cost.map_or("cost unknown (no price)".into(), |c| format!(
+                "at most ${c:.4}"
+            )),
+            minutes(model, &estimate),
+        );
+        if args.ping {
+            let (ok, line) = ping(model, provider.as_ref()).await;
+            say(&mut out, ok, format!("{}: ping {line}", model.label));
+            failed |= !ok;
+        }
+    }
+    if let Some(usd) = total_usd {
+        let _ = writeln!(out, "     whole run ({prompts} prompts): at most ${usd:.4}");
+    }
+    if let Some(max) = config.budget.usd {
+        let _ = writeln!(
+            out,
+            "     budget: ${max} (the run stops dispatching before it)"
+        );
+    }
+    if let Some(max) = config.budget.tokens {
+        let _ = writeln!(out, "     budget: {max} tokens");
+    }
+    print!("{out}");
+    Ok(if failed {
+        println!("pacer validate: some checks failed");
+        ExitCode::from(1)
+    } else {
+        println!("pacer validate: ready");
+        ExitCode::SUCCESS
+    })
+}
+
+/// Where the model is reached, and whether a key is set (never the key itself).
+fn endpoint(model: &ModelSpec) -> String {
+    let key = |set: bool| if set { "key set" } else { "no key" };
+    match &model.connection {
+        Connection::Mock => "mock provider, in-process".into(),
+        Connection::OpenAi(c) => format!("openai at {}, {}", c.base_url, key(c.api_key.is_some())),
+        Connection::Anthropic(c) => {
+            format!("anthropic at {}, {}", c.base_url, key(c.api_key.is_some()))
+        }
+        Connection::Gemini(c) => format!("gemini at {}, {}", c.base_url, key(c.api_key.is_some())),
+    }
+}
+
+fn describe_limits(model: &ModelSpec, provider: &dyn Provider) -> String {
+    let set: Vec<String> = Dimension::ALL
+        .iter()
+        .filter_map(|d| model.limits.get(*d).map(|v| format!("{v} {}", d.key())))
+        .collect();
+    match (set.is_empty(), provider.reports_rate_limits()) {
+        (false, _) => set.join(", "),
+        (true, true) => "none given: learned from the first reply's headers".into(),
+        (true, false) => "none given, and the server reports none: not limited".into(),
+    }
+}
+
+/// The run's calls, tokens and largest request on `model`, read from the prompts.
+fn estimate(config: &RunConfig, model: &ModelSpec, provider: &dyn Provider) -> Estimate {
+    let mut e = Estimate::default();
+    let Ok(reader) = PromptReader::open(&config.prompts) else {
+        return e;
+    };
+    let per_call = u64::from(provider.max_samples_per_call(&model.name).max(1));
+    let samples = u64::from(model.samples);
+    for prompt in reader.with_limit(config.num_prompts).flatten() {
+        let request = feed::request(model, prompt.messages, prompt.params.as_ref());
+        let input = provider.estimate_input_tokens(&request);
+        let calls = samples.div_ceil(per_call);
+        let max_out = u64::from(
+            request
+                .params
+                .max_tokens
+                .unwrap_or(model.default_max_tokens()),
+        );
+        e.jobs += samples;
+        e.calls += calls;
+        e.input_tokens += input * calls;
+        e.max_output_tokens += max_out * samples;
+        let largest = Cost::request(input, max_out * samples.min(per_call));
+        if largest.input_tokens + largest.output_tokens
+            > e.largest.input_tokens + e.largest.output_tokens
+        {
+            e.largest = largest;
+        }
+    }
+    e
+}
+
+/// The least time the limits allow for the run, in words.
+fn minutes(model: &ModelSpec, e: &Estimate) -> String {
+    let per = |amount: u64, limit: Option<std::num::NonZeroU64>| {
+        limit.map_or(0.0, |l| amount as f64 / l.get() as f64)
+    };
+    let l = &model.limits;
+    let least = [
+        per(e.calls, l.rpm),
+        per(e.input_tokens + e.max_output_tokens, l.tpm),
+        per(e.input_tokens, l.itpm),
+        per(e.max_output_tokens, l.otpm),
+    ]
+    .into_iter()
+    .fold(0.0, f64::max);
+    if least > 0.0 {
+        format!("; at least {least:.1} min at these limits")
+    } else {
+        String::new()
+    }
+}
+
+/// Whether results can be written to `dir`: it is probed with a file of its own, or, when it
+/// does not exist yet, its nearest existing parent.
+fn check_output(dir: &Path) -> Result<String, String> {
+    let (probe_dir, note) = if dir.is_dir() {
+        (dir.to_path_buf(), "writable")
+    } else if dir.exists() {
+        return Err("exists and is not a folder".into());
+    } else {
+        let parent = dir
+            .ancestors()
+            .skip(1)
+            .find(|p| p.as_os_str().is_empty() || p.is_dir())
+            .map(|p| {
+                if p.as_os_str().is_empty() {
+                    Path::new(".")
+                } else {
+                    p
+                }
+            })
+            .unwrap_or(Path::new("."));
+        (parent.to_path_buf(), "will be created")
+    };
+    let probe = probe_dir.join(format!(".pacer-validate-{}", std::process::id()));
+    std::fs::write(&probe, b"")
+        .and_then(|()| std::fs::remove_file(&probe))
+        .map(|()| note.to_owned())
+        .map_err(|e| format!("cannot write in {}: {e}", probe_dir.display()))
+}
+
+/// One tiny request: "ok in N ms" with the start of the reply, or the classified error.
+async fn ping(model: &ModelSpec, provider: &dyn Provider) -> (bool, String) {
+    let mut request = Request::text(&model.name, None, "Reply with the word OK.");
+    request.params = model.params.clone();
+    request.params.max_tokens = Some(16);
+    request.params.n = 1;
+    request.params.logprobs = false;
+    request.params.top_logprobs = None;
+    let started = Instant::now();
+    let result = tokio::time::timeout(model.timeout, provider.send(&request)).await;
+    let ms = started.elapsed().as_millis();
+    match result {
+        Ok(Ok(response)) => {
+            let text: String = response
+                .choices
+                .first()
+                .map(|c| c.text.chars().take(40).collect())
+                .unwrap_or_default();
+            let version = response.model_version.unwrap_or_else(|| model.name.clone());
+            (true, format!("ok in {ms} ms from {version}: {text:?}"))
+        }
+        Ok(Err(error)) if error.kind.stops_lane() => {
+            (false, format!("{error}; {}", error.kind.advice()))
+        }
+        Ok(Err(error)) => (false, error.to_string()),
+        Err(_) => (false, format!("no reply within {:?}", model.timeout)),
+    }
+}

@@ -90,6 +90,12 @@ pub struct RunArgs {
     /// Tokens per minute per model.
     #[arg(long, value_name = "N")]
     pub tpm: Option<u64>,
+    /// Input tokens per minute per model (Anthropic's ITPM).
+    #[arg(long, value_name = "N")]
+    pub itpm: Option<u64>,
+    /// Output tokens per minute per model (Anthropic's OTPM).
+    #[arg(long, value_name = "N")]
+    pub otpm: Option<u64>,
     /// Known limits per model and usage tier (seed 001's rate_config.json).
     #[arg(long, value_name = "FILE")]
     pub limits: Option<PathBuf>,

@@ -32,6 +32,10 @@ pub struct Overrides {
     pub rpm: Option<u64>,
     /// Tokens per minute per model.
     pub tpm: Option<u64>,
+    /// Input tokens per minute per model.
+    pub itpm: Option<u64>,
+    /// Output tokens per minute per model.
+    pub otpm: Option<u64>,
     /// Output cap.
     pub max_tokens: Option<u32>,
     /// Temperature.
@@ -292,7 +296,12 @@ fn check_overrides(o: &Overrides) -> Result<(), ConfigError> {
     if o.concurrency == Some(0) {
         return cli("--concurrency", "expected at least 1".into());
     }
-    for (flag, value) in [("--rpm", o.rpm), ("--tpm", o.tpm)] {
+    for (flag, value) in [
+        ("--rpm", o.rpm),
+        ("--tpm", o.tpm),
+        ("--itpm", o.itpm),
+        ("--otpm", o.otpm),
+    ] {
         if value == Some(0) {
             return cli(
                 flag,
@@ -394,8 +403,8 @@ fn model(
         tpm: limit("tpm", o.tpm.or(entry.tpm))?
             .or(row.tpm)
             .or(limit("tokens_per_minute", config.tokens_per_minute)?),
-        itpm: limit("itpm", entry.itpm)?.or(row.itpm),
-        otpm: limit("otpm", entry.otpm)?.or(row.otpm),
+        itpm: limit("itpm", o.itpm.or(entry.itpm))?.or(row.itpm),
+        otpm: limit("otpm", o.otpm.or(entry.otpm))?.or(row.otpm),
     };
     let connection = match provider {
         ProviderType::Mock => Connection::Mock,

@@ -49,6 +49,8 @@ pub fn load(args: &RunArgs) -> anyhow::Result<RunConfig> {
         concurrency: args.concurrency,
         rpm: args.rpm,
         tpm: args.tpm,
+        itpm: args.itpm,
+        otpm: args.otpm,
         max_tokens: args.max_tokens,
         temperature: args.temperature,
         seed: args.seed,

@@ -29,15 +29,19 @@
 //! # }
 //! ```
 
+mod anthropic;
 mod cli;
+mod complete;
 mod config;
 mod endpoints;
+mod gemini;
 mod handler;
 mod limiter;
 mod replies;
 mod respond;
 mod server;
 mod stats;
+mod timefmt;
 
 pub use cli::{MockArgs, run};
 pub use config::MockServerConfig;

@@ -21,7 +21,8 @@ pub enum Command {
     Run(RunArgs),
     /// Write seed 003's combined results.json from a run's folder.
     Export(ExportArgs),
-    /// Serve a local stand-in for the OpenAI API, with rate limits, headers and faults.
+    /// Serve a local stand-in for the OpenAI, Anthropic and Gemini APIs, with rate limits,
+    /// headers and faults.
     Mock(pacer_mock::MockArgs),
     /// Check a run's setup before anything is spent: keys, files, output folder, limits, and
     /// the tokens and cost of the whole run.

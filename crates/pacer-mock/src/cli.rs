@@ -6,7 +6,7 @@ use std::time::Duration;
 use anyhow::Context as _;
 use pacer_providers::openai::Encoding;
 
-use crate::limiter::go_duration;
+use crate::timefmt::go_duration;
 use crate::{MockServer, MockServerConfig, Stats};
 
 /// The flags of `pacer mock`.
@@ -25,6 +25,14 @@ pub struct MockArgs {
     /// limit when left out).
     #[arg(long)]
     pub tpm: Option<u64>,
+    /// Input tokens per minute allowed to each model on Anthropic's `/v1/messages` (no limit
+    /// when left out).
+    #[arg(long)]
+    pub itpm: Option<u64>,
+    /// Output tokens per minute allowed to each model on Anthropic's `/v1/messages`: charged
+    /// from `max_tokens`, then corrected to the output used (no limit when left out).
+    #[arg(long)]
+    pub otpm: Option<u64>,
     /// Burst window: each limit's bucket holds `limit × window / 60` units.
     #[arg(long, default_value = "2s", value_parser = duration)]
     pub window: Duration,
@@ -55,7 +63,8 @@ pub struct MockArgs {
     /// Seed of the latency and fault draws.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
-    /// Require this key as `Authorization: Bearer <key>`.
+    /// Require this key: as `Authorization: Bearer <key>` (OpenAI), `x-api-key` (Anthropic),
+    /// `x-goog-api-key` or `?key=` (Gemini).
     #[arg(long, env = "PACER_MOCK_API_KEY", hide_env_values = true)]
     pub api_key: Option<String>,
     /// Serve only these models (comma-separated); any model when left out.
@@ -67,7 +76,8 @@ pub struct MockArgs {
     /// Output cap assumed for the token limit when a request sets none.
     #[arg(long, default_value_t = 1024)]
     pub default_max_tokens: u32,
-    /// Send no `x-ratelimit-*` headers (as vLLM and most local servers).
+    /// Send no `x-ratelimit-*` or `anthropic-ratelimit-*` headers (as vLLM and most local
+    /// servers).
     #[arg(long)]
     pub no_rate_headers: bool,
 }
@@ -104,6 +114,8 @@ impl MockArgs {
         MockServerConfig {
             rpm: self.rpm,
             tpm: self.tpm,
+            itpm: self.itpm,
+            otpm: self.otpm,
             window: self.window,
             latency: self.latency,
             latency_sd: self.latency_sd,
@@ -149,6 +161,11 @@ fn describe(config: &MockServerConfig) -> String {
         limit(config.tpm),
         go_duration(config.window)
     );
+    for (name, limit) in [("itpm", config.itpm), ("otpm", config.otpm)] {
+        if let Some(limit) = limit {
+            text += &format!(", {name} {limit}");
+        }
+    }
     if config.has_latency() {
         text += &format!(
             ", latency {}±{}",
@@ -176,10 +193,13 @@ fn describe(config: &MockServerConfig) -> String {
 /// The counters in one line, for the exit.
 fn summary(stats: &Stats) -> String {
     format!(
-        "pacer mock: {} requests in {:.1}s: {} ok, {} rate-limited, {} over quota, {} 500s, \
+        "pacer mock: {} requests ({} OpenAI, {} Anthropic, {} Gemini) in {:.1}s: {} ok, {} rate-limited, {} over quota, {} 500s, \
          {} 503s, {} dropped, {} truncated, {} slow, {} bad, {} unauthorized, {} not found; \
          {} prompt + {} completion tokens",
         stats.requests,
+        stats.openai_requests,
+        stats.anthropic_requests,
+        stats.gemini_requests,
         stats.uptime_seconds,
         stats.ok,
         stats.rate_limited,
@@ -216,7 +236,12 @@ pub async fn run(args: MockArgs) -> anyhow::Result<()> {
     let server = MockServer::bind(addr, config)
         .await
         .with_context(|| format!("pacer mock: cannot listen on {addr}"))?;
-    eprintln!("pacer mock: listening on {} ({line})", server.url());
+    eprintln!(
+        "pacer mock: listening on {} (Anthropic: {}, Gemini: {}) ({line})",
+        server.url(),
+        server.anthropic_url(),
+        server.gemini_url()
+    );
     tokio::signal::ctrl_c()
         .await
         .context("pacer mock: cannot wait for Ctrl-C")?;
@@ -261,6 +286,10 @@ mod tests {
             "1200",
             "--tpm",
             "40000",
+            "--itpm",
+            "30000",
+            "--otpm",
+            "8000",
             "--window",
             "1m30s",
             "--latency",
@@ -296,6 +325,8 @@ mod tests {
         .unwrap();
         let config = args.config().unwrap();
         assert_eq!((config.rpm, config.tpm), (Some(1200), Some(40000)));
+        assert_eq!((config.itpm, config.otpm), (Some(30000), Some(8000)));
+        assert!(describe(&config).contains("itpm 30000, otpm 8000"));
         assert_eq!(config.window, Duration::from_secs(90));
         assert_eq!(config.latency_sd, Duration::from_millis(50));
         assert_eq!(config.models, ["gpt-4o-mini", "o4-mini"]);
@@ -312,5 +343,8 @@ mod tests {
         assert!(err.contains("not a duration"), "{err}");
         let args = parse(&["--fail-500", "0.7", "--fail-503", "0.7"]).unwrap();
         assert!(args.config().unwrap_err().to_string().contains("add up"));
+        let args = parse(&["--otpm", "0"]).unwrap();
+        let err = args.config().unwrap_err().to_string();
+        assert!(err.contains("otpm must be positive"), "{err}");
     }
 }

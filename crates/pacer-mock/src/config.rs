@@ -11,7 +11,15 @@ pub struct MockServerConfig {
     /// request limit.
     pub rpm: Option<u64>,
     /// Tokens per minute per model (prompt plus the output cap); `None` for no token limit.
+    /// Every endpoint counts them.
     pub tpm: Option<u64>,
+    /// Input tokens per minute per model, as Anthropic limits them; `None` for no limit.
+    /// Only `POST /v1/messages` counts them.
+    pub itpm: Option<u64>,
+    /// Output tokens per minute per model, as Anthropic limits them: charged from
+    /// `max_tokens` at admission, then corrected to the output the reply used. `None` for
+    /// no limit. Only `POST /v1/messages` counts them.
+    pub otpm: Option<u64>,
     /// How much of a minute's allowance may be spent at once: each bucket holds
     /// `limit × window / 60` units.
     pub window: Duration,
@@ -33,15 +41,19 @@ pub struct MockServerConfig {
     pub slow_for: Duration,
     /// Seed of the random draws (latency and faults).
     pub seed: u64,
-    /// The key clients must send as `Authorization: Bearer <key>`; `None` accepts any.
+    /// The key clients must send: as `Authorization: Bearer <key>` to OpenAI's endpoints,
+    /// `x-api-key` to Anthropic's, `x-goog-api-key` or `?key=` to Gemini's; `None` accepts
+    /// any.
     pub api_key: Option<String>,
     /// The models served; empty serves any model.
     pub models: Vec<String>,
     /// Tokens that may be charged in all before every request gets `insufficient_quota`.
     pub quota_tokens: Option<u64>,
-    /// The output cap assumed for the token limit when a request sets none.
+    /// The output cap assumed for the token limit when a request sets none (OpenAI, Gemini;
+    /// Anthropic requires one).
     pub default_max_tokens: u32,
-    /// Whether replies carry OpenAI's `x-ratelimit-*` headers.
+    /// Whether replies carry rate-limit headers: OpenAI's `x-ratelimit-*` on its endpoints,
+    /// Anthropic's `anthropic-ratelimit-*` on `/v1/messages` (Gemini sends none).
     pub rate_headers: bool,
 }
 
@@ -50,6 +62,8 @@ impl Default for MockServerConfig {
         Self {
             rpm: None,
             tpm: None,
+            itpm: None,
+            otpm: None,
             window: Duration::from_secs(2),
             latency: Duration::ZERO,
             latency_sd: Duration::ZERO,
@@ -74,6 +88,8 @@ impl fmt::Debug for MockServerConfig {
         f.debug_struct("MockServerConfig")
             .field("rpm", &self.rpm)
             .field("tpm", &self.tpm)
+            .field("itpm", &self.itpm)
+            .field("otpm", &self.otpm)
             .field("window", &self.window)
             .field("latency", &self.latency)
             .field("latency_sd", &self.latency_sd)
@@ -98,7 +114,13 @@ impl MockServerConfig {
     /// Checks the settings: positive limits and window, probabilities between 0 and 1 that
     /// add up to at most 1.
     pub fn validate(&self) -> Result<(), String> {
-        for (name, limit) in [("rpm", self.rpm), ("tpm", self.tpm)] {
+        let limits = [
+            ("rpm", self.rpm),
+            ("tpm", self.tpm),
+            ("itpm", self.itpm),
+            ("otpm", self.otpm),
+        ];
+        for (name, limit) in limits {
             if limit == Some(0) {
                 return Err(format!(
                     "{name} must be positive (leave it out for no limit)"
@@ -177,5 +199,18 @@ mod tests {
             ..MockServerConfig::default()
         };
         assert!(config.validate().is_err());
+        for config in [
+            MockServerConfig {
+                itpm: Some(0),
+                ..MockServerConfig::default()
+            },
+            MockServerConfig {
+                otpm: Some(0),
+                ..MockServerConfig::default()
+            },
+        ] {
+            let err = config.validate().unwrap_err();
+            assert!(err.contains("tpm must be positive"), "{err}");
+        }
     }
 }

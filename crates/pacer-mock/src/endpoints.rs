@@ -1,12 +1,159 @@
-//! The two completion endpoints: parsing, the model check and the parameters the model
-//! refuses (steps 2 to 4), then on to [`Shared::complete`].
+//! OpenAI's two completion endpoints: parsing, the model check and the parameters the
+//! model refuses, then on to [`Shared::complete`], with OpenAI's errors and headers.
 
+use hyper::StatusCode;
+use hyper::header::{HeaderName, HeaderValue};
+use pacer_core::Response;
 use pacer_providers::openai::wire::{ChatRequest, CompletionRequest};
 use pacer_providers::openai::{Encoding, chat_prompt_tokens, completion_prompt_tokens};
 
-use crate::handler::{Kind, Shared};
-use crate::replies::{chat_request, completion_request, is_reasoning};
-use crate::respond::{Dropped, Reply};
+use crate::complete::{Job, Protocol, Rendered};
+use crate::handler::{Shared, unix_seconds};
+use crate::limiter::{Cost, Limited, Readings};
+use crate::replies::{
+    chat_request, chat_response, completion_request, completion_response, is_reasoning,
+};
+use crate::respond::{self, Dropped, Reply, error, serialize};
+use crate::timefmt::{ceil_millis, go_duration};
+
+/// Which reply an OpenAI completion gets.
+#[derive(Clone, Copy, Debug)]
+enum Kind {
+    /// A chat completion with `k` alternatives per token.
+    Chat {
+        /// Alternatives per token.
+        k: usize,
+        /// Whether the model reasons (and reports reasoning tokens).
+        reasoning: bool,
+    },
+    /// A legacy completion with `k` alternatives per token.
+    Completion {
+        /// Alternatives per token.
+        k: usize,
+    },
+}
+
+/// OpenAI's way of saying things, for one completion.
+struct OpenAi {
+    kind: Kind,
+    prompt_tokens: u64,
+}
+
+impl Protocol for OpenAi {
+    const SETTLES: bool = false;
+
+    fn quota(&self, _model: &str) -> Reply {
+        error(
+            StatusCode::TOO_MANY_REQUESTS,
+            "You exceeded your current quota, please check your plan and billing details.",
+            "insufficient_quota",
+            Some("insufficient_quota"),
+            None,
+        )
+    }
+
+    fn limited(&self, limited: &Limited, model: &str) -> Reply {
+        let ms = ceil_millis(limited.retry_after).max(1);
+        let dimension = limited.dimension.as_str();
+        let mut reply = error(
+            StatusCode::TOO_MANY_REQUESTS,
+            format!(
+                "Rate limit reached for {dimension} on model {model}: Limit {}, Used {}, \
+                 Requested {}. Please try again in {}.",
+                limited.limit,
+                limited.used,
+                limited.requested,
+                go_duration(std::time::Duration::from_millis(ms)),
+            ),
+            dimension,
+            Some("rate_limit_exceeded"),
+            None,
+        );
+        let headers = reply.headers_mut();
+        headers.insert(
+            HeaderName::from_static("retry-after-ms"),
+            HeaderValue::from(ms),
+        );
+        headers.insert(
+            HeaderName::from_static("retry-after"),
+            HeaderValue::from(ms.div_ceil(1000).max(1)),
+        );
+        reply
+    }
+
+    fn server_error(&self) -> Reply {
+        error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "The server had an error while processing your request.",
+            "server_error",
+            None,
+            None,
+        )
+    }
+
+    fn overloaded(&self) -> Reply {
+        error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "The engine is currently overloaded, please try again later.",
+            "server_error",
+            None,
+            None,
+        )
+    }
+
+    fn rate_headers(&self, reply: &mut Reply, readings: &Readings) {
+        respond::rate_headers(reply, readings);
+    }
+
+    fn render(&self, id: u64, response: Response) -> Rendered {
+        let created = unix_seconds();
+        let (body, usage) = match self.kind {
+            Kind::Chat { k, reasoning } => {
+                let wire = chat_response(id, created, response, self.prompt_tokens, k, reasoning);
+                (serialize(&wire), wire.usage)
+            }
+            Kind::Completion { k } => {
+                let wire = completion_response(id, created, response, self.prompt_tokens, k);
+                (serialize(&wire), wire.usage)
+            }
+        };
+        let usage = usage.unwrap_or_default();
+        Rendered {
+            body,
+            prompt_tokens: usage.prompt_tokens,
+            output_tokens: usage.completion_tokens,
+        }
+    }
+}
+
+/// Sends an admitted OpenAI request on: its cost is its prompt plus `cap` per completion.
+async fn complete(
+    shared: &Shared,
+    request: pacer_core::Request,
+    prompt_tokens: u64,
+    cap: u32,
+    kind: Kind,
+) -> Result<Reply, Dropped> {
+    let output_cap = u64::from(cap) * u64::from(request.n());
+    let job = Job {
+        request,
+        cost: Cost {
+            tokens: prompt_tokens + output_cap,
+            input: None,
+            output: None,
+        },
+        output_cap,
+    };
+    shared
+        .complete(
+            job,
+            &OpenAi {
+                kind,
+                prompt_tokens,
+            },
+        )
+        .await
+}
 
 /// The most completions one request may ask for, as OpenAI allows.
 const MAX_N: u32 = 128;
@@ -121,10 +268,14 @@ pub(crate) async fn chat(shared: &Shared, body: &[u8]) -> Result<Reply, Dropped>
         .unwrap_or(shared.config.default_max_tokens);
     let request = chat_request(wire, reasoning);
     let prompt_tokens = chat_prompt_tokens(Encoding::for_model(&request.model), &request.messages);
-    let cost = prompt_tokens + u64::from(cap) * u64::from(request.n());
-    shared
-        .complete(request, prompt_tokens, cost, Kind::Chat { k, reasoning })
-        .await
+    complete(
+        shared,
+        request,
+        prompt_tokens,
+        cap,
+        Kind::Chat { k, reasoning },
+    )
+    .await
 }
 
 /// `POST /v1/completions`.
@@ -143,8 +294,5 @@ pub(crate) async fn completions(shared: &Shared, body: &[u8]) -> Result<Reply, D
     let cap = wire.max_tokens.unwrap_or(shared.config.default_max_tokens);
     let prompt_tokens = completion_prompt_tokens(Encoding::for_model(&wire.model), &wire.prompt);
     let request = completion_request(wire);
-    let cost = prompt_tokens + u64::from(cap) * u64::from(request.n());
-    shared
-        .complete(request, prompt_tokens, cost, Kind::Completion { k })
-        .await
+    complete(shared, request, prompt_tokens, cap, Kind::Completion { k }).await
 }

@@ -1,16 +1,22 @@
-//! `pacer mock`: an HTTP server that stands in for OpenAI's API, so that Pacer (or any
-//! OpenAI client) can be tested and benchmarked without a network, a key or a bill.
+//! `pacer mock`: an HTTP server that stands in for OpenAI's, Anthropic's and Gemini's APIs,
+//! so that Pacer (or any of their clients) can be tested and benchmarked without a network,
+//! a key or a bill.
 //!
-//! It serves `POST /v1/chat/completions`, `POST /v1/completions` and `GET /v1/models` with
-//! the deterministic replies of [`pacer_providers::mock::reply`], and enforces what real
-//! providers do:
+//! It serves OpenAI's `POST /v1/chat/completions`, `POST /v1/completions` and
+//! `GET /v1/models`, Anthropic's `POST /v1/messages` and Gemini's
+//! `POST /v1beta/models/{model}:generateContent` (or `/v1/...`), all with the deterministic
+//! replies of [`pacer_providers::mock::reply`], and enforces what the real services do, each
+//! in its own words:
 //!
-//! - rate limits per minute on requests and tokens, as token buckets, with OpenAI's
-//!   `x-ratelimit-*` headers on every reply and `retry-after(-ms)` on 429s;
-//! - a total token quota (`insufficient_quota`);
+//! - rate limits per minute on requests and tokens (and Anthropic's input and output
+//!   tokens), as token buckets, with OpenAI's `x-ratelimit-*` or Anthropic's
+//!   `anthropic-ratelimit-*` headers on every reply and `retry-after` on 429s (Gemini: none,
+//!   the wait is in the 429's `RetryInfo`);
+//! - a total token quota (OpenAI's `insufficient_quota`, Anthropic's credit balance,
+//!   Gemini's daily quota);
 //! - an API key, a model allow-list, and the parameters reasoning models refuse;
 //! - latency, and injected faults: 500s, 503s, dropped connections, truncated bodies and
-//!   replies slower than any client timeout.
+//!   replies slower than any client timeout (an overload is Anthropic's 529).
 //!
 //! `GET /stats` returns the counters ([`Stats`]); `POST /stats/reset` zeroes them.
 //!
@@ -29,15 +35,19 @@
 //! # }
 //! ```
 
+mod anthropic;
 mod cli;
+mod complete;
 mod config;
 mod endpoints;
+mod gemini;
 mod handler;
 mod limiter;
 mod replies;
 mod respond;
 mod server;
 mod stats;
+mod timefmt;
 
 pub use cli::{MockArgs, run};
 pub use config::MockServerConfig;

@@ -17,6 +17,22 @@ pub(crate) fn is_reasoning(model: &str) -> bool {
         .any(|p| name.starts_with(p))
 }
 
+/// Where `text` first meets one of `stops`: the length of the text before it and the
+/// sequence met (the first listed, of those met at the same place). Anthropic's and Gemini's
+/// endpoints end their replies there, as the real models stop; empty sequences never match.
+pub(crate) fn first_stop<'a>(text: &str, stops: &'a [String]) -> Option<(usize, &'a str)> {
+    stops
+        .iter()
+        .filter(|s| !s.is_empty())
+        .filter_map(|s| text.find(s.as_str()).map(|at| (at, s.as_str())))
+        .min_by_key(|(at, _)| *at)
+}
+
+/// Words in `text`: the mock's replies are one token a word.
+pub(crate) fn word_count(text: &str) -> u64 {
+    text.split_whitespace().count() as u64
+}
+
 /// Reasoning tokens a reasoning model reports per visible output token.
 const REASONING_PER_TOKEN: u64 = 2;
 
@@ -216,6 +232,15 @@ mod tests {
         for model in ["gpt-4o", "gpt-4.1-mini", "llama", "ft:gpt-4o:acme::x"] {
             assert!(!is_reasoning(model), "{model}");
         }
+    }
+
+    #[test]
+    fn the_first_stop_met_wins() {
+        let stops = ["rate".to_owned(), "the".to_owned(), String::new()];
+        assert_eq!(first_stop("the model rate", &stops), Some((0, "the")));
+        assert_eq!(first_stop("a rate the", &stops), Some((2, "rate")));
+        assert_eq!(first_stop("a model", &stops), None);
+        assert_eq!(word_count("a  model "), 2);
     }
 
     #[test]

@@ -1,4 +1,4 @@
-//! HTTP replies: JSON bodies, OpenAI-style errors and the rate-limit headers.
+//! HTTP replies: JSON bodies, and OpenAI's errors and rate-limit headers.
 
 use std::fmt;
 
@@ -9,7 +9,8 @@ use hyper::{Response, StatusCode};
 use pacer_providers::openai::wire::{ErrorDetail, ErrorReply};
 use serde_json::Value;
 
-use crate::limiter::{Reading, Readings, go_duration};
+use crate::limiter::{Dimension, Reading, Readings};
+use crate::timefmt::go_duration;
 
 /// The reply type of every handler.
 pub(crate) type Reply = Response<Full<Bytes>>;
@@ -99,7 +100,8 @@ const RESET: [HeaderName; 2] = [
 /// Adds OpenAI's `x-ratelimit-*` headers for each limited dimension.
 pub(crate) fn rate_headers(reply: &mut Reply, readings: &Readings) {
     let headers = reply.headers_mut();
-    for (i, reading) in [readings.requests, readings.tokens].into_iter().enumerate() {
+    let dimensions = [Dimension::Requests, Dimension::Tokens];
+    for (i, reading) in dimensions.map(|d| readings.get(d)).into_iter().enumerate() {
         let Some(Reading {
             limit,
             remaining,

@@ -19,7 +19,7 @@ use crate::{MockServerConfig, Stats};
 /// How long connections may finish their requests after a shutdown before they are cut.
 const GRACE: Duration = Duration::from_secs(1);
 
-/// A running mock of OpenAI's API. Dropping it stops the server too, without waiting.
+/// A running mock of OpenAI's, Anthropic's and Gemini's APIs. Dropping it stops the server too, without waiting.
 #[derive(Debug)]
 pub struct MockServer {
     addr: SocketAddr,
@@ -61,6 +61,17 @@ impl MockServer {
     /// Its base URL as OpenAI clients take it: `http://127.0.0.1:PORT/v1`.
     pub fn url(&self) -> String {
         format!("http://{}/v1", self.addr)
+    }
+
+    /// Its base URL as Anthropic clients take it, the host root: `http://127.0.0.1:PORT`.
+    pub fn anthropic_url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Its base URL as Gemini clients take it, up to the API version:
+    /// `http://127.0.0.1:PORT/v1beta`.
+    pub fn gemini_url(&self) -> String {
+        format!("http://{}/v1beta", self.addr)
     }
 
     /// Its counters now.

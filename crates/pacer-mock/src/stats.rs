@@ -41,15 +41,22 @@ macro_rules! counters {
 counters! {
     /// Requests received (all but `/stats`).
     requests,
+    /// Of those, requests to OpenAI's endpoints (`/v1/chat/completions`, `/v1/completions`,
+    /// `/v1/models`).
+    openai_requests,
+    /// Requests to Anthropic's `/v1/messages`.
+    anthropic_requests,
+    /// Requests to Gemini's `models/{model}:generateContent`.
+    gemini_requests,
     /// Full 200 replies (completions and model lists).
     ok,
-    /// 429s for the request or token limit.
+    /// 429s for a request or token limit.
     rate_limited,
-    /// 429s for the spent token quota.
+    /// Refusals for the spent token quota (429s; Anthropic's are 400s).
     quota_exceeded,
     /// Injected 500s.
     server_errors,
-    /// Injected 503s.
+    /// Injected 503s (529s on Anthropic's endpoint).
     overloaded,
     /// Connections closed without a reply.
     dropped,
@@ -57,18 +64,19 @@ counters! {
     truncated,
     /// Replies held back for `slow_for` (counted when the wait starts).
     slow,
-    /// 400s (and 413s): malformed JSON, parameters the model refuses.
+    /// 400s (and 413s): malformed JSON, missing fields, parameters the model refuses.
     bad_requests,
-    /// 401s.
+    /// 401s (and Gemini's 400 and 403 for a wrong or missing key).
     unauthorized,
     /// 404s: unknown paths and models.
     not_found,
-    /// Prompt tokens of the completions replied to.
+    /// Prompt (input) tokens of the completions replied to.
     prompt_tokens,
-    /// Completion tokens (reasoning included) of the completions replied to.
+    /// Completion (output) tokens, reasoning included, of the completions replied to.
     completion_tokens,
-    /// Tokens charged to the token limit and quota: prompt plus output cap, per admitted
-    /// completion request.
+    /// Tokens charged to the token limit and quota per admitted completion request: the
+    /// prompt plus the output cap, corrected to the output used on Anthropic's and Gemini's
+    /// endpoints.
     tokens_charged,
 }
 
@@ -81,6 +89,11 @@ impl Counters {
     /// Adds `n` to `counter`.
     pub(crate) fn add(counter: &AtomicU64, n: u64) {
         counter.fetch_add(n, Relaxed);
+    }
+
+    /// Takes `n` from `counter`, stopping at zero (a reset may have come in between).
+    pub(crate) fn sub(counter: &AtomicU64, n: u64) {
+        let _ = counter.fetch_update(Relaxed, Relaxed, |v| Some(v.saturating_sub(n)));
     }
 }
 

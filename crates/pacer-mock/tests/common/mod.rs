@@ -116,6 +116,47 @@ impl Client {
         self.post("/v1/chat/completions", body).await
     }
 
+    /// POSTs `body` as JSON to `path` with `headers` and no bearer key: how Anthropic's and
+    /// Gemini's clients send theirs.
+    pub async fn post_with(&self, path: &str, headers: &[(&str, &str)], body: &Value) -> Reply {
+        let mut request = self
+            .http
+            .post(format!("{}{path}", self.base))
+            .header("content-type", "application/json")
+            .body(serde_json::to_vec(body).unwrap());
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        let response = request.send().await.expect("an HTTP reply");
+        Reply {
+            status: response.status(),
+            headers: response.headers().clone(),
+            body: response.bytes().await.expect("a body").to_vec(),
+        }
+    }
+
+    /// A Messages request to `/v1/messages`, with `anthropic-version` and, when the client
+    /// has one, its key as `x-api-key`.
+    pub async fn messages(&self, body: &Value) -> Reply {
+        let mut headers = vec![("anthropic-version", "2023-06-01")];
+        if let Some(key) = &self.key {
+            headers.push(("x-api-key", key.as_str()));
+        }
+        self.post_with("/v1/messages", &headers, body).await
+    }
+
+    /// A `generateContent` request for `model`, with the client's key, if any, as
+    /// `x-goog-api-key`.
+    pub async fn generate(&self, model: &str, body: &Value) -> Reply {
+        let path = format!("/v1beta/models/{model}:generateContent");
+        let headers: Vec<(&str, &str)> = self
+            .key
+            .iter()
+            .map(|key| ("x-goog-api-key", key.as_str()))
+            .collect();
+        self.post_with(&path, &headers, body).await
+    }
+
     /// GETs `path`.
     pub async fn get(&self, path: &str) -> Reply {
         let request = self.http.get(format!("{}{path}", self.base));
@@ -133,6 +174,39 @@ impl Client {
         assert_eq!(reply.status, StatusCode::OK);
         serde_json::from_slice(&reply.body).expect("stats")
     }
+}
+
+/// A one-message Messages request (Anthropic).
+pub fn claude(model: &str, max_tokens: u32) -> Value {
+    json!({
+        "model": model,
+        "max_tokens": max_tokens,
+        "messages": [{"role": "user", "content": "Say hello to the rate limiter."}],
+    })
+}
+
+/// A one-turn `generateContent` request (Gemini).
+pub fn gemini_hello() -> Value {
+    json!({"contents": [{"role": "user", "parts": [{"text": "Say hello to the rate limiter."}]}]})
+}
+
+/// The error body's `(type, message)`, as Anthropic writes them.
+pub fn anthropic_error(reply: &Reply) -> (String, String) {
+    let body = reply.json();
+    assert_eq!(body["type"], "error", "{body}");
+    let error = &body["error"];
+    (
+        error["type"].as_str().unwrap_or_default().to_owned(),
+        error["message"].as_str().unwrap_or_default().to_owned(),
+    )
+}
+
+/// Whether a reply carries any of OpenAI's or Anthropic's rate-limit headers.
+pub fn has_rate_headers(reply: &Reply) -> bool {
+    reply.headers.keys().any(|name| {
+        name.as_str().starts_with("x-ratelimit-")
+            || name.as_str().starts_with("anthropic-ratelimit-")
+    })
 }
 
 /// A one-message chat request.

@@ -1,0 +1,217 @@
+//! Anthropic's Messages API, `POST /v1/messages`: the key (`x-api-key`), the
+//! `anthropic-version` header and the body's required fields, then on to
+//! [`Shared::complete`] with Anthropic's limits (requests, input and output tokens per
+//! minute), errors and `anthropic-ratelimit-*` headers.
+//!
+//! Input tokens are counted with OpenAI's cl100k tokenizer, plus a few tokens a message, as
+//! the OpenAI endpoints count them: an approximation of Claude's tokenizer, which is not
+//! public and cuts English a little finer.
+
+mod reply;
+
+use hyper::StatusCode;
+use hyper::body::Incoming;
+use pacer_core::{Message, Params, Request, Role};
+use pacer_providers::anthropic::wire::MessagesRequest;
+use pacer_providers::openai::{Encoding, chat_prompt_tokens};
+use serde_json::Value;
+
+use crate::complete::Job;
+use crate::handler::{BodyError, Shared, read_body};
+use crate::limiter::Cost;
+use crate::respond::{Dropped, Reply};
+use crate::stats::Counters;
+use reply::{Messages, error};
+
+/// The fields a request must have, in the order they are checked.
+const REQUIRED: [&str; 3] = ["model", "messages", "max_tokens"];
+
+/// `POST /v1/messages`.
+pub(crate) async fn messages(
+    shared: &Shared,
+    req: hyper::Request<Incoming>,
+) -> Result<Reply, Dropped> {
+    let c = &shared.counters;
+    if let Some(key) = &shared.config.api_key {
+        let refused = match req.headers().get("x-api-key") {
+            None => Some("x-api-key header is required"),
+            Some(sent) if sent.as_bytes() != key.as_bytes() => Some("invalid x-api-key"),
+            Some(_) => None,
+        };
+        if let Some(message) = refused {
+            Counters::bump(&c.unauthorized);
+            return Ok(error(
+                StatusCode::UNAUTHORIZED,
+                "authentication_error",
+                message,
+            ));
+        }
+    }
+    if !req.headers().contains_key("anthropic-version") {
+        return Ok(bad_request(shared, "anthropic-version: header is required"));
+    }
+    let body = match read_body(req.into_body()).await {
+        Ok(body) => body,
+        Err(BodyError::TooLarge) => {
+            Counters::bump(&c.bad_requests);
+            return Ok(error(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "request_too_large",
+                "Request exceeds the maximum allowed number of bytes.",
+            ));
+        }
+        Err(BodyError::Gone) => return Err(Dropped),
+    };
+    let wire = match parse(&body) {
+        Ok(wire) => wire,
+        Err(message) => return Ok(bad_request(shared, message)),
+    };
+    if !shared.serves(&wire.model) {
+        Counters::bump(&c.not_found);
+        return Ok(error(
+            StatusCode::NOT_FOUND,
+            "not_found_error",
+            format!("model: {}", wire.model),
+        ));
+    }
+    let cap = u64::from(wire.max_tokens);
+    let stop = wire.stop_sequences.clone().unwrap_or_default();
+    let request = request(wire);
+    let prompt_tokens = chat_prompt_tokens(Encoding::Cl100k, &request.messages);
+    let job = Job {
+        request,
+        cost: Cost {
+            tokens: prompt_tokens + cap,
+            input: Some(prompt_tokens),
+            output: Some(cap),
+        },
+        output_cap: cap,
+    };
+    shared
+        .complete(
+            job,
+            &Messages {
+                prompt_tokens,
+                stop,
+            },
+        )
+        .await
+}
+
+/// A 400 `invalid_request_error`, counted.
+fn bad_request(shared: &Shared, message: impl Into<String>) -> Reply {
+    Counters::bump(&shared.counters.bad_requests);
+    error(StatusCode::BAD_REQUEST, "invalid_request_error", message)
+}
+
+/// The body as a Messages request, or what is wrong with it, in Anthropic's words.
+fn parse(body: &[u8]) -> Result<MessagesRequest, String> {
+    let value: Value = serde_json::from_slice(body)
+        .map_err(|e| format!("There was an error parsing the body of your request: {e}"))?;
+    let Some(object) = value.as_object() else {
+        return Err("The request body must be a JSON object.".into());
+    };
+    if let Some(missing) = REQUIRED.iter().find(|f| !object.contains_key(**f)) {
+        return Err(format!("{missing}: Field required"));
+    }
+    let wire: MessagesRequest =
+        serde_json::from_value(value).map_err(|e| format!("Invalid request body: {e}"))?;
+    if wire.max_tokens == 0 {
+        return Err("max_tokens: Input should be greater than or equal to 1".into());
+    }
+    if wire.messages.is_empty() {
+        return Err("messages: at least one message is required".into());
+    }
+    if let Some(i) = wire
+        .messages
+        .iter()
+        .position(|m| m.role != "user" && m.role != "assistant")
+    {
+        return Err(format!(
+            "messages.{i}.role: Input should be 'user' or 'assistant'"
+        ));
+    }
+    for (name, value) in [("temperature", wire.temperature), ("top_p", wire.top_p)] {
+        if let Some(value) = value
+            && !(0.0..=1.0).contains(&value)
+        {
+            return Err(format!(
+                "{name}: Input should be between 0 and 1, got {value}"
+            ));
+        }
+    }
+    Ok(wire)
+}
+
+/// Pacer's request for a Messages request: the system prompt first, then the turns, so that
+/// the same conversation gets the same reply as on OpenAI's chat endpoint.
+fn request(wire: MessagesRequest) -> Request {
+    let mut messages = Vec::with_capacity(wire.messages.len() + 1);
+    if let Some(system) = wire.system.filter(|s| !s.is_empty()) {
+        messages.push(Message::new(Role::System, system));
+    }
+    messages.extend(wire.messages.into_iter().map(|m| {
+        let role = if m.role == "assistant" {
+            Role::Assistant
+        } else {
+            Role::User
+        };
+        Message::new(role, m.content)
+    }));
+    Request {
+        model: wire.model,
+        messages,
+        params: Params {
+            temperature: wire.temperature,
+            top_p: wire.top_p,
+            top_k: wire.top_k,
+            max_tokens: Some(wire.max_tokens),
+            stop: wire.stop_sequences.unwrap_or_default(),
+            ..Params::default()
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_the_missing_field_and_the_bad_value() {
+        let err = parse(br#"{"model": "c", "messages": []}"#).unwrap_err();
+        assert_eq!(err, "max_tokens: Field required");
+        let err = parse(br#"{"model": "c", "max_tokens": 5}"#).unwrap_err();
+        assert_eq!(err, "messages: Field required");
+        let err = parse(br#"{"model": "c", "max_tokens": 5, "messages": []}"#).unwrap_err();
+        assert!(err.contains("at least one message"), "{err}");
+        let body =
+            br#"{"model": "c", "max_tokens": 5, "messages": [{"role": "system", "content": "x"}]}"#;
+        assert!(parse(body).unwrap_err().starts_with("messages.0.role"));
+        let body = br#"{"model": "c", "max_tokens": 5, "temperature": 1.5, "messages": [{"role": "user", "content": "x"}]}"#;
+        assert!(parse(body).unwrap_err().starts_with("temperature"));
+        assert!(parse(b"[1]").unwrap_err().contains("JSON object"));
+        assert!(parse(b"{").unwrap_err().contains("parsing the body"));
+    }
+
+    #[test]
+    fn system_blocks_become_the_first_message() {
+        let wire = parse(
+            br#"{"model": "c", "max_tokens": 5, "top_k": 3, "stop_sequences": ["x"],
+                 "system": [{"type": "text", "text": "Be brief."}],
+                 "messages": [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Yo"}]}"#,
+        )
+        .unwrap();
+        let request = request(wire);
+        assert_eq!(
+            request.messages,
+            [
+                Message::new(Role::System, "Be brief."),
+                Message::new(Role::User, "Hi"),
+                Message::new(Role::Assistant, "Yo"),
+            ]
+        );
+        assert_eq!(request.params.top_k, Some(3));
+        assert_eq!(request.params.max_tokens, Some(5));
+        assert_eq!(request.params.stop, ["x"]);
+    }
+}

@@ -1,0 +1,196 @@
+//! How Anthropic says things: its reply, its `{"type": "error", ...}` bodies and its
+//! `anthropic-ratelimit-*` headers, resets as RFC 3339 times.
+
+use std::time::SystemTime;
+
+use hyper::StatusCode;
+use hyper::header::{HeaderName, HeaderValue, RETRY_AFTER};
+use pacer_core::{FinishReason, Response};
+use pacer_providers::anthropic::wire::{ContentBlock, ErrorReply, MessagesResponse, WireUsage};
+
+use crate::complete::{Protocol, Rendered};
+use crate::limiter::{Dimension, Limited, Reading, Readings};
+use crate::replies::{first_stop, word_count};
+use crate::respond::{Reply, json_value, serialize};
+use crate::timefmt::{ceil_seconds, rfc3339_ceil};
+
+/// An Anthropic error reply: `{"type": "error", "error": {"type": kind, "message": ...}}`.
+pub(super) fn error(status: StatusCode, kind: &str, message: impl Into<String>) -> Reply {
+    json_value(status, &ErrorReply::new(kind, message))
+}
+
+/// One Messages request, for its reply.
+pub(super) struct Messages {
+    /// Its input tokens.
+    pub(super) prompt_tokens: u64,
+    /// Its stop sequences.
+    pub(super) stop: Vec<String>,
+}
+
+/// The header dimensions, by the name Anthropic gives them.
+const HEADERS: [(&str, Dimension); 3] = [
+    ("requests", Dimension::Requests),
+    ("input-tokens", Dimension::InputTokens),
+    ("output-tokens", Dimension::OutputTokens),
+];
+
+/// What `anthropic-ratelimit-tokens-*` report: the token limit when one is set, else the
+/// most restrictive of the input and output limits (the one with least left), as Anthropic
+/// reports it.
+fn tokens_reading(readings: &Readings) -> Option<Reading> {
+    readings.get(Dimension::Tokens).or_else(|| {
+        [Dimension::InputTokens, Dimension::OutputTokens]
+            .into_iter()
+            .filter_map(|d| readings.get(d))
+            .min_by(|a, b| a.remaining.cmp(&b.remaining).then(b.reset.cmp(&a.reset)))
+    })
+}
+
+fn insert(reply: &mut Reply, name: String, value: HeaderValue) {
+    if let Ok(name) = HeaderName::from_bytes(name.as_bytes()) {
+        reply.headers_mut().insert(name, value);
+    }
+}
+
+/// The English name of a limited dimension, in a 429's message.
+fn per_minute(dimension: Dimension) -> &'static str {
+    match dimension {
+        Dimension::Requests => "requests",
+        Dimension::Tokens => "tokens",
+        Dimension::InputTokens => "input tokens",
+        Dimension::OutputTokens => "output tokens",
+    }
+}
+
+impl Protocol for Messages {
+    const SETTLES: bool = true;
+
+    fn quota(&self, _model: &str) -> Reply {
+        error(
+            StatusCode::BAD_REQUEST,
+            "invalid_request_error",
+            "Your credit balance is too low to access the Anthropic API. Please go to Plans & \
+             Billing to upgrade or purchase credits.",
+        )
+    }
+
+    fn limited(&self, limited: &Limited, model: &str) -> Reply {
+        let mut reply = error(
+            StatusCode::TOO_MANY_REQUESTS,
+            "rate_limit_error",
+            format!(
+                "This request would exceed the rate limit for your organization of {} {} per \
+                 minute for model {model}. For details, refer to: \
+                 https://docs.claude.com/en/api/rate-limits. You can see the response headers \
+                 for current usage. Please reduce the prompt length or the maximum tokens \
+                 requested, or try again later.",
+                limited.limit,
+                per_minute(limited.dimension),
+            ),
+        );
+        reply.headers_mut().insert(
+            RETRY_AFTER,
+            HeaderValue::from(ceil_seconds(limited.retry_after)),
+        );
+        reply
+    }
+
+    fn server_error(&self) -> Reply {
+        error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "api_error",
+            "Internal server error",
+        )
+    }
+
+    fn overloaded(&self) -> Reply {
+        // Anthropic's own status for an overloaded API.
+        let status = StatusCode::from_u16(529).unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
+        error(status, "overloaded_error", "Overloaded")
+    }
+
+    fn rate_headers(&self, reply: &mut Reply, readings: &Readings) {
+        let now = SystemTime::now();
+        let named = HEADERS
+            .map(|(name, d)| (name, readings.get(d)))
+            .into_iter()
+            .chain([("tokens", tokens_reading(readings))]);
+        for (name, reading) in named {
+            let Some(reading) = reading else { continue };
+            let prefix = format!("anthropic-ratelimit-{name}");
+            insert(reply, format!("{prefix}-limit"), reading.limit.into());
+            insert(
+                reply,
+                format!("{prefix}-remaining"),
+                reading.remaining.into(),
+            );
+            if let Ok(reset) = HeaderValue::from_str(&rfc3339_ceil(now + reading.reset)) {
+                insert(reply, format!("{prefix}-reset"), reset);
+            }
+        }
+    }
+
+    fn render(&self, id: u64, response: Response) -> Rendered {
+        let (mut text, finish) = response
+            .choices
+            .into_iter()
+            .next()
+            .map(|c| (c.text, c.finish_reason))
+            .unwrap_or((String::new(), FinishReason::Stop));
+        let (stop_reason, stop_sequence) = match first_stop(&text, &self.stop) {
+            Some((at, sequence)) => {
+                text.truncate(at);
+                ("stop_sequence", Some(sequence.to_owned()))
+            }
+            None if finish == FinishReason::Length => ("max_tokens", None),
+            None => ("end_turn", None),
+        };
+        let output_tokens = word_count(&text);
+        let wire = MessagesResponse {
+            id: format!("msg_mock{id:016}"),
+            kind: "message".into(),
+            role: "assistant".into(),
+            model: response.model_version,
+            content: vec![ContentBlock::text(text)],
+            stop_reason: Some(stop_reason.into()),
+            stop_sequence,
+            usage: Some(WireUsage {
+                input_tokens: self.prompt_tokens,
+                output_tokens,
+                cache_creation_input_tokens: Some(0),
+                cache_read_input_tokens: Some(0),
+            }),
+        };
+        Rendered {
+            body: serialize(&wire),
+            prompt_tokens: self.prompt_tokens,
+            output_tokens,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    fn reading(remaining: u64, reset_ms: u64) -> Option<Reading> {
+        Some(Reading {
+            limit: 100,
+            remaining,
+            reset: Duration::from_millis(reset_ms),
+        })
+    }
+
+    #[test]
+    fn tokens_headers_report_the_tightest_token_limit() {
+        let readings = |tokens, input, output| Readings::from([None, tokens, input, output]);
+        assert_eq!(tokens_reading(&readings(None, None, None)), None);
+        let both = readings(None, reading(50, 10), reading(20, 10));
+        assert_eq!(tokens_reading(&both), reading(20, 10));
+        let tie = readings(None, reading(20, 10), reading(20, 30));
+        assert_eq!(tokens_reading(&tie), reading(20, 30));
+        let tpm = readings(reading(90, 0), reading(1, 10), None);
+        assert_eq!(tokens_reading(&tpm), reading(90, 0));
+    }
+}

@@ -14,7 +14,8 @@ scenario's enforced limits (token buckets holding `--window` seconds of each lim
 
 Usage:
   bench/pacing.py                  # every scenario
-  bench/pacing.py requests tokens  # some of them
+  bench/pacing.py requests tokens  # some of them (requests, tokens, learned, faulty,
+                                   # claude, gemini)
   PACER=target/release/pacer bench/pacing.py   # a pacer binary already built
 
 Standard library only; builds `pacer` in release mode unless PACER is set.
@@ -69,6 +70,34 @@ SCENARIOS = {
         run=["--rpm", "1200", "--concurrency", "32", "--max-retries", "6"],
         prompts=800, words=(5, 20), max_tokens=64, rpm=1200, tpm=None,
     ),
+    "claude": dict(
+        about="Claude-style limits: 1,200 RPM, 30,000 input and 12,000 output tokens per minute, "
+              "2 s windows, max_tokens 64, through the anthropic provider",
+        provider="anthropic", model="claude-sonnet-4-5",
+        mock=["--rpm", "1200", "--itpm", "30000", "--otpm", "12000", "--window", "2s",
+              "--latency", "300ms", "--latency-sd", "30ms"],
+        run=["--rpm", "1200", "--itpm", "30000", "--otpm", "12000", "--concurrency", "32"],
+        prompts=200, words=(10, 80), max_tokens=64, rpm=1200, tpm=None, itpm=30000,
+        otpm=12000,
+    ),
+    "gemini": dict(
+        about="Gemini: 600 RPM enforced over 2 s windows, no rate-limit headers, through the "
+              "gemini provider",
+        provider="gemini", model="gemini-2.5-flash",
+        mock=["--rpm", "600", "--window", "2s", "--latency", "300ms", "--latency-sd", "30ms"],
+        run=["--rpm", "600", "--concurrency", "32"],
+        prompts=300, words=(5, 20), max_tokens=64, rpm=600, tpm=None,
+    ),
+}
+
+# How each provider is pointed at the mock: the -m prefix and its environment.
+PROVIDERS = {
+    "openai": ("openai", lambda port: {"OPENAI_BASE_URL": f"http://127.0.0.1:{port}/v1",
+                                       "OPENAI_API_KEY": "sk-bench-not-a-real-key"}),
+    "anthropic": ("anthropic", lambda port: {"ANTHROPIC_BASE_URL": f"http://127.0.0.1:{port}",
+                                             "ANTHROPIC_API_KEY": "sk-ant-bench-not-a-real-key"}),
+    "gemini": ("gemini", lambda port: {"GEMINI_BASE_URL": f"http://127.0.0.1:{port}/v1beta",
+                                       "GEMINI_API_KEY": "bench-not-a-real-key"}),
 }
 
 
@@ -115,9 +144,10 @@ def run_scenario(pacer, name, spec, work):
         prompts = os.path.join(work, f"{name}.jsonl")
         write_prompts(prompts, spec["prompts"], spec["words"], seed=len(name))
         out = os.path.join(work, f"out-{name}")
-        env = dict(os.environ, OPENAI_BASE_URL=f"http://127.0.0.1:{port}/v1",
-                   OPENAI_API_KEY="sk-bench-not-a-real-key")
-        cmd = [pacer, "run", prompts, "-m", f"openai:{MODEL}", "-o", out, "--fresh", "--quiet",
+        prefix, settings = PROVIDERS[spec.get("provider", "openai")]
+        env = dict(os.environ, **settings(port))
+        model = f"{prefix}:{spec.get('model', MODEL)}"
+        cmd = [pacer, "run", prompts, "-m", model, "-o", out, "--fresh", "--quiet",
                "--max-tokens", str(spec["max_tokens"])] + spec["run"]
         started = time.monotonic()
         code = subprocess.run(cmd, env=env).returncode
@@ -138,6 +168,12 @@ def run_scenario(pacer, name, spec, work):
         # of each item is what the ideal counts, so use the successful items' share.
         charged = stats["tokens_charged"] * spec["prompts"] / max(stats["requests"], 1)
         ideal = max(ideal, charged / spec["tpm"] * 60)
+    # Input and output limits are settled to what was used: the tokens the mock billed (a
+    # refused request bills none).
+    if spec.get("itpm"):
+        ideal = max(ideal, stats["prompt_tokens"] / spec["itpm"] * 60)
+    if spec.get("otpm"):
+        ideal = max(ideal, stats["completion_tokens"] / spec["otpm"] * 60)
     return dict(name=name, ideal=ideal, actual=actual, eff=ideal / actual, done=done,
                 prompts=spec["prompts"], r429=stats["rate_limited"], sent=stats["requests"],
                 code=code, stats=stats)

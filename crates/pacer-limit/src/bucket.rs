@@ -66,6 +66,17 @@ impl Bucket {
             .max(base)
     }
 
+    /// When the debt ahead of a new reservation, its own cost aside, is down to the burst:
+    /// the same moment for every reservation, large or small, so booking in the order
+    /// requests reach it starves none.
+    pub(crate) fn clear_at(&self, base: Instant, factor: f64) -> Instant {
+        self.tat
+            .max(base)
+            .checked_sub(self.burst.mul_f64(factor))
+            .unwrap_or(base)
+            .max(base)
+    }
+
     /// Gives back (`delta < 0`) or takes more (`delta > 0`) units after the fact.
     pub(crate) fn adjust(&mut self, delta: i64) {
         let shift = Duration::from_secs_f64(delta.unsigned_abs() as f64 / self.rate);

@@ -99,6 +99,19 @@ pub struct Limiter {
     state: Mutex<State>,
     /// Wakes requests waiting for the probe's reply.
     probe_done: Notify,
+    /// Wakes requests waiting to book when tokens are given back or the limits change.
+    capacity: Notify,
+}
+
+/// How far ahead of its start a request books its slot.
+const BOOKING_HORIZON: Duration = Duration::from_millis(50);
+
+/// The outcome of trying to book a request.
+enum Booking {
+    /// Booked: it may go at `start`, unless a cool-down of a later epoch intervenes.
+    Booked { start: Instant, epoch: u64 },
+    /// Not its turn yet: look again at this instant, or when capacity comes back.
+    NotBefore(Instant),
 }
 
 impl Limiter {
@@ -126,6 +139,7 @@ impl Limiter {
                 probe_in_flight: false,
             }),
             probe_done: Notify::new(),
+            capacity: Notify::new(),
         }
     }
 
@@ -163,16 +177,29 @@ impl Limiter {
         Ok(())
     }
 
-    /// Reserves `cost` in every bucket and waits until it may be sent. Reservations are
-    /// served in order; a cool-down that begins while one waits sends it back in the queue
-    /// behind the pause.
+    /// Reserves `cost` in every bucket and waits until it may be sent. A request books its
+    /// slot once its turn is near, so tokens given back meanwhile by requests in flight
+    /// serve it; booked slots are served in order, and a cool-down that begins while one
+    /// waits sends it back in the queue behind the pause.
     pub async fn acquire(&self, cost: Cost) -> Result<Permit, LimitError> {
         if let Some(permit) = self.wait_for_probe(cost).await {
             return Ok(permit);
         }
         self.check(cost)?;
         loop {
-            let (start, epoch) = self.reserve(cost);
+            let capacity = self.capacity.notified();
+            tokio::pin!(capacity);
+            capacity.as_mut().enable();
+            let (start, epoch) = match self.reserve(cost) {
+                Booking::Booked { start, epoch } => (start, epoch),
+                Booking::NotBefore(at) => {
+                    tokio::select! {
+                        () = sleep_until(at) => {}
+                        () = capacity => {}
+                    }
+                    continue;
+                }
+            };
             sleep_until(start).await;
             let state = self.lock();
             if state.epoch == epoch {
@@ -215,14 +242,28 @@ impl Limiter {
         }
     }
 
-    fn reserve(&self, cost: Cost) -> (Instant, u64) {
+    /// Books `cost` in every bucket when its turn is within [`BOOKING_HORIZON`]; otherwise
+    /// says when to look again. A slot booked far ahead keeps its time even when requests in
+    /// flight give tokens back (Anthropic's output tokens are held at `max_tokens` and settled
+    /// to what was written), so waiting requests book late and take those refunds.
+    fn reserve(&self, cost: Cost) -> Booking {
         let mut state = self.lock();
-        for dimension in Dimension::ALL {
-            state.reserved[dimension.index()] += cost.of(dimension);
-        }
         let now = Instant::now();
         let base = state.paused_until.map_or(now, |p| p.max(now));
         let factor = self.ramp_factor(&state, base);
+        let clear = Dimension::ALL
+            .iter()
+            .filter(|d| cost.of(**d) > 0)
+            .filter_map(|d| state.buckets[d.index()].as_ref())
+            .map(|bucket| bucket.clear_at(base, factor))
+            .max()
+            .unwrap_or(base);
+        if clear > now + BOOKING_HORIZON {
+            return Booking::NotBefore(clear - BOOKING_HORIZON);
+        }
+        for dimension in Dimension::ALL {
+            state.reserved[dimension.index()] += cost.of(dimension);
+        }
         let mut start = base;
         for dimension in Dimension::ALL {
             let units = cost.of(dimension);
@@ -232,7 +273,10 @@ impl Limiter {
                 start = start.max(bucket.reserve(units, base, factor));
             }
         }
-        (start, state.epoch)
+        Booking::Booked {
+            start,
+            epoch: state.epoch,
+        }
     }
 
     /// The share of the full rate allowed at `at`, climbing linearly after a pause.
@@ -267,6 +311,8 @@ impl Limiter {
                 bucket.adjust(delta);
             }
         }
+        drop(state);
+        self.capacity.notify_waiters();
     }
 
     /// Reports that the request admitted under `permit` was refused with a rate-limit error.
@@ -335,11 +381,16 @@ impl Limiter {
         if permit.probe && state.probing && (replied || !readings.is_empty()) {
             state.probing = false;
         }
-        if permit.probe {
+        let probe = permit.probe;
+        if probe {
             state.probe_in_flight = false;
-            drop(state);
+        }
+        drop(state);
+        if probe {
             self.probe_done.notify_waiters();
         }
+        // The remaining counts may have moved the buckets either way.
+        self.capacity.notify_waiters();
     }
 
     /// Whether a request's tokens matter to the limiter: a token limit is in force. (While

@@ -322,3 +322,34 @@ async fn learned_limits_follow_the_server_both_ways() {
     limiter.learn(&p, &tokens, true);
     assert_eq!(limiter.limits().tpm.map(NonZeroU64::get), Some(90_000));
 }
+
+#[tokio::test(start_paused = true)]
+async fn tokens_given_back_by_requests_in_flight_serve_those_waiting() {
+    // 600 output tokens a minute (10 a second, burst 20). Each request is held at 10
+    // output tokens, takes 100 ms and writes 2. Twenty of them: booked all at once they would
+    // take 18 s; booking when their turn is near, they profit from every refund.
+    let limiter = Arc::new(Limiter::new(exact(Limits {
+        otpm: NonZeroU64::new(600),
+        ..Limits::default()
+    })));
+    let start = Instant::now();
+    let tasks: Vec<_> = (0..20)
+        .map(|_| {
+            let limiter = limiter.clone();
+            tokio::spawn(async move {
+                let permit = limiter.acquire(Cost::request(0, 10)).await.unwrap();
+                let admitted = start.elapsed();
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                limiter.settle(&permit, Cost::request(0, 2));
+                admitted
+            })
+        })
+        .collect();
+    let mut last = Duration::ZERO;
+    for task in tasks {
+        last = last.max(task.await.unwrap());
+    }
+    // 20 × 2 tokens written = 40: 2 s of burst plus about 2 s at the rate.
+    assert!(last < Duration::from_secs(5), "{last:?}");
+    assert!(last > Duration::from_secs(1), "{last:?}");
+}

@@ -8,6 +8,7 @@ mod env;
 mod file;
 mod hosted;
 mod limits_file;
+mod model;
 mod openai;
 mod provider;
 mod resolve;
@@ -18,8 +19,9 @@ use std::path::{Path, PathBuf};
 pub use budget::BudgetCaps;
 pub use file::FileConfig;
 pub use limits_file::LimitsFile;
+pub use model::ModelSpec;
 pub use provider::Connection;
-pub use resolve::{ModelSpec, Overrides, RunConfig, resolve};
+pub use resolve::{Overrides, RunConfig, resolve};
 
 /// A configuration mistake, located.
 #[derive(Debug)]

@@ -1,0 +1,231 @@
+//! One model entry, checked: its provider and how it is reached, parameters, limits (from
+//! the flags, the entry, the limits file or the config's defaults), price and mock
+//! behaviour.
+
+use std::num::{NonZeroU64, NonZeroUsize};
+use std::time::Duration;
+
+use pacer_core::{ErrorKind, Params, Price};
+use pacer_limit::Limits;
+use pacer_providers::MockConfig;
+use serde_json::Value;
+
+use super::file::{ModelEntry, Stop};
+use super::provider::{Connection, ProviderType};
+use super::resolve::strip_nulls;
+use super::{ConfigError, FileConfig, LimitsFile, Overrides};
+
+/// One model of the run, checked.
+#[derive(Clone, Debug)]
+pub struct ModelSpec {
+    /// Unique within the run; the journal's key.
+    pub label: String,
+    /// The model's name at the provider.
+    pub name: String,
+    /// Base request parameters.
+    pub params: Params,
+    /// Completions per prompt.
+    pub samples: u32,
+    /// Rate limits.
+    pub limits: Limits,
+    /// Requests in flight.
+    pub concurrency: NonZeroUsize,
+    /// Per-request timeout.
+    pub timeout: Duration,
+    /// Temperature per error retry.
+    pub temperature_schedule: Vec<f64>,
+    /// Prices, when known.
+    pub price: Option<Price>,
+    /// Mock behaviour.
+    pub mock: MockConfig,
+    /// How to reach the provider's API.
+    pub connection: Connection,
+    /// The entry as given, without secrets, for summaries and exports.
+    pub entry: Value,
+}
+
+impl ModelSpec {
+    /// The output tokens a request without `max_tokens` may write: what the provider sends
+    /// in its place (Anthropic requires one), else 1,024 for the limiter's estimate.
+    pub fn default_max_tokens(&self) -> u32 {
+        match &self.connection {
+            Connection::Anthropic(config) => config.default_max_tokens,
+            _ => 1024,
+        }
+    }
+}
+
+/// The limits file and tier, if any.
+pub(super) struct KnownLimits<'a> {
+    pub(super) file: Option<&'a LimitsFile>,
+    pub(super) tier: Option<&'a str>,
+}
+
+pub(super) fn model(
+    entry: &ModelEntry,
+    config: &FileConfig,
+    o: &Overrides,
+    known: &KnownLimits<'_>,
+    at: &dyn Fn(&str, String) -> ConfigError,
+) -> Result<ModelSpec, ConfigError> {
+    if entry.name.trim().is_empty() {
+        return Err(at(
+            "name",
+            "expected the model's name, found an empty string".into(),
+        ));
+    }
+    let kind = entry.kind.as_deref().ok_or_else(|| {
+        at(
+            "type",
+            "missing: say which provider serves this model, e.g. type = \"mock\"".into(),
+        )
+    })?;
+    let provider = ProviderType::parse(kind).map_err(|m| at("type", m))?;
+
+    let temperature = o.temperature.or(entry.temperature);
+    check_range(at, "temperature", temperature, 0.0, 2.0)?;
+    check_range(at, "top_p", entry.top_p, 0.0, 1.0)?;
+    check_range(at, "fail_rate", entry.fail_rate, 0.0, 1.0)?;
+    let schedule = entry
+        .temperature_schedule
+        .clone()
+        .or(config.temperature_schedule.clone())
+        .unwrap_or_default();
+    for (i, t) in schedule.iter().enumerate() {
+        check_range(
+            at,
+            &format!("temperature_schedule[{i}]"),
+            Some(*t),
+            0.0,
+            2.0,
+        )?;
+    }
+    let samples = o.samples.or(entry.samples).unwrap_or(1);
+    if samples == 0 {
+        return Err(at("samples", "expected at least 1".into()));
+    }
+    let concurrency = o
+        .concurrency
+        .or(entry.concurrency)
+        .or(config.concurrency)
+        .unwrap_or(8);
+    let concurrency = NonZeroUsize::new(concurrency)
+        .ok_or_else(|| at("concurrency", "expected at least 1".into()))?;
+    let timeout = entry.timeout_secs.or(config.timeout_secs).unwrap_or(120.0);
+    if !(timeout.is_finite() && timeout > 0.0) {
+        return Err(at(
+            "timeout_secs",
+            format!("expected a positive number of seconds, found {timeout}"),
+        ));
+    }
+    let limit = |key: &str, value: Option<u64>| -> Result<Option<NonZeroU64>, ConfigError> {
+        match value {
+            None => Ok(None),
+            Some(v) => NonZeroU64::new(v).map(Some).ok_or_else(|| {
+                at(
+                    key,
+                    "expected a positive limit per minute (leave it out for none)".into(),
+                )
+            }),
+        }
+    };
+    // Flags, then the model's entry, then the limits file's row, then the config's
+    // defaults; what is still unset is learned from the server's headers.
+    let row = match known.file {
+        Some(file) => file.lookup(&entry.name, known.tier)?.unwrap_or_default(),
+        None => Limits::default(),
+    };
+    let limits = Limits {
+        rpm: limit("rpm", o.rpm.or(entry.rpm))?
+            .or(row.rpm)
+            .or(limit("requests_per_minute", config.requests_per_minute)?),
+        tpm: limit("tpm", o.tpm.or(entry.tpm))?
+            .or(row.tpm)
+            .or(limit("tokens_per_minute", config.tokens_per_minute)?),
+        itpm: limit("itpm", o.itpm.or(entry.itpm))?.or(row.itpm),
+        otpm: limit("otpm", o.otpm.or(entry.otpm))?.or(row.otpm),
+    };
+    let connection = match provider {
+        ProviderType::Mock => Connection::Mock,
+        ProviderType::OpenAi => Connection::OpenAi(super::openai::settings(entry, at)?),
+        ProviderType::Anthropic => Connection::Anthropic(super::hosted::anthropic(entry, at)?),
+        ProviderType::Gemini => Connection::Gemini(super::hosted::gemini(entry, at)?),
+    };
+    let fail_kind = match &entry.fail_kind {
+        None => ErrorKind::Server,
+        Some(name) => ErrorKind::ALL
+            .into_iter()
+            .find(|k| k.as_str().eq_ignore_ascii_case(name))
+            .ok_or_else(|| {
+                let names: Vec<_> = ErrorKind::ALL.iter().map(|k| k.as_str()).collect();
+                at(
+                    "fail_kind",
+                    format!(
+                        "unknown error kind `{name}`; expected one of {}",
+                        names.join(", ")
+                    ),
+                )
+            })?,
+    };
+    let params = Params {
+        temperature,
+        top_p: entry.top_p,
+        top_k: entry.top_k,
+        max_tokens: o.max_tokens.or(entry.max_tokens).or(config.max_tokens),
+        seed: o.seed.or(entry.seed).or(config.seed),
+        stop: match &entry.stop {
+            None => Vec::new(),
+            Some(Stop::One(s)) => vec![s.clone()],
+            Some(Stop::Many(v)) => v.clone(),
+        },
+        n: 1,
+        logprobs: entry.logprobs.unwrap_or(false) || entry.top_logprobs.is_some(),
+        top_logprobs: entry.top_logprobs,
+        extra: entry.extra.clone(),
+    };
+    let mut shown = serde_json::to_value(entry).unwrap_or(Value::Null);
+    if let Value::Object(map) = &mut shown {
+        strip_nulls(map);
+        if map.contains_key("api_key") {
+            map.insert("api_key".into(), Value::String("<redacted>".into()));
+        }
+        map.entry("label")
+            .or_insert_with(|| Value::String(entry.name.clone()));
+    }
+    Ok(ModelSpec {
+        label: entry.label.clone().unwrap_or_else(|| entry.name.clone()),
+        name: entry.name.clone(),
+        params,
+        samples,
+        limits,
+        concurrency,
+        timeout: Duration::from_secs_f64(timeout),
+        temperature_schedule: schedule,
+        price: super::budget::price(entry, at)?,
+        mock: MockConfig {
+            latency: Duration::from_millis(entry.latency_ms.unwrap_or(0)),
+            fail_rate: entry.fail_rate.unwrap_or(0.0),
+            fail_kind,
+            rate_limit_every: entry.rate_limit_every,
+            retry_after: Duration::from_millis(entry.retry_after_ms.unwrap_or(1000)),
+        },
+        connection,
+        entry: shown,
+    })
+}
+
+fn check_range(
+    at: &dyn Fn(&str, String) -> ConfigError,
+    key: &str,
+    value: Option<f64>,
+    low: f64,
+    high: f64,
+) -> Result<(), ConfigError> {
+    match value {
+        Some(v) if !(low..=high).contains(&v) => Err(at(
+            key,
+            format!("expected a number from {low} to {high}, found {v}"),
+        )),
+        _ => Ok(()),
+    }
+}

@@ -57,6 +57,6 @@ impl Limiter {
             self.probe_done.notify_waiters();
         }
         // The remaining counts may have moved the buckets either way.
-        self.capacity.notify_waiters();
+        self.capacity_changed();
     }
 }

@@ -3,6 +3,7 @@
 mod learn;
 
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use tokio::sync::Notify;
@@ -103,6 +104,8 @@ pub struct Limiter {
     probe_done: Notify,
     /// Wakes requests waiting to book when tokens are given back or the limits change.
     capacity: Notify,
+    /// Requests waiting on `capacity`, so that a lane nobody waits in never touches it.
+    waiting: AtomicUsize,
 }
 
 /// How far ahead of its start a request books its slot.
@@ -142,6 +145,7 @@ impl Limiter {
             }),
             probe_done: Notify::new(),
             capacity: Notify::new(),
+            waiting: AtomicUsize::new(0),
         }
     }
 
@@ -192,15 +196,18 @@ impl Limiter {
             let capacity = self.capacity.notified();
             tokio::pin!(capacity);
             capacity.as_mut().enable();
-            let (start, epoch) = match self.reserve(cost) {
-                Booking::Booked { start, epoch } => (start, epoch),
-                Booking::NotBefore(at) => {
-                    tokio::select! {
-                        () = sleep_until(at) => {}
-                        () = capacity => {}
-                    }
-                    continue;
+            // Counted before looking, so a refund that lands in between still wakes it.
+            self.waiting.fetch_add(1, Ordering::SeqCst);
+            let booking = self.reserve(cost);
+            if let Booking::NotBefore(at) = booking {
+                tokio::select! {
+                    () = sleep_until(at) => {}
+                    () = capacity => {}
                 }
+            }
+            self.waiting.fetch_sub(1, Ordering::SeqCst);
+            let Booking::Booked { start, epoch } = booking else {
+                continue;
             };
             sleep_until(start).await;
             let state = self.lock();
@@ -314,7 +321,14 @@ impl Limiter {
             }
         }
         drop(state);
-        self.capacity.notify_waiters();
+        self.capacity_changed();
+    }
+
+    /// Wakes the requests waiting to book, if any.
+    fn capacity_changed(&self) {
+        if self.waiting.load(Ordering::SeqCst) > 0 {
+            self.capacity.notify_waiters();
+        }
     }
 
     /// Reports that the request admitted under `permit` was refused with a rate-limit error.

@@ -94,6 +94,10 @@ pub struct RunArgs {
     /// Error retries per item.
     #[arg(long, value_name = "N")]
     pub max_retries: Option<u32>,
+    /// A JSON Schema file every output must match (structured output), for every model:
+    /// sent to the provider, each reply validated, invalid ones retried.
+    #[arg(long, value_name = "FILE")]
+    pub schema: Option<PathBuf>,
 }
 
 /// `pacer export`.

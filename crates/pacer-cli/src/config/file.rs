@@ -78,6 +78,9 @@ pub struct ModelEntry {
     pub seed: Option<u64>,
     /// Stop sequences.
     pub stop: Option<Stop>,
+    /// A JSON Schema file (relative to this file's folder) that every output must match:
+    /// structured output.
+    pub schema: Option<PathBuf>,
     /// Completions per prompt.
     pub samples: Option<u32>,
     /// Requests per minute.
@@ -123,6 +126,8 @@ pub struct ModelEntry {
     pub rate_limit_every: Option<u64>,
     /// Mock: the retry-after of those refusals.
     pub retry_after_ms: Option<u64>,
+    /// Mock: share of calls with a schema whose reply is broken JSON.
+    pub invalid_json_rate: Option<f64>,
     /// Anything else: passed to the provider as extra parameters.
     #[serde(flatten)]
     pub extra: Map<String, Value>,

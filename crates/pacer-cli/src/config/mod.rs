@@ -10,6 +10,7 @@ mod limits_file;
 mod openai;
 mod provider;
 mod resolve;
+mod schema;
 
 use std::fmt;
 use std::path::{Path, PathBuf};

@@ -44,6 +44,8 @@ pub struct Overrides {
     pub tier: Option<String>,
     /// The limits file.
     pub limits_file: Option<PathBuf>,
+    /// The output schema for every model; replaces the models' `schema`.
+    pub schema: Option<PathBuf>,
 }
 
 /// One model of the run, checked.
@@ -69,6 +71,8 @@ pub struct ModelSpec {
     pub mock: MockConfig,
     /// How to reach the provider's API.
     pub connection: Connection,
+    /// The output schema every reply must match (also in `params.schema`, for the provider).
+    pub schema: Option<std::sync::Arc<pacer_engine::SchemaValidator>>,
     /// The entry as given, without secrets, for summaries and exports.
     pub entry: Value,
 }
@@ -181,6 +185,13 @@ pub fn resolve(
         file: limits_file.as_ref(),
         tier: tier.as_deref(),
     };
+    let flag_schema = match &overrides.schema {
+        Some(p) => Some((
+            p.clone(),
+            super::schema::load(p).map_err(|m| cli("--schema", m))?,
+        )),
+        None => None,
+    };
 
     let mut models: Vec<ModelSpec> = Vec::with_capacity(entries.len());
     for (key, entry, from_cli) in entries {
@@ -192,7 +203,17 @@ pub fn resolve(
                 err(&key, message)
             }
         };
-        let spec = model(&entry, &config, overrides, &known, &at)?;
+        let mut spec = model(&entry, &config, overrides, &known, &at)?;
+        let schema = match (&flag_schema, &entry.schema) {
+            (Some(given), _) => Some(given.clone()),
+            (None, Some(p)) => {
+                let p = relative_to(path, p);
+                let schema = super::schema::load(&p).map_err(|m| at("schema", m))?;
+                Some((p, schema))
+            }
+            (None, None) => None,
+        };
+        super::schema::attach(&mut spec, schema);
         if let Some(first) = models.iter().position(|m| m.label == spec.label) {
             return Err(at(
                 "label",
@@ -316,6 +337,7 @@ fn model(
     check_range(at, "temperature", temperature, 0.0, 2.0)?;
     check_range(at, "top_p", entry.top_p, 0.0, 1.0)?;
     check_range(at, "fail_rate", entry.fail_rate, 0.0, 1.0)?;
+    check_range(at, "invalid_json_rate", entry.invalid_json_rate, 0.0, 1.0)?;
     let schedule = entry
         .temperature_schedule
         .clone()
@@ -412,6 +434,7 @@ fn model(
         logprobs: entry.logprobs.unwrap_or(false) || entry.top_logprobs.is_some(),
         top_logprobs: entry.top_logprobs,
         extra: entry.extra.clone(),
+        schema: None,
     };
     let mut shown = serde_json::to_value(entry).unwrap_or(Value::Null);
     if let Value::Object(map) = &mut shown {
@@ -437,8 +460,10 @@ fn model(
             fail_kind,
             rate_limit_every: entry.rate_limit_every,
             retry_after: Duration::from_millis(entry.retry_after_ms.unwrap_or(1000)),
+            invalid_json_rate: entry.invalid_json_rate.unwrap_or(0.0),
         },
         connection,
+        schema: None,
         entry: shown,
     })
 }

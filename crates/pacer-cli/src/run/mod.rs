@@ -48,6 +48,7 @@ pub async fn main(args: RunArgs) -> anyhow::Result<ExitCode> {
         max_retries: args.max_retries,
         tier: args.tier.clone(),
         limits_file: args.limits.clone(),
+        schema: args.schema.clone(),
     };
     let config = config::resolve(file, &overrides)?;
     run(config, &args).await
@@ -261,6 +262,10 @@ fn lane_config(config: &RunConfig, model: &config::ModelSpec) -> LaneConfig {
     lane.schedule = AttemptSchedule {
         temperature: model.temperature_schedule.clone(),
     };
+    lane.validator = model
+        .schema
+        .clone()
+        .map(|schema| schema as Arc<dyn pacer_engine::Validator>);
     lane
 }
 

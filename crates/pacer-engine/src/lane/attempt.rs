@@ -107,6 +107,7 @@ impl Shared {
                 middleware.after(&item.id, &result).await;
             }
             self.learn(&permit, &result);
+            let result = self.check_output(result);
             let accounting = match &dispatch {
                 Dispatch::Request(_) => self.provider.accounting(),
                 Dispatch::Direct(_) => Accounting::Actual,

@@ -7,7 +7,7 @@ use std::time::Duration;
 use pacer_core::ErrorKind;
 use tokio::sync::watch;
 
-use crate::{AttemptSchedule, RetryPolicy};
+use crate::{AttemptSchedule, RetryPolicy, Validator};
 
 /// How a lane works its items.
 #[derive(Clone, Debug)]
@@ -27,6 +27,9 @@ pub struct LaneConfig {
     pub default_max_tokens: u32,
     /// Seeds the backoff jitter, for reproducible tests.
     pub jitter_seed: Option<u64>,
+    /// Checks every completion of every successful reply (structured output); a reply with
+    /// one that fails is an `InvalidOutput` error. See [`crate::validate`].
+    pub validator: Option<Arc<dyn Validator>>,
 }
 
 impl LaneConfig {
@@ -40,6 +43,7 @@ impl LaneConfig {
             schedule: AttemptSchedule::default(),
             default_max_tokens: 1024,
             jitter_seed: None,
+            validator: None,
         }
     }
 }

@@ -64,6 +64,10 @@ pub struct Record {
     pub finish_reason: Option<FinishReason>,
     /// Whether the output was cut off at `max_tokens`.
     pub truncated: bool,
+    /// With an output schema (structured output): the output read as JSON, checked against
+    /// the schema. `None` (written `null`) without a schema, and when the job failed.
+    #[serde(default)]
+    pub parsed: Option<Value>,
     /// Requests sent for this job, the last one included.
     pub attempts: u32,
     /// Tokens billed over every attempt, failed ones included.
@@ -191,7 +195,7 @@ impl From<&ProviderError> for RecordError {
 
 impl Record {
     /// Every field name a record writes itself, in order; `metadata` goes after `retry_count`.
-    pub const FIELDS: [&'static str; 21] = [
+    pub const FIELDS: [&'static str; 22] = [
         "run_id",
         "prompt_id",
         "model",
@@ -210,6 +214,7 @@ impl Record {
         "status",
         "finish_reason",
         "truncated",
+        "parsed",
         "attempts",
         "usage_all_attempts",
         "cost_usd",
@@ -294,6 +299,7 @@ impl Serialize for Record {
         map.serialize_entry("status", &self.status)?;
         map.serialize_entry("finish_reason", &self.finish_reason)?;
         map.serialize_entry("truncated", &self.truncated)?;
+        map.serialize_entry("parsed", &self.parsed)?;
         map.serialize_entry("attempts", &self.attempts)?;
         map.serialize_entry("usage_all_attempts", &self.usage_all_attempts)?;
         map.serialize_entry("cost_usd", &self.cost_usd)?;
@@ -326,6 +332,7 @@ mod tests {
             status: RecordStatus::Ok,
             finish_reason: Some(FinishReason::Stop),
             truncated: false,
+            parsed: None,
             attempts: 1,
             usage_all_attempts: UsageTotals::default(),
             cost_usd: None,
@@ -361,6 +368,17 @@ mod tests {
         let map = sampling_params(&params);
         let keys: Vec<&str> = map.keys().map(String::as_str).collect();
         assert_eq!(keys, ["temperature", "seed", "reasoning_effort"]);
+    }
+
+    #[test]
+    fn sampling_params_leave_out_the_output_schema() {
+        let params = Params {
+            seed: Some(1),
+            schema: Some(std::sync::Arc::new(serde_json::json!({"type": "object"}))),
+            ..Params::default()
+        };
+        let map = sampling_params(&params);
+        assert_eq!(map.keys().collect::<Vec<_>>(), ["seed"]);
     }
 
     #[test]

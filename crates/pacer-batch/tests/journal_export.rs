@@ -35,6 +35,7 @@ fn record(label: &str, prompt_id: &str, second: i64) -> Record {
         status: RecordStatus::Ok,
         finish_reason: None,
         truncated: false,
+        parsed: None,
         attempts: 1,
         usage_all_attempts: UsageTotals::default(),
         cost_usd: None,

@@ -41,6 +41,7 @@ fn failed_record() -> Record {
         status: RecordStatus::Error,
         finish_reason: None,
         truncated: false,
+        parsed: None,
         attempts: 4,
         usage_all_attempts: UsageTotals::default(),
         cost_usd: None,
@@ -84,6 +85,7 @@ fn record_json_field_order_is_seed_fields_metadata_then_pacer_fields() {
             "status",
             "finish_reason",
             "truncated",
+            "parsed",
             "attempts",
             "usage_all_attempts",
             "cost_usd",
@@ -128,6 +130,7 @@ fn record_reads_back_with_unknown_fields_in_metadata() {
     record.tokens_used = usage.into();
     record.usage_all_attempts = usage.into();
     record.cost_usd = Some(0.0012);
+    record.parsed = Some(json!({"exists": true, "year": 2021}));
 
     let line = serde_json::to_string(&record).unwrap();
     let back: Record = serde_json::from_str(&line).unwrap();

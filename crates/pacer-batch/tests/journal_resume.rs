@@ -47,6 +47,7 @@ fn record(label: &str, prompt_id: &str, sample: u32, ok: bool) -> Record {
         },
         finish_reason: None,
         truncated: false,
+        parsed: None,
         attempts: 1,
         usage_all_attempts: UsageTotals::default(),
         cost_usd: None,

@@ -43,6 +43,7 @@ fn record(label: &str, n: u32, elapsed_seconds: f64, error: Option<ErrorKind>) -
         },
         finish_reason: None,
         truncated: false,
+        parsed: None,
         attempts: 1,
         usage_all_attempts: UsageTotals {
             input: 20,

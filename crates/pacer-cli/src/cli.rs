@@ -122,6 +122,10 @@ pub struct RunArgs {
     /// Stop dispatching before the run's tokens (resumes included) would pass this many.
     #[arg(long, value_name = "N")]
     pub budget_tokens: Option<u64>,
+    /// A JSON Schema file every output must match (structured output), for every model:
+    /// sent to the provider, each reply validated, invalid ones retried.
+    #[arg(long, value_name = "FILE")]
+    pub schema: Option<PathBuf>,
 }
 
 /// `pacer export`.

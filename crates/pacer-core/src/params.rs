@@ -1,5 +1,7 @@
 //! Sampling and output parameters, common to every provider.
 
+use std::sync::Arc;
+
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
@@ -36,6 +38,14 @@ pub struct Params {
     /// Provider-specific parameters, passed through as they are.
     #[serde(default, skip_serializing_if = "Map::is_empty")]
     pub extra: Map<String, Value>,
+    /// The JSON Schema the output must match, for structured output: each provider sends it
+    /// in its own way (see the providers' docs), and the lane checks every reply against it.
+    ///
+    /// Shared, since every request of a lane carries the same schema. Never serialized nor
+    /// read: it is no sampling parameter, so it stays out of records' `sampling_params`, and
+    /// a prompt file cannot set it.
+    #[serde(skip)]
+    pub schema: Option<Arc<Value>>,
 }
 
 fn one() -> u32 {

@@ -34,7 +34,7 @@ pub enum Accounting {
 ///         let text = request.messages.last().map(|m| m.content.clone()).unwrap_or_default();
 ///         Ok(Response {
 ///             model_version: None,
-///             choices: vec![Choice { text, finish_reason: FinishReason::Stop, logprobs: None }],
+///             choices: vec![Choice { text, finish_reason: FinishReason::Stop, logprobs: None, parsed: None }],
 ///             usage: Usage::default(),
 ///             rate_limits: None,
 ///         })

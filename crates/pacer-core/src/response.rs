@@ -86,6 +86,9 @@ pub struct Choice {
     pub finish_reason: FinishReason,
     /// Per-token log-probabilities, when asked for and offered.
     pub logprobs: Option<Vec<TokenLogprob>>,
+    /// The text read as JSON and checked against the request's output schema; `None`
+    /// when there was no schema. Providers leave it `None`: the lane fills it in.
+    pub parsed: Option<serde_json::Value>,
 }
 
 /// A successful reply to one [`Request`](crate::Request).

@@ -6,6 +6,8 @@
 //! ```text
 //! limiter.acquire(estimate) -> middleware.before -> provider.send -> middleware.after
 //!        ^                                                              |
+//!        |                                               validator (structured output)
+//!        |                                                              |
 //!        +---- cool-down (429) / backoff (retryable) <--- classify <----+---> Outcome
 //! ```
 
@@ -17,6 +19,7 @@ mod outcome;
 mod retry;
 mod schedule;
 mod stats;
+pub mod validate;
 mod work;
 
 pub use budget::{Budget, Exhausted, Reservation, Spending};
@@ -27,4 +30,5 @@ pub use outcome::Outcome;
 pub use retry::RetryPolicy;
 pub use schedule::AttemptSchedule;
 pub use stats::Stats;
+pub use validate::{SchemaValidator, Validator, strip_fence};
 pub use work::{Attempt, DirectCall, Work, WorkItem};

@@ -24,6 +24,7 @@ fn ok(text: &str) -> Response {
             text: text.into(),
             finish_reason: FinishReason::Stop,
             logprobs: None,
+            parsed: None,
         }],
         usage: Usage {
             input_tokens: 10,

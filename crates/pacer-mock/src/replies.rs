@@ -45,8 +45,15 @@ fn role(name: &str) -> Role {
 }
 
 /// Pacer's request for a chat request. A reasoning model's `max_completion_tokens` covers
-/// its reasoning too, so the visible output gets a third of it.
+/// its reasoning too, so the visible output gets a third of it. A `response_format` of type
+/// `json_schema` becomes the output schema, so the reply is JSON that fits it.
 pub(crate) fn chat_request(wire: ChatRequest, reasoning: bool) -> Request {
+    let schema = wire
+        .extra
+        .get("response_format")
+        .filter(|f| f.get("type").and_then(Value::as_str) == Some("json_schema"))
+        .and_then(|f| f.pointer("/json_schema/schema"))
+        .map(|schema| std::sync::Arc::new(schema.clone()));
     let cap = wire.max_completion_tokens.or(wire.max_tokens);
     let max_tokens = if reasoning {
         cap.map(|c| c / (1 + REASONING_PER_TOKEN as u32))
@@ -70,6 +77,7 @@ pub(crate) fn chat_request(wire: ChatRequest, reasoning: bool) -> Request {
             logprobs: wire.logprobs.unwrap_or(false),
             // The reply always computes at least one alternative; the wire reply keeps `k`.
             top_logprobs: Some(wire.top_logprobs.unwrap_or(0).max(1)),
+            schema,
             ..Params::default()
         },
     }

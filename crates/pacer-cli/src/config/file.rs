@@ -82,6 +82,9 @@ pub struct ModelEntry {
     pub seed: Option<u64>,
     /// Stop sequences.
     pub stop: Option<Stop>,
+    /// A JSON Schema file (relative to this file's folder) that every output must match:
+    /// structured output.
+    pub schema: Option<PathBuf>,
     /// Completions per prompt.
     pub samples: Option<u32>,
     /// Requests per minute.
@@ -130,6 +133,8 @@ pub struct ModelEntry {
     /// US dollars per million tokens (`input`, `output`, `cached_input`); wins over the
     /// built-in price table.
     pub price: Option<pacer_core::Price>,
+    /// Mock: share of calls with a schema whose reply is broken JSON.
+    pub invalid_json_rate: Option<f64>,
     /// Anything else: passed to the provider as extra parameters.
     #[serde(flatten)]
     pub extra: Map<String, Value>,

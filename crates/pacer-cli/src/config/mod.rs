@@ -12,6 +12,7 @@ mod model;
 mod openai;
 mod provider;
 mod resolve;
+mod schema;
 
 use std::fmt;
 use std::path::{Path, PathBuf};

@@ -40,6 +40,8 @@ pub struct ModelSpec {
     pub mock: MockConfig,
     /// How to reach the provider's API.
     pub connection: Connection,
+    /// The output schema every reply must match (also in `params.schema`, for the provider).
+    pub schema: Option<std::sync::Arc<pacer_engine::SchemaValidator>>,
     /// The entry as given, without secrets, for summaries and exports.
     pub entry: Value,
 }
@@ -86,6 +88,7 @@ pub(super) fn model(
     check_range(at, "temperature", temperature, 0.0, 2.0)?;
     check_range(at, "top_p", entry.top_p, 0.0, 1.0)?;
     check_range(at, "fail_rate", entry.fail_rate, 0.0, 1.0)?;
+    check_range(at, "invalid_json_rate", entry.invalid_json_rate, 0.0, 1.0)?;
     let schedule = entry
         .temperature_schedule
         .clone()
@@ -182,6 +185,7 @@ pub(super) fn model(
         logprobs: entry.logprobs.unwrap_or(false) || entry.top_logprobs.is_some(),
         top_logprobs: entry.top_logprobs,
         extra: entry.extra.clone(),
+        schema: None,
     };
     let mut shown = serde_json::to_value(entry).unwrap_or(Value::Null);
     if let Value::Object(map) = &mut shown {
@@ -208,8 +212,10 @@ pub(super) fn model(
             fail_kind,
             rate_limit_every: entry.rate_limit_every,
             retry_after: Duration::from_millis(entry.retry_after_ms.unwrap_or(1000)),
+            invalid_json_rate: entry.invalid_json_rate.unwrap_or(0.0),
         },
         connection,
+        schema: None,
         entry: shown,
     })
 }

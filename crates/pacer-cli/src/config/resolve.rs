@@ -47,6 +47,8 @@ pub struct Overrides {
     pub budget_usd: Option<f64>,
     /// The run's cap in tokens.
     pub budget_tokens: Option<u64>,
+    /// The output schema for every model; replaces the models' `schema`.
+    pub schema: Option<PathBuf>,
 }
 
 /// Everything a run needs, checked.
@@ -160,6 +162,14 @@ pub fn resolve(
         tier: tier.as_deref(),
     };
 
+    let flag_schema = match &overrides.schema {
+        Some(p) => Some((
+            p.clone(),
+            super::schema::load(p).map_err(|m| cli("--schema", m))?,
+        )),
+        None => None,
+    };
+
     let mut models: Vec<ModelSpec> = Vec::with_capacity(entries.len());
     let keys: Vec<(String, bool)> = entries.iter().map(|(k, _, c)| (k.clone(), *c)).collect();
     for (key, entry, from_cli) in entries {
@@ -171,7 +181,17 @@ pub fn resolve(
                 err(&key, message)
             }
         };
-        let spec = model(&entry, &config, overrides, &known, &at)?;
+        let mut spec = model(&entry, &config, overrides, &known, &at)?;
+        let schema = match (&flag_schema, &entry.schema) {
+            (Some(given), _) => Some(given.clone()),
+            (None, Some(p)) => {
+                let p = relative_to(path, p);
+                let schema = super::schema::load(&p).map_err(|m| at("schema", m))?;
+                Some((p, schema))
+            }
+            (None, None) => None,
+        };
+        super::schema::attach(&mut spec, schema);
         if let Some(first) = models.iter().position(|m| m.label == spec.label) {
             return Err(at(
                 "label",

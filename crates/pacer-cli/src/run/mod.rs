@@ -59,6 +59,7 @@ pub fn load(args: &RunArgs) -> anyhow::Result<RunConfig> {
         limits_file: args.limits.clone(),
         budget_usd: args.budget_usd,
         budget_tokens: args.budget_tokens,
+        schema: args.schema.clone(),
     };
     Ok(config::resolve(file, &overrides)?)
 }
@@ -289,6 +290,10 @@ fn lane_config(config: &RunConfig, model: &config::ModelSpec) -> LaneConfig {
     lane.schedule = AttemptSchedule {
         temperature: model.temperature_schedule.clone(),
     };
+    lane.validator = model
+        .schema
+        .clone()
+        .map(|schema| schema as Arc<dyn pacer_engine::Validator>);
     lane
 }
 

@@ -109,6 +109,7 @@ pub fn records(run_id: &str, lane: &LaneInfo, outcome: Outcome<Job>) -> Vec<Reco
         status: RecordStatus::Ok,
         finish_reason: None,
         truncated: false,
+        parsed: None,
         attempts: outcome.attempts,
         usage_all_attempts: UsageTotals::default(),
         cost_usd: None,
@@ -147,6 +148,7 @@ pub fn records(run_id: &str, lane: &LaneInfo, outcome: Outcome<Job>) -> Vec<Reco
                     record.finish_reason = Some(choice.finish_reason);
                     record.full_response = Some(choice.text);
                     record.token_logprobs = choice.logprobs;
+                    record.parsed = choice.parsed;
                 }
                 (Ok(response), None) => {
                     record.status = RecordStatus::Error;

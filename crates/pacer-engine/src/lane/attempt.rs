@@ -127,6 +127,7 @@ impl Shared {
                 };
                 reservation.settle(&billed, self.config.price.as_ref());
             }
+            let result = self.check_output(result);
             let accounting = match &dispatch {
                 Dispatch::Request(_) => self.provider.accounting(),
                 Dispatch::Direct(_) => Accounting::Actual,

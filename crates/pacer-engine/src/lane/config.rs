@@ -7,7 +7,7 @@ use std::time::Duration;
 use pacer_core::{ErrorKind, Price};
 use tokio::sync::watch;
 
-use crate::{AttemptSchedule, Budget, RetryPolicy};
+use crate::{AttemptSchedule, Budget, RetryPolicy, Validator};
 
 /// How a lane works its items.
 #[derive(Clone, Debug)]
@@ -31,6 +31,9 @@ pub struct LaneConfig {
     pub price: Option<Price>,
     /// The run's spending cap, shared with the other lanes.
     pub budget: Option<Arc<Budget>>,
+    /// Checks every completion of every successful reply (structured output); a reply with
+    /// one that fails is an `InvalidOutput` error. See [`crate::validate`].
+    pub validator: Option<Arc<dyn Validator>>,
 }
 
 impl LaneConfig {
@@ -46,6 +49,7 @@ impl LaneConfig {
             jitter_seed: None,
             price: None,
             budget: None,
+            validator: None,
         }
     }
 }

@@ -2,6 +2,7 @@
 
 mod attempt;
 mod config;
+mod output;
 
 use std::pin::pin;
 use std::sync::{Arc, Mutex};

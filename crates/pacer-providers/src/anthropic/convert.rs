@@ -2,18 +2,27 @@
 
 use super::wire::{Message, MessagesRequest, MessagesResponse, WireUsage};
 use pacer_core::{Choice, ErrorKind, FinishReason, ProviderError, Request, Response, Role, Usage};
+use serde_json::Value;
 
 /// The Messages body for `request`: system messages joined (blank-line separated) into the
 /// top-level `system`, the other turns in order, `max_tokens` from the request or
 /// `default_max_tokens`, and the request's `extra` parameters merged in last. `n` is never
 /// sent: the API gives one completion per call.
+///
+/// An output schema becomes one more system paragraph, [`schema_instruction`], asking for
+/// JSON that matches it: the Messages API has no JSON Schema mode that works on every model
+/// without tools. (Newer models take `output_config: {"format": {"type": "json_schema",
+/// ...}}`, with a stricter schema subset; pass it in the model's extra parameters to use
+/// it.) The lane validates every reply either way.
 pub(crate) fn request(request: &Request, default_max_tokens: u32) -> MessagesRequest {
     let p = &request.params;
+    let instruction = p.schema.as_deref().map(schema_instruction);
     let system: Vec<&str> = request
         .messages
         .iter()
         .filter(|m| m.role == Role::System)
         .map(|m| m.content.as_str())
+        .chain(instruction.as_deref())
         .collect();
     let messages = request
         .messages
@@ -35,6 +44,14 @@ pub(crate) fn request(request: &Request, default_max_tokens: u32) -> MessagesReq
         stop_sequences: (!p.stop.is_empty()).then(|| p.stop.clone()),
         extra: p.extra.clone(),
     }
+}
+
+/// The system paragraph that asks for JSON matching `schema` (included, compact).
+pub(crate) fn schema_instruction(schema: &Value) -> String {
+    format!(
+        "Answer with a single JSON value that matches this JSON Schema, and nothing else: \
+         no prose, no code fence.\nJSON Schema: {schema}"
+    )
 }
 
 /// Why the model stopped, in Pacer's words.
@@ -85,6 +102,7 @@ pub(crate) fn response(body: &[u8]) -> Result<Response, ProviderError> {
             text,
             finish_reason: finish_reason(reply.stop_reason.as_deref()),
             logprobs: None,
+            parsed: None,
         }],
         usage: usage(reply.usage.unwrap_or_default()),
         rate_limits: None,

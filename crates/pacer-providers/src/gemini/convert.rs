@@ -28,6 +28,10 @@ const TOP_LEVEL: [&str; 6] = [
 /// `extra` parameters go where Gemini reads them: the fields of [`TOP_LEVEL`] beside
 /// `contents`, the entries of an object under `generationConfig` into it, and every other
 /// key (`responseMimeType`, `thinkingConfig`, ...) into `generationConfig` as well.
+///
+/// An output schema goes into `generationConfig` as `responseMimeType: "application/json"`
+/// and `responseJsonSchema` (the field that takes JSON Schema; the older `responseSchema`
+/// takes only an OpenAPI subset and must then be absent, so an `extra` one is dropped).
 pub(crate) fn request(request: &Request) -> GenerateContentRequest {
     let p = &request.params;
     let system: Vec<&str> = request
@@ -76,6 +80,15 @@ pub(crate) fn request(request: &Request) -> GenerateContentRequest {
                 config.extra.insert(key.to_owned(), value.clone());
             }
         }
+    }
+    if let Some(schema) = &p.schema {
+        config.extra.remove("responseSchema");
+        config
+            .extra
+            .insert("responseMimeType".into(), "application/json".into());
+        config
+            .extra
+            .insert("responseJsonSchema".into(), Value::clone(schema));
     }
     if config != GenerationConfig::default() {
         body.generation_config = Some(config);
@@ -140,6 +153,7 @@ fn choice(candidate: Candidate) -> Choice {
         text,
         finish_reason: finish_reason(candidate.finish_reason.as_deref()),
         logprobs: candidate.logprobs_result.map(logprobs),
+        parsed: None,
     }
 }
 

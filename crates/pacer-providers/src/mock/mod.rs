@@ -1,8 +1,11 @@
 //! The mock provider (seed 002's `MockAgent`): replies derived only from the prompt and the
 //! sampling parameters, so the same request always gets the same answer, with token usage,
-//! and settings that inject latency, transient failures and rate-limit errors.
+//! and settings that inject latency, transient failures and rate-limit errors. A request
+//! with an output schema gets a JSON value that fits it (simple schemas only), or, at the
+//! `invalid_json_rate`, broken JSON that the lane's validator refuses.
 
 mod reply;
+mod structured;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -25,6 +28,9 @@ pub struct MockConfig {
     pub rate_limit_every: Option<u64>,
     /// The `retry-after` those refusals carry.
     pub retry_after: Duration,
+    /// Share of calls, 0 to 1, with an output schema whose reply is broken JSON (a chatty
+    /// preamble and half a value), for showing the structured-output retries.
+    pub invalid_json_rate: f64,
 }
 
 impl Default for MockConfig {
@@ -35,6 +41,7 @@ impl Default for MockConfig {
             fail_kind: ErrorKind::Server,
             rate_limit_every: None,
             retry_after: Duration::from_secs(1),
+            invalid_json_rate: 0.0,
         }
     }
 }
@@ -87,6 +94,9 @@ impl MockProvider {
     }
 }
 
+/// Salts the call number for the `invalid_json_rate` draw.
+const INVALID_JSON_SALT: u64 = 0x5c4e_3a00_0000_0000;
+
 /// The HTTP status a real provider would send with `kind`.
 fn status_of(kind: ErrorKind) -> u16 {
     match kind {
@@ -121,10 +131,19 @@ impl Provider for MockProvider {
         if !self.config.latency.is_zero() {
             tokio::time::sleep(self.config.latency).await;
         }
-        match self.injected_failure(call, request) {
-            Some(err) => Err(err),
-            None => Ok(reply(request)),
+        if let Some(err) = self.injected_failure(call, request) {
+            return Err(err);
         }
+        let mut response = reply(request);
+        // Its own draw (the call number salted), independent of the failure draw.
+        if request.params.schema.is_some()
+            && self.config.invalid_json_rate > 0.0
+            && reply::unit_draw(request, call ^ INVALID_JSON_SALT) < self.config.invalid_json_rate
+            && let Some(first) = response.choices.first_mut()
+        {
+            first.text = structured::broken(&first.text);
+        }
+        Ok(response)
     }
 }
 
@@ -159,6 +178,33 @@ mod tests {
             .await
             .unwrap_err();
         assert_eq!((err.kind, err.status), (ErrorKind::Auth, Some(401)));
+    }
+
+    #[tokio::test]
+    async fn a_schema_gets_json_and_invalid_json_rate_breaks_some() {
+        let schema = serde_json::json!({
+            "type": "object",
+            "properties": {"answer": {"type": "string"}},
+            "required": ["answer"]
+        });
+        let mock = MockProvider::new(MockConfig {
+            invalid_json_rate: 0.3,
+            ..MockConfig::default()
+        });
+        let mut broken = 0;
+        for i in 0..200 {
+            let mut request = Request::text("m", None, &format!("prompt {i}"));
+            request.params.schema = Some(std::sync::Arc::new(schema.clone()));
+            let text = mock.send(&request).await.unwrap().choices[0].text.clone();
+            match serde_json::from_str::<serde_json::Value>(&text) {
+                Ok(value) => assert!(value["answer"].is_string(), "{text}"),
+                Err(_) => broken += 1,
+            }
+        }
+        assert!((30..90).contains(&broken), "{broken} of 200");
+        // Without a schema the knob does nothing.
+        let plain = mock.send(&Request::text("m", None, "hi")).await.unwrap();
+        assert!(!plain.choices[0].text.starts_with("Sure"));
     }
 
     #[tokio::test]

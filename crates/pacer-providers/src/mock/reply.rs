@@ -3,7 +3,8 @@
 
 use pacer_core::{Choice, FinishReason, Request, Response, TokenLogprob, Usage, estimate_tokens};
 
-const WORDS: [&str; 32] = [
+/// The mock's vocabulary.
+pub(crate) const WORDS: [&str; 32] = [
     "the",
     "model",
     "answers",
@@ -70,7 +71,8 @@ pub(crate) fn unit_draw(request: &Request, call: u64) -> f64 {
     (splitmix(h) >> 11) as f64 / (1u64 << 53) as f64
 }
 
-fn splitmix(mut x: u64) -> u64 {
+/// SplitMix64's step: a well-mixed next state.
+pub(crate) fn splitmix(mut x: u64) -> u64 {
     x = x.wrapping_add(0x9e37_79b9_7f4a_7c15);
     x = (x ^ (x >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
     x = (x ^ (x >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
@@ -101,6 +103,15 @@ fn word_count(text: &str) -> u64 {
 }
 
 fn choice(request: &Request, mut state: u64) -> Choice {
+    if let Some(schema) = &request.params.schema {
+        // Structured output: a value for the schema, never cut short.
+        return Choice {
+            text: super::structured::value_for(schema, state).to_string(),
+            finish_reason: FinishReason::Stop,
+            logprobs: None,
+            parsed: None,
+        };
+    }
     let wanted = 8 + (state % 57) as usize;
     let max = request.params.max_tokens.map_or(usize::MAX, |m| m as usize);
     let (len, finish_reason) = if wanted > max {
@@ -123,6 +134,7 @@ fn choice(request: &Request, mut state: u64) -> Choice {
         text: words.join(" "),
         finish_reason,
         logprobs: request.params.logprobs.then_some(logprobs),
+        parsed: None,
     }
 }
 

@@ -7,6 +7,7 @@ use super::wire::{
 use pacer_core::{
     Choice, ErrorKind, FinishReason, ProviderError, Request, Response, TokenLogprob, Usage,
 };
+use serde_json::{Value, json};
 
 /// Alternatives per token when logprobs are asked for without a count.
 const DEFAULT_TOP_LOGPROBS: u8 = 5;
@@ -14,6 +15,12 @@ const DEFAULT_TOP_LOGPROBS: u8 = 5;
 /// The chat body for `request`. Reasoning models get `max_completion_tokens` and lose the
 /// parameters they refuse: `temperature`, `top_p`, `stop` and logprobs. `n` goes only where
 /// `send_n` says the model takes it (by default, not reasoning models).
+///
+/// An output schema is sent as OpenAI's structured output, `response_format: {"type":
+/// "json_schema", "json_schema": {"name": "output", "schema": ..., "strict": false}}`,
+/// replacing any `response_format` among the `extra` parameters. Not strict: strict mode
+/// refuses schemas that leave `additionalProperties` open or some properties optional, and
+/// every reply is validated by the lane anyway.
 pub(crate) fn chat_request(request: &Request, reasoning: bool, send_n: bool) -> ChatRequest {
     let p = &request.params;
     let messages = request
@@ -37,6 +44,10 @@ pub(crate) fn chat_request(request: &Request, reasoning: bool, send_n: bool) -> 
         extra: p.extra.clone(),
         ..ChatRequest::default()
     };
+    if let Some(schema) = &p.schema {
+        body.extra
+            .insert("response_format".into(), response_format(schema));
+    }
     if reasoning {
         body.max_completion_tokens = p.max_tokens;
     } else {
@@ -48,6 +59,14 @@ pub(crate) fn chat_request(request: &Request, reasoning: bool, send_n: bool) -> 
         body.top_logprobs = top_logprobs;
     }
     body
+}
+
+/// OpenAI's `response_format` for an output schema.
+fn response_format(schema: &Value) -> Value {
+    json!({
+        "type": "json_schema",
+        "json_schema": {"name": "output", "schema": schema, "strict": false}
+    })
 }
 
 /// The prompt of a legacy completion: the messages' texts, blank-line separated.
@@ -62,7 +81,8 @@ pub(crate) fn completion_prompt(request: &Request) -> String {
     }
 }
 
-/// The legacy completions body for `request`.
+/// The legacy completions body for `request`. The legacy API has no structured output: an
+/// output schema is not sent (the lane still validates every reply against it).
 pub(crate) fn completion_request(request: &Request) -> CompletionRequest {
     let p = &request.params;
     CompletionRequest {
@@ -161,6 +181,7 @@ pub(crate) fn chat_response(body: &[u8]) -> Result<Response, ProviderError> {
                 finish_reason: finish_reason(c.finish_reason.as_deref()),
                 text: c.message.content.or(c.message.refusal).unwrap_or_default(),
                 logprobs,
+                parsed: None,
             }
         },
     )
@@ -178,6 +199,7 @@ pub(crate) fn completion_response(body: &[u8]) -> Result<Response, ProviderError
             finish_reason: finish_reason(c.finish_reason.as_deref()),
             text: c.text,
             logprobs: c.logprobs.map(legacy_logprobs),
+            parsed: None,
         },
     )
 }

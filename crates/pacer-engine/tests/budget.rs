@@ -36,6 +36,7 @@ impl Provider for Billing {
                 text: "ok".into(),
                 finish_reason: FinishReason::Stop,
                 logprobs: None,
+                parsed: None,
             }],
             usage: Usage {
                 input_tokens: 10,

@@ -127,19 +127,23 @@ impl Shared {
                 };
                 reservation.settle(&billed, self.config.price.as_ref());
             }
-            let result = self.check_output(result);
             let accounting = match &dispatch {
                 Dispatch::Request(_) => self.provider.accounting(),
                 Dispatch::Direct(_) => Accounting::Actual,
             };
+            // The server answered: the limiter settles what it billed, whether or not the
+            // output then passes its schema.
+            if let Ok(response) = &result {
+                self.settle(&permit, accounting, &response.usage);
+                self.limiter.succeeded();
+            }
+            let result = self.check_output(result);
             if let Dispatch::Request(request) = dispatch {
                 last_request = Some(request);
             }
             let error = match result {
                 Ok(response) => {
                     usage.add(&response.usage);
-                    self.settle(&permit, accounting, &response.usage);
-                    self.limiter.succeeded();
                     break Ok(response);
                 }
                 Err(error) => error,

@@ -20,4 +20,4 @@ pub use price::Price;
 pub use provider::{Accounting, Provider};
 pub use ratelimit::{LimitDimension, LimitReading, RateLimitInfo, parse_duration, retry_after};
 pub use response::{Choice, FinishReason, Response, TokenLogprob, Usage};
-pub use timestamp::parse_rfc3339;
+pub use timestamp::{civil_from_days, days_from_civil, parse_rfc3339};

@@ -4,6 +4,8 @@
 use std::fmt::Write as _;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use pacer_core::civil_from_days;
+
 /// `d` rounded up to whole milliseconds.
 pub(crate) fn ceil_millis(d: Duration) -> u64 {
     let nanos = d.as_nanos();
@@ -59,21 +61,6 @@ pub(crate) fn rfc3339_ceil(t: SystemTime) -> String {
         rest / 60 % 60,
         rest % 60
     )
-}
-
-/// The (year, month, day) of a day number counted from 1970-01-01 (Howard Hinnant's
-/// algorithm).
-fn civil_from_days(days: i64) -> (i64, u32, u32) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    (year, month, day)
 }
 
 #[cfg(test)]

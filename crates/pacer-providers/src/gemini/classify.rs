@@ -2,7 +2,7 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use pacer_core::{ErrorKind, ProviderError, parse_duration};
+use pacer_core::{ErrorKind, ProviderError, civil_from_days, days_from_civil, parse_duration};
 
 use super::wire::{ErrorReply, ErrorStatus};
 use crate::http::{excerpt, redact};
@@ -135,30 +135,6 @@ fn nth_sunday(year: i64, month: u32, nth: i64) -> i64 {
     // 1970-01-01 was a Thursday: weekday 4 with Sunday as 0.
     let weekday = (first + 4).rem_euclid(7);
     first + (7 - weekday) % 7 + 7 * (nth - 1)
-}
-
-/// Days from 1970-01-01 to a date (Howard Hinnant's algorithm).
-fn days_from_civil(year: i64, month: u32, day: u32) -> i64 {
-    let year = if month <= 2 { year - 1 } else { year };
-    let era = year.div_euclid(400);
-    let yoe = year - era * 400;
-    let mp = (i64::from(month) + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + i64::from(day) - 1;
-    era * 146_097 + yoe * 365 + yoe / 4 - yoe / 100 + doy - 719_468
-}
-
-/// The (year, month, day) of a day number.
-fn civil_from_days(days: i64) -> (i64, u32, u32) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    (year, month, day)
 }
 
 #[cfg(test)]

@@ -215,14 +215,58 @@ impl Limiter {
         }
     }
 
+    /// Like [`acquire`](Self::acquire), but gives up when the request could not start within
+    /// `max_wait`: `Ok(Err(wait))` says roughly how long it would have waited. A request that
+    /// would start too late reserves nothing, so a refused request costs the others no
+    /// capacity (a gateway refusing with `retry-after` instead of queueing without end).
+    pub async fn acquire_within(
+        &self,
+        cost: Cost,
+        max_wait: Duration,
+    ) -> Result<Result<Permit, Duration>, LimitError> {
+        let deadline = Instant::now() + max_wait;
+        match tokio::time::timeout_at(deadline, self.wait_for_probe(cost)).await {
+            Ok(Some(permit)) => return Ok(Ok(permit)),
+            Ok(None) => {}
+            Err(_) => return Ok(Err(max_wait)),
+        }
+        self.check(cost)?;
+        loop {
+            let (start, epoch) = {
+                let mut state = self.lock();
+                let saved = (state.buckets.clone(), state.reserved);
+                let (start, epoch) = Self::reserve_locked(&self.config, &mut state, cost);
+                if start > deadline {
+                    (state.buckets, state.reserved) = saved;
+                    return Ok(Err(start.saturating_duration_since(Instant::now())));
+                }
+                (start, epoch)
+            };
+            sleep_until(start).await;
+            let state = self.lock();
+            if state.epoch == epoch {
+                return Ok(Ok(Permit {
+                    cost,
+                    epoch,
+                    marks: state.reserved,
+                    probe: false,
+                }));
+            }
+        }
+    }
+
     fn reserve(&self, cost: Cost) -> (Instant, u64) {
         let mut state = self.lock();
+        Self::reserve_locked(&self.config, &mut state, cost)
+    }
+
+    fn reserve_locked(config: &LimiterConfig, state: &mut State, cost: Cost) -> (Instant, u64) {
         for dimension in Dimension::ALL {
             state.reserved[dimension.index()] += cost.of(dimension);
         }
         let now = Instant::now();
         let base = state.paused_until.map_or(now, |p| p.max(now));
-        let factor = self.ramp_factor(&state, base);
+        let factor = Self::ramp_factor(config, state, base);
         let mut start = base;
         for dimension in Dimension::ALL {
             let units = cost.of(dimension);
@@ -236,16 +280,16 @@ impl Limiter {
     }
 
     /// The share of the full rate allowed at `at`, climbing linearly after a pause.
-    fn ramp_factor(&self, state: &State, at: Instant) -> f64 {
+    fn ramp_factor(config: &LimiterConfig, state: &State, at: Instant) -> f64 {
         let Some(from) = state.ramp_from else {
             return 1.0;
         };
-        let ramp = self.config.slow_start.as_secs_f64();
+        let ramp = config.slow_start.as_secs_f64();
         if ramp <= 0.0 {
             return 1.0;
         }
         let progress = at.saturating_duration_since(from).as_secs_f64() / ramp;
-        let floor = self.config.slow_start_floor.clamp(0.01, 1.0);
+        let floor = config.slow_start_floor.clamp(0.01, 1.0);
         (floor + (1.0 - floor) * progress).min(1.0)
     }
 

@@ -322,3 +322,53 @@ async fn learned_limits_follow_the_server_both_ways() {
     limiter.learn(&p, &tokens, true);
     assert_eq!(limiter.limits().tpm.map(NonZeroU64::get), Some(90_000));
 }
+
+#[tokio::test(start_paused = true)]
+async fn acquire_within_refuses_what_would_wait_too_long_and_reserves_nothing_for_it() {
+    let limiter = limiter(600, None); // 10 per second, burst of 20
+    let start = Instant::now();
+    let max = Duration::from_secs(1);
+    for _ in 0..30 {
+        assert!(
+            limiter
+                .acquire_within(Cost::request(0, 0), max)
+                .await
+                .unwrap()
+                .is_ok()
+        );
+    }
+    // The burst went at once, then 10 more within the second.
+    assert_eq!(start.elapsed().as_millis(), 1_000);
+    // The queue now holds nothing; a request needing more than 1 s of capacity at once
+    // (reserved ahead by a plain acquire) is refused with the wait it would have had.
+    let ahead = Arc::new(limiter);
+    for _ in 0..20 {
+        let l = ahead.clone();
+        tokio::spawn(async move { l.acquire(Cost::request(0, 0)).await.unwrap() });
+    }
+    tokio::task::yield_now().await;
+    let refused = ahead
+        .acquire_within(Cost::request(0, 0), max)
+        .await
+        .unwrap();
+    let wait = refused.unwrap_err();
+    assert!(
+        wait > max && wait <= Duration::from_millis(2_100),
+        "{wait:?}"
+    );
+    // The refusal reserved nothing: the next slot is the same as before it.
+    let again = ahead
+        .acquire_within(Cost::request(0, 0), max)
+        .await
+        .unwrap();
+    assert_eq!(again.unwrap_err(), wait);
+    let waited = ahead
+        .acquire_within(Cost::request(0, 0), Duration::from_secs(5))
+        .await
+        .unwrap();
+    assert!(waited.is_ok());
+    assert_eq!(
+        (Instant::now() - start).as_millis(),
+        1_000 + wait.as_millis()
+    );
+}

@@ -97,11 +97,14 @@ impl Gateway {
                         })
                         .map_err(|e| format!("model `{}`: {e}", spec.name))
                     };
+                    let encoding = Encoding::for_model(&spec.upstream_model);
+                    // Loading the tokenizer takes a while: not on the first request.
+                    encoding.warm();
                     let target = Target::OpenAi {
                         chat: build(Api::Chat)?,
                         completions: build(Api::Completions)?,
                         api_key: openai_config.api_key.clone(),
-                        encoding: Encoding::for_model(&spec.upstream_model),
+                        encoding,
                     };
                     (target, true)
                 }

@@ -16,10 +16,10 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 
 pub use budget::BudgetCaps;
-pub use file::FileConfig;
+pub use file::{FileConfig, GatewayKeyEntry};
 pub use limits_file::LimitsFile;
 pub use provider::Connection;
-pub use resolve::{ModelSpec, Overrides, RunConfig, resolve};
+pub use resolve::{ModelSpec, Overrides, RunConfig, resolve, resolve_serve};
 
 /// A configuration mistake, located.
 #[derive(Debug)]

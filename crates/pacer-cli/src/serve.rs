@@ -48,7 +48,10 @@ pub async fn main(args: ServeArgs) -> anyhow::Result<ExitCode> {
                 max_retries,
                 ..RetryPolicy::default()
             },
-            default_max_tokens: spec.default_max_tokens(),
+            default_max_tokens: spec
+                .params
+                .max_tokens
+                .unwrap_or_else(|| spec.default_max_tokens()),
         });
     }
     let mut keys: Vec<GatewayKey> = file

@@ -635,8 +635,13 @@ impl Route {
                 if endpoint == Endpoint::Completions {
                     return Err(ProviderError::new(ErrorKind::BadRequest, "/v1/completions serves OpenAI-compatible entries only; use /v1/chat/completions").with_status(400));
                 }
-                let request = translate::request(&self.spec.upstream_model, body)
+                let mut request = translate::request(&self.spec.upstream_model, body)
                     .map_err(|m| ProviderError::new(ErrorKind::BadRequest, m).with_status(400))?;
+                // The cap the limiter reserved for, sent.
+                request
+                    .params
+                    .max_tokens
+                    .get_or_insert(self.spec.default_max_tokens);
                 let response = provider.send(&request).await?;
                 let created = SystemTime::now()
                     .duration_since(UNIX_EPOCH)

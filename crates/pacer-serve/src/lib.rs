@@ -86,7 +86,8 @@ pub struct ModelRoute {
     pub timeout: Duration,
     /// When to retry.
     pub retry: RetryPolicy,
-    /// The output tokens assumed for a request that sets no `max_tokens`.
+    /// The output tokens assumed for a request that sets no `max_tokens` (and sent as its
+    /// cap to translated entries).
     pub default_max_tokens: u32,
 }
 

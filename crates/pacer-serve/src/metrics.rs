@@ -187,7 +187,7 @@ impl Metrics {
             ),
             (
                 "pacer_upstream_latency_seconds",
-                "Upstream time to the reply's head, per attempt-set.",
+                "Time a request spent on upstream attempts, retries included (to the reply head for streams).",
                 &m.upstream_latency,
             ),
         ] {

@@ -1,7 +1,6 @@
 //! `pacer serve`: the config's models behind one OpenAI-compatible gateway.
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -107,7 +106,7 @@ pub async fn main(args: ServeArgs) -> anyhow::Result<ExitCode> {
     }
     let usage_log = match args.usage_log.or(file.usage_log.clone()) {
         None => UsageLog::Stdout,
-        Some(path) if path == PathBuf::from("-") => UsageLog::Stdout,
+        Some(path) if path.as_os_str() == "-" => UsageLog::Stdout,
         Some(path) => UsageLog::File(path),
     };
     let names: Vec<String> = routes.iter().map(|r| r.name.clone()).collect();

@@ -66,8 +66,8 @@ struct Route {
 
 enum Target {
     OpenAi {
-        chat: OpenAiProvider,
-        completions: OpenAiProvider,
+        chat: Box<OpenAiProvider>,
+        completions: Box<OpenAiProvider>,
         api_key: Option<String>,
         encoding: Encoding,
     },
@@ -101,8 +101,8 @@ impl Gateway {
                     // Loading the tokenizer takes a while: not on the first request.
                     encoding.warm();
                     let target = Target::OpenAi {
-                        chat: build(Api::Chat)?,
-                        completions: build(Api::Completions)?,
+                        chat: Box::new(build(Api::Chat)?),
+                        completions: Box::new(build(Api::Completions)?),
                         api_key: openai_config.api_key.clone(),
                         encoding,
                     };

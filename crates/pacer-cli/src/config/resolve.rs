@@ -175,6 +175,10 @@ pub fn resolve(
     })
 }
 
+/// Each model's key in the config (`models[1]`, `-m mock:x`) and whether it came from the
+/// command line.
+type ModelKeys = Vec<(String, bool)>;
+
 /// The models of a config (or of `-m` overrides), checked, with the key each came from and
 /// whether it came from the command line. Needs no prompts file, so `pacer serve` uses it
 /// too.
@@ -182,7 +186,7 @@ fn resolve_models(
     path: Option<&Path>,
     config: &FileConfig,
     overrides: &Overrides,
-) -> Result<(Vec<ModelSpec>, Vec<(String, bool)>), ConfigError> {
+) -> Result<(Vec<ModelSpec>, ModelKeys), ConfigError> {
     let err = |key: &str, message: String| ConfigError::new(path, key, message);
     let cli = |key: &str, message: String| ConfigError::new(None, key, message);
     let entries: Vec<(String, ModelEntry, bool)> = if overrides.models.is_empty() {

@@ -127,8 +127,24 @@ pub async fn main(args: ServeArgs) -> anyhow::Result<ExitCode> {
         server.url(),
         names.join(", ")
     );
-    tokio::signal::ctrl_c().await.ok();
+    stopped().await;
     eprintln!("pacer serve: stopping");
     server.shutdown().await?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// Ctrl-C, or SIGTERM where there is one.
+async fn stopped() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        if let Ok(mut term) = signal(SignalKind::terminate()) {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+            return;
+        }
+    }
+    tokio::signal::ctrl_c().await.ok();
 }

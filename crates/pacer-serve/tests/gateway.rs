@@ -295,15 +295,23 @@ async fn upstream_server_errors_are_retried() {
         .await;
         assert_eq!(reply.status, 200, "{}", reply.text);
     }
+    // Streams too: a failure before the first byte is retried.
+    for i in 0..10 {
+        let mut body = chat("m", &format!("s{i}"));
+        body["stream"] = json!(true);
+        let reply = post(&base, "/chat/completions", None, &body).await;
+        assert_eq!(reply.status, 200, "{}", reply.text);
+        assert!(reply.text.ends_with("data: [DONE]\n\n"), "{}", reply.text);
+    }
     let stats = mock.stats();
     assert!(stats.server_errors > 0, "{stats:?}");
-    assert_eq!(stats.ok, 10);
+    assert_eq!(stats.ok, 20);
     let metrics = get(&format!("http://{}", gw.addr()), "/metrics", None)
         .await
         .text;
     let attempts = format!(
         "pacer_upstream_attempts_total{{model=\"m\"}} {}",
-        10 + stats.server_errors
+        20 + stats.server_errors
     );
     assert!(metrics.contains(&attempts), "{metrics}");
     gw.shutdown().await.unwrap();
@@ -495,4 +503,45 @@ async fn the_usage_log_and_metrics_hold_no_key_and_no_text() {
         assert!(!text.contains(secret), "{secret} in the log: {text}");
         assert!(!metrics.contains(secret), "{secret} in the metrics");
     }
+}
+
+#[tokio::test]
+async fn each_gateway_key_may_have_its_own_rate_limit() {
+    let mock = MockServer::start(MockServerConfig::default())
+        .await
+        .unwrap();
+    let mut config = GatewayConfig::new(vec![openai_route("m", "gpt-4o-mini", &mock, None)]);
+    config.keys = vec![
+        GatewayKey {
+            id: "a".into(),
+            key: "key-a".into(),
+        },
+        GatewayKey {
+            id: "b".into(),
+            key: "key-b".into(),
+        },
+    ];
+    config.client_rpm = Some(60);
+    config.max_queue_wait = Duration::from_millis(200);
+    let gw = gateway(config).await;
+    let base = gw.url();
+    assert_eq!(
+        post(&base, "/chat/completions", Some("key-a"), &chat("m", "1"))
+            .await
+            .status,
+        200
+    );
+    let second = post(&base, "/chat/completions", Some("key-a"), &chat("m", "2")).await;
+    assert_eq!(second.status, 429, "{}", second.text);
+    assert_eq!(second.json()["error"]["code"], "gateway_client_rate_limit");
+    assert!(second.headers.contains_key("retry-after"));
+    // Another key has its own allowance.
+    assert_eq!(
+        post(&base, "/chat/completions", Some("key-b"), &chat("m", "3"))
+            .await
+            .status,
+        200
+    );
+    assert_eq!(mock.stats().requests, 2);
+    gw.shutdown().await.unwrap();
 }

@@ -27,6 +27,30 @@ pub enum Command {
     /// Check a run's setup before anything is spent: keys, files, output folder, limits, and
     /// the tokens and cost of the whole run.
     Validate(ValidateArgs),
+    /// Serve an OpenAI-compatible gateway that paces every client's requests under the
+    /// config's model limits.
+    Serve(ServeArgs),
+}
+
+/// `pacer serve`.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// The config file: its models (as for `pacer run`) and gateway settings.
+    #[arg(short, long, value_name = "FILE")]
+    pub config: PathBuf,
+    /// The address to listen on [default: the config's `listen`, else 127.0.0.1:8787].
+    #[arg(long, value_name = "ADDR")]
+    pub listen: Option<String>,
+    /// Where the usage log goes: a file, or `-` for standard output [default: the config's
+    /// `usage_log`, else standard output].
+    #[arg(long, value_name = "FILE")]
+    pub usage_log: Option<PathBuf>,
+    /// Also write each request's and reply's body to the usage log.
+    #[arg(long)]
+    pub log_bodies: bool,
+    /// Serve without gateway keys (anyone who can reach the address may use it).
+    #[arg(long)]
+    pub no_auth: bool,
 }
 
 /// `pacer validate`: the same options as `pacer run`, plus `--ping`.

@@ -7,6 +7,7 @@ mod export;
 mod progress;
 mod providers;
 mod run;
+mod serve;
 mod validate;
 
 use std::process::ExitCode;
@@ -37,6 +38,7 @@ fn main() -> ExitCode {
             cli::Command::Export(export) => export::main(export),
             cli::Command::Mock(mock) => pacer_mock::run(mock).await.map(|()| ExitCode::SUCCESS),
             cli::Command::Validate(validate) => validate::main(validate).await,
+            cli::Command::Serve(serve) => serve::main(serve).await,
         }
     });
     match result {

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub(crate) struct Bucket {
     /// The per-minute limit.
     pub(crate) per_minute: u64,
@@ -58,9 +58,14 @@ impl Bucket {
     /// Reserves `cost` units no earlier than `base`, at `factor` of the full rate; returns
     /// when the reservation may start.
     pub(crate) fn reserve(&mut self, cost: u64, base: Instant, factor: f64) -> Instant {
-        let rate = self.rate * factor;
-        let tat = self.tat.max(base) + Duration::from_secs_f64(cost as f64 / rate);
-        self.tat = tat;
+        let start = self.start_for(cost, base, factor);
+        self.tat = self.tat.max(base) + Duration::from_secs_f64(cost as f64 / (self.rate * factor));
+        start
+    }
+
+    /// When a reservation of `cost` made now would start, without making it.
+    pub(crate) fn start_for(&self, cost: u64, base: Instant, factor: f64) -> Instant {
+        let tat = self.tat.max(base) + Duration::from_secs_f64(cost as f64 / (self.rate * factor));
         tat.checked_sub(self.burst.mul_f64(factor))
             .unwrap_or(base)
             .max(base)

@@ -353,3 +353,41 @@ async fn tokens_given_back_by_requests_in_flight_serve_those_waiting() {
     assert!(last < Duration::from_secs(5), "{last:?}");
     assert!(last > Duration::from_secs(1), "{last:?}");
 }
+
+#[tokio::test(start_paused = true)]
+async fn acquire_within_refuses_what_would_wait_too_long_and_reserves_nothing_for_it() {
+    let limiter = limiter(600, None); // 10 per second, burst of 20
+    let start = Instant::now();
+    let max = Duration::from_secs(1);
+    for _ in 0..30 {
+        assert!(
+            limiter
+                .acquire_within(Cost::request(0, 0), max)
+                .await
+                .unwrap()
+                .is_ok()
+        );
+    }
+    // The burst went at once, then 10 more within the second.
+    assert_eq!(start.elapsed().as_millis(), 1_000);
+    // The burst is spent: the next slot is 100 ms away. Asked to wait at most 50 ms, a
+    // request is refused with the wait it would have had, and reserves nothing for it.
+    let short = Duration::from_millis(50);
+    let refused = limiter
+        .acquire_within(Cost::request(0, 0), short)
+        .await
+        .unwrap();
+    let wait = refused.unwrap_err();
+    assert_eq!(wait, Duration::from_millis(100));
+    let again = limiter
+        .acquire_within(Cost::request(0, 0), short)
+        .await
+        .unwrap();
+    assert_eq!(again.unwrap_err(), wait);
+    let waited = limiter
+        .acquire_within(Cost::request(0, 0), Duration::from_secs(5))
+        .await
+        .unwrap();
+    assert!(waited.is_ok());
+    assert_eq!(start.elapsed().as_millis(), 1_000 + wait.as_millis());
+}

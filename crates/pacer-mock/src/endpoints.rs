@@ -266,16 +266,27 @@ pub(crate) async fn chat(shared: &Shared, body: &[u8]) -> Result<Reply, Dropped>
         .max_completion_tokens
         .or(wire.max_tokens)
         .unwrap_or(shared.config.default_max_tokens);
+    let stream = wire.extra.get("stream") == Some(&serde_json::Value::Bool(true));
+    let include_usage = wire
+        .extra
+        .get("stream_options")
+        .and_then(|o| o.get("include_usage"))
+        == Some(&serde_json::Value::Bool(true));
     let request = chat_request(wire, reasoning);
     let prompt_tokens = chat_prompt_tokens(Encoding::for_model(&request.model), &request.messages);
-    complete(
+    let reply = complete(
         shared,
         request,
         prompt_tokens,
         cap,
         Kind::Chat { k, reasoning },
     )
-    .await
+    .await?;
+    Ok(if stream {
+        respond::as_event_stream(reply, include_usage)
+    } else {
+        reply
+    })
 }
 
 /// `POST /v1/completions`.

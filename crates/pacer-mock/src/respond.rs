@@ -117,3 +117,84 @@ pub(crate) fn rate_headers(reply: &mut Reply, readings: &Readings) {
         }
     }
 }
+
+/// A successful chat completion reply re-sent as OpenAI's server-sent events (`stream:
+/// true`): one chunk per choice with its whole text, one with its finish reason, the usage
+/// chunk when asked (`stream_options.include_usage`), then `[DONE]`. The whole stream is one
+/// body, which a client reads like any other stream. Other replies are left as they are.
+pub(crate) fn as_event_stream(reply: Reply, include_usage: bool) -> Reply {
+    use http_body_util::BodyExt;
+    use serde_json::json;
+    if reply.status() != StatusCode::OK {
+        return reply;
+    }
+    let (mut parts, body) = reply.into_parts();
+    let bytes = body
+        .collect()
+        .now_or_never()
+        .and_then(Result::ok)
+        .map(http_body_util::Collected::to_bytes)
+        .unwrap_or_default();
+    let Ok(completion) = serde_json::from_slice::<Value>(&bytes) else {
+        // A truncated reply stays truncated.
+        return Response::from_parts(parts, Full::new(bytes));
+    };
+    let base = |choices: Value| {
+        json!({
+            "id": completion["id"],
+            "object": "chat.completion.chunk",
+            "created": completion["created"],
+            "model": completion["model"],
+            "choices": choices,
+        })
+    };
+    let mut out = String::new();
+    let mut push = |value: Value| {
+        out.push_str("data: ");
+        out.push_str(&value.to_string());
+        out.push_str("\n\n");
+    };
+    let choices = completion["choices"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    for choice in &choices {
+        let index = &choice["index"];
+        let content = &choice["message"]["content"];
+        push(base(
+            json!([{"index": index, "delta": {"role": "assistant", "content": ""}, "finish_reason": null}]),
+        ));
+        push(base(
+            json!([{"index": index, "delta": {"content": content}, "finish_reason": null}]),
+        ));
+        push(base(
+            json!([{"index": index, "delta": {}, "finish_reason": choice["finish_reason"]}]),
+        ));
+    }
+    if include_usage {
+        let mut chunk = base(json!([]));
+        chunk["usage"] = completion["usage"].clone();
+        push(chunk);
+    }
+    out.push_str("data: [DONE]\n\n");
+    parts
+        .headers
+        .insert(CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
+    parts.headers.remove(hyper::header::CONTENT_LENGTH);
+    Response::from_parts(parts, Full::new(Bytes::from(out)))
+}
+
+/// Polls a future that is ready at once.
+trait NowOrNever: std::future::Future + Sized {
+    fn now_or_never(self) -> Option<Self::Output> {
+        let waker = std::task::Waker::noop();
+        let mut cx = std::task::Context::from_waker(waker);
+        let mut fut = std::pin::pin!(self);
+        match fut.as_mut().poll(&mut cx) {
+            std::task::Poll::Ready(v) => Some(v),
+            std::task::Poll::Pending => None,
+        }
+    }
+}
+
+impl<F: std::future::Future> NowOrNever for F {}

@@ -389,3 +389,39 @@ async fn stats_count_what_was_sent_and_reset() {
     let stats = client.stats().await;
     assert_eq!((stats.requests, stats.ok, stats.prompt_tokens), (0, 0, 0));
 }
+
+#[tokio::test]
+async fn a_streamed_chat_reply_is_server_sent_events_with_the_same_text_and_usage() {
+    let (_server, client) = start(MockServerConfig::default()).await;
+    let body = json!({"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "Hi"}], "max_tokens": 20});
+    let whole = client.chat(&body).await.json();
+    let mut streamed = body.clone();
+    streamed["stream"] = json!(true);
+    streamed["stream_options"] = json!({"include_usage": true});
+    let reply = client.chat(&streamed).await;
+    assert_eq!(reply.status, StatusCode::OK);
+    assert_eq!(reply.header("content-type"), Some("text/event-stream"));
+    let text = String::from_utf8(reply.body.clone()).unwrap();
+    assert!(text.ends_with("data: [DONE]\n\n"), "{text}");
+    let chunks: Vec<Value> = text
+        .lines()
+        .filter_map(|l| l.strip_prefix("data: "))
+        .filter(|d| *d != "[DONE]")
+        .map(|d| serde_json::from_str(d).unwrap())
+        .collect();
+    let content: String = chunks
+        .iter()
+        .filter_map(|c| c["choices"][0]["delta"]["content"].as_str())
+        .collect();
+    assert_eq!(content, whole["choices"][0]["message"]["content"]);
+    assert_eq!(chunks.last().unwrap()["usage"], whole["usage"]);
+    assert!(
+        chunks
+            .iter()
+            .all(|c| c["object"] == "chat.completion.chunk")
+    );
+    // Without include_usage, no usage chunk.
+    streamed["stream_options"] = json!({});
+    let text = String::from_utf8(client.chat(&streamed).await.body).unwrap();
+    assert!(!text.contains("\"usage\""), "{text}");
+}

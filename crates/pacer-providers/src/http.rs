@@ -101,6 +101,38 @@ impl HttpClient {
             body,
         })
     }
+
+    /// Posts `body` to `uri` with `headers` and returns the reply as soon as its head is in,
+    /// its body still streaming (for server-sent events). Transport failures are classified
+    /// as in [`post`](Self::post).
+    pub async fn post_streaming(
+        &self,
+        uri: &Uri,
+        headers: &HeaderMap,
+        body: Vec<u8>,
+    ) -> Result<hyper::Response<hyper::body::Incoming>, ProviderError> {
+        let mut request = Request::new(Full::new(Bytes::from(body)));
+        *request.method_mut() = Method::POST;
+        *request.uri_mut() = uri.clone();
+        let all = request.headers_mut();
+        all.insert(header::USER_AGENT, user_agent());
+        for (name, value) in headers {
+            all.insert(name, value.clone());
+        }
+        self.inner.request(request).await.map_err(|e| {
+            let what = if e.is_connect() {
+                "cannot connect"
+            } else {
+                "the connection failed"
+            };
+            transport(what, &e)
+        })
+    }
+}
+
+/// Removes `api_key`, and anything shaped like a secret key, from `message`.
+pub fn redact_key(message: &str, api_key: Option<&str>) -> String {
+    redact(message, api_key)
 }
 
 fn user_agent() -> HeaderValue {

@@ -45,6 +45,34 @@ pub struct FileConfig {
     /// The models.
     #[serde(default)]
     pub models: Vec<ModelEntry>,
+    /// `pacer serve`: the keys clients must present (`Authorization: Bearer KEY`), each a
+    /// string or `{ id = "...", key = "..." }`; `PACER_GATEWAY_KEYS` adds more.
+    pub gateway_keys: Option<Vec<GatewayKeyEntry>>,
+    /// `pacer serve`: the address to listen on (default 127.0.0.1:8787).
+    pub listen: Option<String>,
+    /// `pacer serve`: the longest a request waits for capacity before a 429 (default 60).
+    pub max_queue_wait_secs: Option<f64>,
+    /// `pacer serve`: the largest request body accepted (default 4 MiB).
+    pub max_body_bytes: Option<usize>,
+    /// `pacer serve`: requests per minute allowed to each gateway key.
+    pub client_rpm: Option<u64>,
+    /// `pacer serve`: where the usage log goes (a file, or `-` for standard output).
+    pub usage_log: Option<PathBuf>,
+}
+
+/// One gateway key in the config.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(untagged)]
+pub enum GatewayKeyEntry {
+    /// The key alone; its id is `key1`, `key2`, ... by position.
+    Plain(String),
+    /// A key with the id logs and metrics name it by.
+    Named {
+        /// The id.
+        id: String,
+        /// The secret.
+        key: String,
+    },
 }
 
 /// `stop` may be one string or a list.

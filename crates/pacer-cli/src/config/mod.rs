@@ -18,11 +18,11 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 
 pub use budget::BudgetCaps;
-pub use file::FileConfig;
+pub use file::{FileConfig, GatewayKeyEntry};
 pub use limits_file::LimitsFile;
 pub use model::ModelSpec;
 pub use provider::Connection;
-pub use resolve::{Overrides, RunConfig, resolve};
+pub use resolve::{Overrides, RunConfig, resolve, resolve_serve};
 
 /// A configuration mistake, located.
 #[derive(Debug)]

@@ -100,6 +100,52 @@ pub fn resolve(
         .unwrap_or_else(|| PathBuf::from("pacer-results"));
     let max_retries = overrides.max_retries.or(config.max_retries).unwrap_or(3);
 
+    let (models, keys) = resolve_models(path, &config, overrides)?;
+    let budget = super::budget::caps(&config, overrides, &keys, &models, &err, &cli)?;
+
+    let mut redacted = serde_json::to_value(&config).unwrap_or(Value::Null);
+    if let Value::Object(map) = &mut redacted {
+        // Gateway keys are secrets, and no business of a run's summary.
+        map.remove("gateway_keys");
+        map.insert(
+            "models".into(),
+            Value::Array(models.iter().map(|m| m.entry.clone()).collect()),
+        );
+        map.insert(
+            "prompts_file".into(),
+            Value::String(prompts.display().to_string()),
+        );
+        map.insert(
+            "output_dir".into(),
+            Value::String(output.display().to_string()),
+        );
+        strip_nulls(map);
+    }
+    Ok(RunConfig {
+        prompts,
+        output,
+        num_prompts: overrides.num_prompts.or(config.num_prompts),
+        max_retries,
+        models,
+        budget,
+        redacted,
+    })
+}
+
+/// Each model's key in the config (`models[1]`, `-m mock:x`) and whether it came from the
+/// command line.
+type ModelKeys = Vec<(String, bool)>;
+
+/// The models of a config (or of `-m` overrides), checked, with the key each came from and
+/// whether it came from the command line. Needs no prompts file, so `pacer serve` uses it
+/// too.
+fn resolve_models(
+    path: Option<&Path>,
+    config: &FileConfig,
+    overrides: &Overrides,
+) -> Result<(Vec<ModelSpec>, ModelKeys), ConfigError> {
+    let err = |key: &str, message: String| ConfigError::new(path, key, message);
+    let cli = |key: &str, message: String| ConfigError::new(None, key, message);
     let entries: Vec<(String, ModelEntry, bool)> = if overrides.models.is_empty() {
         config
             .models
@@ -181,7 +227,7 @@ pub fn resolve(
                 err(&key, message)
             }
         };
-        let mut spec = model(&entry, &config, overrides, &known, &at)?;
+        let mut spec = model(&entry, config, overrides, &known, &at)?;
         let schema = match (&flag_schema, &entry.schema) {
             (Some(given), _) => Some(given.clone()),
             (None, Some(p)) => {
@@ -210,33 +256,18 @@ pub fn resolve(
         }
         models.push(spec);
     }
-    let budget = super::budget::caps(&config, overrides, &keys, &models, &err, &cli)?;
+    Ok((models, keys))
+}
 
-    let mut redacted = serde_json::to_value(&config).unwrap_or(Value::Null);
-    if let Value::Object(map) = &mut redacted {
-        map.insert(
-            "models".into(),
-            Value::Array(models.iter().map(|m| m.entry.clone()).collect()),
-        );
-        map.insert(
-            "prompts_file".into(),
-            Value::String(prompts.display().to_string()),
-        );
-        map.insert(
-            "output_dir".into(),
-            Value::String(output.display().to_string()),
-        );
-        strip_nulls(map);
-    }
-    Ok(RunConfig {
-        prompts,
-        output,
-        num_prompts: overrides.num_prompts.or(config.num_prompts),
-        max_retries,
-        models,
-        budget,
-        redacted,
-    })
+/// What `pacer serve` needs from a config file: its models, checked, and the error retries
+/// per request. Unlike [`resolve`], no prompts file or output folder is asked for.
+pub fn resolve_serve(
+    path: &Path,
+    config: &FileConfig,
+) -> Result<(Vec<ModelSpec>, u32), ConfigError> {
+    let overrides = Overrides::default();
+    let (models, _) = resolve_models(Some(path), config, &overrides)?;
+    Ok((models, config.max_retries.unwrap_or(3)))
 }
 
 /// A relative `prompts_file` is read from the config file's folder; seed 003's configs named

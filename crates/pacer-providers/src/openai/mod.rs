@@ -148,6 +148,16 @@ impl OpenAiProvider {
         &self.config
     }
 
+    /// The parsed URL requests are posted to.
+    pub fn uri(&self) -> &hyper::http::Uri {
+        &self.url
+    }
+
+    /// The headers sent with every request, the key among them (marked sensitive).
+    pub fn headers(&self) -> &HeaderMap {
+        &self.headers
+    }
+
     /// The URL requests are posted to.
     pub fn url(&self) -> String {
         self.url.to_string()
@@ -181,6 +191,12 @@ impl OpenAiProvider {
             )
         })
     }
+}
+
+/// Classifies a non-2xx reply from an OpenAI-compatible server (status, `{"error": ...}`
+/// body) into an error whose message names neither `api_key` nor anything shaped like a key.
+pub fn classify_status(status: u16, body: &[u8], api_key: Option<&str>) -> ProviderError {
+    classify::status(status, body, api_key)
 }
 
 /// The rate-limit headers of a reply.

@@ -1,0 +1,150 @@
+//! `pacer serve`: the config's models behind one OpenAI-compatible gateway.
+
+use std::net::SocketAddr;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use pacer_engine::RetryPolicy;
+use pacer_serve::{GatewayConfig, GatewayKey, GatewayServer, ModelRoute, Upstream, UsageLog};
+
+use crate::cli::ServeArgs;
+use crate::config::{self, Connection, GatewayKeyEntry};
+use crate::providers;
+
+/// The default address: loopback only.
+const DEFAULT_LISTEN: &str = "127.0.0.1:8787";
+
+/// Concurrency per model when neither the entry nor the file sets one: a gateway's clients,
+/// not a lane, decide how much is in flight, and the limiter paces it.
+const DEFAULT_CONCURRENCY: usize = 256;
+
+pub async fn main(args: ServeArgs) -> anyhow::Result<ExitCode> {
+    let file = config::load(&args.config)?;
+    let (models, max_retries) = config::resolve_serve(&args.config, &file)?;
+    let mut routes = Vec::with_capacity(models.len());
+    for (i, spec) in models.iter().enumerate() {
+        let upstream = match &spec.connection {
+            Connection::OpenAi(openai) => Upstream::OpenAi(openai.clone()),
+            _ => Upstream::Provider(
+                providers::build(spec).with_context(|| format!("model `{}`", spec.label))?,
+            ),
+        };
+        let set = file.concurrency.is_some()
+            || file.models.get(i).is_some_and(|m| m.concurrency.is_some());
+        routes.push(ModelRoute {
+            name: spec.label.clone(),
+            upstream_model: spec.name.clone(),
+            upstream,
+            limits: spec.limits,
+            concurrency: if set {
+                spec.concurrency.get()
+            } else {
+                DEFAULT_CONCURRENCY
+            },
+            timeout: spec.timeout,
+            retry: RetryPolicy {
+                max_retries,
+                ..RetryPolicy::default()
+            },
+            default_max_tokens: spec
+                .params
+                .max_tokens
+                .unwrap_or_else(|| spec.default_max_tokens()),
+        });
+    }
+    let mut keys: Vec<GatewayKey> = file
+        .gateway_keys
+        .iter()
+        .flatten()
+        .enumerate()
+        .map(|(i, entry)| match entry {
+            GatewayKeyEntry::Plain(key) => GatewayKey {
+                id: format!("key{}", i + 1),
+                key: key.clone(),
+            },
+            GatewayKeyEntry::Named { id, key } => GatewayKey {
+                id: id.clone(),
+                key: key.clone(),
+            },
+        })
+        .collect();
+    if let Ok(env) = std::env::var("PACER_GATEWAY_KEYS") {
+        for key in env.split(',').map(str::trim).filter(|k| !k.is_empty()) {
+            let id = format!("key{}", keys.len() + 1);
+            keys.push(GatewayKey {
+                id,
+                key: key.to_owned(),
+            });
+        }
+    }
+    if keys.iter().any(|k| k.key.trim().is_empty()) {
+        bail!("{}: gateway_keys: a key is empty", args.config.display());
+    }
+    if keys.is_empty() && !args.no_auth {
+        bail!(
+            "{}: no gateway keys: set `gateway_keys = [\"...\"]` in the config or PACER_GATEWAY_KEYS=key1,key2 (or pass --no-auth to serve without keys)",
+            args.config.display()
+        );
+    }
+    if args.no_auth {
+        keys.clear();
+    }
+    let listen = args
+        .listen
+        .or(file.listen.clone())
+        .unwrap_or_else(|| DEFAULT_LISTEN.into());
+    let addr: SocketAddr = listen
+        .parse()
+        .with_context(|| format!("--listen {listen}: expected an address like 127.0.0.1:8787"))?;
+    let wait = file.max_queue_wait_secs.unwrap_or(60.0);
+    if !(wait.is_finite() && wait >= 0.0) {
+        bail!(
+            "{}: max_queue_wait_secs: expected a number of seconds, found {wait}",
+            args.config.display()
+        );
+    }
+    let usage_log = match args.usage_log.or(file.usage_log.clone()) {
+        None => UsageLog::Stdout,
+        Some(path) if path.as_os_str() == "-" => UsageLog::Stdout,
+        Some(path) => UsageLog::File(path),
+    };
+    let names: Vec<String> = routes.iter().map(|r| r.name.clone()).collect();
+    let config = GatewayConfig {
+        models: routes,
+        keys,
+        max_queue_wait: Duration::from_secs_f64(wait),
+        max_body_bytes: file.max_body_bytes.unwrap_or(4 << 20),
+        client_rpm: file.client_rpm,
+        usage_log,
+        log_bodies: args.log_bodies,
+    };
+    let server = GatewayServer::start(config, addr)
+        .await
+        .with_context(|| format!("cannot serve on {addr}"))?;
+    eprintln!(
+        "pacer serve: {} (models: {})",
+        server.url(),
+        names.join(", ")
+    );
+    stopped().await;
+    eprintln!("pacer serve: stopping");
+    server.shutdown().await?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Ctrl-C, or SIGTERM where there is one.
+async fn stopped() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        if let Ok(mut term) = signal(SignalKind::terminate()) {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+            return;
+        }
+    }
+    tokio::signal::ctrl_c().await.ok();
+}

@@ -1,0 +1,194 @@
+//! `pacer serve`: one rate-limiting, OpenAI-compatible gateway shared by many client
+//! processes.
+//!
+//! Clients speak OpenAI's API (`POST /v1/chat/completions`, `POST /v1/completions`,
+//! `GET /v1/models`) with a gateway key; each request is routed by its `model` to a
+//! configured entry, waits under that entry's [`Limiter`](pacer_limit::Limiter) for capacity
+//! (up to a maximum queue wait, then 429 with `retry-after`), is sent upstream, and is retried
+//! under the engine's [`RetryPolicy`](pacer_engine::RetryPolicy) while nothing has reached the
+//! client yet. OpenAI-compatible upstreams get the client's body as it is (streams pass
+//! through as server-sent events); Anthropic, Gemini and mock entries are translated from and
+//! to OpenAI's chat format. `GET /metrics` serves Prometheus text, `GET /health` says it is
+//! up, and every request writes one JSON line to the usage log.
+
+mod gateway;
+mod metrics;
+mod translate;
+mod usage_log;
+
+use std::io;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use pacer_core::Provider;
+use pacer_engine::RetryPolicy;
+use pacer_limit::Limits;
+use pacer_providers::openai::OpenAiConfig;
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+pub use metrics::Metrics;
+
+/// A key clients present as `Authorization: Bearer KEY`; `id` names it in logs and metrics.
+#[derive(Clone)]
+pub struct GatewayKey {
+    /// The name logs and metrics use (the key itself never appears).
+    pub id: String,
+    /// The secret.
+    pub key: String,
+}
+
+impl std::fmt::Debug for GatewayKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GatewayKey")
+            .field("id", &self.id)
+            .finish_non_exhaustive()
+    }
+}
+
+/// How one entry's requests reach its API.
+#[derive(Clone)]
+pub enum Upstream {
+    /// An OpenAI-compatible server: the client's body is forwarded as it is (`model`
+    /// replaced by the entry's name), streams pass through.
+    OpenAi(OpenAiConfig),
+    /// Any other provider (Anthropic, Gemini, the mock): requests and replies are translated
+    /// from and to OpenAI's chat format; a stream is emulated as one chunk.
+    Provider(Arc<dyn Provider>),
+}
+
+impl std::fmt::Debug for Upstream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Upstream::OpenAi(config) => f.debug_tuple("OpenAi").field(config).finish(),
+            Upstream::Provider(p) => write!(f, "Provider({})", p.kind()),
+        }
+    }
+}
+
+/// One model the gateway serves.
+#[derive(Clone, Debug)]
+pub struct ModelRoute {
+    /// What clients send as `model`.
+    pub name: String,
+    /// The model's name upstream.
+    pub upstream_model: String,
+    /// How it is reached.
+    pub upstream: Upstream,
+    /// Its per-minute limits (unknown ones are learned from OpenAI's headers).
+    pub limits: Limits,
+    /// Requests in flight upstream at once.
+    pub concurrency: usize,
+    /// How long one upstream attempt may take to its reply's head.
+    pub timeout: Duration,
+    /// When to retry.
+    pub retry: RetryPolicy,
+    /// The output tokens assumed for a request that sets no `max_tokens` (and sent as its
+    /// cap to translated entries).
+    pub default_max_tokens: u32,
+}
+
+/// Where the usage log goes.
+#[derive(Clone, Debug, PartialEq)]
+pub enum UsageLog {
+    /// No log.
+    Off,
+    /// Standard output.
+    Stdout,
+    /// Appended to a file.
+    File(PathBuf),
+}
+
+/// The whole gateway.
+#[derive(Clone, Debug)]
+pub struct GatewayConfig {
+    /// The models, by client-facing name.
+    pub models: Vec<ModelRoute>,
+    /// The keys clients may use; none means no key is asked for.
+    pub keys: Vec<GatewayKey>,
+    /// The longest a request waits for capacity before a 429.
+    pub max_queue_wait: Duration,
+    /// The largest request body accepted (413 past it).
+    pub max_body_bytes: usize,
+    /// Requests per minute allowed to each client key, beside the models' limits.
+    pub client_rpm: Option<u64>,
+    /// The usage log.
+    pub usage_log: UsageLog,
+    /// Whether the usage log holds the request and reply bodies.
+    pub log_bodies: bool,
+}
+
+impl GatewayConfig {
+    /// A gateway for `models` with the defaults: no keys, 60 s queue wait, 4 MiB bodies, no
+    /// per-client limit, no log.
+    pub fn new(models: Vec<ModelRoute>) -> Self {
+        Self {
+            models,
+            keys: Vec::new(),
+            max_queue_wait: Duration::from_secs(60),
+            max_body_bytes: 4 << 20,
+            client_rpm: None,
+            usage_log: UsageLog::Off,
+            log_bodies: false,
+        }
+    }
+}
+
+/// A running gateway.
+pub struct GatewayServer {
+    addr: SocketAddr,
+    metrics: Arc<Metrics>,
+    stop: Option<oneshot::Sender<()>>,
+    task: JoinHandle<io::Result<()>>,
+}
+
+impl GatewayServer {
+    /// Builds the gateway and serves it on `addr` (port 0 picks a free one).
+    pub async fn start(config: GatewayConfig, addr: SocketAddr) -> io::Result<Self> {
+        let state = gateway::Gateway::new(config).map_err(io::Error::other)?;
+        let metrics = state.metrics.clone();
+        let router = gateway::router(Arc::new(state));
+        let listener = TcpListener::bind(addr).await?;
+        let addr = listener.local_addr()?;
+        let (stop, stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn(async move {
+            axum::serve(listener, router)
+                .with_graceful_shutdown(async move {
+                    let _ = stopped.await;
+                })
+                .await
+        });
+        Ok(Self {
+            addr,
+            metrics,
+            stop: Some(stop),
+            task,
+        })
+    }
+
+    /// Where it listens.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The base URL clients use, ending in `/v1`.
+    pub fn url(&self) -> String {
+        format!("http://{}/v1", self.addr)
+    }
+
+    /// Its metrics.
+    pub fn metrics(&self) -> &Arc<Metrics> {
+        &self.metrics
+    }
+
+    /// Stops taking connections and waits for those open to finish.
+    pub async fn shutdown(mut self) -> io::Result<()> {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        self.task.await.map_err(io::Error::other)?
+    }
+}

@@ -1,0 +1,232 @@
+//! OpenAI's chat format to Pacer's request and back, for entries that speak another API
+//! (Anthropic, Gemini, the in-process mock), and the small parsing the gateway needs for
+//! every request (messages for the token estimate, the output cap, usage in a reply).
+
+use pacer_core::{Message, Params, Request, Response, Role, Usage};
+use pacer_providers::openai::wire::ChatMessage;
+use serde_json::{Map, Value, json};
+
+/// The chat messages of an OpenAI request body, as Pacer's messages (content parts read as
+/// their text). `None` when `messages` is missing or malformed.
+pub(crate) fn messages(body: &Map<String, Value>) -> Option<Vec<Message>> {
+    let wire: Vec<ChatMessage> = serde_json::from_value(body.get("messages")?.clone()).ok()?;
+    Some(
+        wire.into_iter()
+            .map(|m| Message::new(role(&m.role), m.content))
+            .collect(),
+    )
+}
+
+fn role(role: &str) -> Role {
+    match role {
+        "system" | "developer" => Role::System,
+        "assistant" => Role::Assistant,
+        _ => Role::User,
+    }
+}
+
+/// `max_completion_tokens`, else `max_tokens`.
+pub(crate) fn max_tokens(body: &Map<String, Value>) -> Option<u32> {
+    ["max_completion_tokens", "max_tokens"]
+        .iter()
+        .find_map(|k| body.get(*k).and_then(Value::as_u64))
+        .map(|v| u32::try_from(v).unwrap_or(u32::MAX))
+}
+
+/// `n`, at least 1.
+pub(crate) fn n(body: &Map<String, Value>) -> u32 {
+    body.get("n")
+        .and_then(Value::as_u64)
+        .map_or(1, |v| u32::try_from(v).unwrap_or(u32::MAX).max(1))
+}
+
+/// An OpenAI `usage` object as Pacer's usage.
+pub(crate) fn usage(value: &Value) -> Option<Usage> {
+    let usage = value.get("usage").filter(|u| u.is_object())?;
+    let get = |k: &str| usage.get(k).and_then(Value::as_u64).unwrap_or(0);
+    Some(Usage {
+        input_tokens: get("prompt_tokens"),
+        output_tokens: get("completion_tokens"),
+        ..Usage::default()
+    })
+}
+
+/// The OpenAI chat request `body` as Pacer's request for `model`.
+pub(crate) fn request(model: &str, body: &Map<String, Value>) -> Result<Request, String> {
+    let messages = messages(body).ok_or("`messages` must be a list of chat messages")?;
+    let f = |k: &str| body.get(k).and_then(Value::as_f64);
+    let stop = match body.get("stop") {
+        Some(Value::String(s)) => vec![s.clone()],
+        Some(Value::Array(list)) => list
+            .iter()
+            .filter_map(|v| v.as_str().map(str::to_owned))
+            .collect(),
+        _ => Vec::new(),
+    };
+    Ok(Request {
+        model: model.to_owned(),
+        messages,
+        params: Params {
+            temperature: f("temperature"),
+            top_p: f("top_p"),
+            max_tokens: max_tokens(body),
+            seed: body.get("seed").and_then(Value::as_u64),
+            stop,
+            n: n(body),
+            ..Params::default()
+        },
+    })
+}
+
+/// Pacer's response as an OpenAI `chat.completion`, named `model`.
+pub(crate) fn completion(id: &str, created: u64, model: &str, response: &Response) -> Value {
+    let choices: Vec<Value> = response
+        .choices
+        .iter()
+        .enumerate()
+        .map(|(index, choice)| {
+            json!({
+                "index": index,
+                "message": {"role": "assistant", "content": choice.text},
+                "logprobs": null,
+                "finish_reason": choice.finish_reason.as_str(),
+            })
+        })
+        .collect();
+    let u = &response.usage;
+    json!({
+        "id": id,
+        "object": "chat.completion",
+        "created": created,
+        "model": model,
+        "choices": choices,
+        "usage": {
+            "prompt_tokens": u.input_tokens,
+            "completion_tokens": u.output_tokens,
+            "total_tokens": u.input_tokens + u.output_tokens,
+        },
+    })
+}
+
+/// A `chat.completion` as the server-sent events a streaming client expects: per choice a
+/// role chunk, one content chunk and a finish chunk; the usage chunk when asked; `[DONE]`.
+/// (For entries whose API is not streamed through: the whole reply arrives at once.)
+pub(crate) fn event_stream(completion: &Value, include_usage: bool) -> String {
+    let chunk = |choices: Value| {
+        json!({
+            "id": completion["id"],
+            "object": "chat.completion.chunk",
+            "created": completion["created"],
+            "model": completion["model"],
+            "choices": choices,
+        })
+    };
+    let mut out = String::new();
+    let mut push = |value: Value| {
+        out.push_str("data: ");
+        out.push_str(&value.to_string());
+        out.push_str("\n\n");
+    };
+    for choice in completion["choices"].as_array().into_iter().flatten() {
+        let index = &choice["index"];
+        push(chunk(
+            json!([{"index": index, "delta": {"role": "assistant", "content": ""}, "finish_reason": null}]),
+        ));
+        push(chunk(
+            json!([{"index": index, "delta": {"content": choice["message"]["content"]}, "finish_reason": null}]),
+        ));
+        push(chunk(
+            json!([{"index": index, "delta": {}, "finish_reason": choice["finish_reason"]}]),
+        ));
+    }
+    if include_usage {
+        let mut last = chunk(json!([]));
+        last["usage"] = completion["usage"].clone();
+        push(last);
+    }
+    out.push_str("data: [DONE]\n\n");
+    out
+}
+
+/// Reads server-sent events as they stream by and keeps the last `usage` seen.
+#[derive(Default)]
+pub(crate) struct UsageScanner {
+    partial: Vec<u8>,
+    /// The last usage a chunk carried.
+    pub(crate) usage: Option<Usage>,
+    /// Whether `[DONE]` came.
+    pub(crate) done: bool,
+}
+
+impl UsageScanner {
+    pub(crate) fn feed(&mut self, bytes: &[u8]) {
+        self.partial.extend_from_slice(bytes);
+        while let Some(end) = self.partial.iter().position(|b| *b == b'\n') {
+            let line: Vec<u8> = self.partial.drain(..=end).collect();
+            let line = String::from_utf8_lossy(&line);
+            let Some(data) = line.trim_end().strip_prefix("data:") else {
+                continue;
+            };
+            let data = data.trim();
+            if data == "[DONE]" {
+                self.done = true;
+            } else if data.contains("\"usage\"")
+                && let Ok(value) = serde_json::from_str::<Value>(data)
+                && let Some(usage) = usage(&value)
+            {
+                self.usage = Some(usage);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use pacer_core::{Choice, FinishReason};
+
+    #[test]
+    fn a_chat_request_becomes_pacers_request() {
+        let body = json!({"model": "x", "messages": [
+            {"role": "system", "content": "be brief"},
+            {"role": "user", "content": [{"type": "text", "text": "hi"}]}],
+            "temperature": 0.5, "max_tokens": 7, "stop": "\n", "n": 2, "seed": 3});
+        let request = request("claude-x", body.as_object().unwrap()).unwrap();
+        assert_eq!(request.model, "claude-x");
+        assert_eq!(request.messages[0].role, Role::System);
+        assert_eq!(request.messages[1].content, "hi");
+        assert_eq!(request.params.max_tokens, Some(7));
+        assert_eq!(request.params.stop, vec!["\n".to_string()]);
+        assert_eq!((request.params.n, request.params.seed), (2, Some(3)));
+    }
+
+    #[test]
+    fn a_response_becomes_a_chat_completion_and_its_events() {
+        let response = Response {
+            model_version: None,
+            choices: vec![Choice {
+                text: "hello".into(),
+                finish_reason: FinishReason::Length,
+                logprobs: None,
+                parsed: None,
+            }],
+            usage: Usage {
+                input_tokens: 3,
+                output_tokens: 2,
+                ..Usage::default()
+            },
+            rate_limits: None,
+        };
+        let c = completion("id1", 1, "claude", &response);
+        assert_eq!(c["choices"][0]["message"]["content"], "hello");
+        assert_eq!(c["choices"][0]["finish_reason"], "length");
+        assert_eq!(c["usage"]["total_tokens"], 5);
+        let events = event_stream(&c, true);
+        let mut scanner = UsageScanner::default();
+        for piece in events.as_bytes().chunks(7) {
+            scanner.feed(piece);
+        }
+        assert!(scanner.done);
+        assert_eq!(scanner.usage.unwrap().output_tokens, 2);
+    }
+}

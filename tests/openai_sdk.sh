@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# The gateway with the official `openai` Python SDK (tests/openai_sdk.py): installs it in a
+# virtual environment under target/ (once), builds pacer, runs the test. Loopback only.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+venv=${PACER_PYENV:-target/pyenv-openai}
+if ! "$venv/bin/python" -c "import openai" 2>/dev/null; then
+  python3 -m venv "$venv"
+  "$venv/bin/pip" install -q --disable-pip-version-check openai
+fi
+cargo build -q -p pacer-cli
+exec "$venv/bin/python" tests/openai_sdk.py --pacer target/debug/pacer

@@ -6,7 +6,7 @@ cd "$(dirname "$0")/.."
 venv=${PACER_PYENV:-target/pyenv-openai}
 if ! "$venv/bin/python" -c "import openai" 2>/dev/null; then
   python3 -m venv "$venv"
-  "$venv/bin/pip" install -q --disable-pip-version-check openai
+  "$venv/bin/pip" install -q --disable-pip-version-check "openai==3.54.0"
 fi
 cargo build -q -p pacer-cli
 exec "$venv/bin/python" tests/openai_sdk.py --pacer target/debug/pacer

@@ -128,3 +128,45 @@ fn a_dollar_budget_without_a_price_is_refused_before_anything_is_sent() {
         .expect_stderr(&["-m mock:free.price", "no price is known for `free`"]);
     assert!(!dir.path().join("out").join("results.jsonl").exists());
 }
+
+#[test]
+fn failures_moved_aside_by_retry_failed_still_count_against_the_budget() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "prompts.jsonl", &jsonl_prompts(10));
+    write(
+        dir.path(),
+        "answer.schema.json",
+        r#"{"type":"object","properties":{"answer":{"type":"string"}},"required":["answer"]}"#,
+    );
+    // Every reply is broken JSON: billed, then recorded as InvalidOutput.
+    let config = "prompts_file = \"prompts.jsonl\"\noutput_dir = \"out\"\nmax_tokens = 20\nmax_retries = 0\n\
+                  [[models]]\nname = \"broken\"\ntype = \"mock\"\nschema = \"answer.schema.json\"\ninvalid_json_rate = 1.0\n";
+    write(dir.path(), "run.toml", config);
+    pacer(dir.path(), &["run", "--config", "run.toml", "--quiet"]).expect_code(0);
+    let first = records(&dir.path().join("out"));
+    let billed: u64 = first
+        .iter()
+        .map(|r| r["usage_all_attempts"]["total"].as_u64().unwrap())
+        .sum();
+    assert!(first.iter().all(|r| r["error"]["kind"] == "InvalidOutput"));
+    assert!(billed > 0);
+    // Retrying them under a budget only a little above what they already cost: not one
+    // request fits, because the failures moved aside still count.
+    let budget = (billed + 5).to_string();
+    let args = [
+        "run",
+        "--config",
+        "run.toml",
+        "--resume",
+        "--retry-failed",
+        "--budget-tokens",
+        &budget,
+        "--quiet",
+    ];
+    pacer(dir.path(), &args)
+        .expect_code(3)
+        .expect_stderr(&["BudgetExhausted"]);
+    let summary = read_json(&dir.path().join("out").join("summary.json"));
+    assert_eq!(summary["budget_exhausted"], true);
+    assert_eq!(summary["models"]["broken"]["completed"], 0);
+}

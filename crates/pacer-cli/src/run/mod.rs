@@ -104,9 +104,13 @@ async fn run(config: RunConfig, args: &RunArgs) -> anyhow::Result<ExitCode> {
     report_journal(&done, args.quiet);
     // The records already there (on resume) are totalled once now; the writer adds the rest.
     let tally = pacer_batch::Tally::read(journal.path())?;
-    // The budget covers the whole run: what earlier runs of this folder billed counts.
+    // The budget covers the whole run: what earlier runs of this folder billed counts, the
+    // failures `--retry-failed` moved aside included.
+    let moved = pacer_batch::Tally::read(&config.output.join(pacer_batch::RETRIED_FAILURES_FILE))?;
     let budget = config.budget.any().then(|| {
         let (tokens, usd) = tally.spent();
+        let (moved_tokens, moved_usd) = moved.spent();
+        let (tokens, usd) = (tokens + moved_tokens, usd + moved_usd);
         Budget::new(
             config.budget.usd,
             config.budget.tokens,

@@ -3,8 +3,8 @@
 use std::future::Future;
 use std::time::SystemTime;
 
-use pacer_core::{Accounting, ErrorKind, LimitDimension, ProviderError, Request, Response, Usage};
-use pacer_limit::{Cost, Dimension, Permit, Reading};
+use pacer_core::{Accounting, ErrorKind, ProviderError, Request, Response, Usage};
+use pacer_limit::{Cost, Permit};
 use tokio::time::Instant;
 
 use super::Shared;
@@ -257,34 +257,10 @@ impl Shared {
     /// Passes what the reply's headers said about the limits to the limiter.
     fn learn(&self, permit: &Permit, result: &Result<Response, ProviderError>) {
         let (info, replied) = match result {
-            Ok(response) => (response.rate_limits, true),
-            Err(error) => (
-                error.rate_limits.as_deref().copied(),
-                error.status.is_some(),
-            ),
+            Ok(response) => (response.rate_limits.as_ref(), true),
+            Err(error) => (error.rate_limits.as_deref(), error.status.is_some()),
         };
-        let readings: Vec<(Dimension, Reading)> = info
-            .map(|info| {
-                info.readings()
-                    .into_iter()
-                    .filter(|(_, r)| r.limit.is_some() || r.remaining.is_some())
-                    .map(|(d, r)| {
-                        let dimension = match d {
-                            LimitDimension::Requests => Dimension::Requests,
-                            LimitDimension::Tokens => Dimension::Tokens,
-                            LimitDimension::InputTokens => Dimension::InputTokens,
-                            LimitDimension::OutputTokens => Dimension::OutputTokens,
-                        };
-                        let reading = Reading {
-                            limit: r.limit,
-                            remaining: r.remaining,
-                        };
-                        (dimension, reading)
-                    })
-                    .collect()
-            })
-            .unwrap_or_default();
-        self.limiter.learn(permit, &readings, replied);
+        crate::learn_from(&self.limiter, permit, info, replied);
     }
 
     fn settle(&self, permit: &Permit, accounting: Accounting, usage: &Usage) {

@@ -1,0 +1,137 @@
+//! The reply to the client: whole or streamed, recorded once it has been sent.
+
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::http::{HeaderValue, header};
+use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
+use http_body_util::BodyExt;
+use pacer_core::Accounting;
+use pacer_limit::{Cost, Permit};
+use serde_json::Value;
+use tokio::sync::OwnedSemaphorePermit;
+use tokio::time::Instant;
+
+use crate::translate::UsageScanner;
+
+use super::*;
+
+/// The reply to the client, recorded when it has been sent (at once for a whole reply, at
+/// the stream's end for a stream).
+pub(super) fn reply(
+    gateway: &Arc<Gateway>,
+    route: &Route,
+    permit: &Permit,
+    upstreamed: Upstreamed,
+    slot: OwnedSemaphorePermit,
+    started: Instant,
+    mut done: Done,
+) -> Response {
+    done.status = 200;
+    match upstreamed {
+        Upstreamed::Whole {
+            body,
+            content_type,
+            usage,
+        } => {
+            if route.accounting() == Accounting::Actual {
+                route.limiter.settle(
+                    permit,
+                    Cost::request(usage.input_tokens, usage.output_tokens),
+                );
+            }
+            done.usage.add(&usage);
+            if gateway.log_bodies {
+                done.reply = Some(serde_json::from_slice(&body).unwrap_or_else(|_| {
+                    Value::String(String::from_utf8_lossy(&body).into_owned())
+                }));
+            }
+            gateway.record(started, &done);
+            drop(slot);
+            ([(header::CONTENT_TYPE, content_type)], body).into_response()
+        }
+        Upstreamed::Events(upstream) => {
+            let relay = Relay {
+                body: upstream.into_body(),
+                scanner: UsageScanner::default(),
+                guard: StreamGuard {
+                    gateway: gateway.clone(),
+                    started,
+                    done,
+                    ended: false,
+                    _slot: slot,
+                },
+                finished: false,
+            };
+            let stream = futures_util::stream::unfold(relay, |mut relay| async move {
+                if relay.finished {
+                    return None;
+                }
+                loop {
+                    match relay.body.frame().await {
+                        Some(Ok(frame)) => {
+                            if let Ok(data) = frame.into_data() {
+                                relay.scanner.feed(&data);
+                                if let Some(usage) = relay.scanner.usage {
+                                    relay.guard.done.usage = usage;
+                                }
+                                relay.guard.ended = relay.scanner.done;
+                                return Some((Ok::<Bytes, std::io::Error>(data), relay));
+                            }
+                        }
+                        Some(Err(e)) => {
+                            relay.finished = true;
+                            relay.guard.done.error_kind = Some("Connection".into());
+                            return Some((Err(std::io::Error::other(e)), relay));
+                        }
+                        None => {
+                            relay.guard.end();
+                            return None;
+                        }
+                    }
+                }
+            });
+            let mut response = Response::new(Body::from_stream(stream));
+            let headers = response.headers_mut();
+            headers.insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("text/event-stream"),
+            );
+            headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+            response
+        }
+    }
+}
+
+pub(super) struct Relay {
+    body: hyper::body::Incoming,
+    scanner: UsageScanner,
+    guard: StreamGuard,
+    finished: bool,
+}
+
+/// Records a streamed request when its stream is dropped: at its end, or when the client
+/// went away or the upstream broke off.
+pub(super) struct StreamGuard {
+    gateway: Arc<Gateway>,
+    started: Instant,
+    done: Done,
+    ended: bool,
+    _slot: OwnedSemaphorePermit,
+}
+
+impl StreamGuard {
+    pub(super) fn end(&mut self) {
+        self.ended = true;
+    }
+}
+
+impl Drop for StreamGuard {
+    fn drop(&mut self) {
+        if !self.ended && self.done.error_kind.is_none() {
+            self.done.error_kind = Some("StreamIncomplete".into());
+        }
+        self.gateway.record(self.started, &self.done);
+    }
+}

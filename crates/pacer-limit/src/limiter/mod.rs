@@ -1,5 +1,6 @@
 //! The lane's limiter: every bucket at once, the cool-down and the slow start.
 
+mod booking;
 mod learn;
 
 use std::sync::Mutex;
@@ -7,7 +8,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use tokio::sync::Notify;
-use tokio::time::{Instant, sleep_until};
+use tokio::time::Instant;
 
 use crate::bucket::Bucket;
 use crate::{Cost, Dimension, LimiterConfig, Limits};
@@ -108,19 +109,6 @@ pub struct Limiter {
     waiting: AtomicUsize,
 }
 
-/// How far ahead of its start a request books its slot.
-const BOOKING_HORIZON: Duration = Duration::from_millis(50);
-
-/// The outcome of trying to book a request.
-enum Booking {
-    /// Booked: it may go at `start`, unless a cool-down of a later epoch intervenes.
-    Booked { start: Instant, epoch: u64 },
-    /// Not its turn yet: look again at this instant, or when capacity comes back.
-    NotBefore(Instant),
-    /// It could not start before its deadline; it would have waited this long.
-    TooLate(Duration),
-}
-
 impl Limiter {
     /// A limiter with `config`, its buckets full.
     pub fn new(config: LimiterConfig) -> Self {
@@ -183,158 +171,6 @@ impl Limiter {
             }
         }
         Ok(())
-    }
-
-    /// Reserves `cost` in every bucket and waits until it may be sent. A request books its
-    /// slot once its turn is near, so tokens given back meanwhile by requests in flight
-    /// serve it; booked slots are served in order, and a cool-down that begins while one
-    /// waits sends it back in the queue behind the pause.
-    pub async fn acquire(&self, cost: Cost) -> Result<Permit, LimitError> {
-        let permit = self.acquire_until(cost, None).await?;
-        // Without a deadline nothing is refused for waiting.
-        Ok(permit.unwrap_or_else(|_| unreachable!("no deadline, no refusal")))
-    }
-
-    /// Like [`acquire`](Self::acquire), but gives up when the request could not start within
-    /// `max_wait`: `Ok(Err(wait))` says roughly how long it would have waited. A request that
-    /// would start too late reserves nothing, so a refused request costs the others no
-    /// capacity (a gateway refusing with `retry-after` instead of queueing without end).
-    pub async fn acquire_within(
-        &self,
-        cost: Cost,
-        max_wait: Duration,
-    ) -> Result<Result<Permit, Duration>, LimitError> {
-        self.acquire_until(cost, Some(Instant::now() + max_wait))
-            .await
-    }
-
-    async fn acquire_until(
-        &self,
-        cost: Cost,
-        deadline: Option<Instant>,
-    ) -> Result<Result<Permit, Duration>, LimitError> {
-        let probe = self.wait_for_probe(cost);
-        let probe = match deadline {
-            None => probe.await,
-            Some(deadline) => match tokio::time::timeout_at(deadline, probe).await {
-                Ok(probe) => probe,
-                Err(_) => return Ok(Err(deadline.saturating_duration_since(Instant::now()))),
-            },
-        };
-        if let Some(permit) = probe {
-            return Ok(Ok(permit));
-        }
-        self.check(cost)?;
-        loop {
-            let capacity = self.capacity.notified();
-            tokio::pin!(capacity);
-            capacity.as_mut().enable();
-            // Counted before looking, so a refund that lands in between still wakes it.
-            self.waiting.fetch_add(1, Ordering::SeqCst);
-            let booking = self.reserve(cost, deadline);
-            if let Booking::NotBefore(at) = booking {
-                tokio::select! {
-                    () = sleep_until(at) => {}
-                    () = capacity => {}
-                }
-            }
-            self.waiting.fetch_sub(1, Ordering::SeqCst);
-            let (start, epoch) = match booking {
-                Booking::Booked { start, epoch } => (start, epoch),
-                Booking::NotBefore(_) => continue,
-                Booking::TooLate(wait) => return Ok(Err(wait)),
-            };
-            sleep_until(start).await;
-            let state = self.lock();
-            if state.epoch == epoch {
-                return Ok(Ok(Permit {
-                    cost,
-                    epoch,
-                    marks: state.reserved,
-                    probe: false,
-                }));
-            }
-        }
-    }
-
-    /// While the limits are unknown, lets one request out to find them and holds the rest
-    /// until its reply is in. Returns the probe's permit when this request is the probe.
-    async fn wait_for_probe(&self, cost: Cost) -> Option<Permit> {
-        loop {
-            let notified = self.probe_done.notified();
-            tokio::pin!(notified);
-            notified.as_mut().enable();
-            {
-                let mut state = self.lock();
-                if !state.probing {
-                    return None;
-                }
-                if !state.probe_in_flight {
-                    state.probe_in_flight = true;
-                    for dimension in Dimension::ALL {
-                        state.reserved[dimension.index()] += cost.of(dimension);
-                    }
-                    return Some(Permit {
-                        cost,
-                        epoch: state.epoch,
-                        marks: state.reserved,
-                        probe: true,
-                    });
-                }
-            }
-            notified.await;
-        }
-    }
-
-    /// Books `cost` in every bucket when its turn is within [`BOOKING_HORIZON`]; otherwise
-    /// says when to look again. A slot booked far ahead keeps its time even when requests in
-    /// flight give tokens back (Anthropic's output tokens are held at `max_tokens` and settled
-    /// to what was written), so waiting requests book late and take those refunds.
-    /// With a `deadline`, a request that could not start by then is refused (`TooLate`, with
-    /// the wait it would have had) and reserves nothing.
-    fn reserve(&self, cost: Cost, deadline: Option<Instant>) -> Booking {
-        let mut state = self.lock();
-        let now = Instant::now();
-        let base = state.paused_until.map_or(now, |p| p.max(now));
-        let factor = self.ramp_factor(&state, base);
-        let limited = || {
-            Dimension::ALL
-                .iter()
-                .filter(|d| cost.of(**d) > 0)
-                .filter_map(|d| state.buckets[d.index()].as_ref().map(|b| (b, cost.of(*d))))
-        };
-        let clear = limited()
-            .map(|(bucket, _)| bucket.clear_at(base, factor))
-            .max()
-            .unwrap_or(base);
-        if let Some(deadline) = deadline {
-            let start = limited()
-                .map(|(bucket, units)| bucket.start_for(units, base, factor))
-                .max()
-                .unwrap_or(base);
-            if start > deadline {
-                return Booking::TooLate(start.saturating_duration_since(now));
-            }
-        }
-        if clear > now + BOOKING_HORIZON {
-            return Booking::NotBefore(clear - BOOKING_HORIZON);
-        }
-        for dimension in Dimension::ALL {
-            state.reserved[dimension.index()] += cost.of(dimension);
-        }
-        let mut start = base;
-        for dimension in Dimension::ALL {
-            let units = cost.of(dimension);
-            if let Some(bucket) = state.buckets[dimension.index()].as_mut()
-                && units > 0
-            {
-                start = start.max(bucket.reserve(units, base, factor));
-            }
-        }
-        Booking::Booked {
-            start,
-            epoch: state.epoch,
-        }
     }
 
     /// The share of the full rate allowed at `at`, climbing linearly after a pause.

@@ -4,8 +4,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 MODEL=$(scripts/fetch-smollm2.sh)
+TARGET=${CARGO_TARGET_DIR:-target}
 cargo build --release -q -p pacer-cli --features local
-PACER=./target/release/pacer
+PACER=$TARGET/release/pacer
 TMP=$(mktemp -d)
 trap 'rm -rf "$TMP"' EXIT
 head -n 8 examples/prompts.jsonl >"$TMP/p8.jsonl"

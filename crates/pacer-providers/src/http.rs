@@ -19,7 +19,7 @@ use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
-use pacer_core::{ErrorKind, ProviderError, RateLimitInfo};
+use pacer_core::{ErrorKind, ProviderError, RateLimitInfo, Response};
 
 /// A reply: status, headers and the body read to its end, or why it could not be (the
 /// headers still say what the rate limits are).
@@ -235,6 +235,38 @@ pub(crate) async fn post(
         headers: reply.headers,
         body,
     })
+}
+
+/// Posts `body` and makes the reply a [`Response`]: a non-2xx status is classified by
+/// `classify` (with the reply's `retry-after`), a 2xx body is read by `parse`, and what
+/// `limits` reads from the headers is attached either way.
+pub(crate) async fn exchange(
+    client: &HttpClient,
+    url: &Uri,
+    headers: &HeaderMap,
+    body: Vec<u8>,
+    limits: impl Fn(&HeaderMap) -> Option<RateLimitInfo>,
+    classify: impl FnOnce(u16, &[u8]) -> ProviderError,
+    parse: impl FnOnce(&[u8]) -> Result<Response, ProviderError>,
+) -> Result<Response, ProviderError> {
+    let Whole {
+        status,
+        headers,
+        body,
+    } = post(client, url, headers, body, &limits).await?;
+    let limits = limits(&headers);
+    if !(200..300).contains(&status) {
+        let mut error = classify(status, &body);
+        error.retry_after = retry_after(&headers);
+        return Err(error.with_rate_limits(limits));
+    }
+    match parse(&body) {
+        Ok(mut response) => {
+            response.rate_limits = limits;
+            Ok(response)
+        }
+        Err(error) => Err(error.with_status(status).with_rate_limits(limits)),
+    }
 }
 
 /// A reply read whole: status, headers and body.

@@ -239,27 +239,20 @@ impl Provider for OpenAiProvider {
 
     async fn send(&self, request: &Request) -> Result<Response, ProviderError> {
         let body = self.body(request)?;
-        let http::Whole {
-            status,
-            headers,
+        let key = self.config.api_key.as_deref();
+        let api = self.config.api;
+        http::exchange(
+            &self.client,
+            &self.url,
+            &self.headers,
             body,
-        } = http::post(&self.client, &self.url, &self.headers, body, rate_limits).await?;
-        let limits = rate_limits(&headers);
-        if !(200..300).contains(&status) {
-            let mut error = classify::status(status, &body, self.config.api_key.as_deref());
-            error.retry_after = http::retry_after(&headers);
-            return Err(error.with_rate_limits(limits));
-        }
-        let response = match self.config.api {
-            Api::Chat => convert::chat_response(&body),
-            Api::Completions => convert::completion_response(&body),
-        };
-        match response {
-            Ok(mut response) => {
-                response.rate_limits = limits;
-                Ok(response)
-            }
-            Err(error) => Err(error.with_status(status).with_rate_limits(limits)),
-        }
+            rate_limits,
+            |status, body| classify::status(status, body, key),
+            |body| match api {
+                Api::Chat => convert::chat_response(body),
+                Api::Completions => convert::completion_response(body),
+            },
+        )
+        .await
     }
 }

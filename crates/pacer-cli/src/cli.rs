@@ -136,6 +136,10 @@ pub struct RunArgs {
     /// Sampling seed for every model.
     #[arg(long, value_name = "N")]
     pub seed: Option<u64>,
+    /// Record the top-5 log-probabilities of the first 50 tokens (`token_logprobs`), for
+    /// every model.
+    #[arg(long)]
+    pub logprobs: bool,
     /// Error retries per item.
     #[arg(long, value_name = "N")]
     pub max_retries: Option<u32>,

@@ -17,5 +17,12 @@ pub fn build(model: &ModelSpec) -> Result<Arc<dyn Provider>, ProviderError> {
         Connection::OpenAi(config) => Arc::new(OpenAiProvider::new(config.clone())?),
         Connection::Anthropic(config) => Arc::new(AnthropicProvider::new(config.clone())?),
         Connection::Gemini(config) => Arc::new(GeminiProvider::new(config.clone())?),
+        // Loaded once here; the lane's requests share it.
+        #[cfg(feature = "local")]
+        Connection::Local(config) => Arc::new(
+            pacer_providers::local::LocalProvider::load(config).map_err(|e| {
+                ProviderError::new(pacer_core::ErrorKind::BadRequest, e.to_string())
+            })?,
+        ),
     })
 }

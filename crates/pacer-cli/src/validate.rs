@@ -158,6 +158,8 @@ fn endpoint(model: &ModelSpec) -> String {
             format!("anthropic at {}, {}", c.base_url, key(c.api_key.is_some()))
         }
         Connection::Gemini(c) => format!("gemini at {}, {}", c.base_url, key(c.api_key.is_some())),
+        #[cfg(feature = "local")]
+        Connection::Local(c) => format!("local model {} on {}", c.model_path.display(), c.device),
     }
 }
 

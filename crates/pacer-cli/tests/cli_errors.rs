@@ -139,6 +139,7 @@ fn an_unknown_top_level_key_is_named() {
         .expect_stderr(&["unknown.toml", "bogus_setting"]);
 }
 
+#[cfg(not(feature = "local"))]
 #[test]
 fn a_provider_not_in_this_build_says_so() {
     let config = format!("{HEAD}[[models]]\nname = \"smol\"\ntype = \"local\"\n");
@@ -149,6 +150,7 @@ fn a_provider_not_in_this_build_says_so() {
             "models[0].type",
             "local",
             "not part of this build",
+            "--features local",
             "openai, anthropic, gemini, mock",
         ]);
 }

@@ -11,6 +11,8 @@
 pub mod anthropic;
 pub mod gemini;
 pub mod http;
+#[cfg(feature = "local")]
+pub mod local;
 pub mod mock;
 pub mod openai;
 pub mod prices;

@@ -153,6 +153,12 @@ pub(super) fn model(
         ProviderType::OpenAi => Connection::OpenAi(super::openai::settings(entry, at)?),
         ProviderType::Anthropic => Connection::Anthropic(super::hosted::anthropic(entry, at)?),
         ProviderType::Gemini => Connection::Gemini(super::hosted::gemini(entry, at)?),
+        #[cfg(feature = "local")]
+        ProviderType::Local => Connection::Local(pacer_providers::local::LocalConfig {
+            // `-m local:PATH` names the weights by the model's name.
+            model_path: entry.model_path.as_deref().unwrap_or(&entry.name).into(),
+            device: entry.device.clone().unwrap_or_else(|| "cpu".into()),
+        }),
     };
     let fail_kind = match &entry.fail_kind {
         None => ErrorKind::Server,
@@ -182,7 +188,7 @@ pub(super) fn model(
             Some(Stop::Many(v)) => v.clone(),
         },
         n: 1,
-        logprobs: entry.logprobs.unwrap_or(false) || entry.top_logprobs.is_some(),
+        logprobs: o.logprobs || entry.logprobs.unwrap_or(false) || entry.top_logprobs.is_some(),
         top_logprobs: entry.top_logprobs,
         extra: entry.extra.clone(),
         schema: None,

@@ -2,6 +2,8 @@
 
 use pacer_providers::anthropic::AnthropicConfig;
 use pacer_providers::gemini::GeminiConfig;
+#[cfg(feature = "local")]
+use pacer_providers::local::LocalConfig;
 use pacer_providers::openai::OpenAiConfig;
 
 /// Which API a model is reached through.
@@ -15,6 +17,9 @@ pub enum ProviderType {
     Anthropic,
     /// Google's Gemini API.
     Gemini,
+    /// A GGUF model in-process (the `local` feature).
+    #[cfg(feature = "local")]
+    Local,
 }
 
 impl ProviderType {
@@ -27,9 +32,17 @@ impl ProviderType {
             }
             "anthropic" | "claude" => Ok(ProviderType::Anthropic),
             "gemini" | "google" => Ok(ProviderType::Gemini),
+            #[cfg(feature = "local")]
+            "local" => Ok(ProviderType::Local),
+            #[cfg(not(feature = "local"))]
             "local" => Err(format!(
-                "provider `{kind}` is not part of this build of pacer yet; available: openai, anthropic, gemini, mock"
+                "provider `{kind}` is not part of this build of pacer; build it with `--features local` (available: openai, anthropic, gemini, mock)"
             )),
+            #[cfg(feature = "local")]
+            _ => Err(format!(
+                "unknown provider `{kind}`; expected one of: openai, anthropic (or claude), gemini, local, mock"
+            )),
+            #[cfg(not(feature = "local"))]
             _ => Err(format!(
                 "unknown provider `{kind}`; expected one of: openai, anthropic (or claude), gemini, mock"
             )),
@@ -48,4 +61,7 @@ pub enum Connection {
     Anthropic(AnthropicConfig),
     /// Gemini.
     Gemini(GeminiConfig),
+    /// A GGUF model in-process.
+    #[cfg(feature = "local")]
+    Local(LocalConfig),
 }

@@ -37,6 +37,8 @@ pub struct Overrides {
     pub temperature: Option<f64>,
     /// Seed.
     pub seed: Option<u64>,
+    /// Log-probabilities for every model.
+    pub logprobs: bool,
     /// Error retries.
     pub max_retries: Option<u32>,
     /// The usage tier to read from the limits file.
@@ -238,6 +240,14 @@ fn resolve_models(
             (None, None) => None,
         };
         super::schema::attach(&mut spec, schema);
+        // A config's `model_path` is read from the config's folder, as its prompts file is;
+        // `-m local:PATH` from the current one.
+        #[cfg(feature = "local")]
+        if let super::provider::Connection::Local(local) = &mut spec.connection
+            && !from_cli
+        {
+            local.model_path = relative_to(path, &local.model_path);
+        }
         if let Some(first) = models.iter().position(|m| m.label == spec.label) {
             return Err(at(
                 "label",

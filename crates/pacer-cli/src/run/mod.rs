@@ -54,6 +54,7 @@ pub fn load(args: &RunArgs) -> anyhow::Result<RunConfig> {
         max_tokens: args.max_tokens,
         temperature: args.temperature,
         seed: args.seed,
+        logprobs: args.logprobs,
         max_retries: args.max_retries,
         tier: args.tier.clone(),
         limits_file: args.limits.clone(),

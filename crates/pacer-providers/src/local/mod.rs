@@ -160,36 +160,4 @@ impl Provider for LocalProvider {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_missing_or_corrupt_file_names_the_path() {
-        let dir = tempfile::tempdir().unwrap();
-        let missing = dir.path().join("nope.gguf");
-        let err = LocalProvider::load(&LocalConfig {
-            model_path: missing.clone(),
-            device: "cpu".into(),
-        })
-        .unwrap_err()
-        .to_string();
-        assert!(err.contains(&missing.display().to_string()), "{err}");
-        let corrupt = dir.path().join("bad.gguf");
-        std::fs::write(&corrupt, b"this is not a gguf file at all").unwrap();
-        let err = LocalProvider::load(&LocalConfig {
-            model_path: corrupt.clone(),
-            device: "cpu".into(),
-        })
-        .unwrap_err()
-        .to_string();
-        assert!(err.contains(&corrupt.display().to_string()), "{err}");
-        assert!(err.contains("GGUF"), "{err}");
-        let empty = LocalProvider::load(&LocalConfig {
-            model_path: dir.path().join("sub"),
-            device: "gpu".into(),
-        })
-        .unwrap_err()
-        .to_string();
-        assert!(empty.contains("cpu"), "{empty}");
-    }
-}
+mod tests;

@@ -77,7 +77,7 @@ impl ChatTemplate {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
     use pacer_core::Role;
 

@@ -151,7 +151,7 @@ impl Tokenizer {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
 
     /// GPT-2's map from bytes to printable characters, which byte-level vocabularies are

@@ -1,0 +1,259 @@
+//! The provider end to end on a tiny llama the test writes itself (one layer, eight wide,
+//! fixed weights), so that loading, generation, seeds, stops and log-probabilities are checked
+//! without real weights. SmolLM2 itself: `tests/local_smollm2.rs`.
+
+use std::path::{Path, PathBuf};
+
+use candle_core::quantized::gguf_file::{self, Value};
+use candle_core::quantized::{GgmlDType, QTensor};
+use candle_core::{Device, Tensor};
+use pacer_core::{ErrorKind, Provider, Request};
+
+use super::template::tests::SMOLLM2;
+use super::tokenizer::tests::tiny;
+use super::{LocalConfig, LocalProvider};
+
+const DIM: usize = 8;
+const FF: usize = 16;
+const CONTEXT: u32 = 512;
+
+/// A tensor of `shape` filled with small fixed values, different per `salt`.
+fn weights(shape: &[usize], salt: u64) -> QTensor {
+    let n: usize = shape.iter().product();
+    let values: Vec<f32> = (0..n as u64)
+        .map(|i| {
+            let h = (i + 1).wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ salt.wrapping_mul(0xbf58_476d);
+            ((h >> 40) % 2001) as f32 / 1000.0 - 1.0
+        })
+        .collect();
+    let t = Tensor::from_vec(values, shape, &Device::Cpu).unwrap();
+    QTensor::quantize(&t, GgmlDType::F32).unwrap()
+}
+
+fn ones(n: usize) -> QTensor {
+    let t = Tensor::ones(n, candle_core::DType::F32, &Device::Cpu).unwrap();
+    QTensor::quantize(&t, GgmlDType::F32).unwrap()
+}
+
+/// Writes a one-layer llama of architecture `arch` with the tiny vocabulary to `path`;
+/// `template` is its chat template (none: left out).
+fn write_model(path: &Path, arch: &str, template: Option<&str>) {
+    let mut vocab = tiny("smollm");
+    vocab.tokens.push("<|im_start|>".into());
+    vocab.types.push(3);
+    let n_vocab = vocab.tokens.len();
+    let strings = |v: &[String]| Value::Array(v.iter().map(|s| Value::String(s.clone())).collect());
+    let mut metadata: Vec<(String, Value)> = vec![
+        ("general.architecture".into(), Value::String(arch.into())),
+        ("llama.block_count".into(), Value::U32(1)),
+        ("llama.context_length".into(), Value::U32(CONTEXT)),
+        ("llama.embedding_length".into(), Value::U32(DIM as u32)),
+        ("llama.feed_forward_length".into(), Value::U32(FF as u32)),
+        ("llama.attention.head_count".into(), Value::U32(2)),
+        ("llama.attention.head_count_kv".into(), Value::U32(1)),
+        ("llama.rope.dimension_count".into(), Value::U32(4)),
+        (
+            "llama.attention.layer_norm_rms_epsilon".into(),
+            Value::F32(1e-5),
+        ),
+        ("tokenizer.ggml.model".into(), Value::String("gpt2".into())),
+        (
+            "tokenizer.ggml.pre".into(),
+            Value::String(vocab.pre.clone()),
+        ),
+        ("tokenizer.ggml.tokens".into(), strings(&vocab.tokens)),
+        ("tokenizer.ggml.merges".into(), strings(&vocab.merges)),
+        (
+            "tokenizer.ggml.token_type".into(),
+            Value::Array(vocab.types.iter().map(|t| Value::I32(*t)).collect()),
+        ),
+        (
+            "tokenizer.ggml.bos_token_id".into(),
+            Value::U32(n_vocab as u32 - 1),
+        ),
+        ("tokenizer.ggml.eos_token_id".into(), Value::U32(256 + 5)),
+    ];
+    if let Some(template) = template {
+        metadata.push((
+            "tokenizer.chat_template".into(),
+            Value::String(template.into()),
+        ));
+    }
+    let kv = DIM / 2;
+    let tensors: Vec<(String, QTensor)> = vec![
+        ("token_embd.weight".into(), weights(&[n_vocab, DIM], 1)),
+        ("output_norm.weight".into(), ones(DIM)),
+        ("output.weight".into(), weights(&[n_vocab, DIM], 2)),
+        ("blk.0.attn_q.weight".into(), weights(&[DIM, DIM], 3)),
+        ("blk.0.attn_k.weight".into(), weights(&[kv, DIM], 4)),
+        ("blk.0.attn_v.weight".into(), weights(&[kv, DIM], 5)),
+        ("blk.0.attn_output.weight".into(), weights(&[DIM, DIM], 6)),
+        ("blk.0.ffn_gate.weight".into(), weights(&[FF, DIM], 7)),
+        ("blk.0.ffn_up.weight".into(), weights(&[FF, DIM], 8)),
+        ("blk.0.ffn_down.weight".into(), weights(&[DIM, FF], 9)),
+        ("blk.0.attn_norm.weight".into(), ones(DIM)),
+        ("blk.0.ffn_norm.weight".into(), ones(DIM)),
+    ];
+    let metadata: Vec<(&str, &Value)> = metadata.iter().map(|(k, v)| (k.as_str(), v)).collect();
+    let tensors: Vec<(&str, &QTensor)> = tensors.iter().map(|(k, v)| (k.as_str(), v)).collect();
+    let mut file = std::fs::File::create(path).unwrap();
+    gguf_file::write(&mut file, &metadata, &tensors).unwrap();
+}
+
+fn load(path: &Path) -> Result<LocalProvider, String> {
+    LocalProvider::load(&LocalConfig {
+        model_path: path.to_path_buf(),
+        device: "cpu".into(),
+    })
+    .map_err(|e| e.to_string())
+}
+
+fn tiny_model(dir: &Path) -> (PathBuf, LocalProvider) {
+    let path = dir.join("tiny.gguf");
+    write_model(&path, "llama", Some(SMOLLM2));
+    let model = load(&path).unwrap();
+    (path, model)
+}
+
+fn ask(max_tokens: u32) -> Request {
+    let mut request = Request::text("tiny", None, "hello world 12");
+    request.params.max_tokens = Some(max_tokens);
+    request
+}
+
+#[tokio::test]
+async fn greedy_generation_records_sorted_top5_logprobs() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_, model) = tiny_model(dir.path());
+    let mut request = ask(60);
+    request.params.temperature = Some(0.0);
+    request.params.logprobs = true;
+    let response = model.send(&request).await.unwrap();
+    let choice = &response.choices[0];
+    let lps = choice.logprobs.as_ref().unwrap();
+    let out = response.usage.output_tokens as usize;
+    assert!(out > 0 && out <= 60, "{out}");
+    assert_eq!(lps.len(), out.min(50));
+    for (i, lp) in lps.iter().enumerate() {
+        assert_eq!(lp.token_position, i);
+        assert_eq!(lp.top_tokens.len(), 5);
+        assert!(lp.top_logprobs.windows(2).all(|w| w[0] >= w[1]), "{lp:?}");
+        assert!(lp.top_logprobs.iter().all(|l| *l <= 0.0), "{lp:?}");
+        assert_eq!(lp.token, lp.top_tokens[0]);
+    }
+    // Counted by the model's tokenizer: the rendered template around the prompt.
+    let prompt = model.model.template.render(&request.messages).unwrap();
+    assert_eq!(
+        response.usage.input_tokens as usize,
+        model.count_tokens(&prompt)
+    );
+    // Greedy twice: the same text.
+    let again = model.send(&request).await.unwrap();
+    assert_eq!(again.choices[0].text, choice.text);
+}
+
+#[tokio::test]
+async fn a_seed_repeats_its_text_and_limits_end_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_, model) = tiny_model(dir.path());
+    let mut request = ask(30);
+    request.params.temperature = Some(1.5);
+    request.params.seed = Some(7);
+    let text = |r: &pacer_core::Response| r.choices[0].text.clone();
+    let a = model.send(&request).await.unwrap();
+    let b = model.send(&request).await.unwrap();
+    assert_eq!(text(&a), text(&b));
+    // Eight other seeds: at least one of them writes something else.
+    let mut differs = false;
+    for seed in 0..8 {
+        request.params.seed = Some(seed);
+        differs |= text(&model.send(&request).await.unwrap()) != text(&a);
+    }
+    assert!(differs);
+    // max_tokens: `length` right there (this tiny model never ends by itself so soon).
+    request.params.max_tokens = Some(3);
+    request.params.seed = Some(7);
+    let short = model.send(&request).await.unwrap();
+    assert_eq!(short.usage.output_tokens, 3);
+    assert_eq!(short.choices[0].finish_reason.as_str(), "length");
+    // A stop sequence: the text is cut before it.
+    request.params.max_tokens = Some(30);
+    let stop = text(&a).chars().nth(2).unwrap().to_string();
+    request.params.stop = vec![stop.clone()];
+    let cut = model.send(&request).await.unwrap();
+    assert!(!text(&cut).contains(&stop), "{:?} / {stop:?}", text(&cut));
+    assert!(text(&a).starts_with(&text(&cut)), "{:?}", text(&cut));
+    assert_eq!(cut.choices[0].finish_reason.as_str(), "stop");
+}
+
+#[tokio::test]
+async fn a_prompt_past_the_context_is_a_context_length_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_, model) = tiny_model(dir.path());
+    let err = model.send(&ask(CONTEXT)).await.unwrap_err();
+    assert_eq!(err.kind, ErrorKind::ContextLength);
+    assert!(err.message.contains("context of 512"), "{}", err.message);
+}
+
+#[test]
+fn a_folder_with_one_gguf_loads_and_other_folders_say_why_not() {
+    let dir = tempfile::tempdir().unwrap();
+    let (path, _) = tiny_model(dir.path());
+    assert_eq!(load(dir.path()).unwrap().path(), path);
+    std::fs::copy(&path, dir.path().join("second.gguf")).unwrap();
+    let err = load(dir.path()).unwrap_err();
+    assert!(
+        err.contains("2 .gguf files") && err.contains("second.gguf"),
+        "{err}"
+    );
+    let empty = dir.path().join("empty");
+    std::fs::create_dir(&empty).unwrap();
+    let err = load(&empty).unwrap_err();
+    assert!(err.contains("no .gguf") && err.contains("empty"), "{err}");
+}
+
+#[test]
+fn unsupported_models_are_refused_naming_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let neox = dir.path().join("neox.gguf");
+    write_model(&neox, "gptneox", Some(SMOLLM2));
+    let err = load(&neox).unwrap_err();
+    assert!(
+        err.contains("neox.gguf") && err.contains("\"gptneox\""),
+        "{err}"
+    );
+    let bare = dir.path().join("bare.gguf");
+    write_model(&bare, "llama", None);
+    let err = load(&bare).unwrap_err();
+    assert!(
+        err.contains("bare.gguf") && err.contains("tokenizer.chat_template"),
+        "{err}"
+    );
+    let broken = dir.path().join("broken.gguf");
+    write_model(&broken, "llama", Some("{% for m in messages %}"));
+    let err = load(&broken).unwrap_err();
+    assert!(
+        err.contains("broken.gguf") && err.contains("does not parse"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_missing_or_corrupt_file_names_the_path() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("nope.gguf");
+    let err = load(&missing).unwrap_err();
+    assert!(err.contains(&missing.display().to_string()), "{err}");
+    let corrupt = dir.path().join("bad.gguf");
+    std::fs::write(&corrupt, b"this is not a gguf file at all").unwrap();
+    let err = load(&corrupt).unwrap_err();
+    assert!(err.contains(&corrupt.display().to_string()), "{err}");
+    assert!(err.contains("GGUF"), "{err}");
+    let gpu = LocalProvider::load(&LocalConfig {
+        model_path: corrupt,
+        device: "gpu".into(),
+    })
+    .unwrap_err()
+    .to_string();
+    assert!(gpu.contains("\"gpu\"") && gpu.contains("cpu"), "{gpu}");
+}

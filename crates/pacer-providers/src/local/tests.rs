@@ -1,5 +1,5 @@
-//! The provider end to end on a tiny llama the test writes itself (one layer, eight wide,
-//! fixed weights), so that loading, generation, seeds, stops and log-probabilities are checked
+//! The provider end to end on a tiny llama the test writes itself (one layer, 32 wide, fixed
+//! weights, its blocks in Q4_1 as SmolLM2's are), so that loading, generation, seeds, stops and log-probabilities are checked
 //! without real weights. SmolLM2 itself: `tests/local_smollm2.rs`.
 
 use std::path::{Path, PathBuf};
@@ -13,12 +13,12 @@ use super::template::tests::SMOLLM2;
 use super::tokenizer::tests::tiny;
 use super::{LocalConfig, LocalProvider};
 
-const DIM: usize = 8;
-const FF: usize = 16;
+const DIM: usize = 32;
+const FF: usize = 64;
 const CONTEXT: u32 = 512;
 
-/// A tensor of `shape` filled with small fixed values, different per `salt`.
-fn weights(shape: &[usize], salt: u64) -> QTensor {
+/// A tensor of `shape` filled with small fixed values, different per `salt`, in `dtype`.
+fn weights_in(dtype: GgmlDType, shape: &[usize], salt: u64) -> QTensor {
     let n: usize = shape.iter().product();
     let values: Vec<f32> = (0..n as u64)
         .map(|i| {
@@ -27,7 +27,16 @@ fn weights(shape: &[usize], salt: u64) -> QTensor {
         })
         .collect();
     let t = Tensor::from_vec(values, shape, &Device::Cpu).unwrap();
-    QTensor::quantize(&t, GgmlDType::F32).unwrap()
+    QTensor::quantize(&t, dtype).unwrap()
+}
+
+fn weights(shape: &[usize], salt: u64) -> QTensor {
+    weights_in(GgmlDType::F32, shape, salt)
+}
+
+/// A block's weights: Q4_1, which the provider expands to F32 when it loads.
+fn block(shape: &[usize], salt: u64) -> QTensor {
+    weights_in(GgmlDType::Q4_1, shape, salt)
 }
 
 fn ones(n: usize) -> QTensor {
@@ -51,7 +60,7 @@ fn write_model(path: &Path, arch: &str, template: Option<&str>) {
         ("llama.feed_forward_length".into(), Value::U32(FF as u32)),
         ("llama.attention.head_count".into(), Value::U32(2)),
         ("llama.attention.head_count_kv".into(), Value::U32(1)),
-        ("llama.rope.dimension_count".into(), Value::U32(4)),
+        ("llama.rope.dimension_count".into(), Value::U32(16)),
         (
             "llama.attention.layer_norm_rms_epsilon".into(),
             Value::F32(1e-5),
@@ -84,13 +93,13 @@ fn write_model(path: &Path, arch: &str, template: Option<&str>) {
         ("token_embd.weight".into(), weights(&[n_vocab, DIM], 1)),
         ("output_norm.weight".into(), ones(DIM)),
         ("output.weight".into(), weights(&[n_vocab, DIM], 2)),
-        ("blk.0.attn_q.weight".into(), weights(&[DIM, DIM], 3)),
-        ("blk.0.attn_k.weight".into(), weights(&[kv, DIM], 4)),
-        ("blk.0.attn_v.weight".into(), weights(&[kv, DIM], 5)),
-        ("blk.0.attn_output.weight".into(), weights(&[DIM, DIM], 6)),
-        ("blk.0.ffn_gate.weight".into(), weights(&[FF, DIM], 7)),
-        ("blk.0.ffn_up.weight".into(), weights(&[FF, DIM], 8)),
-        ("blk.0.ffn_down.weight".into(), weights(&[DIM, FF], 9)),
+        ("blk.0.attn_q.weight".into(), block(&[DIM, DIM], 3)),
+        ("blk.0.attn_k.weight".into(), block(&[kv, DIM], 4)),
+        ("blk.0.attn_v.weight".into(), block(&[kv, DIM], 5)),
+        ("blk.0.attn_output.weight".into(), block(&[DIM, DIM], 6)),
+        ("blk.0.ffn_gate.weight".into(), block(&[FF, DIM], 7)),
+        ("blk.0.ffn_up.weight".into(), block(&[FF, DIM], 8)),
+        ("blk.0.ffn_down.weight".into(), block(&[DIM, FF], 9)),
         ("blk.0.attn_norm.weight".into(), ones(DIM)),
         ("blk.0.ffn_norm.weight".into(), ones(DIM)),
     ];
@@ -256,4 +265,35 @@ fn a_missing_or_corrupt_file_names_the_path() {
     .unwrap_err()
     .to_string();
     assert!(gpu.contains("\"gpu\"") && gpu.contains("cpu"), "{gpu}");
+}
+
+#[test]
+fn q4_1_blocks_are_expanded_to_f32_exactly() {
+    let dir = tempfile::tempdir().unwrap();
+    let (path, _) = tiny_model(dir.path());
+    let mut file = std::fs::File::open(&path).unwrap();
+    let ct = gguf_file::Content::read(&mut file).unwrap();
+    let (wide, mut buffer) = super::model::expanded(&ct, &mut file).unwrap().unwrap();
+    let cpu = &Device::Cpu;
+    for name in ["blk.0.attn_q.weight", "blk.0.ffn_down.weight"] {
+        let before = ct.tensor(&mut file, name, cpu).unwrap();
+        let after = wide.tensor(&mut buffer, name, cpu).unwrap();
+        assert_eq!(
+            (before.dtype(), after.dtype()),
+            (GgmlDType::Q4_1, GgmlDType::F32)
+        );
+        let values = |t: &QTensor| t.dequantize(cpu).unwrap().flatten_all().unwrap();
+        let (b, a) = (values(&before), values(&after));
+        assert_eq!(b.to_vec1::<f32>().unwrap(), a.to_vec1::<f32>().unwrap());
+    }
+    // A model without such tensors is read as it is.
+    let mut f32_only = ct;
+    f32_only
+        .tensor_infos
+        .retain(|_, t| t.ggml_dtype == GgmlDType::F32);
+    assert!(
+        super::model::expanded(&f32_only, &mut file)
+            .unwrap()
+            .is_none()
+    );
 }

@@ -72,6 +72,8 @@ fn smollm2_answers_through_the_cli_with_logprobs() {
     let r = &records[0];
     assert!(!r["full_response"].as_str().unwrap().is_empty(), "{r}");
     assert!(r["tokens_used"]["input"].as_u64().unwrap() > 0, "{r}");
+    // In-process: nothing billed.
+    assert_eq!(r["cost_usd"].as_f64(), Some(0.0), "{r}");
     let lps = r["token_logprobs"].as_array().unwrap();
     assert!(!lps.is_empty(), "{r}");
     for lp in lps {

@@ -2,7 +2,7 @@
 //! (Anthropic, Gemini, the in-process mock), and the small parsing the gateway needs for
 //! every request (messages for the token estimate, the output cap, usage in a reply).
 
-use pacer_core::{Message, Params, Request, Response, Role, Usage};
+use pacer_core::{Message, Params, Request, Response, Role, TokenLogprob, Usage};
 use pacer_providers::openai::wire::ChatMessage;
 use serde_json::{Map, Value, json};
 
@@ -73,6 +73,11 @@ pub(crate) fn request(model: &str, body: &Map<String, Value>) -> Result<Request,
             seed: body.get("seed").and_then(Value::as_u64),
             stop,
             n: n(body),
+            logprobs: body.get("logprobs").and_then(Value::as_bool) == Some(true),
+            top_logprobs: body
+                .get("top_logprobs")
+                .and_then(Value::as_u64)
+                .map(|k| u8::try_from(k).unwrap_or(u8::MAX)),
             ..Params::default()
         },
     })
@@ -88,7 +93,7 @@ pub(crate) fn completion(id: &str, created: u64, model: &str, response: &Respons
             json!({
                 "index": index,
                 "message": {"role": "assistant", "content": choice.text},
-                "logprobs": null,
+                "logprobs": choice.logprobs.as_deref().map(logprobs),
                 "finish_reason": choice.finish_reason.as_str(),
             })
         })
@@ -106,6 +111,23 @@ pub(crate) fn completion(id: &str, created: u64, model: &str, response: &Respons
             "total_tokens": u.input_tokens + u.output_tokens,
         },
     })
+}
+
+/// Pacer's token log-probabilities in OpenAI's `choices[].logprobs` shape.
+fn logprobs(tokens: &[TokenLogprob]) -> Value {
+    let content: Vec<Value> = tokens
+        .iter()
+        .map(|t| {
+            let top: Vec<Value> = t
+                .top_tokens
+                .iter()
+                .zip(&t.top_logprobs)
+                .map(|(token, logprob)| json!({"token": token, "logprob": logprob, "bytes": token.as_bytes()}))
+                .collect();
+            json!({"token": t.token, "logprob": t.logprob, "bytes": t.token.as_bytes(), "top_logprobs": top})
+        })
+        .collect();
+    json!({ "content": content })
 }
 
 /// A `chat.completion` as the server-sent events a streaming client expects: per choice a
@@ -133,7 +155,7 @@ pub(crate) fn event_stream(completion: &Value, include_usage: bool) -> String {
             json!([{"index": index, "delta": {"role": "assistant", "content": ""}, "finish_reason": null}]),
         ));
         push(chunk(
-            json!([{"index": index, "delta": {"content": choice["message"]["content"]}, "finish_reason": null}]),
+            json!([{"index": index, "delta": {"content": choice["message"]["content"]}, "logprobs": choice["logprobs"], "finish_reason": null}]),
         ));
         push(chunk(
             json!([{"index": index, "delta": {}, "finish_reason": choice["finish_reason"]}]),
@@ -190,7 +212,8 @@ mod tests {
         let body = json!({"model": "x", "messages": [
             {"role": "system", "content": "be brief"},
             {"role": "user", "content": [{"type": "text", "text": "hi"}]}],
-            "temperature": 0.5, "max_tokens": 7, "stop": "\n", "n": 2, "seed": 3});
+            "temperature": 0.5, "max_tokens": 7, "stop": "\n", "n": 2, "seed": 3,
+            "logprobs": true, "top_logprobs": 3});
         let request = request("claude-x", body.as_object().unwrap()).unwrap();
         assert_eq!(request.model, "claude-x");
         assert_eq!(request.messages[0].role, Role::System);
@@ -198,6 +221,8 @@ mod tests {
         assert_eq!(request.params.max_tokens, Some(7));
         assert_eq!(request.params.stop, vec!["\n".to_string()]);
         assert_eq!((request.params.n, request.params.seed), (2, Some(3)));
+        assert!(request.params.logprobs);
+        assert_eq!(request.params.top_logprobs, Some(3));
     }
 
     #[test]
@@ -207,7 +232,13 @@ mod tests {
             choices: vec![Choice {
                 text: "hello".into(),
                 finish_reason: FinishReason::Length,
-                logprobs: None,
+                logprobs: Some(vec![TokenLogprob {
+                    token_position: 0,
+                    token: "hel".into(),
+                    logprob: -0.25,
+                    top_tokens: vec!["hel".into(), "he".into()],
+                    top_logprobs: vec![-0.25, -1.5],
+                }]),
                 parsed: None,
             }],
             usage: Usage {
@@ -221,6 +252,15 @@ mod tests {
         assert_eq!(c["choices"][0]["message"]["content"], "hello");
         assert_eq!(c["choices"][0]["finish_reason"], "length");
         assert_eq!(c["usage"]["total_tokens"], 5);
+        let first = &c["choices"][0]["logprobs"]["content"][0];
+        assert_eq!(
+            (&first["token"], &first["logprob"]),
+            (&json!("hel"), &json!(-0.25))
+        );
+        assert_eq!(
+            first["top_logprobs"][1],
+            json!({"token": "he", "logprob": -1.5, "bytes": [104, 101]})
+        );
         let events = event_stream(&c, true);
         let mut scanner = UsageScanner::default();
         for piece in events.as_bytes().chunks(7) {

@@ -211,7 +211,12 @@ pub(super) fn model(
         concurrency,
         timeout: Duration::from_secs_f64(timeout),
         temperature_schedule: schedule,
-        price: super::budget::price(entry, at)?,
+        price: match (&connection, entry.price) {
+            // In-process: nothing is billed, unless the entry puts a price on it.
+            #[cfg(feature = "local")]
+            (Connection::Local(_), None) => Some(pacer_core::Price::new(0.0, 0.0)),
+            _ => super::budget::price(entry, at)?,
+        },
         mock: MockConfig {
             latency: Duration::from_millis(entry.latency_ms.unwrap_or(0)),
             fail_rate: entry.fail_rate.unwrap_or(0.0),

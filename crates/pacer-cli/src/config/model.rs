@@ -107,14 +107,25 @@ pub(super) fn model(
     if samples == 0 {
         return Err(at("samples", "expected at least 1".into()));
     }
+    // A local model answers one request at a time: more in flight would only wait their turn
+    // (and count the wait as latency); it may also take minutes per answer on a CPU.
+    #[cfg(feature = "local")]
+    let local = provider == ProviderType::Local;
+    #[cfg(not(feature = "local"))]
+    let local = false;
     let concurrency = o
         .concurrency
         .or(entry.concurrency)
+        .or(local.then_some(1))
         .or(config.concurrency)
         .unwrap_or(8);
     let concurrency = NonZeroUsize::new(concurrency)
         .ok_or_else(|| at("concurrency", "expected at least 1".into()))?;
-    let timeout = entry.timeout_secs.or(config.timeout_secs).unwrap_or(120.0);
+    let timeout = entry
+        .timeout_secs
+        .or(local.then_some(3600.0))
+        .or(config.timeout_secs)
+        .unwrap_or(120.0);
     if !(timeout.is_finite() && timeout > 0.0) {
         return Err(at(
             "timeout_secs",

@@ -331,3 +331,25 @@ fn check_overrides(o: &Overrides) -> Result<(), ConfigError> {
 pub(super) fn strip_nulls(map: &mut Map<String, Value>) {
     map.retain(|_, v| !v.is_null());
 }
+
+#[cfg(all(test, feature = "local"))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_local_model_runs_one_request_at_a_time_unbilled_with_a_long_timeout() {
+        let mut overrides = Overrides {
+            prompts: Some("p.jsonl".into()),
+            models: vec!["local:/models/smol.gguf".into()],
+            ..Overrides::default()
+        };
+        let config = resolve(None, &overrides).unwrap();
+        let model = &config.models[0];
+        assert_eq!(model.concurrency.get(), 1);
+        assert_eq!(model.timeout, std::time::Duration::from_secs(3600));
+        assert_eq!(model.price, Some(pacer_core::Price::new(0.0, 0.0)));
+        overrides.concurrency = Some(4);
+        let config = resolve(None, &overrides).unwrap();
+        assert_eq!(config.models[0].concurrency.get(), 4);
+    }
+}

@@ -1,6 +1,8 @@
 //! Generation: one token at a time from a fresh KV cache, sampled with temperature, top_k and
 //! top_p from a seeded generator, with the top log-probabilities of the first tokens.
 
+use std::sync::atomic::{AtomicBool, Ordering};
+
 use candle_core::Tensor;
 use pacer_core::{ErrorKind, FinishReason, ProviderError, TokenLogprob};
 
@@ -100,8 +102,14 @@ impl Model {
         ids
     }
 
-    /// Generates the answer to `prompt` (already rendered by the template).
-    pub(super) fn generate(&self, prompt: &str, s: &Sampling) -> Result<Generated, ProviderError> {
+    /// Generates the answer to `prompt` (already rendered by the template). Stops early, at the
+    /// next token, once `cancelled` is set (its caller gave up: a timeout, a shutdown).
+    pub(super) fn generate(
+        &self,
+        prompt: &str,
+        s: &Sampling,
+        cancelled: &AtomicBool,
+    ) -> Result<Generated, ProviderError> {
         let prompt_ids = self.prompt_ids(prompt);
         if prompt_ids.len() + s.max_tokens > self.context_length {
             return Err(ProviderError::new(
@@ -127,6 +135,12 @@ impl Model {
         let mut input = prompt_ids.clone();
         let mut pos = 0;
         while generated.len() < s.max_tokens {
+            if cancelled.load(Ordering::Relaxed) {
+                return Err(ProviderError::new(
+                    ErrorKind::Timeout,
+                    "local model: the request was abandoned".to_string(),
+                ));
+            }
             let x = Tensor::new(input.as_slice(), &self.device)
                 .and_then(|t| t.unsqueeze(0))
                 .map_err(candle_error)?;

@@ -16,6 +16,7 @@ pub mod tokenizer;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use async_trait::async_trait;
 use candle_core::Device;
@@ -98,6 +99,15 @@ impl LocalProvider {
     }
 }
 
+/// Sets its flag when dropped.
+struct CancelOnDrop(Arc<AtomicBool>);
+
+impl Drop for CancelOnDrop {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::Relaxed);
+    }
+}
+
 #[async_trait]
 impl Provider for LocalProvider {
     fn kind(&self) -> &'static str {
@@ -138,7 +148,11 @@ impl Provider for LocalProvider {
                 ProviderError::new(ErrorKind::BadRequest, format!("local model: {e}"))
             })?;
         let model = Arc::clone(&self.model);
-        let g = tokio::task::spawn_blocking(move || model.generate(&prompt, &sampling))
+        // Dropping this future (a timeout) sets the flag, and the blocking generation stops at
+        // its next token instead of holding the model for an answer nobody awaits.
+        let cancel = CancelOnDrop(Arc::new(AtomicBool::new(false)));
+        let cancelled = Arc::clone(&cancel.0);
+        let g = tokio::task::spawn_blocking(move || model.generate(&prompt, &sampling, &cancelled))
             .await
             .map_err(|e| ProviderError::new(ErrorKind::Server, format!("local model: {e}")))??;
         Ok(Response {

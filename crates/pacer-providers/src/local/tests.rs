@@ -297,3 +297,29 @@ fn q4_1_blocks_are_expanded_to_f32_exactly() {
             .is_none()
     );
 }
+
+#[test]
+fn an_abandoned_request_stops_generating() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_, model) = tiny_model(dir.path());
+    let sampling = super::generate::Sampling {
+        temperature: 0.0,
+        top_p: 1.0,
+        top_k: 0,
+        max_tokens: 100,
+        stop: vec![],
+        top_logprobs: None,
+        seed: 1,
+    };
+    let prompt = model.model.template.render(&ask(1).messages).unwrap();
+    let cancelled = std::sync::atomic::AtomicBool::new(true);
+    let err = model
+        .model
+        .generate(&prompt, &sampling, &cancelled)
+        .err()
+        .unwrap();
+    assert_eq!(err.kind, ErrorKind::Timeout);
+    cancelled.store(false, std::sync::atomic::Ordering::Relaxed);
+    let done = model.model.generate(&prompt, &sampling, &cancelled);
+    assert_eq!(done.ok().unwrap().output_tokens, 100);
+}

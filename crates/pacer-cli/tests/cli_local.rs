@@ -72,6 +72,7 @@ fn smollm2_answers_through_the_cli_with_logprobs() {
     let r = &records[0];
     assert!(!r["full_response"].as_str().unwrap().is_empty(), "{r}");
     assert!(r["tokens_used"]["input"].as_u64().unwrap() > 0, "{r}");
+    assert_eq!(r["model_version"], "SmolLM2-135M-Instruct.Q4_1.gguf", "{r}");
     // In-process: nothing billed.
     assert_eq!(r["cost_usd"].as_f64(), Some(0.0), "{r}");
     let lps = r["token_logprobs"].as_array().unwrap();

@@ -156,7 +156,11 @@ impl Provider for LocalProvider {
             .await
             .map_err(|e| ProviderError::new(ErrorKind::Server, format!("local model: {e}")))??;
         Ok(Response {
-            model_version: None,
+            // The weights' file, for the record: which quantization answered.
+            model_version: self
+                .path
+                .file_name()
+                .map(|name| name.to_string_lossy().into_owned()),
             choices: vec![Choice {
                 text: g.text,
                 finish_reason: g.finish,

@@ -171,7 +171,7 @@ fn describe_limits(model: &ModelSpec, provider: &dyn Provider) -> String {
     match (set.is_empty(), provider.reports_rate_limits()) {
         (false, _) => set.join(", "),
         (true, true) => "none given: learned from the first reply's headers".into(),
-        (true, false) => "none given, and the server reports none: not limited".into(),
+        (true, false) => "none given, and the provider reports none: not limited".into(),
     }
 }
 

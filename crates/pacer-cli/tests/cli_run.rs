@@ -1,12 +1,10 @@
 //! End-to-end runs of the real `pacer` binary on the mock provider: the records it writes,
-//! the summary, CLI-only models, seed 003's JSON config, export, input formats, rate limits,
-//! and keeping API keys out of every file and message.
+//! the summary, CLI-only models, seed 003's JSON config, a relative `prompts_file`, input
+//! formats and rate limits.
 
 mod common;
 
-use std::collections::{BTreeMap, BTreeSet};
-use std::fs;
-use std::path::Path;
+use std::collections::BTreeMap;
 
 use common::*;
 use serde_json::{Value, json};
@@ -31,26 +29,6 @@ const RECORD_FIELDS: [&str; 17] = [
     "usage_all_attempts",
     "is_synthetic_probe",
 ];
-
-const TWO_MODELS: &str = r#"
-prompts_file = "prompts.jsonl"
-output_dir = "out"
-seed = 7
-max_retries = 2
-
-[[models]]
-name = "mock-small"
-type = "mock"
-samples = 2
-temperature = 0.0
-max_tokens = 32
-
-[[models]]
-name = "mock-large"
-type = "mock"
-label = "large-hot"
-temperature = 0.7
-"#;
 
 /// Checks one successful record against the prompt it came from.
 #[track_caller]
@@ -260,186 +238,6 @@ fn seed_003_json_config_runs_as_is_and_honours_num_prompts() {
         summary["config"]["models"][0]["notes"],
         "stands in for a hosted model"
     );
-}
-
-/// Checks `results.json` in seed 003's combined format against the journal in `out`.
-#[track_caller]
-fn check_export(path: &Path, out: &Path) {
-    let export = read_json(path);
-    let journal = records(out);
-    let metadata = &export["metadata"];
-    assert!(metadata.is_object(), "metadata: {export}");
-    assert_eq!(
-        metadata["run_id"],
-        read_json(&out.join("run.json"))["run_id"]
-    );
-    assert!(metadata["config"]["models"].is_array(), "{metadata}");
-    let prompts: BTreeSet<_> = journal.iter().map(|r| r["prompt_id"].to_string()).collect();
-    assert_eq!(metadata["total_prompts"], prompts.len());
-
-    let runs = export["runs"].as_array().expect("runs is an array");
-    let per_label = count_by_label(&journal);
-    assert_eq!(runs.len(), per_label.len(), "one run per label");
-    let mut exported = Vec::new();
-    for run in runs {
-        let label = run["model_config"]["label"]
-            .as_str()
-            .expect("model_config.label");
-        let results = run["results"].as_array().expect("results is an array");
-        assert_eq!(results.len(), per_label[label], "{label}");
-        assert!(results.iter().all(|r| r["label"] == label));
-        assert!(run["completed_at"].is_string(), "{label} completed_at");
-        exported.extend(results.iter().cloned());
-    }
-    let key = |v: &Value| v.to_string();
-    let mut a: Vec<_> = exported.iter().map(key).collect();
-    let mut b: Vec<_> = journal.iter().map(key).collect();
-    a.sort();
-    b.sort();
-    assert_eq!(a, b, "the export holds the journal's records as they are");
-}
-
-#[test]
-fn export_writes_seed_003_results_json_one_run_per_label() {
-    let dir = tempfile::tempdir().unwrap();
-    write(dir.path(), "prompts.jsonl", &jsonl_prompts(3));
-    write(dir.path(), "run.toml", TWO_MODELS);
-    pacer(dir.path(), &["run", "--config", "run.toml", "--quiet"]).expect_code(0);
-    let out = dir.path().join("out");
-    assert!(!out.join("results.json").exists(), "no export unless asked");
-
-    pacer(dir.path(), &["export", "out"]).expect_code(0);
-    check_export(&out.join("results.json"), &out);
-    let export = read_json(&out.join("results.json"));
-    let small = export["runs"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|run| run["model_config"]["label"] == "mock-small")
-        .expect("a run for mock-small");
-    assert_eq!(small["model_config"]["name"], "mock-small");
-    assert_eq!(small["model_config"]["samples"], 2);
-
-    // --out writes elsewhere.
-    pacer(dir.path(), &["export", "out", "--out", "elsewhere.json"]).expect_code(0);
-    check_export(&dir.path().join("elsewhere.json"), &out);
-}
-
-#[test]
-fn run_with_export_also_writes_results_json() {
-    let dir = tempfile::tempdir().unwrap();
-    write(dir.path(), "prompts.jsonl", &jsonl_prompts(3));
-    write(dir.path(), "run.toml", TWO_MODELS);
-    pacer(
-        dir.path(),
-        &["run", "--config", "run.toml", "--quiet", "--export"],
-    )
-    .expect_code(0);
-    let out = dir.path().join("out");
-    check_export(&out.join("results.json"), &out);
-}
-
-/// Every file under `dir`, recursively, with its text.
-fn all_files(dir: &Path) -> Vec<(String, String)> {
-    let mut files = Vec::new();
-    for entry in fs::read_dir(dir).unwrap() {
-        let path = entry.unwrap().path();
-        if path.is_dir() {
-            files.extend(all_files(&path));
-        } else {
-            let text = String::from_utf8_lossy(&fs::read(&path).unwrap()).into_owned();
-            files.push((path.display().to_string(), text));
-        }
-    }
-    files
-}
-
-#[test]
-fn an_api_key_in_the_config_never_reaches_a_file_or_a_message() {
-    const SECRET: &str = "sk-test-SECRET123";
-    const ENV_SECRET: &str = "sk-env-OTHERSECRET456";
-    let dir = tempfile::tempdir().unwrap();
-    write(dir.path(), "prompts.jsonl", &jsonl_prompts(3));
-    let config = |out: &str, fail: &str| {
-        format!(
-            r#"
-prompts_file = "prompts.jsonl"
-output_dir = "{out}"
-
-[[models]]
-name = "keyed"
-type = "mock"
-api_key = "{SECRET}"
-samples = 2
-{fail}
-
-[[models]]
-name = "from-env"
-type = "mock"
-api_key = "${{PACER_E2E_TEST_KEY}}"
-"#
-        )
-    };
-    write(dir.path(), "run.toml", &config("out", ""));
-    let run = command(dir.path())
-        .args(["run", "--config", "run.toml", "--export"])
-        .env("PACER_E2E_TEST_KEY", ENV_SECRET)
-        .output()
-        .unwrap();
-    assert_eq!(
-        run.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&run.stderr)
-    );
-    let mut messages = vec![String::from_utf8_lossy(&run.stderr).into_owned()];
-    messages.push(String::from_utf8_lossy(&run.stdout).into_owned());
-    let export = pacer(dir.path(), &["export", "out", "--out", "out/copy.json"]);
-    export.expect_code(0);
-    messages.push(export.stderr);
-
-    // A lane that stops on an auth error explains itself without the key.
-    write(
-        dir.path(),
-        "auth.toml",
-        &config("auth-out", "fail_rate = 1.0\nfail_kind = \"Auth\""),
-    );
-    let auth = command(dir.path())
-        .args(["run", "--config", "auth.toml"])
-        .env("PACER_E2E_TEST_KEY", ENV_SECRET)
-        .output()
-        .unwrap();
-    assert_eq!(auth.status.code(), Some(3));
-    messages.push(String::from_utf8_lossy(&auth.stderr).into_owned());
-
-    let out = dir.path().join("out");
-    for name in [
-        "results.jsonl",
-        "summary.json",
-        "run.json",
-        "results.json",
-        "copy.json",
-    ] {
-        assert!(out.join(name).exists(), "{name} was written");
-    }
-    let mut texts = all_files(&out);
-    texts.extend(all_files(&dir.path().join("auth-out")));
-    texts.extend(
-        messages
-            .into_iter()
-            .map(|m| ("stderr or stdout".to_owned(), m)),
-    );
-    for (what, text) in &texts {
-        assert!(!text.contains(SECRET), "{what} holds the config's API key");
-        assert!(
-            !text.contains(ENV_SECRET),
-            "{what} holds the API key from the environment"
-        );
-    }
-    // The manifest says a key was given, redacted.
-    let manifest = read_json(&out.join("run.json"));
-    assert_eq!(manifest["config"]["models"][0]["api_key"], "<redacted>");
-    assert_eq!(manifest["config"]["models"][1]["api_key"], "<redacted>");
 }
 
 #[test]

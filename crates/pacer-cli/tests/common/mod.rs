@@ -101,6 +101,28 @@ pub fn jsonl_prompts(n: usize) -> String {
     text
 }
 
+/// A TOML config with two mock models (`mock-small` with 2 samples, `mock-large` labelled
+/// `large-hot`) reading `prompts.jsonl` and writing to `out`.
+pub const TWO_MODELS: &str = r#"
+prompts_file = "prompts.jsonl"
+output_dir = "out"
+seed = 7
+max_retries = 2
+
+[[models]]
+name = "mock-small"
+type = "mock"
+samples = 2
+temperature = 0.0
+max_tokens = 32
+
+[[models]]
+name = "mock-large"
+type = "mock"
+label = "large-hot"
+temperature = 0.7
+"#;
+
 /// Every line of a JSON-lines file parsed; panics naming the line that is not a JSON object
 /// or that lacks its newline.
 #[track_caller]

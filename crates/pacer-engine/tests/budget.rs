@@ -1,16 +1,15 @@
 //! The run's budget: the cap holds with requests in flight, the lane stops cleanly and what
 //! it did not send stays pending.
 
+mod common;
+
 use std::num::NonZeroUsize;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use pacer_core::{
-    Accounting, Choice, ErrorKind, FinishReason, Price, Provider, ProviderError, Request, Response,
-    Usage,
-};
+use pacer_core::{Accounting, ErrorKind, Price, Provider, ProviderError, Request, Response};
 use pacer_engine::{Budget, Lane, LaneConfig, Spending, WorkItem};
 
 /// Bills 10 input and 5 output tokens per call, after 100 ms.
@@ -30,21 +29,7 @@ impl Provider for Billing {
     async fn send(&self, _: &Request) -> Result<Response, ProviderError> {
         self.0.fetch_add(1, Ordering::SeqCst);
         tokio::time::sleep(Duration::from_millis(100)).await;
-        Ok(Response {
-            model_version: None,
-            choices: vec![Choice {
-                text: "ok".into(),
-                finish_reason: FinishReason::Stop,
-                logprobs: None,
-                parsed: None,
-            }],
-            usage: Usage {
-                input_tokens: 10,
-                output_tokens: 5,
-                ..Usage::default()
-            },
-            rate_limits: None,
-        })
+        Ok(common::ok("ok"))
     }
 }
 

@@ -1,17 +1,18 @@
 //! The OpenAI provider against a loopback HTTP server: the requests it sends (the key, JSON,
 //! every parameter, what is left out, the URL), and the base URLs and keys it refuses.
 
-mod common;
+mod support;
 
 use axum::http::Method;
-use common::*;
 use pacer_core::{ErrorKind, Provider, Request};
 use pacer_providers::openai::{OpenAiConfig, OpenAiProvider};
 use serde_json::{Value, json};
+use support::openai::*;
+use support::{Reply, Server};
 
 #[tokio::test]
 async fn chat_request_carries_the_key_json_and_every_parameter() {
-    let server = Server::start(Reply::ok(chat_reply("hi"))).await;
+    let server = Server::start(Reply::ok(&chat_reply("hi"))).await;
     let mut config = server.config(Some(KEY));
     config.headers = vec![("OpenAI-Organization".into(), "org-42".into())];
     let provider = OpenAiProvider::new(config).unwrap();
@@ -56,7 +57,7 @@ async fn chat_request_carries_the_key_json_and_every_parameter() {
 
 #[tokio::test]
 async fn chat_request_leaves_out_what_is_unset() {
-    let server = Server::start(Reply::ok(chat_reply("hi"))).await;
+    let server = Server::start(Reply::ok(&chat_reply("hi"))).await;
     // No key: no Authorization header at all (vLLM, Ollama).
     let provider = server.provider(None);
     let mut request = Request::text("gpt-4o-mini", None, "Hello");
@@ -89,13 +90,13 @@ async fn top_logprobs_is_sent_as_given() {
 
 #[tokio::test]
 async fn a_trailing_slash_on_base_url_is_ignored() {
-    let server = Server::start(Reply::ok(chat_reply("hi"))).await;
+    let server = Server::start(Reply::ok(&chat_reply("hi"))).await;
     let mut config = server.config(None);
     config.base_url.push('/');
     let provider = OpenAiProvider::new(config).unwrap();
     assert_eq!(
         provider.url(),
-        format!("{}/chat/completions", server.base_url)
+        format!("{}/chat/completions", server.base_url())
     );
     provider
         .send(&Request::text("gpt-4o", None, "Hi"))

@@ -2,15 +2,16 @@
 //! order with usage, logprobs and rate limits, odd finish reasons, and the legacy Completions
 //! API (its prompt, its logprobs count, its replies).
 
-mod common;
+mod support;
 
 use std::time::Duration;
 
 use axum::http::Method;
-use common::*;
 use pacer_core::{FinishReason, LimitReading, Provider, Request, TokenLogprob, Usage};
 use pacer_providers::openai::{Api, OpenAiConfig, OpenAiProvider};
 use serde_json::json;
+use support::openai::*;
+use support::{Reply, Server};
 
 #[tokio::test]
 async fn legacy_completions_send_a_prompt_and_a_logprobs_count() {
@@ -26,7 +27,7 @@ async fn legacy_completions_send_a_prompt_and_a_logprobs_count() {
         ],
         "usage": {"prompt_tokens": 7, "completion_tokens": 3, "total_tokens": 10}
     });
-    let server = Server::start(Reply::ok(reply)).await;
+    let server = Server::start(Reply::ok(&reply)).await;
     let mut config = server.config(Some(KEY));
     config.api = Api::Completions;
     let provider = OpenAiProvider::new(config).unwrap();
@@ -96,8 +97,8 @@ async fn legacy_logprobs_count_is_capped_at_five() {
     config.api = Api::Completions;
     let reply = json!({"choices": [{"index": 0, "text": "x"}]});
     for (asked, sent) in [(Some(3), 3), (Some(10), 5), (Some(0), 0), (None, 5)] {
-        let server = Server::start(Reply::ok(reply.clone())).await;
-        config.base_url = server.base_url.clone();
+        let server = Server::start(Reply::ok(&reply.clone())).await;
+        config.base_url = server.base_url();
         let provider = OpenAiProvider::new(config.clone()).unwrap();
         let mut request = Request::text("davinci-002", None, "Hi");
         request.params.logprobs = true;
@@ -130,7 +131,7 @@ async fn chat_replies_are_read_in_index_order_with_usage_logprobs_and_limits() {
         }
     });
     let server = Server::start(
-        Reply::ok(reply)
+        Reply::ok(&reply)
             .header("x-ratelimit-limit-requests", "10000")
             .header("x-ratelimit-remaining-requests", "9999")
             .header("x-ratelimit-reset-requests", "6m0s")
@@ -208,7 +209,7 @@ async fn odd_finish_reasons_and_a_reply_without_headers_or_usage() {
         {"index": 2, "message": {"content": "c"}, "finish_reason": "tool_calls"},
         {"index": 3, "message": {"content": "d"}, "finish_reason": "weird"}
     ]});
-    let server = Server::start(Reply::ok(reply)).await;
+    let server = Server::start(Reply::ok(&reply)).await;
     let response = server
         .provider(None)
         .send(&Request::text("gpt-4o", None, "Hi"))

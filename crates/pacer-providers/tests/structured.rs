@@ -8,8 +8,9 @@ use std::sync::Arc;
 use pacer_core::{Provider, Request};
 use pacer_providers::anthropic::{AnthropicConfig, AnthropicProvider};
 use pacer_providers::gemini::{GeminiConfig, GeminiProvider};
-use pacer_providers::openai::{Api, OpenAiConfig, OpenAiProvider};
+use pacer_providers::openai::{Api, OpenAiProvider};
 use serde_json::{Value, json};
+use support::openai::OpenAiServer;
 use support::{Reply, Server};
 
 fn schema() -> Value {
@@ -27,8 +28,7 @@ fn request(model: &str) -> Request {
 }
 
 fn openai(server: &Server, api: Api) -> OpenAiProvider {
-    let mut config = OpenAiConfig::new(None);
-    config.base_url = format!("{}/v1", server.root);
+    let mut config = server.config(None);
     config.api = api;
     OpenAiProvider::new(config).unwrap()
 }

@@ -1,5 +1,8 @@
 //! Helpers shared by the lane's tests: a scripted provider, a lane config and work items.
 
+// Each test binary uses its own share of these helpers.
+#![allow(dead_code)]
+
 use std::num::NonZeroUsize;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};

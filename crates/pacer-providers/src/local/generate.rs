@@ -131,7 +131,7 @@ impl Model {
         let mut generated: Vec<u32> = Vec::new();
         let mut logprobs = Vec::new();
         let mut finish = FinishReason::Length;
-        let mut text = String::new();
+        let mut cut = None;
         let mut input = prompt_ids.clone();
         let mut pos = 0;
         while generated.len() < s.max_tokens {
@@ -175,17 +175,23 @@ impl Model {
             }
             generated.push(next);
             input = vec![next];
-            text = self.tokenizer.decode(&generated);
-            if let Some(cut) = s
-                .stop
-                .iter()
-                .filter_map(|stop| text.find(stop.as_str()))
-                .min()
-            {
-                text.truncate(cut);
-                finish = FinishReason::Stop;
-                break;
+            // Stop strings may span tokens: look for them in the text so far.
+            if !s.stop.is_empty() {
+                let text = self.tokenizer.decode(&generated);
+                cut = s
+                    .stop
+                    .iter()
+                    .filter_map(|stop| text.find(stop.as_str()))
+                    .min();
+                if cut.is_some() {
+                    finish = FinishReason::Stop;
+                    break;
+                }
             }
+        }
+        let mut text = self.tokenizer.decode(&generated);
+        if let Some(cut) = cut {
+            text.truncate(cut);
         }
         Ok(Generated {
             text,

@@ -13,6 +13,8 @@ use axum::http::{HeaderMap, Method, Uri};
 use serde_json::Value;
 use tokio::net::TcpListener;
 
+pub mod openai;
+
 /// One request as the server saw it.
 #[derive(Clone, Debug)]
 pub struct Seen {

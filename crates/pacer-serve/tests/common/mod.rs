@@ -74,24 +74,19 @@ impl Reply {
 
 /// POSTs `body` as JSON to `base` + `path`, with `key` as a bearer token if given.
 pub async fn post(base: &str, path: &str, key: Option<&str>, body: &Value) -> Reply {
-    let mut request = client()
+    let request = client()
         .post(format!("{base}{path}"))
         .header("content-type", "application/json")
         .body(serde_json::to_vec(body).unwrap());
-    if let Some(key) = key {
-        request = request.bearer_auth(key);
-    }
-    let response = request.send().await.expect("an HTTP reply");
-    Reply {
-        status: response.status().as_u16(),
-        headers: response.headers().clone(),
-        text: response.text().await.unwrap(),
-    }
+    send(request, key).await
 }
 
 /// GETs `base` + `path`, with `key` as a bearer token if given.
 pub async fn get(base: &str, path: &str, key: Option<&str>) -> Reply {
-    let mut request = client().get(format!("{base}{path}"));
+    send(client().get(format!("{base}{path}")), key).await
+}
+
+async fn send(mut request: reqwest::RequestBuilder, key: Option<&str>) -> Reply {
     if let Some(key) = key {
         request = request.bearer_auth(key);
     }

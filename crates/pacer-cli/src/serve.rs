@@ -1,6 +1,7 @@
 //! `pacer serve`: the config's models behind one OpenAI-compatible gateway.
 
 use std::net::SocketAddr;
+use std::num::NonZeroUsize;
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -23,25 +24,21 @@ pub async fn main(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let file = config::load(&args.config)?;
     let (models, max_retries) = config::resolve_serve(&args.config, &file)?;
     let mut routes = Vec::with_capacity(models.len());
-    for (i, spec) in models.iter().enumerate() {
+    for spec in &models {
         let upstream = match &spec.connection {
             Connection::OpenAi(openai) => Upstream::OpenAi(openai.clone()),
             _ => Upstream::Provider(
                 providers::build(spec).with_context(|| format!("model `{}`", spec.label))?,
             ),
         };
-        let set = file.concurrency.is_some()
-            || file.models.get(i).is_some_and(|m| m.concurrency.is_some());
         routes.push(ModelRoute {
             name: spec.label.clone(),
             upstream_model: spec.name.clone(),
             upstream,
             limits: spec.limits,
-            concurrency: if set {
-                spec.concurrency.get()
-            } else {
-                DEFAULT_CONCURRENCY
-            },
+            concurrency: spec
+                .concurrency
+                .map_or(DEFAULT_CONCURRENCY, NonZeroUsize::get),
             timeout: spec.timeout,
             retry: RetryPolicy {
                 max_retries,

@@ -26,7 +26,7 @@ mod work;
 pub use budget::{Budget, Exhausted, Reservation, Spending};
 pub use event::{Event, Observer};
 pub use lane::{Lane, LaneBuilder, LaneConfig, StopHandle, StopReason};
-pub use learn::learn_from;
+pub use learn::{judge_refusal, learn_from};
 pub use middleware::Middleware;
 pub use outcome::Outcome;
 pub use retry::RetryPolicy;

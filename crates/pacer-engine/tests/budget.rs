@@ -45,7 +45,7 @@ fn items(n: usize) -> Vec<WorkItem<usize>> {
 
 fn lane(budget: &Arc<Budget>, price: Option<Price>, provider: Arc<Billing>) -> Lane {
     let mut config = LaneConfig::new("budgeted");
-    config.concurrency = NonZeroUsize::new(4).unwrap();
+    config.concurrency = NonZeroUsize::new(4);
     config.budget = Some(Arc::clone(budget));
     config.price = price;
     Lane::builder(config, provider).build()

@@ -81,7 +81,7 @@ async fn run(texts: Vec<Vec<&'static str>>, validate: bool) -> (Outcome<()>, u64
         calls: AtomicU64::new(0),
     });
     let mut config = LaneConfig::new("structured");
-    config.concurrency = NonZeroUsize::MIN;
+    config.concurrency = Some(NonZeroUsize::MIN);
     config.jitter_seed = Some(7);
     if validate {
         config.validator = Some(Arc::new(SchemaValidator::new(Arc::new(schema())).unwrap()));

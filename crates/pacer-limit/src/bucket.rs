@@ -2,9 +2,9 @@
 //!
 //! The bucket keeps `tat`, the time at which everything reserved so far will have been paid
 //! back at the limit's rate. A reservation of cost `c` moves `tat` forward by `c / rate` at
-//! once (the level may go negative) and may start once no more than `burst` of debt remains
-//! ahead of it. Reservations are therefore served in order, in O(1), without polling, and a
-//! large one is never starved by small ones.
+//! once (the level may go negative) and may start once no more than `burst` units of debt
+//! remain ahead of it. Reservations are therefore served in order, in O(1), without polling,
+//! and a large one is never starved by small ones.
 
 use std::time::Duration;
 
@@ -14,45 +14,45 @@ use tokio::time::Instant;
 pub(crate) struct Bucket {
     /// The per-minute limit.
     pub(crate) per_minute: u64,
-    /// Units per second.
+    /// Units per second: the limit times the headroom.
     rate: f64,
-    /// Debt allowed ahead of a reservation, as time.
-    burst: Duration,
+    /// Units that may go at once after an idle spell.
+    burst: f64,
     /// When all reserved units are paid back.
     tat: Instant,
 }
 
 impl Bucket {
-    /// A full bucket for `per_minute`, paced at `headroom` of it (e.g. 0.98).
-    pub(crate) fn new(per_minute: u64, burst: Duration, headroom: f64, now: Instant) -> Self {
-        let rate = per_minute as f64 * headroom / 60.0;
+    /// A full bucket for `per_minute`, paced at `headroom` of it (e.g. 0.98), letting `burst`
+    /// units go at once.
+    pub(crate) fn new(per_minute: u64, burst: f64, headroom: f64, now: Instant) -> Self {
         Self {
             per_minute,
-            rate,
-            burst: Self::min_burst(burst, rate),
+            rate: per_minute as f64 * headroom / 60.0,
+            burst: burst.max(1.0),
             tat: now,
         }
     }
 
-    /// At least one whole unit may go at once, or a 1-request burst at a low rate would
-    /// never start without waiting.
-    fn min_burst(burst: Duration, rate: f64) -> Duration {
-        burst.max(Duration::from_secs_f64(1.0 / rate))
+    /// The debt allowed ahead of a reservation, as time at `factor` of the rate. At least one
+    /// whole unit may go at once, or a 1-request burst would never start without waiting.
+    fn burst_time(&self, factor: f64) -> Duration {
+        Duration::from_secs_f64(self.burst * factor / self.rate)
     }
 
-    /// Changes the limit, keeping the units owed: the debt ahead is re-timed at the new rate.
-    pub(crate) fn set_limit(
-        &mut self,
-        per_minute: u64,
-        burst: Duration,
-        headroom: f64,
-        now: Instant,
-    ) {
+    /// Changes the limit, the headroom or the burst, keeping the units owed: the debt ahead
+    /// is re-timed at the new rate.
+    pub(crate) fn refit(&mut self, per_minute: u64, burst: f64, headroom: f64, now: Instant) {
         let debt = self.tat.saturating_duration_since(now).as_secs_f64() * self.rate;
         self.per_minute = per_minute;
         self.rate = per_minute as f64 * headroom / 60.0;
-        self.burst = Self::min_burst(burst, self.rate);
+        self.burst = burst.max(1.0);
         self.tat = now + Duration::from_secs_f64(debt / self.rate);
+    }
+
+    /// The units that may go at once.
+    pub(crate) fn burst(&self) -> f64 {
+        self.burst
     }
 
     /// Reserves `cost` units no earlier than `base`, at `factor` of the full rate; returns
@@ -66,7 +66,7 @@ impl Bucket {
     /// When a reservation of `cost` made now would start, without making it.
     pub(crate) fn start_for(&self, cost: u64, base: Instant, factor: f64) -> Instant {
         let tat = self.tat.max(base) + Duration::from_secs_f64(cost as f64 / (self.rate * factor));
-        tat.checked_sub(self.burst.mul_f64(factor))
+        tat.checked_sub(self.burst_time(factor))
             .unwrap_or(base)
             .max(base)
     }
@@ -77,7 +77,7 @@ impl Bucket {
     pub(crate) fn clear_at(&self, base: Instant, factor: f64) -> Instant {
         self.tat
             .max(base)
-            .checked_sub(self.burst.mul_f64(factor))
+            .checked_sub(self.burst_time(factor))
             .unwrap_or(base)
             .max(base)
     }
@@ -92,9 +92,16 @@ impl Bucket {
         }
     }
 
-    /// Nothing may be admitted before `at`, and no debt carries over past it.
+    /// Nothing may be admitted before `at`, when the whole burst is there again and no debt
+    /// carries over.
     pub(crate) fn reset_at(&mut self, at: Instant) {
         self.tat = at;
+    }
+
+    /// Nothing may be admitted before `at`, and the bucket is empty then: it fills at the
+    /// rate from there (the server said its own bucket was empty).
+    pub(crate) fn empty_at(&mut self, at: Instant) {
+        self.tat = at + self.burst_time(1.0);
     }
 
     /// Takes units so that no more than `units` are available now.
@@ -108,7 +115,7 @@ impl Bucket {
     /// Units available now, out of the burst (negative while in debt beyond it).
     pub(crate) fn available(&self, now: Instant) -> f64 {
         let debt = self.tat.saturating_duration_since(now).as_secs_f64() * self.rate;
-        self.burst.as_secs_f64() * self.rate - debt
+        self.burst - debt
     }
 }
 
@@ -119,8 +126,8 @@ mod tests {
     #[test]
     fn spaces_reservations_at_the_rate_after_the_burst() {
         let now = Instant::now();
-        // 60 per minute: one a second, burst of two seconds.
-        let mut bucket = Bucket::new(60, Duration::from_secs(2), 1.0, now);
+        // 60 per minute: one a second, burst of two.
+        let mut bucket = Bucket::new(60, 2.0, 1.0, now);
         assert_eq!(bucket.reserve(1, now, 1.0), now);
         assert_eq!(bucket.reserve(1, now, 1.0), now);
         assert_eq!(bucket.reserve(1, now, 1.0), now + Duration::from_secs(1));
@@ -130,23 +137,35 @@ mod tests {
     #[test]
     fn refunds_move_the_queue_forward() {
         let now = Instant::now();
-        let mut bucket = Bucket::new(600, Duration::from_secs(1), 1.0, now);
+        let mut bucket = Bucket::new(600, 10.0, 1.0, now);
         bucket.reserve(30, now, 1.0); // 3 s of debt
         bucket.adjust(-20);
         assert!((bucket.available(now) - 0.0).abs() < 1e-6);
     }
 
     #[test]
-    fn headroom_slows_the_rate_and_set_limit_keeps_the_debt() {
+    fn headroom_slows_the_rate_and_refit_keeps_the_debt() {
         let now = Instant::now();
-        let mut bucket = Bucket::new(60, Duration::from_secs(1), 0.5, now);
+        let mut bucket = Bucket::new(60, 0.5, 0.5, now);
         bucket.reserve(1, now, 1.0);
-        // Half of 60 a minute: the second request waits two seconds, less the burst.
+        // Half of 60 a minute, a burst of one: the second request waits two seconds.
         assert_eq!(bucket.reserve(1, now, 1.0), now + Duration::from_secs(2));
-        bucket.set_limit(240, Duration::from_secs(1), 0.5, now);
-        // 4 s of debt at 0.5/s was 2 units; at 2/s it is 1 s.
+        bucket.refit(240, 2.0, 0.5, now);
+        // 2 units owed, 2 in the burst.
         assert!((bucket.available(now) - 0.0).abs() < 1e-6);
         bucket.cap_available(-1.0, now);
         assert!((bucket.available(now) + 1.0).abs() < 1e-6);
+    }
+
+    #[test]
+    fn an_empty_bucket_fills_at_the_rate_from_the_pause_on() {
+        let now = Instant::now();
+        let mut bucket = Bucket::new(600, 20.0, 1.0, now);
+        bucket.empty_at(now + Duration::from_secs(1));
+        assert_eq!(
+            bucket.start_for(1, now, 1.0),
+            now + Duration::from_millis(1100)
+        );
+        assert!((bucket.available(now + Duration::from_secs(3)) - 20.0).abs() < 1e-6);
     }
 }

@@ -41,13 +41,17 @@ impl Limits {
 pub struct LimiterConfig {
     /// The limits.
     pub limits: Limits,
-    /// How much may go at once after an idle spell, as time at the full rate. Providers enforce
-    /// per-minute limits over short windows of unknown length, so this is one second, not a
-    /// minute.
+    /// How much may go at once after an idle spell, as time at the full rate, while the server
+    /// has not said more. Providers enforce per-minute limits over short windows of unknown
+    /// length, so this is one second, not a minute. A server that reports what remains is
+    /// believed: the burst grows to the most it has said remains (up to a whole minute).
     pub burst: Duration,
-    /// The share of each limit paced at, so that jitter between send and arrival never tips
-    /// the server's window over.
+    /// The share of each limit paced at to start with, so that jitter between send and
+    /// arrival never tips the server's window over. It narrows towards `max_headroom` while
+    /// no rate-limit error comes, and widens again after one that shows a limit used up.
     pub headroom: f64,
+    /// The largest share of each limit the headroom narrows to.
+    pub max_headroom: f64,
     /// With no limits set, send one request first and pace the rest by the limits its reply
     /// reports (for providers that send `x-ratelimit-*` headers).
     pub probe: bool,
@@ -68,6 +72,7 @@ impl Default for LimiterConfig {
             limits: Limits::default(),
             burst: Duration::from_secs(1),
             headroom: 0.98,
+            max_headroom: 0.995,
             probe: false,
             cooldown: Duration::from_secs(5),
             max_cooldown: Duration::from_secs(120),

@@ -16,4 +16,4 @@ mod limiter;
 
 pub use config::{LimiterConfig, Limits};
 pub use cost::{Cost, Dimension};
-pub use limiter::{LimitError, Limiter, Permit, Reading};
+pub use limiter::{LimitError, Limiter, Permit, Reading, Verdict};

@@ -4,7 +4,7 @@ use std::num::NonZeroU64;
 use std::sync::Arc;
 use std::time::Duration;
 
-use pacer_limit::{Cost, Dimension, LimitError, Limiter, LimiterConfig, Limits, Reading};
+use pacer_limit::{Cost, Dimension, LimitError, Limiter, LimiterConfig, Limits, Reading, Verdict};
 use tokio::time::Instant;
 
 /// A limiter paced at exactly its limits with a two-second burst, so the arithmetic below
@@ -119,7 +119,7 @@ async fn one_cooldown_per_rate_limit_event() {
     let permits: Vec<_> = futures_permits(&limiter, 5).await;
     let started: Vec<_> = permits
         .iter()
-        .map(|p| limiter.rate_limited(p, Some(Duration::from_secs(3))))
+        .map(|p| paused(limiter.rate_limited(p, Some(Duration::from_secs(3)), &[])))
         .collect();
     assert_eq!(started[0], Some(Duration::from_secs(3)));
     assert!(started[1..].iter().all(Option::is_none));
@@ -134,15 +134,21 @@ async fn one_cooldown_per_rate_limit_event() {
 async fn consecutive_events_double_the_pause_until_a_success() {
     let limiter = limiter(6_000, None);
     let p = limiter.acquire(Cost::request(0, 0)).await.unwrap();
-    assert_eq!(limiter.rate_limited(&p, None), Some(Duration::from_secs(5)));
+    assert_eq!(
+        paused(limiter.rate_limited(&p, None, &[])),
+        Some(Duration::from_secs(5))
+    );
     let p = limiter.acquire(Cost::request(0, 0)).await.unwrap();
     assert_eq!(
-        limiter.rate_limited(&p, None),
+        paused(limiter.rate_limited(&p, None, &[])),
         Some(Duration::from_secs(10))
     );
     let p = limiter.acquire(Cost::request(0, 0)).await.unwrap();
     limiter.succeeded();
-    assert_eq!(limiter.rate_limited(&p, None), Some(Duration::from_secs(5)));
+    assert_eq!(
+        paused(limiter.rate_limited(&p, None, &[])),
+        Some(Duration::from_secs(5))
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -159,7 +165,7 @@ async fn a_waiter_caught_by_a_cooldown_goes_after_the_pause() {
         })
     };
     tokio::time::sleep(Duration::from_millis(500)).await;
-    limiter.rate_limited(&first, Some(Duration::from_secs(10)));
+    paused(limiter.rate_limited(&first, Some(Duration::from_secs(10)), &[]));
     let waited = waiter.await.unwrap();
     assert!(waited >= Duration::from_millis(10_500), "{waited:?}");
 }
@@ -173,7 +179,7 @@ async fn the_rate_ramps_up_after_a_pause() {
     config.burst = Duration::ZERO;
     let limiter = Limiter::new(config); // 10/s, a one-request burst
     let p = limiter.acquire(Cost::request(0, 0)).await.unwrap();
-    limiter.rate_limited(&p, Some(Duration::from_secs(1)));
+    paused(limiter.rate_limited(&p, Some(Duration::from_secs(1)), &[]));
     let resume = Instant::now() + Duration::from_secs(1);
     limiter.acquire(Cost::request(0, 0)).await.unwrap();
     limiter.acquire(Cost::request(0, 0)).await.unwrap();
@@ -193,6 +199,14 @@ async fn the_rate_ramps_up_after_a_pause() {
     );
 }
 
+/// The pause a verdict started, if it started one.
+fn paused(verdict: Verdict) -> Option<Duration> {
+    match verdict {
+        Verdict::Paused { pause } => Some(pause),
+        Verdict::Hiccup { .. } | Verdict::Joined => None,
+    }
+}
+
 async fn futures_permits(limiter: &Limiter, n: usize) -> Vec<pacer_limit::Permit> {
     let mut permits = Vec::new();
     for _ in 0..n {
@@ -202,7 +216,14 @@ async fn futures_permits(limiter: &Limiter, n: usize) -> Vec<pacer_limit::Permit
 }
 
 fn requests(limit: Option<u64>, remaining: Option<u64>) -> [(Dimension, Reading); 1] {
-    [(Dimension::Requests, Reading { limit, remaining })]
+    [(
+        Dimension::Requests,
+        Reading {
+            limit,
+            remaining,
+            reset: None,
+        },
+    )]
 }
 
 fn probing() -> Arc<Limiter> {
@@ -228,10 +249,11 @@ async fn unknown_limits_are_learned_from_the_first_reply() {
     assert!(limiter.probing());
     // Everything else waits for the probe's reply, however long it takes.
     assert!(is_held(&limiter).await);
-    limiter.learn(&probe, &requests(Some(600), Some(599)), true);
+    limiter.learn(&probe, &requests(Some(600), Some(9)), true);
     assert!(!limiter.probing());
     assert_eq!(limiter.limits().rpm.map(NonZeroU64::get), Some(600));
-    // Then paced by what was learned: a 20-request burst, then 10 a second.
+    // Then paced by what was learned: a 20-request burst (the server's 9 left have refilled
+    // while the probe's reply took 30 s), then 10 a second.
     let start = Instant::now();
     for _ in 0..40 {
         limiter.acquire(Cost::request(1, 1)).await.unwrap();
@@ -282,10 +304,12 @@ async fn remaining_pulls_the_level_down_counting_requests_sent_since() {
     limiter.learn(&p, &requests(None, Some(5)), true);
     let available = limiter.available(Dimension::Requests).unwrap();
     assert!((available - 3.0).abs() < 1e-6, "{available}");
-    // More remaining than we think is no reason to speed up.
+    // More remaining than we think says how much the server's bucket holds: the burst grows
+    // to it, less the 17 the limiter still owes.
     limiter.learn(&p, &requests(None, Some(500)), true);
+    assert_eq!(limiter.burst(Dimension::Requests), Some(500.0));
     let available = limiter.available(Dimension::Requests).unwrap();
-    assert!((available - 3.0).abs() < 1e-6, "{available}");
+    assert!((available - 483.0).abs() < 1e-6, "{available}");
 }
 
 #[tokio::test(start_paused = true)]
@@ -307,6 +331,7 @@ async fn learned_limits_follow_the_server_both_ways() {
         Reading {
             limit: Some(60_000),
             remaining: None,
+            reset: None,
         },
     )];
     limiter.learn(&p, &tokens, true);
@@ -317,6 +342,7 @@ async fn learned_limits_follow_the_server_both_ways() {
         Reading {
             limit: Some(90_000),
             remaining: None,
+            reset: None,
         },
     )];
     limiter.learn(&p, &tokens, true);

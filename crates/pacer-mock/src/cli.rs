@@ -36,6 +36,10 @@ pub struct MockArgs {
     /// Burst window: each limit's bucket holds `limit × window / 60` units.
     #[arg(long, default_value = "2s", value_parser = duration)]
     pub window: Duration,
+    /// The window of the token limits (`--tpm`, `--itpm`, `--otpm`), when it differs from
+    /// `--window`.
+    #[arg(long, value_parser = duration)]
+    pub token_window: Option<Duration>,
     /// Mean latency added to each completion, e.g. `300ms`.
     #[arg(long, default_value = "0ms", value_parser = duration)]
     pub latency: Duration,
@@ -57,6 +61,10 @@ pub struct MockArgs {
     /// Probability (0 to 1) of replying only after `--slow-for`.
     #[arg(long, default_value_t = 0.0, value_parser = probability)]
     pub slow: f64,
+    /// Probability (0 to 1) of a 429 while the limits have room (the provider short of
+    /// capacity), with `retry-after: 1`; it is not counted against the limits.
+    #[arg(long = "fail-429", default_value_t = 0.0, value_parser = probability)]
+    pub fail_429: f64,
     /// How long slow replies wait.
     #[arg(long, default_value = "120s", value_parser = duration)]
     pub slow_for: Duration,
@@ -117,6 +125,7 @@ impl MockArgs {
             itpm: self.itpm,
             otpm: self.otpm,
             window: self.window,
+            token_window: self.token_window,
             latency: self.latency,
             latency_sd: self.latency_sd,
             fail_500: self.fail_500,
@@ -124,6 +133,7 @@ impl MockArgs {
             drop: self.drop,
             truncate: self.truncate,
             slow: self.slow,
+            fail_429: self.fail_429,
             slow_for: self.slow_for,
             seed: self.seed,
             api_key: self.api_key.clone().filter(|k| !k.is_empty()),
@@ -161,6 +171,9 @@ fn describe(config: &MockServerConfig) -> String {
         limit(config.tpm),
         go_duration(config.window)
     );
+    if let Some(window) = config.token_window {
+        text += &format!(", token window {}", go_duration(window));
+    }
     for (name, limit) in [("itpm", config.itpm), ("otpm", config.otpm)] {
         if let Some(limit) = limit {
             text += &format!(", {name} {limit}");
@@ -194,7 +207,7 @@ fn describe(config: &MockServerConfig) -> String {
 fn summary(stats: &Stats) -> String {
     format!(
         "pacer mock: {} requests ({} OpenAI, {} Anthropic, {} Gemini) in {:.1}s: {} ok, {} rate-limited, {} over quota, {} 500s, \
-         {} 503s, {} dropped, {} truncated, {} slow, {} bad, {} unauthorized, {} not found; \
+         {} 503s, {} dropped, {} truncated, {} slow, {} busy 429s, {} bad, {} unauthorized, {} not found; \
          {} prompt + {} completion tokens",
         stats.requests,
         stats.openai_requests,
@@ -209,6 +222,7 @@ fn summary(stats: &Stats) -> String {
         stats.dropped,
         stats.truncated,
         stats.slow,
+        stats.busy,
         stats.bad_requests,
         stats.unauthorized,
         stats.not_found,

@@ -22,15 +22,18 @@ pub(crate) enum Fault {
     Drop,
     Truncate,
     Slow,
+    /// A 429 while the limits have room.
+    Busy,
 }
 
 /// The faults, in the order their probabilities are drawn.
-pub(crate) const FAULTS: [Fault; 5] = [
+pub(crate) const FAULTS: [Fault; 6] = [
     Fault::Fail500,
     Fault::Fail503,
     Fault::Drop,
     Fault::Truncate,
     Fault::Slow,
+    Fault::Busy,
 ];
 
 /// A completion request that passed its endpoint's checks.
@@ -73,6 +76,10 @@ pub(crate) trait Protocol {
     /// An injected overload (a 503, or the API's own status for it).
     fn overloaded(&self) -> Reply;
 
+    /// An injected 429 while the limits have room: the provider is short of capacity. It
+    /// asks for `retry-after: 1`.
+    fn busy(&self, model: &str) -> Reply;
+
     /// Adds the API's rate-limit headers, if it sends any.
     fn rate_headers(&self, reply: &mut Reply, readings: &Readings);
 
@@ -103,8 +110,14 @@ impl Shared {
             };
             return Ok(self.with_headers(protocol, reply, &readings));
         }
-        Counters::add(&c.tokens_charged, job.cost.tokens);
         let (delay, fault) = self.draw();
+        if fault == Some(Fault::Busy) {
+            // Refused before any work: the server takes its charge back.
+            Counters::bump(&c.busy);
+            let readings = self.limiter.unadmit(Instant::now(), model, &job.cost);
+            return Ok(self.with_headers(protocol, protocol.busy(model), &readings));
+        }
+        Counters::add(&c.tokens_charged, job.cost.tokens);
         if !delay.is_zero() {
             tokio::time::sleep(delay).await;
         }
@@ -127,7 +140,7 @@ impl Shared {
                 tokio::time::sleep(self.config.slow_for).await;
                 None
             }
-            Some(Fault::Truncate) | None => None,
+            Some(Fault::Truncate | Fault::Busy) | None => None,
         };
         if let Some(reply) = failed {
             let readings = self.settle::<P>(&job, 0).unwrap_or(readings);

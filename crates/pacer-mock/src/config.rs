@@ -23,6 +23,9 @@ pub struct MockServerConfig {
     /// How much of a minute's allowance may be spent at once: each bucket holds
     /// `limit × window / 60` units.
     pub window: Duration,
+    /// The window of the token limits (tokens, input and output tokens), when it differs
+    /// from `window`.
+    pub token_window: Option<Duration>,
     /// Mean of the latency added to each completion.
     pub latency: Duration,
     /// Standard deviation of that latency (normally distributed, clamped at zero).
@@ -37,6 +40,10 @@ pub struct MockServerConfig {
     pub truncate: f64,
     /// Probability of waiting `slow_for` before replying.
     pub slow: f64,
+    /// Probability of a 429 while the limits have room (the provider short of capacity),
+    /// with `retry-after: 1` and the rate-limit headers showing what remains; the request
+    /// is not counted against the limits.
+    pub fail_429: f64,
     /// How long a slow reply waits.
     pub slow_for: Duration,
     /// Seed of the random draws (latency and faults).
@@ -65,6 +72,7 @@ impl Default for MockServerConfig {
             itpm: None,
             otpm: None,
             window: Duration::from_secs(2),
+            token_window: None,
             latency: Duration::ZERO,
             latency_sd: Duration::ZERO,
             fail_500: 0.0,
@@ -72,6 +80,7 @@ impl Default for MockServerConfig {
             drop: 0.0,
             truncate: 0.0,
             slow: 0.0,
+            fail_429: 0.0,
             slow_for: Duration::from_secs(120),
             seed: 0,
             api_key: None,
@@ -91,6 +100,7 @@ impl fmt::Debug for MockServerConfig {
             .field("itpm", &self.itpm)
             .field("otpm", &self.otpm)
             .field("window", &self.window)
+            .field("token_window", &self.token_window)
             .field("latency", &self.latency)
             .field("latency_sd", &self.latency_sd)
             .field("fail_500", &self.fail_500)
@@ -98,6 +108,7 @@ impl fmt::Debug for MockServerConfig {
             .field("drop", &self.drop)
             .field("truncate", &self.truncate)
             .field("slow", &self.slow)
+            .field("fail_429", &self.fail_429)
             .field("slow_for", &self.slow_for)
             .field("seed", &self.seed)
             // Never print the key itself.
@@ -127,7 +138,7 @@ impl MockServerConfig {
                 ));
             }
         }
-        if self.window.is_zero() {
+        if self.window.is_zero() || self.token_window.is_some_and(|w| w.is_zero()) {
             return Err("window must be positive".into());
         }
         let mut sum = 0.0;
@@ -148,13 +159,14 @@ impl MockServerConfig {
     }
 
     /// The fault probabilities by flag name, in the order they are drawn.
-    pub(crate) fn fault_probabilities(&self) -> [(&'static str, f64); 5] {
+    pub(crate) fn fault_probabilities(&self) -> [(&'static str, f64); 6] {
         [
             ("fail-500", self.fail_500),
             ("fail-503", self.fail_503),
             ("drop", self.drop),
             ("truncate", self.truncate),
             ("slow", self.slow),
+            ("fail-429", self.fail_429),
         ]
     }
 

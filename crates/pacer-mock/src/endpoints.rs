@@ -101,6 +101,21 @@ impl Protocol for OpenAi {
         )
     }
 
+    fn busy(&self, _model: &str) -> Reply {
+        let mut reply = error(
+            StatusCode::TOO_MANY_REQUESTS,
+            "The server is currently overloaded with other requests. Please retry after a brief wait.",
+            "requests",
+            Some("rate_limit_exceeded"),
+            None,
+        );
+        reply.headers_mut().insert(
+            HeaderName::from_static("retry-after"),
+            HeaderValue::from_static("1"),
+        );
+        reply
+    }
+
     fn rate_headers(&self, reply: &mut Reply, readings: &Readings) {
         respond::rate_headers(reply, readings);
     }

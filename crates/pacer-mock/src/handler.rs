@@ -40,7 +40,7 @@ pub(crate) struct Shared {
     /// Present when latency or faults need random draws.
     pub(crate) rng: Option<Mutex<fastrand::Rng>>,
     /// Cumulative fault probabilities, in [`FAULTS`](crate::complete::FAULTS) order.
-    pub(crate) thresholds: [f64; 5],
+    pub(crate) thresholds: [f64; 6],
     /// The number of the next reply, for its id.
     pub(crate) next_id: AtomicU64,
     /// `Bearer <key>`, as OpenAI's clients send the key.
@@ -58,7 +58,7 @@ pub(crate) fn unix_seconds() -> u64 {
 impl Shared {
     /// The state of a server configured by `config`.
     pub(crate) fn new(config: MockServerConfig) -> Self {
-        let mut thresholds = [0.0; 5];
+        let mut thresholds = [0.0; 6];
         let mut sum = 0.0;
         for (t, (_, p)) in thresholds.iter_mut().zip(config.fault_probabilities()) {
             sum += p;

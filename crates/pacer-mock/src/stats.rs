@@ -64,6 +64,8 @@ counters! {
     truncated,
     /// Replies held back for `slow_for` (counted when the wait starts).
     slow,
+    /// Injected 429s that came while the limits had room (`--fail-429`).
+    busy,
     /// 400s (and 413s): malformed JSON, missing fields, parameters the model refuses.
     bad_requests,
     /// 401s (and Gemini's 400 and 403 for a wrong or missing key).

@@ -28,8 +28,8 @@ pub struct ModelSpec {
     pub samples: u32,
     /// Rate limits.
     pub limits: Limits,
-    /// Requests in flight.
-    pub concurrency: NonZeroUsize,
+    /// An explicit cap on requests in flight; `None`: in flight follows the limit.
+    pub concurrency: Option<NonZeroUsize>,
     /// Per-request timeout.
     pub timeout: Duration,
     /// Temperature per error retry.
@@ -118,9 +118,10 @@ pub(super) fn model(
         .or(entry.concurrency)
         .or(local.then_some(1))
         .or(config.concurrency)
-        .unwrap_or(8);
-    let concurrency = NonZeroUsize::new(concurrency)
-        .ok_or_else(|| at("concurrency", "expected at least 1".into()))?;
+        .map(|n| {
+            NonZeroUsize::new(n).ok_or_else(|| at("concurrency", "expected at least 1".into()))
+        })
+        .transpose()?;
     let timeout = entry
         .timeout_secs
         .or(local.then_some(3600.0))

@@ -165,7 +165,7 @@ async fn run(config: RunConfig, args: &RunArgs) -> anyhow::Result<ExitCode> {
         let lane = Lane::builder(lane_config, provider)
             .limiter(Arc::new(Limiter::new(limiter)))
             .build();
-        let (items_tx, items_rx) = mpsc::channel(model.concurrency.get() * 2);
+        let (items_tx, items_rx) = mpsc::channel(ITEMS_AHEAD);
         feeders.push(feed::spawn(
             feed::Feed {
                 lane: index,
@@ -281,6 +281,9 @@ async fn run(config: RunConfig, args: &RunArgs) -> anyhow::Result<ExitCode> {
         ExitCode::SUCCESS
     })
 }
+
+/// Items read ahead of each lane, so that a fast lane never waits on the prompts file.
+const ITEMS_AHEAD: usize = 64;
 
 fn lane_config(config: &RunConfig, model: &config::ModelSpec) -> LaneConfig {
     let mut lane = LaneConfig::new(model.label.clone());

@@ -1,10 +1,11 @@
 //! One item's attempts: pacing, sending, learning from the reply, retrying or giving up.
 
 use std::future::Future;
+use std::sync::atomic::Ordering;
 use std::time::SystemTime;
 
 use pacer_core::{Accounting, ErrorKind, ProviderError, Request, Response, Usage};
-use pacer_limit::{Cost, Permit};
+use pacer_limit::{Cost, Permit, Verdict};
 use tokio::time::Instant;
 
 use super::Shared;
@@ -50,7 +51,13 @@ impl Shared {
         let mut rate_limited = 0u32;
         let mut usage = Usage::default();
         let mut last_request = None;
+        // Taken by the lane's loop as waiting for capacity.
+        let mut waiting = Waiting {
+            shared: self,
+            counted: true,
+        };
         let result = loop {
+            waiting.enter();
             let attempt = Attempt {
                 number: attempts + 1,
                 retry: retries,
@@ -91,7 +98,9 @@ impl Shared {
                     return self.pending();
                 }
             };
-            let permit = match self.or_stop(self.limiter.acquire(cost)).await {
+            let acquired = self.or_stop(self.limiter.acquire(cost)).await;
+            waiting.leave();
+            let permit = match acquired {
                 None => return self.pending(),
                 Some(Err(too_big)) => {
                     break Err(ProviderError::new(
@@ -153,14 +162,11 @@ impl Shared {
             }
             if error.kind.is_rate_limit() {
                 rate_limited += 1;
-                // Without retry-after, the reset of the limit the server says is used up.
-                let wait = error.retry_after.or_else(|| {
-                    error
-                        .rate_limits
-                        .as_ref()
-                        .and_then(|limits| limits.exhausted_reset())
-                });
-                let cooldown = self.limiter.rate_limited(&permit, wait);
+                let verdict = crate::judge_refusal(&self.limiter, &permit, &error);
+                let cooldown = match verdict {
+                    Verdict::Paused { pause } => Some(pause),
+                    Verdict::Hiccup { .. } | Verdict::Joined => None,
+                };
                 {
                     let mut stats = self.lock_stats();
                     stats.rate_limited_requests += 1;
@@ -173,6 +179,10 @@ impl Shared {
                 });
                 if rate_limited > self.config.retry.max_rate_limit_retries {
                     break Err(error);
+                }
+                // A hiccup waits for this request alone; the lane goes on.
+                if let Verdict::Hiccup { wait } = verdict {
+                    self.or_stop(tokio::time::sleep(wait)).await?;
                 }
                 continue;
             }
@@ -271,5 +281,35 @@ impl Shared {
             ),
             Accounting::Estimate => {}
         }
+    }
+}
+
+/// Keeps an item in the lane's count of those waiting for capacity while it is, so that the
+/// lane takes its next item when this one is admitted.
+struct Waiting<'a> {
+    shared: &'a Shared,
+    counted: bool,
+}
+
+impl Waiting<'_> {
+    fn enter(&mut self) {
+        if !self.counted {
+            self.shared.waiting.fetch_add(1, Ordering::SeqCst);
+            self.counted = true;
+        }
+    }
+
+    fn leave(&mut self) {
+        if self.counted {
+            self.shared.waiting.fetch_sub(1, Ordering::SeqCst);
+            self.counted = false;
+            self.shared.fed.notify_one();
+        }
+    }
+}
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        self.leave();
     }
 }

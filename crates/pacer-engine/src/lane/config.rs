@@ -9,13 +9,27 @@ use tokio::sync::watch;
 
 use crate::{AttemptSchedule, Budget, RetryPolicy, Validator};
 
+/// Items in flight in a lane with neither a `concurrency` nor any limit, configured or
+/// reported: nothing says how much the server takes, so it is not flooded.
+pub const UNPACED_IN_FLIGHT: usize = 8;
+
+/// Items a lane following its limit keeps waiting for capacity, so that the limiter always
+/// has the next request at hand; the rest of its items in flight are sent.
+pub(crate) const WAITING_FOR_CAPACITY: usize = 16;
+
 /// How a lane works its items.
 #[derive(Clone, Debug)]
 pub struct LaneConfig {
     /// The lane's name (the model's label), used in events and messages.
     pub name: String,
-    /// Items in flight at once.
-    pub concurrency: NonZeroUsize,
+    /// An explicit cap on the items in flight, for servers that need one (local models keep
+    /// theirs at 1). `None`: as many as the limiter admits, so that in flight follows the
+    /// admitted rate times the latency the server shows, up to `max_in_flight`; a lane whose
+    /// server states no limit at all keeps [`UNPACED_IN_FLIGHT`].
+    pub concurrency: Option<NonZeroUsize>,
+    /// The most items in flight when `concurrency` is not set, waiting for capacity or sent:
+    /// what bounds the lane's memory.
+    pub max_in_flight: NonZeroUsize,
     /// How long one request may take.
     pub timeout: Duration,
     /// When to retry.
@@ -37,11 +51,13 @@ pub struct LaneConfig {
 }
 
 impl LaneConfig {
-    /// Defaults for a lane called `name`: 8 in flight, 120 s timeout, 3 error retries.
+    /// Defaults for a lane called `name`: in flight follows the limit (up to 512), 120 s
+    /// timeout, 3 error retries.
     pub fn new(name: impl Into<String>) -> Self {
         Self {
             name: name.into(),
-            concurrency: NonZeroUsize::new(8).unwrap_or(NonZeroUsize::MIN),
+            concurrency: None,
+            max_in_flight: NonZeroUsize::new(512).unwrap_or(NonZeroUsize::MIN),
             timeout: Duration::from_secs(120),
             retry: RetryPolicy::default(),
             schedule: AttemptSchedule::default(),

@@ -10,12 +10,14 @@ use std::sync::{Arc, Mutex};
 use futures_util::stream::{Stream, StreamExt};
 use pacer_core::{ErrorKind, Provider};
 use pacer_limit::{Limiter, LimiterConfig};
-use tokio::sync::{mpsc, watch};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use tokio::sync::{Notify, mpsc, watch};
 use tokio::task::JoinSet;
 
 use crate::{Event, Middleware, Observer, Outcome, Stats, WorkItem};
 
-pub use config::{LaneConfig, StopHandle, StopReason};
+pub use config::{LaneConfig, StopHandle, StopReason, UNPACED_IN_FLIGHT};
 
 /// Builds a [`Lane`].
 pub struct LaneBuilder {
@@ -59,6 +61,8 @@ impl LaneBuilder {
             stop: Arc::new(watch::channel(None).0),
             closed: std::sync::OnceLock::new(),
             rng: Mutex::new(fastrand::Rng::with_seed(seed)),
+            waiting: AtomicUsize::new(0),
+            fed: Notify::new(),
             config: self.config,
         };
         Lane {
@@ -103,6 +107,10 @@ struct Shared {
     /// spent): unlike a stop, nothing already sent is abandoned.
     closed: std::sync::OnceLock<StopReason>,
     rng: Mutex<fastrand::Rng>,
+    /// Items waiting for capacity (taken but not yet admitted by the limiter).
+    waiting: AtomicUsize,
+    /// Signalled when an item is admitted, so the lane takes the next.
+    fed: Notify,
 }
 
 impl Lane {
@@ -143,8 +151,9 @@ impl Lane {
         self.shared.lock_stats().clone()
     }
 
-    /// Works every item of `items`, with at most `concurrency` in flight, and sends each
-    /// outcome to `sink` as it ends. Returns when the input is exhausted and everything in
+    /// Works every item of `items` and sends each outcome to `sink` as it ends. In flight
+    /// are at most `concurrency` items when set; otherwise as many as the limiter admits
+    /// (rate × latency) plus a short line waiting for capacity, up to `max_in_flight`. Returns when the input is exhausted and everything in
     /// flight has ended, or when the lane stops (items not taken yet stay in `items`;
     /// those in flight are abandoned and counted as pending).
     pub async fn run<C, S>(&self, items: S, sink: mpsc::Sender<Outcome<C>>) -> Stats
@@ -159,10 +168,10 @@ impl Lane {
         let mut in_flight = JoinSet::new();
         let mut exhausted = false;
         loop {
-            let can_take = !exhausted
-                && in_flight.len() < shared.config.concurrency.get()
-                && shared.stop.borrow().is_none()
-                && shared.closed.get().is_none();
+            let open =
+                !exhausted && shared.stop.borrow().is_none() && shared.closed.get().is_none();
+            let can_take = open && shared.has_room(in_flight.len());
+            let fed = shared.fed.notified();
             tokio::select! {
                 biased;
                 Some(done) = in_flight.join_next(), if !in_flight.is_empty() => {
@@ -180,11 +189,15 @@ impl Lane {
                 }
                 next = items.next(), if can_take => match next {
                     Some(item) => {
+                        // Counted as waiting until the limiter admits it (see `process`).
+                        shared.waiting.fetch_add(1, Ordering::SeqCst);
                         let shared = shared.clone();
                         in_flight.spawn(async move { shared.process(item).await });
                     }
                     None => exhausted = true,
                 },
+                // Full for now: look again when an item is admitted.
+                () = fed, if open && !can_take => {}
                 else => break,
             }
         }
@@ -212,6 +225,20 @@ impl Lane {
 }
 
 impl Shared {
+    /// Whether the lane may take another item with `in_flight` items out.
+    fn has_room(&self, in_flight: usize) -> bool {
+        if let Some(cap) = self.config.concurrency {
+            return in_flight < cap.get();
+        }
+        if in_flight >= self.config.max_in_flight.get() {
+            return false;
+        }
+        if !self.limiter.probing() && self.limiter.limits().is_unlimited() {
+            return in_flight < UNPACED_IN_FLIGHT;
+        }
+        self.waiting.load(Ordering::SeqCst) < config::WAITING_FOR_CAPACITY
+    }
+
     fn count<C>(&self, outcome: &Outcome<C>) {
         let mut stats = self.lock_stats();
         stats.total += 1;

@@ -67,7 +67,7 @@ where
 /// A lane config with `concurrency` workers and a fixed jitter seed.
 pub fn config(concurrency: usize) -> LaneConfig {
     let mut config = LaneConfig::new("test");
-    config.concurrency = NonZeroUsize::new(concurrency).unwrap();
+    config.concurrency = NonZeroUsize::new(concurrency);
     config.jitter_seed = Some(7);
     config
 }

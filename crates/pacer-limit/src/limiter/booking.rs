@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use tokio::time::{Instant, sleep_until};
 
-use super::{Limiter, Permit};
+use super::{Limiter, Permit, State};
 use crate::{Cost, Dimension, LimitError};
 
 /// How far ahead of its start a request books its slot.
@@ -63,13 +63,29 @@ impl Limiter {
             return Ok(Ok(permit));
         }
         self.check(cost)?;
+        if let Some(deadline) = deadline {
+            // The requests ahead decide the wait: one they would keep past its deadline is
+            // refused now, saying how long they would keep it.
+            let wait = self.wait_behind_line(cost);
+            if Instant::now() + wait > deadline {
+                return Ok(Err(wait));
+            }
+        }
+        let mut queued = Queued::join(self, cost);
+        let line = match deadline {
+            None => self.line.lock().await,
+            Some(deadline) => match tokio::time::timeout_at(deadline, self.line.lock()).await {
+                Ok(line) => line,
+                Err(_) => return Ok(Err(self.wait_behind_line(cost))),
+            },
+        };
         loop {
             let capacity = self.capacity.notified();
             tokio::pin!(capacity);
             capacity.as_mut().enable();
             // Counted before looking, so a refund that lands in between still wakes it.
             self.waiting.fetch_add(1, Ordering::SeqCst);
-            let booking = self.reserve(cost, deadline);
+            let booking = self.reserve(cost, deadline, &mut queued);
             if let Booking::NotBefore(at) = booking {
                 tokio::select! {
                     () = sleep_until(at) => {}
@@ -82,17 +98,45 @@ impl Limiter {
                 Booking::NotBefore(_) => continue,
                 Booking::TooLate(wait) => return Ok(Err(wait)),
             };
-            sleep_until(start).await;
+            // The head of the line keeps its place until it starts, so a cool-down that
+            // begins meanwhile sends it back to book first after the pause.
+            if start > Instant::now() {
+                sleep_until(start).await;
+            }
             let state = self.lock();
             if state.epoch == epoch {
+                drop(line);
                 return Ok(Ok(Permit {
                     cost,
                     epoch,
                     marks: state.reserved,
                     probe: false,
+                    sent: Instant::now(),
                 }));
             }
+            drop(state);
+            queued.rejoin();
         }
+    }
+
+    /// How long a request of `cost` joining the line now would wait: the requests in line
+    /// ahead of it, then itself, at the current pace.
+    fn wait_behind_line(&self, cost: Cost) -> Duration {
+        let state = self.lock();
+        let now = Instant::now();
+        let base = state.paused_until.map_or(now, |p| p.max(now));
+        let factor = self.ramp_factor(&state, base);
+        Dimension::ALL
+            .iter()
+            .filter(|d| cost.of(**d) > 0)
+            .filter_map(|d| {
+                let bucket = state.buckets[d.index()].as_ref()?;
+                let units = state.queued[d.index()] + cost.of(*d);
+                Some(bucket.start_for(units, base, factor))
+            })
+            .max()
+            .unwrap_or(base)
+            .saturating_duration_since(now)
     }
 
     /// While the limits are unknown, lets one request out to find them and holds the rest
@@ -117,6 +161,7 @@ impl Limiter {
                         epoch: state.epoch,
                         marks: state.reserved,
                         probe: true,
+                        sent: Instant::now(),
                     });
                 }
             }
@@ -130,7 +175,7 @@ impl Limiter {
     /// to what was written), so waiting requests book late and take those refunds.
     /// With a `deadline`, a request that could not start by then is refused (`TooLate`, with
     /// the wait it would have had) and reserves nothing.
-    fn reserve(&self, cost: Cost, deadline: Option<Instant>) -> Booking {
+    fn reserve(&self, cost: Cost, deadline: Option<Instant>, queued: &mut Queued<'_>) -> Booking {
         let mut state = self.lock();
         let now = Instant::now();
         let base = state.paused_until.map_or(now, |p| p.max(now));
@@ -160,6 +205,7 @@ impl Limiter {
         for dimension in Dimension::ALL {
             state.reserved[dimension.index()] += cost.of(dimension);
         }
+        queued.leave(&mut state);
         let mut start = base;
         for dimension in Dimension::ALL {
             let units = cost.of(dimension);
@@ -172,6 +218,57 @@ impl Limiter {
         Booking::Booked {
             start,
             epoch: state.epoch,
+        }
+    }
+}
+
+/// A request's place in the line's count of waiting units: added when it joins, taken off
+/// when it books or gives up (the guard is dropped with its future).
+struct Queued<'a> {
+    limiter: &'a Limiter,
+    cost: Cost,
+    waiting: bool,
+}
+
+impl<'a> Queued<'a> {
+    fn join(limiter: &'a Limiter, cost: Cost) -> Self {
+        let mut queued = Self {
+            limiter,
+            cost,
+            waiting: false,
+        };
+        queued.rejoin();
+        queued
+    }
+
+    /// Counts the request as waiting again (its booking was undone by a cool-down).
+    fn rejoin(&mut self) {
+        if !self.waiting {
+            let mut state = self.limiter.lock();
+            for dimension in Dimension::ALL {
+                state.queued[dimension.index()] += self.cost.of(dimension);
+            }
+            self.waiting = true;
+        }
+    }
+
+    /// Takes the request off the count, under the lock already held.
+    fn leave(&mut self, state: &mut State) {
+        if self.waiting {
+            for dimension in Dimension::ALL {
+                let queued = &mut state.queued[dimension.index()];
+                *queued = queued.saturating_sub(self.cost.of(dimension));
+            }
+            self.waiting = false;
+        }
+    }
+}
+
+impl Drop for Queued<'_> {
+    fn drop(&mut self) {
+        if self.waiting {
+            let limiter = self.limiter;
+            self.leave(&mut limiter.lock());
         }
     }
 }

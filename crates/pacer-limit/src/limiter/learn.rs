@@ -1,5 +1,5 @@
-//! Learning from the server: limits nobody configured, limits the server lowers, and what
-//! the server says remains.
+//! Learning from the server: limits nobody configured, limits the server lowers, how much its
+//! buckets hold, and what the server says remains.
 
 use tokio::time::Instant;
 
@@ -12,9 +12,13 @@ impl Limiter {
     ///
     /// - A limit the lane had no value for is taken as the server gives it (learned limits
     ///   follow later changes); a configured limit is lowered when the server's is lower.
+    /// - The most the server has said remains is what its bucket holds at least: the burst
+    ///   grows to it, so a server that counts over a whole minute is spent as it allows,
+    ///   while the rate stays under the limit in the long run.
     /// - `remaining` pulls the local level down when the server has less left than the
-    ///   limiter thinks, as happens when other clients share the key. Requests sent after
-    ///   this one are not in the server's count yet, so they are taken off it first.
+    ///   limiter thinks, as happens when other clients share the key. The server counted it
+    ///   when it took the request, about when it was sent: what its bucket refilled since is
+    ///   added, and requests sent after this one, not in the server's count yet, taken off.
     /// - `replied` says whether the server answered at all (any HTTP status). The probe's
     ///   answer ends the probe: the limits it carried, or none, are what the lane paces by.
     pub fn learn(&self, permit: &Permit, readings: &[(Dimension, Reading)], replied: bool) {
@@ -23,26 +27,37 @@ impl Limiter {
         for (dimension, reading) in readings {
             let i = dimension.index();
             if let Some(limit) = reading.limit.filter(|l| *l > 0) {
-                let (burst, headroom) = (self.config.burst, self.config.headroom);
                 let learned = state.learned[i];
-                match state.buckets[i].as_mut() {
+                match state.buckets[i].as_ref().map(|b| b.per_minute) {
                     None => {
-                        state.buckets[i] = Some(Bucket::new(limit, burst, headroom, now));
+                        let burst = self.burst_units(&state, i, limit);
+                        state.buckets[i] = Some(Bucket::new(limit, burst, state.headroom, now));
                         state.learned[i] = true;
                     }
-                    Some(bucket)
-                        if bucket.per_minute != limit && (learned || limit < bucket.per_minute) =>
-                    {
-                        bucket.set_limit(limit, burst, headroom, now);
+                    Some(current) if current != limit && (learned || limit < current) => {
+                        self.refit(&mut state, i, limit, now);
                     }
                     Some(_) => {}
                 }
             }
+            let Some(remaining) = reading.remaining else {
+                continue;
+            };
+            let Some(per_minute) = state.buckets[i].as_ref().map(|b| b.per_minute) else {
+                continue;
+            };
+            let held = (remaining as f64).min(per_minute as f64);
+            if held > state.seen[i] {
+                state.seen[i] = held;
+                if state.buckets[i].as_ref().is_some_and(|b| b.burst() < held) {
+                    self.refit(&mut state, i, per_minute, now);
+                }
+            }
+            let refilled =
+                now.saturating_duration_since(permit.sent).as_secs_f64() * per_minute as f64 / 60.0;
             let sent_since = state.reserved[i].saturating_sub(permit.marks[i]);
-            if let Some(remaining) = reading.remaining
-                && let Some(bucket) = state.buckets[i].as_mut()
-            {
-                bucket.cap_available(remaining as f64 - sent_since as f64, now);
+            if let Some(bucket) = state.buckets[i].as_mut() {
+                bucket.cap_available(remaining as f64 + refilled - sent_since as f64, now);
             }
         }
         if permit.probe && state.probing && (replied || !readings.is_empty()) {

@@ -1,7 +1,9 @@
 //! The lane's limiter: every bucket at once, the cool-down and the slow start.
 
 mod booking;
+mod headroom;
 mod learn;
+mod refusal;
 
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -12,6 +14,8 @@ use tokio::time::Instant;
 
 use crate::bucket::Bucket;
 use crate::{Cost, Dimension, LimiterConfig, Limits};
+
+pub use refusal::Verdict;
 
 /// A request the limiter can never admit.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -41,6 +45,9 @@ pub struct Permit {
     marks: [u64; 4],
     /// Whether this is the request that finds out the limits.
     probe: bool,
+    /// When it was let go: a reply's `remaining` describes the server's buckets at about this
+    /// time, and they have refilled since.
+    sent: Instant,
 }
 
 /// What a server reported about one of its limits (see `pacer_core::LimitReading`).
@@ -50,6 +57,8 @@ pub struct Reading {
     pub limit: Option<u64>,
     /// Units the server would still admit when it took the request.
     pub remaining: Option<u64>,
+    /// Time until the server's bucket is full again.
+    pub reset: Option<Duration>,
 }
 
 impl Permit {
@@ -79,6 +88,17 @@ struct State {
     probing: bool,
     /// The probe request is out.
     probe_in_flight: bool,
+    /// The share of each limit paced at now (see [`LimiterConfig::headroom`]).
+    headroom: f64,
+    /// Successes since the headroom last changed.
+    clean: u32,
+    /// The most units the server has said remain, per dimension: its bucket holds at least
+    /// this much, so the burst may be this large.
+    seen: [f64; 4],
+    /// Successes since the last rate-limit error, to tell one that comes alone.
+    since_refusal: u32,
+    /// Units of the requests waiting in line, not booked yet, per dimension.
+    queued: [u64; 4],
 }
 
 /// Paces one lane under its limits. Share it as `Arc<Limiter>` between the lane's workers.
@@ -107,21 +127,24 @@ pub struct Limiter {
     capacity: Notify,
     /// Requests waiting on `capacity`, so that a lane nobody waits in never touches it.
     waiting: AtomicUsize,
+    /// The line: requests book their slots one at a time, in the order they arrived (tokio's
+    /// mutex is fair), so a request's wait is what the requests ahead of it explain.
+    line: tokio::sync::Mutex<()>,
 }
 
 impl Limiter {
     /// A limiter with `config`, its buckets full.
     pub fn new(config: LimiterConfig) -> Self {
         let now = Instant::now();
+        let headroom = config.headroom.clamp(0.01, 1.0);
         let buckets = Dimension::ALL.map(|d| {
-            config
-                .limits
-                .get(d)
-                .map(|limit| Bucket::new(limit.get(), config.burst, config.headroom, now))
+            config.limits.get(d).map(|limit| {
+                let burst = default_burst(&config, limit.get());
+                Bucket::new(limit.get(), burst, headroom, now)
+            })
         });
         let probing = config.probe && config.limits.is_unlimited();
         Self {
-            config,
             state: Mutex::new(State {
                 buckets,
                 paused_until: None,
@@ -132,10 +155,34 @@ impl Limiter {
                 reserved: [0; 4],
                 probing,
                 probe_in_flight: false,
+                headroom,
+                clean: 0,
+                seen: [0.0; 4],
+                since_refusal: 0,
+                queued: [0; 4],
             }),
             probe_done: Notify::new(),
             capacity: Notify::new(),
             waiting: AtomicUsize::new(0),
+            line: tokio::sync::Mutex::new(()),
+            config,
+        }
+    }
+
+    /// The units bucket `index` lets go at once: the configured burst, or the most the server
+    /// has said remains, up to a whole minute.
+    fn burst_units(&self, state: &State, index: usize, per_minute: u64) -> f64 {
+        default_burst(&self.config, per_minute)
+            .max(state.seen[index])
+            .min(per_minute as f64)
+    }
+
+    /// Re-sizes bucket `index` for `per_minute`, the burst and the headroom in force.
+    fn refit(&self, state: &mut State, index: usize, per_minute: u64, now: Instant) {
+        let burst = self.burst_units(state, index, per_minute);
+        let headroom = state.headroom;
+        if let Some(bucket) = state.buckets[index].as_mut() {
+            bucket.refit(per_minute, burst, headroom, now);
         }
     }
 
@@ -216,32 +263,6 @@ impl Limiter {
         }
     }
 
-    /// Reports that the request admitted under `permit` was refused with a rate-limit error.
-    ///
-    /// The first such report after the permit's admission starts a cool-down: the whole lane
-    /// pauses for `retry_after` (or the configured cool-down, doubling with each consecutive
-    /// event), then ramps back up. Reports from requests already in flight when it began are
-    /// part of the same event. Returns the pause when this report started one.
-    pub fn rate_limited(&self, permit: &Permit, retry_after: Option<Duration>) -> Option<Duration> {
-        let mut state = self.lock();
-        if state.epoch != permit.epoch {
-            return None;
-        }
-        state.consecutive += 1;
-        let doubling = 2u32.saturating_pow(state.consecutive.saturating_sub(1).min(16));
-        let pause = retry_after
-            .unwrap_or_else(|| self.config.cooldown.saturating_mul(doubling))
-            .min(self.config.max_cooldown);
-        let until = Instant::now() + pause;
-        state.epoch += 1;
-        state.paused_until = Some(until);
-        state.ramp_from = Some(until);
-        for bucket in state.buckets.iter_mut().flatten() {
-            bucket.reset_at(until);
-        }
-        Some(pause)
-    }
-
     /// Whether a request's tokens matter to the limiter: a token limit is in force. (While
     /// the limits are being learned only the probe is out, and its tokens matter to none.)
     pub fn counts_tokens(&self) -> bool {
@@ -260,9 +281,18 @@ impl Limiter {
         self.lock().probing
     }
 
-    /// Reports a successful request: the run of consecutive rate-limit events is over.
+    /// Reports a successful request: the run of consecutive rate-limit events is over, and
+    /// the headroom may narrow.
     pub fn succeeded(&self) {
-        self.lock().consecutive = 0;
+        let mut state = self.lock();
+        state.consecutive = 0;
+        state.since_refusal = state.since_refusal.saturating_add(1);
+        self.narrow(&mut state);
+    }
+
+    /// The share of each limit paced at now.
+    pub fn headroom(&self) -> f64 {
+        self.lock().headroom
     }
 
     /// When the current pause ends, if the lane is paused.
@@ -285,8 +315,20 @@ impl Limiter {
             .map(|b| b.available(now))
     }
 
+    /// The units bucket `dimension` lets go at once, if it is limited.
+    pub fn burst(&self, dimension: Dimension) -> Option<f64> {
+        self.lock().buckets[dimension.index()]
+            .as_ref()
+            .map(Bucket::burst)
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
         // The state stays consistent under every panic point, so a poisoned lock is usable.
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
+}
+
+/// The configured burst of a limit of `per_minute`, in units.
+fn default_burst(config: &LimiterConfig, per_minute: u64) -> f64 {
+    config.burst.as_secs_f64() * per_minute as f64 / 60.0
 }

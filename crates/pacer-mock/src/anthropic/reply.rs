@@ -103,6 +103,19 @@ impl Protocol for Messages {
         )
     }
 
+    fn busy(&self, _model: &str) -> Reply {
+        let mut reply = error(
+            StatusCode::TOO_MANY_REQUESTS,
+            "rate_limit_error",
+            "The service is receiving more requests than it can serve right now. Please retry \
+             after a brief wait.",
+        );
+        reply
+            .headers_mut()
+            .insert(RETRY_AFTER, HeaderValue::from_static("1"));
+        reply
+    }
+
     fn overloaded(&self) -> Reply {
         // Anthropic's own status for an overloaded API.
         let status = StatusCode::from_u16(529).unwrap_or(StatusCode::SERVICE_UNAVAILABLE);

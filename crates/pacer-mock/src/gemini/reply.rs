@@ -205,6 +205,15 @@ impl Protocol for Generate {
         )
     }
 
+    fn busy(&self, _model: &str) -> Reply {
+        error(
+            StatusCode::TOO_MANY_REQUESTS,
+            "RESOURCE_EXHAUSTED",
+            "Resource has been exhausted (e.g. check quota).",
+            Vec::new(),
+        )
+    }
+
     fn overloaded(&self) -> Reply {
         error(
             StatusCode::SERVICE_UNAVAILABLE,

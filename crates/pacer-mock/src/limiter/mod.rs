@@ -154,7 +154,8 @@ pub(crate) struct Limiter {
     quota: Option<u64>,
     /// Per-minute limits, in [`DIMENSIONS`] order.
     limits: [Option<u64>; 4],
-    window: Duration,
+    /// The window of each dimension's bucket, in [`DIMENSIONS`] order.
+    windows: [Duration; 4],
 }
 
 impl Limiter {
@@ -171,7 +172,12 @@ impl Limiter {
             }),
             quota: config.quota_tokens,
             limits,
-            window: config.window,
+            windows: DIMENSIONS.map(|d| match d {
+                Dimension::Requests => config.window,
+                Dimension::Tokens | Dimension::InputTokens | Dimension::OutputTokens => {
+                    config.token_window.unwrap_or(config.window)
+                }
+            }),
         }
     }
 
@@ -189,7 +195,9 @@ impl Limiter {
     ) -> &'a mut Buckets {
         let buckets = models.entry(model.to_owned()).or_insert_with(|| Buckets {
             last: now,
-            buckets: self.limits.map(|l| l.map(|l| Bucket::new(l, self.window))),
+            buckets: std::array::from_fn(|i| {
+                self.limits[i].map(|limit| Bucket::new(limit, self.windows[i]))
+            }),
         });
         buckets.advance(now);
         buckets
@@ -249,13 +257,23 @@ impl Limiter {
     /// as Anthropic and Google correct theirs), to the buckets and the quota; returns the
     /// readings after.
     pub(crate) fn refund(&self, now: Instant, model: &str, refund: &Cost) -> Readings {
+        self.give_back(now, model, refund, 0.0)
+    }
+
+    /// Takes back the whole charge of a request admitted at `now` and then refused after
+    /// all, the request itself included; returns the readings after.
+    pub(crate) fn unadmit(&self, now: Instant, model: &str, cost: &Cost) -> Readings {
+        self.give_back(now, model, cost, 1.0)
+    }
+
+    fn give_back(&self, now: Instant, model: &str, cost: &Cost, requests: f64) -> Readings {
         let Some(mut state) = self.lock() else {
             return Readings::default();
         };
         let State { models, charged } = &mut *state;
-        *charged = charged.saturating_sub(refund.tokens);
+        *charged = charged.saturating_sub(cost.tokens);
         let model_buckets = self.buckets(models, model, now);
-        for (bucket, units) in model_buckets.buckets.iter_mut().zip(refund.units(0.0)) {
+        for (bucket, units) in model_buckets.buckets.iter_mut().zip(cost.units(requests)) {
             if let (Some(bucket), Some(units)) = (bucket, units) {
                 bucket.give_back(units);
             }

@@ -8,8 +8,8 @@ use axum::response::Response;
 use bytes::Bytes;
 use http_body_util::BodyExt;
 use pacer_core::{Accounting, ErrorKind, ProviderError, RateLimitInfo, Usage};
-use pacer_engine::learn_from;
-use pacer_limit::Cost;
+use pacer_engine::{judge_refusal, learn_from};
+use pacer_limit::{Cost, Verdict};
 use pacer_providers::http::http_client;
 use pacer_providers::openai;
 use serde_json::{Map, Value, json};
@@ -305,12 +305,13 @@ pub(super) async fn forward(
                 }
                 if error.kind.is_rate_limit() {
                     rate_limited += 1;
-                    let wait = error
-                        .retry_after
-                        .or_else(|| error.rate_limits.as_ref().and_then(|l| l.exhausted_reset()));
-                    route.limiter.rate_limited(&permit, wait);
+                    let verdict = judge_refusal(&route.limiter, &permit, &error);
                     if rate_limited > policy.max_rate_limit_retries {
                         break error;
+                    }
+                    // A hiccup waits for this request alone; the route goes on.
+                    if let Verdict::Hiccup { wait } = verdict {
+                        tokio::time::sleep(wait).await;
                     }
                     // A fresh wait: the upstream's refusal is not the client's fault.
                     deadline = Instant::now() + max_wait;

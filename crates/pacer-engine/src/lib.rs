@@ -25,7 +25,7 @@ mod work;
 
 pub use budget::{Budget, Exhausted, Reservation, Spending};
 pub use event::{Event, Observer};
-pub use lane::{Lane, LaneBuilder, LaneConfig, StopHandle, StopReason};
+pub use lane::{Lane, LaneBuilder, LaneConfig, StopHandle, StopReason, UNPACED_IN_FLIGHT};
 pub use learn::{judge_refusal, learn_from};
 pub use middleware::Middleware;
 pub use outcome::Outcome;

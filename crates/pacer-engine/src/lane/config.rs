@@ -51,13 +51,13 @@ pub struct LaneConfig {
 }
 
 impl LaneConfig {
-    /// Defaults for a lane called `name`: in flight follows the limit (up to 512), 120 s
+    /// Defaults for a lane called `name`: in flight follows the limit (up to 1,024), 120 s
     /// timeout, 3 error retries.
     pub fn new(name: impl Into<String>) -> Self {
         Self {
             name: name.into(),
             concurrency: None,
-            max_in_flight: NonZeroUsize::new(512).unwrap_or(NonZeroUsize::MIN),
+            max_in_flight: NonZeroUsize::new(1024).unwrap_or(NonZeroUsize::MIN),
             timeout: Duration::from_secs(120),
             retry: RetryPolicy::default(),
             schedule: AttemptSchedule::default(),

@@ -100,9 +100,16 @@ impl Limiter {
             };
             // The head of the line keeps its place until it starts, so a cool-down that
             // begins meanwhile sends it back to book first after the pause.
+            let mut slot = Slot {
+                limiter: self,
+                cost,
+                epoch,
+                kept: false,
+            };
             if start > Instant::now() {
                 sleep_until(start).await;
             }
+            slot.kept = true;
             let state = self.lock();
             if state.epoch == epoch {
                 drop(line);
@@ -269,6 +276,35 @@ impl Drop for Queued<'_> {
         if self.waiting {
             let limiter = self.limiter;
             self.leave(&mut limiter.lock());
+        }
+    }
+}
+
+/// A booked slot not yet started: given back if the request gives up before it starts (its
+/// future dropped), so a request that leaves costs those behind it nothing.
+struct Slot<'a> {
+    limiter: &'a Limiter,
+    cost: Cost,
+    epoch: u64,
+    kept: bool,
+}
+
+impl Drop for Slot<'_> {
+    fn drop(&mut self) {
+        if self.kept {
+            return;
+        }
+        let mut state = self.limiter.lock();
+        if state.epoch != self.epoch {
+            return;
+        }
+        for dimension in Dimension::ALL {
+            let units = self.cost.of(dimension);
+            let sent = &mut state.reserved[dimension.index()];
+            *sent = sent.saturating_sub(units);
+            if let Some(bucket) = state.buckets[dimension.index()].as_mut() {
+                bucket.adjust(-(units as i64));
+            }
         }
     }
 }

@@ -18,7 +18,8 @@ impl Limiter {
     /// - `remaining` pulls the local level down when the server has less left than the
     ///   limiter thinks, as happens when other clients share the key. The server counted it
     ///   when it took the request, about when it was sent: what its bucket refilled since is
-    ///   added, and requests sent after this one, not in the server's count yet, taken off.
+    ///   added, and requests sent after this one, not in the server's count yet, taken off
+    ///   (down to nothing left, never into debt: see below).
     /// - `replied` says whether the server answered at all (any HTTP status). The probe's
     ///   answer ends the probe: the limits it carried, or none, are what the lane paces by.
     pub fn learn(&self, permit: &Permit, readings: &[(Dimension, Reading)], replied: bool) {
@@ -53,11 +54,17 @@ impl Limiter {
                     self.refit(&mut state, i, per_minute, now);
                 }
             }
+            self.watch_others(&mut state, permit, *dimension, remaining, per_minute);
             let refilled =
                 now.saturating_duration_since(permit.sent).as_secs_f64() * per_minute as f64 / 60.0;
             let sent_since = state.reserved[i].saturating_sub(permit.marks[i]);
+            // Requests sent together reach the server in any order: some sent after this one
+            // may already be in its count. So a reading can say less is left than there is,
+            // never that more than nothing is owed: at worst the lane waits for the refill,
+            // and a real shortfall shows in the next refusal.
+            let left = (remaining as f64 + refilled - sent_since as f64).max(0.0);
             if let Some(bucket) = state.buckets[i].as_mut() {
-                bucket.cap_available(remaining as f64 + refilled - sent_since as f64, now);
+                bucket.cap_available(left, now);
             }
         }
         if permit.probe && state.probing && (replied || !readings.is_empty()) {

@@ -4,6 +4,7 @@ mod booking;
 mod headroom;
 mod learn;
 mod refusal;
+mod shared_key;
 
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -99,6 +100,8 @@ struct State {
     since_refusal: u32,
     /// Units of the requests waiting in line, not booked yet, per dimension.
     queued: [u64; 4],
+    /// What others on the same key spend, per dimension.
+    others: [shared_key::Others; 4],
 }
 
 /// Paces one lane under its limits. Share it as `Arc<Limiter>` between the lane's workers.
@@ -160,6 +163,7 @@ impl Limiter {
                 seen: [0.0; 4],
                 since_refusal: 0,
                 queued: [0; 4],
+                others: Default::default(),
             }),
             probe_done: Notify::new(),
             capacity: Notify::new(),
@@ -180,7 +184,7 @@ impl Limiter {
     /// Re-sizes bucket `index` for `per_minute`, the burst and the headroom in force.
     fn refit(&self, state: &mut State, index: usize, per_minute: u64, now: Instant) {
         let burst = self.burst_units(state, index, per_minute);
-        let headroom = state.headroom;
+        let headroom = self.pace(state, index, per_minute);
         if let Some(bucket) = state.buckets[index].as_mut() {
             bucket.refit(per_minute, burst, headroom, now);
         }

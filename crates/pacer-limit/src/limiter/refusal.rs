@@ -57,6 +57,12 @@ impl Limiter {
         readings: &[(Dimension, Reading)],
     ) -> Verdict {
         let mut state = self.lock();
+        // The server did not count a refused request: neither does the tally of what was
+        // sent, against which its `remaining` is read.
+        for dimension in Dimension::ALL {
+            let sent = &mut state.reserved[dimension.index()];
+            *sent = sent.saturating_sub(permit.cost.of(dimension));
+        }
         let reported: Vec<&(Dimension, Reading)> = readings
             .iter()
             .filter(|(_, r)| r.remaining.is_some())

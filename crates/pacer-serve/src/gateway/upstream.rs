@@ -221,7 +221,10 @@ pub(super) async fn forward(
     let mut deadline = started + max_wait;
     let slot = match tokio::time::timeout_at(deadline, route.slots.clone().acquire_owned()).await {
         Ok(Ok(slot)) => slot,
-        _ => return Err((done, Failure::queue_timeout(max_wait, max_wait))),
+        _ => {
+            done.queue_wait = Some(started.elapsed());
+            return Err((done, Failure::queue_timeout(max_wait, max_wait)));
+        }
     };
     if let Some(client) = gateway.clients.get(&done.client) {
         let refused = match client
@@ -234,6 +237,7 @@ pub(super) async fn forward(
         };
         if let Some(wait) = refused {
             let mut failure = Failure::queue_timeout(wait, max_wait);
+            done.queue_wait = Some(started.elapsed());
             failure.code = "gateway_client_rate_limit".into();
             failure.message = format!(
                 "this gateway key's limit of requests per minute is reached; retry in about {:.1} s",
@@ -255,6 +259,8 @@ pub(super) async fn forward(
         {
             Ok(Ok(permit)) => permit,
             Ok(Err(wait)) => {
+                // The log says how long the refused request waited, as for the others.
+                done.queue_wait = Some(queue_wait + waiting.elapsed());
                 return Err((done, Failure::queue_timeout(wait, max_wait)));
             }
             Err(too_big) => {

@@ -18,6 +18,8 @@ struct Server {
     last: Instant,
     /// Pacer's requests it refused.
     refused: u32,
+    /// When it last refused anyone.
+    last_refusal: Option<Instant>,
 }
 
 impl Server {
@@ -29,6 +31,7 @@ impl Server {
             level: capacity,
             last: Instant::now(),
             refused: 0,
+            last_refusal: None,
         }))
     }
 
@@ -58,6 +61,8 @@ impl Server {
         let admitted = self.level >= 1.0;
         if admitted {
             self.level -= 1.0;
+        } else {
+            self.last_refusal = Some(Instant::now());
         }
         let reading = Reading {
             limit: Some(self.limit),
@@ -190,7 +195,7 @@ async fn a_second_client_on_the_key_leaves_pacer_what_is_left() {
     let latency = Duration::from_millis(300);
     let server = Server::new(1200, Duration::from_secs(2));
     let limiter = configured(1200);
-    // The other client spends 10 a second, half the limit, until told to stop.
+    // The other client spends 10 a second, half the limit, for 40 s.
     let other = {
         let server = server.clone();
         tokio::spawn(async move {
@@ -206,12 +211,21 @@ async fn a_second_client_on_the_key_leaves_pacer_what_is_left() {
     let start = Instant::now();
     drive(&limiter, &server, 300, latency).await;
     let actual = start.elapsed().as_secs_f64();
-    let other = other.await.unwrap();
-    assert_eq!(other, 0, "the other client was refused");
+    let others_refused = other.await.unwrap();
     // 300 at the 10 a second left over (less the shared 40-request burst) is about 28 s.
-    // Until the others' spending is measured (three comparisons of replies a quarter of a
-    // second apart), a few are refused.
     assert!((24.0..34.0).contains(&actual), "{actual:.1} s");
-    let refused = server.lock().unwrap().refused;
-    assert!(refused <= 10, "{refused} refused");
+    // Until the others' spending is measured (three comparisons of replies a quarter of a
+    // second apart), the bucket runs dry now and then, for Pacer or for the other client;
+    // once it is, never.
+    let server = server.lock().unwrap();
+    let last = server
+        .last_refusal
+        .map_or(0.0, |t| (t - start).as_secs_f64());
+    assert!(last < 4.0, "a refusal at {last:.1} s");
+    let refused = server.refused + others_refused;
+    assert!(
+        refused <= 20,
+        "{} of Pacer's and {others_refused} of the other's refused",
+        server.refused
+    );
 }

@@ -173,3 +173,78 @@ async fn each_gateway_key_may_have_its_own_rate_limit() {
     assert_eq!(mock.stats().requests, 2);
     gw.shutdown().await.unwrap();
 }
+
+#[tokio::test]
+async fn the_queue_bound_refuses_only_what_the_requests_ahead_would_keep_too_long() {
+    let mock = MockServer::start(MockServerConfig::default())
+        .await
+        .unwrap();
+    let mut route = openai_route("m", "gpt-4o-mini", &mock, None);
+    // 1,200 a minute paced at 98%, a 1 s burst: within a 3 s bound, 20 go at once and 58 more
+    // (19.6 a second) wait their turn; the rest are refused at once, told how long the line
+    // would keep them.
+    route.limits = Limits {
+        rpm: NonZeroU64::new(1_200),
+        ..Limits::default()
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("usage.jsonl");
+    let mut config = GatewayConfig::new(vec![route]);
+    config.max_queue_wait = Duration::from_secs(3);
+    config.usage_log = pacer_serve::UsageLog::File(log.clone());
+    let gw = gateway(config).await;
+    let base = Arc::new(gw.url());
+    let tasks: Vec<_> = (0..120)
+        .map(|i| {
+            let base = base.clone();
+            tokio::spawn(async move {
+                post(
+                    &base,
+                    "/chat/completions",
+                    None,
+                    &chat("m", &format!("q{i}")),
+                )
+                .await
+            })
+        })
+        .collect();
+    let mut admitted = 0;
+    let mut refused = Vec::new();
+    for task in tasks {
+        let reply = task.await.unwrap();
+        match reply.status {
+            200 => admitted += 1,
+            429 => {
+                assert_eq!(reply.json()["error"]["code"], "gateway_queue_timeout");
+                let ms: u64 = reply.headers["retry-after-ms"]
+                    .to_str()
+                    .unwrap()
+                    .parse()
+                    .unwrap();
+                refused.push(ms);
+            }
+            other => panic!("{other}: {}", reply.text),
+        }
+    }
+    gw.shutdown().await.unwrap();
+    // Everything the bound holds was served (more if the requests came in slowly), and each
+    // refusal says the line would have kept it past what was left of its bound (a refused
+    // request takes no place in the line, so those after it see the same line).
+    assert!(admitted >= 78, "{admitted} admitted");
+    assert!(!refused.is_empty(), "none refused");
+    assert!(refused.iter().all(|ms| *ms > 2_900), "{refused:?}");
+    // The log has every request's queue wait, the refused ones' too; none admitted waited
+    // past the bound.
+    let lines = std::fs::read_to_string(&log).unwrap();
+    let records: Vec<serde_json::Value> = lines
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(records.len(), 120);
+    for record in &records {
+        let wait = record["queue_wait_ms"].as_f64().expect("a queue wait");
+        if record["status"] == 200 {
+            assert!(wait <= 3_100.0, "{record}");
+        }
+    }
+}

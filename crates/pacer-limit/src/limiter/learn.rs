@@ -50,13 +50,15 @@ impl Limiter {
             let held = (remaining as f64).min(per_minute as f64);
             if held > state.seen[i] {
                 state.seen[i] = held;
-                if state.buckets[i].as_ref().is_some_and(|b| b.burst() < held) {
+                let burst = self.burst_units(&state, i, per_minute);
+                if state.buckets[i].as_ref().is_some_and(|b| b.burst() < burst) {
                     self.refit(&mut state, i, per_minute, now);
                 }
             }
             self.watch_others(&mut state, permit, *dimension, remaining, per_minute);
-            let refilled =
-                now.saturating_duration_since(permit.sent).as_secs_f64() * per_minute as f64 / 60.0;
+            // What refilled since, less what others on the key took of it meanwhile.
+            let net_rate = (per_minute as f64 / 60.0 - state.others[i].rate()).max(0.0);
+            let refilled = now.saturating_duration_since(permit.sent).as_secs_f64() * net_rate;
             let sent_since = state.reserved[i].saturating_sub(permit.marks[i]);
             // Requests sent together reach the server in any order: some sent after this one
             // may already be in its count. So a reading can say less is left than there is,

@@ -142,7 +142,7 @@ impl Limiter {
         let headroom = config.headroom.clamp(0.01, 1.0);
         let buckets = Dimension::ALL.map(|d| {
             config.limits.get(d).map(|limit| {
-                let burst = default_burst(&config, limit.get());
+                let burst = default_burst(&config, limit.get()) * headroom;
                 Bucket::new(limit.get(), burst, headroom, now)
             })
         });
@@ -174,11 +174,13 @@ impl Limiter {
     }
 
     /// The units bucket `index` lets go at once: the configured burst, or the most the server
-    /// has said remains, up to a whole minute.
+    /// has said remains, up to a whole minute; less the headroom, like the rate, since a
+    /// server's clock starts when the first request reaches it, a little after Pacer's.
     fn burst_units(&self, state: &State, index: usize, per_minute: u64) -> f64 {
         default_burst(&self.config, per_minute)
             .max(state.seen[index])
             .min(per_minute as f64)
+            * state.headroom
     }
 
     /// Re-sizes bucket `index` for `per_minute`, the burst and the headroom in force.

@@ -23,6 +23,7 @@ Usage:
   bench/pacing.py                  # every scenario
   bench/pacing.py requests minute  # some of them (see SCENARIOS)
   PACER=target/release/pacer bench/pacing.py   # a pacer binary already built
+  PACER=old/pacer PACER_MOCK=target/release/pacer bench/pacing.py   # an older pacer, this mock
 
 Standard library only; builds `pacer` in release mode unless PACER is set. No scenario sets
 `--concurrency`: in flight follows the limit by default.
@@ -176,8 +177,9 @@ def wait_ready(url, proc):
 
 def start_mock(pacer, flags):
     port = free_port()
+    # PACER_MOCK: another build's `pacer mock`, to compare two builds against one server.
     mock = subprocess.Popen(
-        [pacer, "mock", "--port", str(port)] + flags,
+        [os.environ.get("PACER_MOCK", pacer), "mock", "--port", str(port)] + flags,
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )
     wait_ready(f"http://127.0.0.1:{port}/stats", mock)

@@ -106,7 +106,7 @@ pub struct RunArgs {
     /// Completions per prompt, for every model.
     #[arg(long, value_name = "N")]
     pub samples: Option<u32>,
-    /// Requests in flight per model.
+    /// A cap on requests in flight per model (default: as many as the limit admits).
     #[arg(long, value_name = "N")]
     pub concurrency: Option<usize>,
     /// Requests per minute per model.

@@ -80,10 +80,10 @@ async fn a_minute_long_window_is_learned_from_either_family_of_headers() {
         let (stats, limiter) = run(family, &server, 150).await;
         assert_eq!(stats.succeeded, 150, "{family:?}");
         assert_eq!(server.stats().rate_limited, 0, "{family:?}");
-        // The probe's reply said 599 remain: the burst is the server's (less the headroom),
-        // not one second's 10.
-        let burst = limiter.burst(Dimension::Requests).unwrap() / limiter.headroom();
-        assert!(burst >= 599.0 - 1e-6, "{family:?}: burst {burst}");
+        // The probe's reply said 599 remain: the burst is the server's, not one second's 10
+        // (less the one request it refills in the 100 ms its clock may lag).
+        let burst = limiter.burst(Dimension::Requests).unwrap();
+        assert!(burst >= 598.0 - 1e-6, "{family:?}: burst {burst}");
         server.shutdown().await;
     }
 }
@@ -103,14 +103,15 @@ async fn token_windows_are_learned_apart_from_request_windows() {
     let (stats, limiter) = run(Family::OpenAi, &server, 40).await;
     assert_eq!(stats.succeeded, 40);
     assert_eq!(server.stats().rate_limited, 0);
-    let requests = limiter.burst(Dimension::Requests).unwrap() / limiter.headroom();
-    let tokens = limiter.burst(Dimension::Tokens).unwrap() / limiter.headroom();
+    // Less what each refills in the 100 ms a server's clock may lag: 10 requests, 100 tokens.
+    let requests = limiter.burst(Dimension::Requests).unwrap();
+    let tokens = limiter.burst(Dimension::Tokens).unwrap();
     assert!(
-        (198.9..=200.0).contains(&requests),
+        (188.9..=190.0).contains(&requests),
         "requests burst {requests}"
     );
     assert!(
-        (9_900.0..=10_000.0).contains(&tokens),
+        (9_800.0..=9_900.0).contains(&tokens),
         "tokens burst {tokens}"
     );
     server.shutdown().await;

@@ -68,6 +68,7 @@ async fn the_limiter_paces_the_lane() {
     let limiter = Arc::new(Limiter::new(LimiterConfig {
         burst: Duration::from_secs(2),
         headroom: 1.0,
+        clock_skew: Duration::ZERO,
         ..LimiterConfig::new(Limits {
             rpm: NonZeroU64::new(600),
             ..Limits::default()

@@ -52,6 +52,11 @@ pub struct LimiterConfig {
     pub headroom: f64,
     /// The largest share of each limit the headroom narrows to.
     pub max_headroom: f64,
+    /// How much later than Pacer's a server's clock may start (its bucket begins to refill
+    /// when the first request reaches it, a little after Pacer let that request go): the
+    /// burst is smaller by what the server refills in this time, so that spending a server's
+    /// whole bucket at once leaves it that lag.
+    pub clock_skew: Duration,
     /// With no limits set, send one request first and pace the rest by the limits its reply
     /// reports (for providers that send `x-ratelimit-*` headers).
     pub probe: bool,
@@ -73,6 +78,7 @@ impl Default for LimiterConfig {
             burst: Duration::from_secs(1),
             headroom: 0.98,
             max_headroom: 0.995,
+            clock_skew: Duration::from_millis(100),
             probe: false,
             cooldown: Duration::from_secs(5),
             max_cooldown: Duration::from_secs(120),

@@ -13,6 +13,7 @@ fn exact(limits: Limits) -> LimiterConfig {
     LimiterConfig {
         burst: Duration::from_secs(2),
         headroom: 1.0,
+        clock_skew: Duration::ZERO,
         ..LimiterConfig::new(limits)
     }
 }

@@ -15,6 +15,7 @@ fn limiter() -> Arc<Limiter> {
         burst: Duration::from_secs(2),
         headroom: 1.0,
         max_headroom: 1.0,
+        clock_skew: Duration::ZERO,
         ..LimiterConfig::new(Limits {
             rpm: NonZeroU64::new(120),
             ..Limits::default()

@@ -180,9 +180,10 @@ async fn the_queue_bound_refuses_only_what_the_requests_ahead_would_keep_too_lon
         .await
         .unwrap();
     let mut route = openai_route("m", "gpt-4o-mini", &mock, None);
-    // 1,200 a minute paced at 98%, a 1 s burst: within a 3 s bound, 20 go at once and 58 more
-    // (19.6 a second) wait their turn; the rest are refused at once, told how long the line
-    // would keep them.
+    // 1,200 a minute paced at 98%, a 1 s burst: within a 3 s bound, 18 go at once (a second's
+    // 20, less the 2 refilled in the 100 ms a server's clock may lag) and 58 more (19.6 a
+    // second) wait their turn; the rest are refused at once, told how long the line would
+    // keep them.
     route.limits = Limits {
         rpm: NonZeroU64::new(1_200),
         ..Limits::default()
@@ -230,7 +231,7 @@ async fn the_queue_bound_refuses_only_what_the_requests_ahead_would_keep_too_lon
     // Everything the bound holds was served (more if the requests came in slowly), and each
     // refusal says the line would have kept it past what was left of its bound (a refused
     // request takes no place in the line, so those after it see the same line).
-    assert!(admitted >= 78, "{admitted} admitted");
+    assert!(admitted >= 76, "{admitted} admitted");
     assert!(!refused.is_empty(), "none refused");
     assert!(refused.iter().all(|ms| *ms > 2_900), "{refused:?}");
     // The log has every request's queue wait, the refused ones' too; none admitted waited

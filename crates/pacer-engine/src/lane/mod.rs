@@ -5,13 +5,12 @@ mod config;
 mod output;
 
 use std::pin::pin;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use futures_util::stream::{Stream, StreamExt};
 use pacer_core::{ErrorKind, Provider};
 use pacer_limit::{Limiter, LimiterConfig};
-use std::sync::atomic::{AtomicUsize, Ordering};
-
 use tokio::sync::{Notify, mpsc, watch};
 use tokio::task::JoinSet;
 
@@ -153,9 +152,10 @@ impl Lane {
 
     /// Works every item of `items` and sends each outcome to `sink` as it ends. In flight
     /// are at most `concurrency` items when set; otherwise as many as the limiter admits
-    /// (rate × latency) plus a short line waiting for capacity, up to `max_in_flight`. Returns when the input is exhausted and everything in
-    /// flight has ended, or when the lane stops (items not taken yet stay in `items`;
-    /// those in flight are abandoned and counted as pending).
+    /// (rate × latency) plus a short line waiting for capacity, up to `max_in_flight`.
+    /// Returns when the input is exhausted and everything in flight has ended, or when the
+    /// lane stops (items not taken yet stay in `items`; those in flight are abandoned and
+    /// counted as pending).
     pub async fn run<C, S>(&self, items: S, sink: mpsc::Sender<Outcome<C>>) -> Stats
     where
         C: Send + 'static,

@@ -109,9 +109,9 @@ impl Limiter {
             if start > Instant::now() {
                 sleep_until(start).await;
             }
-            slot.kept = true;
             let state = self.lock();
             if state.epoch == epoch {
+                slot.kept = true;
                 drop(line);
                 return Ok(Ok(Permit {
                     cost,
@@ -281,7 +281,9 @@ impl Drop for Queued<'_> {
 }
 
 /// A booked slot not yet started: given back if the request gives up before it starts (its
-/// future dropped), so a request that leaves costs those behind it nothing.
+/// future dropped), so a request that leaves costs those behind it nothing, or if a
+/// cool-down undid it (the pause already cleared the buckets; the tally of what was sent
+/// still counts it).
 struct Slot<'a> {
     limiter: &'a Limiter,
     cost: Cost,
@@ -295,14 +297,14 @@ impl Drop for Slot<'_> {
             return;
         }
         let mut state = self.limiter.lock();
-        if state.epoch != self.epoch {
-            return;
-        }
+        let undone = state.epoch != self.epoch;
         for dimension in Dimension::ALL {
             let units = self.cost.of(dimension);
             let sent = &mut state.reserved[dimension.index()];
             *sent = sent.saturating_sub(units);
-            if let Some(bucket) = state.buckets[dimension.index()].as_mut() {
+            if let Some(bucket) = state.buckets[dimension.index()].as_mut()
+                && !undone
+            {
                 bucket.adjust(-(units as i64));
             }
         }

@@ -142,7 +142,7 @@ impl Limiter {
         let headroom = config.headroom.clamp(0.01, 1.0);
         let buckets = Dimension::ALL.map(|d| {
             config.limits.get(d).map(|limit| {
-                let burst = default_burst(&config, limit.get()) * headroom;
+                let burst = burst_units(&config, default_burst(&config, limit.get()), limit.get());
                 Bucket::new(limit.get(), burst, headroom, now)
             })
         });
@@ -174,13 +174,13 @@ impl Limiter {
     }
 
     /// The units bucket `index` lets go at once: the configured burst, or the most the server
-    /// has said remains, up to a whole minute; less the headroom, like the rate, since a
-    /// server's clock starts when the first request reaches it, a little after Pacer's.
+    /// has said remains, up to a whole minute.
     fn burst_units(&self, state: &State, index: usize, per_minute: u64) -> f64 {
-        default_burst(&self.config, per_minute)
-            .max(state.seen[index])
-            .min(per_minute as f64)
-            * state.headroom
+        burst_units(
+            &self.config,
+            default_burst(&self.config, per_minute).max(state.seen[index]),
+            per_minute,
+        )
     }
 
     /// Re-sizes bucket `index` for `per_minute`, the burst and the headroom in force.
@@ -337,4 +337,11 @@ impl Limiter {
 /// The configured burst of a limit of `per_minute`, in units.
 fn default_burst(config: &LimiterConfig, per_minute: u64) -> f64 {
     config.burst.as_secs_f64() * per_minute as f64 / 60.0
+}
+
+/// A burst of `units` of a limit of `per_minute`, at most a minute's worth, less what the
+/// server refills in the configured clock skew.
+fn burst_units(config: &LimiterConfig, units: f64, per_minute: u64) -> f64 {
+    let rate = per_minute as f64 / 60.0;
+    (units.min(per_minute as f64) - rate * config.clock_skew.as_secs_f64()).max(1.0)
 }

@@ -1,7 +1,6 @@
 //! `pacer serve`: the config's models behind one OpenAI-compatible gateway.
 
 use std::net::SocketAddr;
-use std::num::NonZeroUsize;
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -24,7 +23,7 @@ pub async fn main(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let file = config::load(&args.config)?;
     let (models, max_retries) = config::resolve_serve(&args.config, &file)?;
     let mut routes = Vec::with_capacity(models.len());
-    for spec in &models {
+    for (i, spec) in models.iter().enumerate() {
         let upstream = match &spec.connection {
             Connection::OpenAi(openai) => Upstream::OpenAi(openai.clone()),
             _ => Upstream::Provider(
@@ -36,9 +35,17 @@ pub async fn main(args: ServeArgs) -> anyhow::Result<ExitCode> {
             upstream_model: spec.name.clone(),
             upstream,
             limits: spec.limits,
-            concurrency: spec
-                .concurrency
-                .map_or(DEFAULT_CONCURRENCY, NonZeroUsize::get),
+            // Only a concurrency the file sets: a local model's default of 1 is for a lane,
+            // and the gateway's clients queue in its own line.
+            concurrency: match spec.concurrency {
+                Some(cap)
+                    if file.concurrency.is_some()
+                        || file.models.get(i).is_some_and(|m| m.concurrency.is_some()) =>
+                {
+                    cap.get()
+                }
+                _ => DEFAULT_CONCURRENCY,
+            },
             timeout: spec.timeout,
             retry: RetryPolicy {
                 max_retries,

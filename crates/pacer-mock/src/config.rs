@@ -41,8 +41,8 @@ pub struct MockServerConfig {
     /// Probability of waiting `slow_for` before replying.
     pub slow: f64,
     /// Probability of a 429 while the limits have room (the provider short of capacity),
-    /// with `retry-after: 1` and the rate-limit headers showing what remains; the request
-    /// is not counted against the limits.
+    /// with `retry-after: 1` and the rate-limit headers showing what remains (Gemini's, like
+    /// Gemini's own, carries neither); the request is not counted against the limits.
     pub fail_429: f64,
     /// How long a slow reply waits.
     pub slow_for: Duration,

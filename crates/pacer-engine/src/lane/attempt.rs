@@ -181,8 +181,10 @@ impl Shared {
                     break Err(error);
                 }
                 // A hiccup waits for this request alone; the lane goes on.
-                if let Verdict::Hiccup { wait } = verdict {
-                    self.or_stop(tokio::time::sleep(wait)).await?;
+                if let Verdict::Hiccup { wait } = verdict
+                    && self.or_stop(tokio::time::sleep(wait)).await.is_none()
+                {
+                    return self.pending();
                 }
                 continue;
             }
@@ -205,7 +207,9 @@ impl Shared {
                         retry: retries,
                         delay,
                     });
-                    self.or_stop(tokio::time::sleep(delay)).await?;
+                    if self.or_stop(tokio::time::sleep(delay)).await.is_none() {
+                        return self.pending();
+                    }
                 }
                 None => break Err(error),
             }

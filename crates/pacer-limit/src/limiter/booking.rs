@@ -76,7 +76,10 @@ impl Limiter {
             None => self.line.lock().await,
             Some(deadline) => match tokio::time::timeout_at(deadline, self.line.lock()).await {
                 Ok(line) => line,
-                Err(_) => return Ok(Err(self.wait_behind_line(cost))),
+                Err(_) => {
+                    drop(queued);
+                    return Ok(Err(self.wait_behind_line(cost)));
+                }
             },
         };
         loop {

@@ -102,6 +102,9 @@ struct State {
     queued: [u64; 4],
     /// What others on the same key spend, per dimension.
     others: [shared_key::Others; 4],
+    /// Units of the requests refused with a rate-limit error so far, per dimension: sent,
+    /// but not counted by the server.
+    refused: [u64; 4],
 }
 
 /// Paces one lane under its limits. Share it as `Arc<Limiter>` between the lane's workers.
@@ -164,6 +167,7 @@ impl Limiter {
                 since_refusal: 0,
                 queued: [0; 4],
                 others: Default::default(),
+                refused: [0; 4],
             }),
             probe_done: Notify::new(),
             capacity: Notify::new(),
@@ -187,8 +191,10 @@ impl Limiter {
     fn refit(&self, state: &mut State, index: usize, per_minute: u64, now: Instant) {
         let burst = self.burst_units(state, index, per_minute);
         let headroom = self.pace(state, index, per_minute);
+        // During a pause the debt counts from its end, so a new rate leaves the pause as it is.
+        let from = state.paused_until.map_or(now, |p| p.max(now));
         if let Some(bucket) = state.buckets[index].as_mut() {
-            bucket.refit(per_minute, burst, headroom, now);
+            bucket.refit(per_minute, burst, headroom, from);
         }
     }
 

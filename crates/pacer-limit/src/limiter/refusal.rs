@@ -57,11 +57,10 @@ impl Limiter {
         readings: &[(Dimension, Reading)],
     ) -> Verdict {
         let mut state = self.lock();
-        // The server did not count a refused request: neither does the tally of what was
-        // sent, against which its `remaining` is read.
+        // The server did not count a refused request: its own tally, so that the others on
+        // the key are not credited with what this lane sent in vain.
         for dimension in Dimension::ALL {
-            let sent = &mut state.reserved[dimension.index()];
-            *sent = sent.saturating_sub(permit.cost.of(dimension));
+            state.refused[dimension.index()] += permit.cost.of(dimension);
         }
         let reported: Vec<&(Dimension, Reading)> = readings
             .iter()

@@ -29,7 +29,9 @@ const FLOOR: f64 = 0.1;
 pub(super) struct Sample {
     sent: Instant,
     remaining: u64,
+    /// Units this lane had sent, and had had refused, by then.
     mark: u64,
+    refused: u64,
 }
 
 /// What the others on the key spend in one dimension.
@@ -85,6 +87,7 @@ impl Limiter {
             sent: permit.sent,
             remaining,
             mark: permit.marks[i],
+            refused: state.refused[i],
         };
         let others = &mut state.others[i];
         let Some(last) = others.last else {
@@ -95,14 +98,16 @@ impl Limiter {
             return;
         }
         others.last = Some(sample);
-        // The server's bucket was full at the earlier reading: its refill is unknown.
-        if last.remaining as f64 + 1.0 >= state.seen[i] {
-            return;
-        }
+        // The server's bucket may have been full between the readings (it was at the first,
+        // or could have refilled to the top since): how much of its refill it kept is unknown.
         let span = sample.sent.duration_since(last.sent).as_secs_f64();
         let refilled = span * per_minute as f64 / 60.0;
+        if last.remaining as f64 + refilled + 1.0 >= state.seen[i] {
+            return;
+        }
         let admitted = last.remaining as f64 - remaining as f64 + refilled;
-        let ours = sample.mark.saturating_sub(last.mark) as f64;
+        let sent = sample.mark.saturating_sub(last.mark);
+        let ours = sent.saturating_sub(sample.refused.saturating_sub(last.refused)) as f64;
         let before = others.rate();
         others.estimate((admitted - ours) / span, per_minute as f64 / 60.0);
         let moved = (others.rate() - before).abs() / (per_minute as f64 / 60.0);

@@ -345,11 +345,16 @@ mod tests {
         };
         let config = resolve(None, &overrides).unwrap();
         let model = &config.models[0];
-        assert_eq!(model.concurrency.map(NonZeroUsize::get), Some(1));
+        assert_eq!(model.concurrency.map(std::num::NonZeroUsize::get), Some(1));
         assert_eq!(model.timeout, std::time::Duration::from_secs(3600));
         assert_eq!(model.price, Some(pacer_core::Price::new(0.0, 0.0)));
         overrides.concurrency = Some(4);
         let config = resolve(None, &overrides).unwrap();
-        assert_eq!(config.models[0].concurrency.map(NonZeroUsize::get), Some(4));
+        assert_eq!(
+            config.models[0]
+                .concurrency
+                .map(std::num::NonZeroUsize::get),
+            Some(4)
+        );
     }
 }

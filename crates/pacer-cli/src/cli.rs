@@ -7,7 +7,11 @@ use clap::{Args, Parser, Subcommand};
 /// Send prompts × models × samples to language models, paced just under every rate limit,
 /// retried, and resumable after any crash.
 #[derive(Debug, Parser)]
-#[command(name = "pacer", version, about)]
+#[command(
+    name = "pacer",
+    version,
+    about = "Pacer: prompts × models × samples sent to language models, paced just under every rate limit, retried and resumable (run, validate, export); one set of limits shared by many clients (serve); a local stand-in for the providers' APIs (mock)."
+)]
 pub struct Cli {
     /// What to do.
     #[command(subcommand)]

@@ -20,9 +20,8 @@ pub fn build(model: &ModelSpec) -> Result<Arc<dyn Provider>, ProviderError> {
         // Loaded once here; the lane's requests share it.
         #[cfg(feature = "local")]
         Connection::Local(config) => Arc::new(
-            pacer_providers::local::LocalProvider::load(config).map_err(|e| {
-                ProviderError::new(pacer_core::ErrorKind::BadRequest, e.to_string())
-            })?,
+            pacer_providers::local::LocalProvider::load(config)
+                .map_err(|e| ProviderError::new(pacer_core::ErrorKind::Config, e.to_string()))?,
         ),
     })
 }

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
-use pacer_engine::RetryPolicy;
+use pacer_engine::{Budget, RetryPolicy, Spending};
 use pacer_serve::{GatewayConfig, GatewayKey, GatewayServer, ModelRoute, Upstream, UsageLog};
 
 use crate::cli::ServeArgs;
@@ -21,7 +21,11 @@ const DEFAULT_CONCURRENCY: usize = 256;
 
 pub async fn main(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let file = config::load(&args.config)?;
-    let (models, max_retries) = config::resolve_serve(&args.config, &file)?;
+    let config::ServeModels {
+        models,
+        max_retries,
+        budget,
+    } = config::resolve_serve(&args.config, &file)?;
     let mut routes = Vec::with_capacity(models.len());
     for (i, spec) in models.iter().enumerate() {
         let upstream = match &spec.connection {
@@ -51,10 +55,8 @@ pub async fn main(args: ServeArgs) -> anyhow::Result<ExitCode> {
                 max_retries,
                 ..RetryPolicy::default()
             },
-            default_max_tokens: spec
-                .params
-                .max_tokens
-                .unwrap_or_else(|| spec.default_max_tokens()),
+            max_tokens: spec.params.max_tokens,
+            price: spec.price,
         });
     }
     let mut keys: Vec<GatewayKey> = file
@@ -122,10 +124,11 @@ pub async fn main(args: ServeArgs) -> anyhow::Result<ExitCode> {
         client_rpm: file.client_rpm,
         usage_log,
         log_bodies: args.log_bodies,
+        budget: budget
+            .any()
+            .then(|| Budget::new(budget.usd, budget.tokens, Spending::default())),
     };
-    let server = GatewayServer::start(config, addr)
-        .await
-        .with_context(|| format!("cannot serve on {addr}"))?;
+    let server = GatewayServer::start(config, addr).await?;
     eprintln!(
         "pacer serve: {} (models: {})",
         server.url(),

@@ -184,20 +184,16 @@ fn estimate(config: &RunConfig, model: &ModelSpec, provider: &dyn Provider) -> E
     let per_call = u64::from(provider.max_samples_per_call(&model.name).max(1));
     let samples = u64::from(model.samples);
     for prompt in reader.with_limit(config.num_prompts).flatten() {
-        let request = feed::request(model, prompt.messages, prompt.params.as_ref());
-        let input = provider.estimate_input_tokens(&request);
+        let mut request = feed::request(model, prompt.messages, prompt.params.as_ref());
+        // The largest call: as many samples as one call takes.
+        request.params.n = u32::try_from(samples.min(per_call)).unwrap_or(u32::MAX);
+        let largest = pacer_engine::estimate(provider, &request, true);
         let calls = samples.div_ceil(per_call);
-        let max_out = u64::from(
-            request
-                .params
-                .max_tokens
-                .unwrap_or(model.default_max_tokens()),
-        );
+        let max_out = largest.output_tokens / u64::from(request.params.n.max(1));
         e.jobs += samples;
         e.calls += calls;
-        e.input_tokens += input * calls;
+        e.input_tokens += largest.input_tokens * calls;
         e.max_output_tokens += max_out * samples;
-        let largest = Cost::request(input, max_out * samples.min(per_call));
         if largest.input_tokens + largest.output_tokens
             > e.largest.input_tokens + e.largest.output_tokens
         {

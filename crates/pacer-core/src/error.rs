@@ -44,11 +44,15 @@ pub enum ErrorKind {
     InvalidOutput,
     /// The run's budget would be passed. Dispatching stops; the item stays pending.
     BudgetExhausted,
+    /// The setup cannot serve the request, whatever the server would say: a base URL or key
+    /// that cannot be used, a model file that will not load, a request larger than a whole
+    /// limit. Not retried; the config needs a change.
+    Config,
 }
 
 impl ErrorKind {
     /// Every kind, in declaration order.
-    pub const ALL: [ErrorKind; 14] = [
+    pub const ALL: [ErrorKind; 15] = [
         ErrorKind::RateLimited,
         ErrorKind::QuotaExhausted,
         ErrorKind::Server,
@@ -63,6 +67,7 @@ impl ErrorKind {
         ErrorKind::ContentFiltered,
         ErrorKind::InvalidOutput,
         ErrorKind::BudgetExhausted,
+        ErrorKind::Config,
     ];
 
     /// Whether sending the same item again may succeed (rate limits included).
@@ -81,7 +86,8 @@ impl ErrorKind {
             | ErrorKind::Auth
             | ErrorKind::NotFound
             | ErrorKind::ContentFiltered
-            | ErrorKind::BudgetExhausted => false,
+            | ErrorKind::BudgetExhausted
+            | ErrorKind::Config => false,
         }
     }
 
@@ -106,7 +112,8 @@ impl ErrorKind {
             | ErrorKind::ContextLength
             | ErrorKind::BadRequest
             | ErrorKind::ContentFiltered
-            | ErrorKind::InvalidOutput => false,
+            | ErrorKind::InvalidOutput
+            | ErrorKind::Config => false,
         }
     }
 
@@ -127,6 +134,7 @@ impl ErrorKind {
             ErrorKind::ContentFiltered => "ContentFiltered",
             ErrorKind::InvalidOutput => "InvalidOutput",
             ErrorKind::BudgetExhausted => "BudgetExhausted",
+            ErrorKind::Config => "Config",
         }
     }
 
@@ -141,6 +149,9 @@ impl ErrorKind {
                 "add credit or raise the spend limit with the provider, then run again with --resume"
             }
             ErrorKind::BudgetExhausted => "raise the budget and run again with --resume",
+            ErrorKind::Config => {
+                "fix the model's entry in the config (or the limit the request exceeds), then run again with --resume --retry-failed"
+            }
             ErrorKind::RateLimited
             | ErrorKind::Server
             | ErrorKind::Overloaded

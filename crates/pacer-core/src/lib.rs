@@ -17,7 +17,7 @@ pub use estimate::estimate_tokens;
 pub use message::{Message, Request, Role};
 pub use params::Params;
 pub use price::Price;
-pub use provider::{Accounting, Provider};
+pub use provider::{Accounting, DEFAULT_MAX_TOKENS, Provider};
 pub use ratelimit::{LimitDimension, LimitReading, RateLimitInfo, parse_duration, retry_after};
 pub use response::{Choice, FinishReason, Response, TokenLogprob, Usage};
 pub use timestamp::{civil_from_days, days_from_civil, parse_rfc3339};

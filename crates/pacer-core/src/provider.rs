@@ -15,6 +15,10 @@ pub enum Accounting {
     Actual,
 }
 
+/// The output tokens assumed for a request that sets no `max_tokens`, when its provider sends
+/// no cap of its own: servers without a cap answer most prompts well within it.
+pub const DEFAULT_MAX_TOKENS: u32 = 1024;
+
 /// A language-model API: translates a [`Request`] to its wire format, sends it and
 /// classifies what comes back.
 ///
@@ -58,6 +62,13 @@ pub trait Provider: Send + Sync {
     /// calls.
     fn max_samples_per_call(&self, _model: &str) -> u32 {
         1
+    }
+
+    /// The output tokens a request without `max_tokens` is assumed to use at most, for the
+    /// limiter's and the budget's estimate: the cap the provider sends when the request has
+    /// none (Anthropic requires one), else [`DEFAULT_MAX_TOKENS`].
+    fn default_max_tokens(&self) -> u32 {
+        DEFAULT_MAX_TOKENS
     }
 
     /// Whether replies carry `x-ratelimit-*` headers the limiter can learn the limits from.

@@ -97,6 +97,16 @@ impl Budget {
         })
     }
 
+    /// Counts `usage`, billed without a reservation (a stream's, known at its end), at
+    /// `price` (tokens only when the price is unknown).
+    pub fn charge(&self, usage: &Usage, price: Option<&Price>) {
+        let mut s = self.lock();
+        s.tokens += usage.total();
+        if let Some(price) = price {
+            s.usd += price.cost(usage);
+        }
+    }
+
     /// What has been billed so far.
     pub fn spent(&self) -> Spending {
         let s = self.lock();

@@ -12,6 +12,7 @@
 //! ```
 
 mod budget;
+mod estimate;
 mod event;
 mod lane;
 mod learn;
@@ -24,8 +25,11 @@ pub mod validate;
 mod work;
 
 pub use budget::{Budget, Exhausted, Reservation, Spending};
+pub use estimate::estimate;
 pub use event::{Event, Observer};
-pub use lane::{Lane, LaneBuilder, LaneConfig, StopHandle, StopReason, UNPACED_IN_FLIGHT};
+pub use lane::{
+    Lane, LaneBuilder, LaneConfig, StopHandle, StopReason, UNPACED_IN_FLIGHT, Unfinished,
+};
 pub use learn::{judge_refusal, learn_from};
 pub use middleware::Middleware;
 pub use outcome::Outcome;

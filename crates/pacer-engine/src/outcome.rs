@@ -21,6 +21,10 @@ pub struct Outcome<C> {
     pub usage_all_attempts: Usage,
     /// From the first try to the end, backoffs and pauses included.
     pub elapsed: Duration,
+    /// Of `elapsed`, the time spent waiting for capacity (every attempt's).
+    pub queued: Duration,
+    /// Of `elapsed`, the time requests were out with the server (every attempt's).
+    pub upstream: Duration,
     /// When it ended.
     pub finished_at: SystemTime,
 }

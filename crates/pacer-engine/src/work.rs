@@ -39,6 +39,15 @@ pub enum Work {
     /// A direct async call that bypasses the lane's provider but still goes through its
     /// limiter, retries and observers.
     Direct(DirectCall),
+    /// A direct call that stands for `stands_for` on the lane's provider: paced, budgeted
+    /// and settled as that request would be, but sent by the call (a gateway passing a
+    /// client's body through as it is, its reply perhaps a stream).
+    Forward {
+        /// Sends the request.
+        call: DirectCall,
+        /// What it is estimated as.
+        stands_for: Request,
+    },
 }
 
 impl fmt::Debug for Work {
@@ -47,6 +56,10 @@ impl fmt::Debug for Work {
             Work::Prompt(request) => f.debug_tuple("Prompt").field(request).finish(),
             Work::Factory(_) => f.write_str("Factory(..)"),
             Work::Direct(_) => f.write_str("Direct(..)"),
+            Work::Forward { stands_for, .. } => f
+                .debug_struct("Forward")
+                .field("stands_for", stands_for)
+                .finish_non_exhaustive(),
         }
     }
 }
@@ -81,6 +94,26 @@ impl<C> WorkItem<C> {
         Self {
             id: id.into(),
             work: Work::Factory(Arc::new(factory)),
+            context,
+        }
+    }
+
+    /// A forwarded item: `call` sends it, the lane paces and budgets it as `stands_for`.
+    pub fn forward(
+        id: impl Into<String>,
+        stands_for: Request,
+        call: impl Fn(Attempt) -> BoxFuture<'static, Result<Response, ProviderError>>
+        + Send
+        + Sync
+        + 'static,
+        context: C,
+    ) -> Self {
+        Self {
+            id: id.into(),
+            work: Work::Forward {
+                call: Arc::new(call),
+                stands_for,
+            },
             context,
         }
     }

@@ -158,13 +158,13 @@ pub(crate) fn endpoint(base: &str, path: &str) -> Result<Uri, ProviderError> {
     let base = base.trim_end_matches('/');
     if !(base.starts_with("http://") || base.starts_with("https://")) {
         return Err(ProviderError::new(
-            ErrorKind::BadRequest,
+            ErrorKind::Config,
             format!("base_url must start with http:// or https://, found {base:?}"),
         ));
     }
     format!("{base}{path}").parse::<Uri>().map_err(|e| {
         ProviderError::new(
-            ErrorKind::BadRequest,
+            ErrorKind::Config,
             format!("base_url {base:?} is not a URL: {e}"),
         )
     })
@@ -182,7 +182,7 @@ pub(crate) fn header_map(
     if let Some((name, value)) = auth {
         let mut value = HeaderValue::from_str(&value).map_err(|_| {
             ProviderError::new(
-                ErrorKind::Auth,
+                ErrorKind::Config,
                 "the API key holds characters that cannot go in an HTTP header",
             )
         })?;
@@ -191,13 +191,10 @@ pub(crate) fn header_map(
     }
     for (name, value) in extra {
         let name = HeaderName::from_bytes(name.as_bytes()).map_err(|_| {
-            ProviderError::new(ErrorKind::BadRequest, format!("bad header name {name:?}"))
+            ProviderError::new(ErrorKind::Config, format!("bad header name {name:?}"))
         })?;
         let mut value = HeaderValue::from_str(value).map_err(|_| {
-            ProviderError::new(
-                ErrorKind::BadRequest,
-                format!("bad value for header {name}"),
-            )
+            ProviderError::new(ErrorKind::Config, format!("bad value for header {name}"))
         })?;
         value.set_sensitive(true);
         headers.insert(name, value);
@@ -343,11 +340,11 @@ mod tests {
         assert_eq!(url.to_string(), "http://127.0.0.1:9/v1/messages");
         assert_eq!(
             endpoint("api.example.com", "/x").unwrap_err().kind,
-            ErrorKind::BadRequest
+            ErrorKind::Config
         );
         assert_eq!(
             endpoint("http://[::1", "/x").unwrap_err().kind,
-            ErrorKind::BadRequest
+            ErrorKind::Config
         );
     }
 
@@ -360,9 +357,9 @@ mod tests {
         let bad = (HeaderName::from_static("x-api-key"), "a\nb".to_owned());
         assert_eq!(
             header_map(Some(bad), &[]).unwrap_err().kind,
-            ErrorKind::Auth
+            ErrorKind::Config
         );
         let error = header_map(None, &[("bad name".into(), "v".into())]).unwrap_err();
-        assert_eq!(error.kind, ErrorKind::BadRequest);
+        assert_eq!(error.kind, ErrorKind::Config);
     }
 }

@@ -276,15 +276,15 @@ fn config_checks_and_redaction() {
         let mut config = AnthropicConfig::new(None);
         config.base_url = base_url.into();
         let error = AnthropicProvider::new(config).unwrap_err();
-        assert_eq!(error.kind, ErrorKind::BadRequest, "{base_url}");
+        assert_eq!(error.kind, ErrorKind::Config, "{base_url}");
     }
     let error = AnthropicProvider::new(AnthropicConfig::new(Some("bad\nkey".into()))).unwrap_err();
-    assert_eq!(error.kind, ErrorKind::Auth);
+    assert_eq!(error.kind, ErrorKind::Config);
     assert!(!error.message.contains("bad\nkey"));
     let mut config = AnthropicConfig::new(None);
     config.headers = vec![("bad header".into(), "v".into())];
     assert_eq!(
         AnthropicProvider::new(config).unwrap_err().kind,
-        ErrorKind::BadRequest
+        ErrorKind::Config
     );
 }

@@ -308,8 +308,8 @@ fn config_checks_and_redaction() {
         let mut config = GeminiConfig::new(None);
         config.base_url = base_url.into();
         let error = GeminiProvider::new(config).unwrap_err();
-        assert_eq!(error.kind, ErrorKind::BadRequest, "{base_url}");
+        assert_eq!(error.kind, ErrorKind::Config, "{base_url}");
     }
     let error = GeminiProvider::new(GeminiConfig::new(Some("bad\nkey".into()))).unwrap_err();
-    assert_eq!(error.kind, ErrorKind::Auth);
+    assert_eq!(error.kind, ErrorKind::Config);
 }

@@ -116,7 +116,7 @@ fn a_base_url_without_a_scheme_is_refused() {
         let mut config = OpenAiConfig::new(None);
         config.base_url = url.into();
         let error = OpenAiProvider::new(config).expect_err(url);
-        assert_eq!(error.kind, ErrorKind::BadRequest, "{url}");
+        assert_eq!(error.kind, ErrorKind::Config, "{url}");
         assert!(
             error.message.contains("base_url") && error.message.contains("http://"),
             "{}",
@@ -135,6 +135,6 @@ fn a_base_url_without_a_scheme_is_refused() {
 fn a_key_that_cannot_be_a_header_is_refused_without_showing_it() {
     let error = OpenAiProvider::new(OpenAiConfig::new(Some("sk-bad\nSECRETvalue".into())))
         .expect_err("a newline cannot go in a header");
-    assert_eq!(error.kind, ErrorKind::Auth);
+    assert_eq!(error.kind, ErrorKind::Config);
     assert!(!error.to_string().contains("SECRETvalue"), "{error}");
 }

@@ -22,8 +22,8 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use pacer_core::Provider;
-use pacer_engine::RetryPolicy;
+use pacer_core::{Price, Provider, ProviderError};
+use pacer_engine::{Budget, RetryPolicy};
 use pacer_limit::Limits;
 use pacer_providers::openai::OpenAiConfig;
 use tokio::net::TcpListener;
@@ -86,9 +86,11 @@ pub struct ModelRoute {
     pub timeout: Duration,
     /// When to retry.
     pub retry: RetryPolicy,
-    /// The output tokens assumed for a request that sets no `max_tokens` (and sent as its
-    /// cap to translated entries).
-    pub default_max_tokens: u32,
+    /// The entry's `max_tokens`: the cap assumed for a request that sets none (and sent as
+    /// its cap to translated entries). `None`: the provider's default.
+    pub max_tokens: Option<u32>,
+    /// Its prices, for the gateway's budget.
+    pub price: Option<Price>,
 }
 
 /// Where the usage log goes.
@@ -119,6 +121,9 @@ pub struct GatewayConfig {
     pub usage_log: UsageLog,
     /// Whether the usage log holds the request and reply bodies.
     pub log_bodies: bool,
+    /// A spending cap shared by every model: once it would be passed, each model's requests
+    /// are refused (429, `insufficient_quota`).
+    pub budget: Option<Arc<Budget>>,
 }
 
 impl GatewayConfig {
@@ -133,8 +138,42 @@ impl GatewayConfig {
             client_rpm: None,
             usage_log: UsageLog::Off,
             log_bodies: false,
+            budget: None,
         }
     }
+}
+
+/// Why a gateway could not be built or started.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    /// Two entries share a client-facing name.
+    #[error("model `{0}` is configured twice")]
+    DuplicateModel(String),
+    /// An entry's provider cannot be built (its base URL, key or headers).
+    #[error("model `{model}`: {error}")]
+    Model {
+        /// The entry.
+        model: String,
+        /// Why.
+        error: Box<ProviderError>,
+    },
+    /// The usage log cannot be opened.
+    #[error("cannot open the usage log: {0}")]
+    UsageLog(#[source] io::Error),
+    /// The address cannot be listened on.
+    #[error("cannot listen on {addr}: {source}")]
+    Listen {
+        /// The address.
+        addr: SocketAddr,
+        /// Why.
+        source: io::Error,
+    },
+}
+
+/// The gateway's routes as an [`axum::Router`], to serve on a listener of one's own or to
+/// drive in process (tests send it requests without a socket).
+pub fn router(config: GatewayConfig) -> Result<axum::Router, ServeError> {
+    Ok(gateway::router(Arc::new(gateway::Gateway::new(config)?)))
 }
 
 /// A running gateway.
@@ -147,12 +186,13 @@ pub struct GatewayServer {
 
 impl GatewayServer {
     /// Builds the gateway and serves it on `addr` (port 0 picks a free one).
-    pub async fn start(config: GatewayConfig, addr: SocketAddr) -> io::Result<Self> {
-        let state = gateway::Gateway::new(config).map_err(io::Error::other)?;
+    pub async fn start(config: GatewayConfig, addr: SocketAddr) -> Result<Self, ServeError> {
+        let state = gateway::Gateway::new(config)?;
         let metrics = state.metrics.clone();
         let router = gateway::router(Arc::new(state));
-        let listener = TcpListener::bind(addr).await?;
-        let addr = listener.local_addr()?;
+        let listen = |source| ServeError::Listen { addr, source };
+        let listener = TcpListener::bind(addr).await.map_err(listen)?;
+        let addr = listener.local_addr().map_err(listen)?;
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(async move {
             axum::serve(listener, router)

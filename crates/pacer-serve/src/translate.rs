@@ -3,18 +3,29 @@
 //! every request (messages for the token estimate, the output cap, usage in a reply).
 
 use pacer_core::{Message, Params, Request, Response, Role, TokenLogprob, Usage};
-use pacer_providers::openai::wire::ChatMessage;
 use serde_json::{Map, Value, json};
 
-/// The chat messages of an OpenAI request body, as Pacer's messages (content parts read as
-/// their text). `None` when `messages` is missing or malformed.
+/// The chat messages of an OpenAI request body, as Pacer's messages: `content` a string, a
+/// list of parts (read as their text) or null. `None` when `messages` is missing or
+/// malformed.
 pub(crate) fn messages(body: &Map<String, Value>) -> Option<Vec<Message>> {
-    let wire: Vec<ChatMessage> = serde_json::from_value(body.get("messages")?.clone()).ok()?;
-    Some(
-        wire.into_iter()
-            .map(|m| Message::new(role(&m.role), m.content))
-            .collect(),
-    )
+    body.get("messages")?
+        .as_array()?
+        .iter()
+        .map(|m| {
+            let role = m.get("role")?.as_str()?;
+            let content = match m.get("content") {
+                Some(Value::String(text)) => text.clone(),
+                Some(Value::Array(parts)) => parts
+                    .iter()
+                    .filter_map(|p| p.get("text").and_then(Value::as_str))
+                    .collect(),
+                Some(Value::Null) | None => String::new(),
+                Some(_) => return None,
+            };
+            Some(Message::new(self::role(role), content))
+        })
+        .collect()
 }
 
 fn role(role: &str) -> Role {

@@ -22,7 +22,7 @@ pub use file::{FileConfig, GatewayKeyEntry};
 pub use limits_file::LimitsFile;
 pub use model::ModelSpec;
 pub use provider::Connection;
-pub use resolve::{Overrides, RunConfig, resolve, resolve_serve};
+pub use resolve::{Overrides, RunConfig, ServeModels, resolve, resolve_serve};
 
 /// A configuration mistake, located.
 #[derive(Debug)]

@@ -46,17 +46,6 @@ pub struct ModelSpec {
     pub entry: Value,
 }
 
-impl ModelSpec {
-    /// The output tokens a request without `max_tokens` may write: what the provider sends
-    /// in its place (Anthropic requires one), else 1,024 for the limiter's estimate.
-    pub fn default_max_tokens(&self) -> u32 {
-        match &self.connection {
-            Connection::Anthropic(config) => config.default_max_tokens,
-            _ => 1024,
-        }
-    }
-}
-
 /// The limits file and tier, if any.
 pub(super) struct KnownLimits<'a> {
     pub(super) file: Option<&'a LimitsFile>,

@@ -269,15 +269,30 @@ fn resolve_models(
     Ok((models, keys))
 }
 
-/// What `pacer serve` needs from a config file: its models, checked, and the error retries
-/// per request. Unlike [`resolve`], no prompts file or output folder is asked for.
-pub fn resolve_serve(
-    path: &Path,
-    config: &FileConfig,
-) -> Result<(Vec<ModelSpec>, u32), ConfigError> {
+/// What `pacer serve` needs from a config file.
+#[derive(Debug)]
+pub struct ServeModels {
+    /// The models, checked.
+    pub models: Vec<ModelSpec>,
+    /// Error retries per request.
+    pub max_retries: u32,
+    /// The gateway's spending caps (`budget_usd`, `budget_tokens`).
+    pub budget: BudgetCaps,
+}
+
+/// What `pacer serve` needs from a config file: its models, checked, the error retries per
+/// request and the budget. Unlike [`resolve`], no prompts file or output folder is asked for.
+pub fn resolve_serve(path: &Path, config: &FileConfig) -> Result<ServeModels, ConfigError> {
     let overrides = Overrides::default();
-    let (models, _) = resolve_models(Some(path), config, &overrides)?;
-    Ok((models, config.max_retries.unwrap_or(3)))
+    let (models, keys) = resolve_models(Some(path), config, &overrides)?;
+    let err = |key: &str, message: String| ConfigError::new(Some(path), key, message);
+    let cli = |key: &str, message: String| ConfigError::new(None, key, message);
+    let budget = super::budget::caps(config, &overrides, &keys, &models, &err, &cli)?;
+    Ok(ServeModels {
+        models,
+        max_retries: config.max_retries.unwrap_or(3),
+        budget,
+    })
 }
 
 /// A relative `prompts_file` is read from the config file's folder; seed 003's configs named

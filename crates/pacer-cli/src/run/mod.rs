@@ -15,7 +15,6 @@ use pacer_batch::{InputError, scan};
 use pacer_batch::{Journal, Manifest, OpenMode};
 use pacer_core::ErrorKind;
 use pacer_engine::{AttemptSchedule, Budget, Lane, LaneConfig, RetryPolicy, Spending, StopHandle};
-use pacer_limit::{Limiter, LimiterConfig};
 use tokio::sync::mpsc;
 
 use crate::cli::RunArgs;
@@ -155,16 +154,9 @@ async fn run(config: RunConfig, args: &RunArgs) -> anyhow::Result<ExitCode> {
             price: model.price,
             counters: counters.clone(),
         });
-        let limiter = LimiterConfig {
-            // Limits nobody gave are learned from the first reply's headers.
-            probe: provider.reports_rate_limits(),
-            ..LimiterConfig::new(model.limits)
-        };
         let mut lane_config = lane_config(&config, model);
         lane_config.budget = budget.clone();
-        let lane = Lane::builder(lane_config, provider)
-            .limiter(Arc::new(Limiter::new(limiter)))
-            .build();
+        let lane = Lane::builder(lane_config, provider).build();
         let (items_tx, items_rx) = mpsc::channel(ITEMS_AHEAD);
         feeders.push(feed::spawn(
             feed::Feed {
@@ -290,7 +282,7 @@ fn lane_config(config: &RunConfig, model: &config::ModelSpec) -> LaneConfig {
     lane.concurrency = model.concurrency;
     lane.timeout = model.timeout;
     lane.price = model.price;
-    lane.default_max_tokens = model.default_max_tokens();
+    lane.limits = model.limits;
     lane.retry = RetryPolicy {
         max_retries: config.max_retries,
         ..RetryPolicy::default()

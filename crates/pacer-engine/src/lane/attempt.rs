@@ -2,13 +2,13 @@
 
 use std::future::Future;
 use std::sync::atomic::Ordering;
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use pacer_core::{Accounting, ErrorKind, ProviderError, Request, Response, Usage};
-use pacer_limit::{Cost, Permit, Verdict};
+use pacer_limit::{Cost, LimitError, Permit, Verdict};
 use tokio::time::Instant;
 
-use super::Shared;
+use super::{Shared, StopReason, Unfinished};
 use crate::work::DirectCall;
 use crate::{Attempt, Event, Exhausted, Outcome, Reservation, Work, WorkItem};
 
@@ -17,7 +17,20 @@ use crate::{Attempt, Event, Exhausted, Outcome, Reservation, Work, WorkItem};
 #[allow(clippy::large_enum_variant)]
 enum Dispatch<'a> {
     Request(Request),
-    Direct(&'a DirectCall),
+    /// A call that sends itself; `stands_for` is the request it is paced, budgeted and
+    /// accounted as, if any.
+    Direct {
+        call: &'a DirectCall,
+        stands_for: Option<&'a Request>,
+    },
+}
+
+/// How long an item may wait for capacity: `first` is the deadline of its first wait, and
+/// each wait after the server refused it (not the caller's fault) may last `renewed`.
+#[derive(Clone, Copy)]
+pub(super) struct WaitBound {
+    pub(super) first: Instant,
+    pub(super) renewed: Duration,
 }
 
 impl Shared {
@@ -33,24 +46,41 @@ impl Shared {
         }
     }
 
-    fn pending<C>(&self) -> Option<Outcome<C>> {
-        self.lock_stats().pending += 1;
-        None
+    /// The item ends unfinished because the lane stopped (or closed).
+    pub(super) fn stopped_here(&self, error: Option<ProviderError>) -> Unfinished {
+        let reason = self.stop.borrow().clone();
+        let reason = reason
+            .or_else(|| self.closed.get().cloned())
+            .unwrap_or_else(|| StopReason {
+                kind: None,
+                message: format!("lane {} stopped", self.config.name),
+            });
+        Unfinished::Stopped {
+            reason,
+            error: error.map(Box::new),
+        }
     }
 
     fn draw(&self) -> f64 {
         self.rng.lock().unwrap_or_else(|e| e.into_inner()).f64()
     }
 
-    /// One item from first try to its end; `None` when the lane stopped first.
-    pub(super) async fn process<C>(&self, item: WorkItem<C>) -> Option<Outcome<C>> {
-        let started = Instant::now();
+    /// One item from first try to its end. `Err` when it could not end: the lane stopped
+    /// first, or (with a `bound`) no capacity came in time.
+    pub(super) async fn process<C>(
+        &self,
+        item: WorkItem<C>,
+        started: Instant,
+        bound: Option<WaitBound>,
+    ) -> Result<Outcome<C>, Unfinished> {
         let lane = self.config.name.as_str();
         let mut attempts = 0u32;
         let mut retries = 0u32;
         let mut rate_limited = 0u32;
         let mut usage = Usage::default();
         let mut last_request = None;
+        let (mut queued, mut upstream) = (Duration::ZERO, Duration::ZERO);
+        let mut deadline = bound.map(|b| b.first);
         // Taken by the lane's loop as waiting for capacity.
         let mut waiting = Waiting {
             shared: self,
@@ -68,23 +98,29 @@ impl Shared {
                     Dispatch::Request(self.config.schedule.apply(request.clone(), retries))
                 }
                 Work::Factory(factory) => Dispatch::Request(factory(attempt)),
-                Work::Direct(call) => Dispatch::Direct(call),
+                Work::Direct(call) => Dispatch::Direct {
+                    call,
+                    stands_for: None,
+                },
+                Work::Forward { call, stands_for } => Dispatch::Direct {
+                    call,
+                    stands_for: Some(stands_for),
+                },
             };
+            // Counting a prompt's tokens is the dearest step of an instant request: done only
+            // when a token limit (or a budget) is in force, or about to be learned.
+            let count_prompt = self.limiter.counts_tokens() || self.config.budget.is_some();
             let cost = match &dispatch {
-                Dispatch::Request(request) => Cost::request(
-                    // Counting a prompt's tokens is the dearest step of an instant request:
-                    // done only when a token limit (or a budget) is in force, or about to be
-                    // learned.
-                    if self.limiter.counts_tokens() || self.config.budget.is_some() {
-                        self.provider.estimate_input_tokens(request)
-                    } else {
-                        0
-                    },
-                    request
-                        .params
-                        .max_output_tokens(self.config.default_max_tokens),
-                ),
-                Dispatch::Direct(_) => Cost::request(0, 0),
+                Dispatch::Request(request) => {
+                    crate::estimate(self.provider.as_ref(), request, count_prompt)
+                }
+                Dispatch::Direct {
+                    stands_for: Some(request),
+                    ..
+                } => crate::estimate(self.provider.as_ref(), request, count_prompt),
+                Dispatch::Direct {
+                    stands_for: None, ..
+                } => Cost::request(0, 0),
             };
             let reservation = match self.reserve(&cost) {
                 Ok(reservation) => reservation,
@@ -95,20 +131,25 @@ impl Shared {
                         advice = kind.advice()
                     );
                     self.close(kind, message);
-                    return self.pending();
+                    return Err(self.stopped_here(None));
                 }
             };
-            let acquired = self.or_stop(self.limiter.acquire(cost)).await;
+            let waiting_since = Instant::now();
+            let acquired = self.or_stop(self.admit(cost, deadline)).await;
             waiting.leave();
+            queued += waiting_since.elapsed();
             let permit = match acquired {
-                None => return self.pending(),
+                None => return Err(self.stopped_here(None)),
                 Some(Err(too_big)) => {
-                    break Err(ProviderError::new(
-                        ErrorKind::BadRequest,
-                        too_big.to_string(),
-                    ));
+                    break Err(ProviderError::new(ErrorKind::Config, too_big.to_string()));
                 }
-                Some(Ok(permit)) => permit,
+                Some(Ok(Err(retry_after))) => {
+                    return Err(Unfinished::Busy {
+                        retry_after,
+                        queued,
+                    });
+                }
+                Some(Ok(Ok(permit))) => permit,
             };
             if let Dispatch::Request(request) = &mut dispatch {
                 for middleware in &self.middleware {
@@ -122,8 +163,11 @@ impl Shared {
                 });
             }
             attempts += 1;
-            let Some(result) = self.or_stop(self.send(&dispatch, attempt)).await else {
-                return self.pending();
+            let sending = Instant::now();
+            let sent = self.or_stop(self.send(&dispatch, attempt)).await;
+            upstream += sending.elapsed();
+            let Some(result) = sent else {
+                return Err(self.stopped_here(None));
             };
             for middleware in &self.middleware {
                 middleware.after(&item.id, &result).await;
@@ -137,8 +181,14 @@ impl Shared {
                 reservation.settle(&billed, self.config.price.as_ref());
             }
             let accounting = match &dispatch {
-                Dispatch::Request(_) => self.provider.accounting(),
-                Dispatch::Direct(_) => Accounting::Actual,
+                Dispatch::Request(_)
+                | Dispatch::Direct {
+                    stands_for: Some(_),
+                    ..
+                } => self.provider.accounting(),
+                Dispatch::Direct {
+                    stands_for: None, ..
+                } => Accounting::Actual,
             };
             // The server answered: the limiter settles what it billed, whether or not the
             // output then passes its schema.
@@ -184,8 +234,10 @@ impl Shared {
                 if let Verdict::Hiccup { wait } = verdict
                     && self.or_stop(tokio::time::sleep(wait)).await.is_none()
                 {
-                    return self.pending();
+                    return Err(self.stopped_here(None));
                 }
+                // A fresh wait: the server's refusal is not the caller's fault.
+                deadline = bound.map(|b| Instant::now() + b.renewed);
                 continue;
             }
             if error.kind.stops_lane() {
@@ -194,7 +246,7 @@ impl Shared {
                     advice = error.kind.advice()
                 );
                 self.stop_with(Some(error.kind), message);
-                return self.pending();
+                return Err(self.stopped_here(Some(error)));
             }
             match self.config.retry.next_delay(retries, &error, self.draw()) {
                 Some(delay) => {
@@ -208,7 +260,7 @@ impl Shared {
                         delay,
                     });
                     if self.or_stop(tokio::time::sleep(delay)).await.is_none() {
-                        return self.pending();
+                        return Err(self.stopped_here(None));
                     }
                 }
                 None => break Err(error),
@@ -222,7 +274,7 @@ impl Shared {
             usage,
             elapsed,
         });
-        Some(Outcome {
+        Ok(Outcome {
             id: item.id,
             context: item.context,
             result,
@@ -230,8 +282,26 @@ impl Shared {
             attempts,
             usage_all_attempts: usage,
             elapsed,
+            queued,
+            upstream,
             finished_at: SystemTime::now(),
         })
+    }
+
+    /// Waits for the limiter to admit `cost`, until `deadline` if there is one: `Ok(Err(wait))`
+    /// when it could not start in time (about how long it would have waited).
+    async fn admit(
+        &self,
+        cost: Cost,
+        deadline: Option<Instant>,
+    ) -> Result<Result<Permit, Duration>, LimitError> {
+        match deadline {
+            None => self.limiter.acquire(cost).await.map(Ok),
+            Some(deadline) => {
+                let left = deadline.saturating_duration_since(Instant::now());
+                self.limiter.acquire_within(cost, left).await
+            }
+        }
     }
 
     /// Holds the worst case of a request of `cost` against the run's budget, if it has one.
@@ -258,7 +328,7 @@ impl Shared {
             Dispatch::Request(request) => {
                 tokio::time::timeout(timeout, self.provider.send(request)).await
             }
-            Dispatch::Direct(call) => tokio::time::timeout(timeout, call(attempt)).await,
+            Dispatch::Direct { call, .. } => tokio::time::timeout(timeout, call(attempt)).await,
         };
         sent.unwrap_or_else(|_| {
             Err(ProviderError::new(

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use pacer_core::{ErrorKind, Price};
+use pacer_limit::Limits;
 use tokio::sync::watch;
 
 use crate::{AttemptSchedule, Budget, RetryPolicy, Validator};
@@ -22,6 +23,9 @@ pub(crate) const WAITING_FOR_CAPACITY: usize = 16;
 pub struct LaneConfig {
     /// The lane's name (the model's label), used in events and messages.
     pub name: String,
+    /// The model's per-minute limits; those not given are learned from the replies' headers
+    /// when the provider sends them. The lane builds its limiter from these.
+    pub limits: Limits,
     /// An explicit cap on the items in flight, for servers that need one (local models keep
     /// theirs at 1). `None`: as many as the limiter admits, so that in flight follows the
     /// admitted rate times the latency the server shows, up to `max_in_flight`; a lane whose
@@ -36,9 +40,6 @@ pub struct LaneConfig {
     pub retry: RetryPolicy,
     /// Parameters per error retry.
     pub schedule: AttemptSchedule,
-    /// The output tokens assumed for the limiter's estimate when a request sets no
-    /// `max_tokens`.
-    pub default_max_tokens: u32,
     /// Seeds the backoff jitter, for reproducible tests.
     pub jitter_seed: Option<u64>,
     /// The model's prices, for the budget's dollar cap.
@@ -56,12 +57,12 @@ impl LaneConfig {
     pub fn new(name: impl Into<String>) -> Self {
         Self {
             name: name.into(),
+            limits: Limits::default(),
             concurrency: None,
             max_in_flight: NonZeroUsize::new(1024).unwrap_or(NonZeroUsize::MIN),
             timeout: Duration::from_secs(120),
             retry: RetryPolicy::default(),
             schedule: AttemptSchedule::default(),
-            default_max_tokens: 1024,
             jitter_seed: None,
             price: None,
             budget: None,

@@ -1,22 +1,46 @@
 //! The lane: one model's queue, worked with bounded concurrency under one limiter.
 
-mod attempt;
+pub(crate) mod attempt;
 mod config;
 mod output;
 
 use std::pin::pin;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use futures_util::stream::{Stream, StreamExt};
-use pacer_core::{ErrorKind, Provider};
+use pacer_core::{ErrorKind, Provider, ProviderError, Usage};
 use pacer_limit::{Limiter, LimiterConfig};
 use tokio::sync::{Notify, mpsc, watch};
 use tokio::task::JoinSet;
+use tokio::time::Instant;
 
 use crate::{Event, Middleware, Observer, Outcome, Stats, WorkItem};
 
 pub use config::{LaneConfig, StopHandle, StopReason, UNPACED_IN_FLIGHT};
+
+/// Why a [`Lane::call`] ended without an outcome.
+#[derive(Debug)]
+pub enum Unfinished {
+    /// No capacity came within the wait allowed. Nothing was reserved for the request.
+    Busy {
+        /// About how long it would have waited for capacity.
+        retry_after: Duration,
+        /// How long it waited for capacity before it was refused (earlier attempts' waits
+        /// included).
+        queued: Duration,
+    },
+    /// The lane stopped, or closed to new work (its budget is spent), before the request
+    /// could end.
+    Stopped {
+        /// Why.
+        reason: StopReason,
+        /// The error of this request, when it was what stopped the lane (a key refused, a
+        /// quota used up).
+        error: Option<Box<ProviderError>>,
+    },
+}
 
 /// Builds a [`Lane`].
 pub struct LaneBuilder {
@@ -28,7 +52,8 @@ pub struct LaneBuilder {
 }
 
 impl LaneBuilder {
-    /// Paces the lane with `limiter` (by default, one without limits).
+    /// Paces the lane with `limiter` instead of the one it would build from its config's
+    /// limits and its provider (to share one limiter between lanes, or to tune it).
     pub fn limiter(mut self, limiter: Arc<Limiter>) -> Self {
         self.limiter = Some(limiter);
         self
@@ -49,10 +74,17 @@ impl LaneBuilder {
     /// The lane.
     pub fn build(self) -> Lane {
         let seed = self.config.jitter_seed.unwrap_or_else(|| fastrand::u64(..));
+        let provider = &self.provider;
+        let limits = self.config.limits;
         let shared = Shared {
-            limiter: self
-                .limiter
-                .unwrap_or_else(|| Arc::new(Limiter::new(LimiterConfig::default()))),
+            limiter: self.limiter.unwrap_or_else(|| {
+                Arc::new(Limiter::new(LimiterConfig {
+                    // Limits nobody gave are learned from the first reply's headers, where the
+                    // provider sends them.
+                    probe: provider.reports_rate_limits(),
+                    ..LimiterConfig::new(limits)
+                }))
+            }),
             provider: self.provider,
             middleware: self.middleware,
             observers: self.observers,
@@ -134,6 +166,54 @@ impl Lane {
         &self.shared.limiter
     }
 
+    /// The lane's provider.
+    pub fn provider(&self) -> &Arc<dyn Provider> {
+        &self.shared.provider
+    }
+
+    /// Works one item now, beside whatever else the lane is doing, and returns its outcome:
+    /// the single call of a gateway. It waits for capacity at most `max_wait` from `arrived`
+    /// (and, after the server refused it with a 429, `max_wait` again); it is paced, sent,
+    /// learned from, retried and budgeted exactly as an item of [`run`](Self::run) is.
+    ///
+    /// A [`Work::Forward`](crate::Work::Forward) item whose call hands a stream to someone
+    /// else returns once the stream has begun; nothing that has reached a client is ever
+    /// sent again, since the call returns success as soon as it has.
+    pub async fn call<C>(
+        &self,
+        item: WorkItem<C>,
+        arrived: Instant,
+        max_wait: Duration,
+    ) -> Result<Outcome<C>, Unfinished> {
+        let shared = &self.shared;
+        if shared.stop.borrow().is_some() || shared.closed.get().is_some() {
+            return Err(shared.stopped_here(None));
+        }
+        let bound = attempt::WaitBound {
+            first: arrived + max_wait,
+            renewed: max_wait,
+        };
+        shared.waiting.fetch_add(1, Ordering::SeqCst);
+        let outcome = shared.process(item, arrived, Some(bound)).await?;
+        shared.count(&outcome);
+        Ok(outcome)
+    }
+
+    /// The output tokens assumed for a request that sets no `max_tokens`: its provider's cap
+    /// (see [`Provider::default_max_tokens`]).
+    pub fn default_max_tokens(&self) -> u32 {
+        self.shared.provider.default_max_tokens()
+    }
+
+    /// Counts `usage`, billed for a request of this lane after its outcome (a stream's,
+    /// known at its end), against the lane's budget.
+    pub fn bill_late(&self, usage: &Usage) {
+        if let Some(budget) = &self.shared.config.budget {
+            budget.charge(usage, self.shared.config.price.as_ref());
+        }
+        self.shared.lock_stats().usage.add(usage);
+    }
+
     /// A handle that stops the lane.
     pub fn stop_handle(&self) -> StopHandle {
         StopHandle(self.shared.stop.clone())
@@ -192,7 +272,15 @@ impl Lane {
                         // Counted as waiting until the limiter admits it (see `process`).
                         shared.waiting.fetch_add(1, Ordering::SeqCst);
                         let shared = shared.clone();
-                        in_flight.spawn(async move { shared.process(item).await });
+                        in_flight.spawn(async move {
+                            match shared.process(item, Instant::now(), None).await {
+                                Ok(outcome) => Some(outcome),
+                                Err(_) => {
+                                    shared.lock_stats().pending += 1;
+                                    None
+                                }
+                            }
+                        });
                     }
                     None => exhausted = true,
                 },

@@ -51,16 +51,6 @@ impl AnthropicConfig {
             headers: Vec::new(),
         }
     }
-
-    /// The environment's settings: `ANTHROPIC_API_KEY` and `ANTHROPIC_BASE_URL`.
-    pub fn from_env() -> Self {
-        let var = |name| std::env::var(name).ok().filter(|v: &String| !v.is_empty());
-        let mut config = Self::new(var("ANTHROPIC_API_KEY"));
-        if let Some(url) = var("ANTHROPIC_BASE_URL") {
-            config.base_url = url;
-        }
-        config
-    }
 }
 
 impl fmt::Debug for AnthropicConfig {
@@ -104,7 +94,7 @@ impl AnthropicProvider {
         let mut headers = http::header_map(auth, &[])?;
         let version = HeaderValue::from_str(&config.version).map_err(|_| {
             ProviderError::new(
-                ErrorKind::BadRequest,
+                ErrorKind::Config,
                 format!("bad anthropic-version {:?}", config.version),
             )
         })?;
@@ -177,6 +167,11 @@ impl Provider for AnthropicProvider {
 
     fn max_samples_per_call(&self, _model: &str) -> u32 {
         1
+    }
+
+    fn default_max_tokens(&self) -> u32 {
+        // Sent with every request that sets none: Anthropic requires a cap.
+        self.config.default_max_tokens
     }
 
     fn reports_rate_limits(&self) -> bool {

@@ -41,17 +41,6 @@ impl GeminiConfig {
             headers: Vec::new(),
         }
     }
-
-    /// The environment's settings: `GEMINI_API_KEY`, else `GOOGLE_API_KEY`, and
-    /// `GEMINI_BASE_URL`.
-    pub fn from_env() -> Self {
-        let var = |name| std::env::var(name).ok().filter(|v: &String| !v.is_empty());
-        let mut config = Self::new(var("GEMINI_API_KEY").or_else(|| var("GOOGLE_API_KEY")));
-        if let Some(url) = var("GEMINI_BASE_URL") {
-            config.base_url = url;
-        }
-        config
-    }
 }
 
 impl fmt::Debug for GeminiConfig {
@@ -91,7 +80,7 @@ impl GeminiProvider {
         let base = http::endpoint(&config.base_url, "")?;
         if base.query().is_some() {
             return Err(ProviderError::new(
-                ErrorKind::BadRequest,
+                ErrorKind::Config,
                 format!("base_url {:?} cannot take a path", config.base_url),
             ));
         }

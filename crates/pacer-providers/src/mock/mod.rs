@@ -105,7 +105,10 @@ fn status_of(kind: ErrorKind) -> u16 {
         ErrorKind::Overloaded => 529,
         ErrorKind::Timeout => 504,
         ErrorKind::Connection => 502,
-        ErrorKind::ContextLength | ErrorKind::BadRequest | ErrorKind::ContentFiltered => 400,
+        ErrorKind::ContextLength
+        | ErrorKind::BadRequest
+        | ErrorKind::ContentFiltered
+        | ErrorKind::Config => 400,
         ErrorKind::Auth => 401,
         ErrorKind::NotFound => 404,
         ErrorKind::BudgetExhausted => 402,

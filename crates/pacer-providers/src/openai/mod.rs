@@ -11,6 +11,8 @@ use std::fmt;
 use std::sync::OnceLock;
 
 use async_trait::async_trait;
+use bytes::Bytes;
+use http_body_util::BodyExt;
 use hyper::http::header::{AUTHORIZATION, HeaderMap};
 use pacer_core::{
     Accounting, ErrorKind, Provider, ProviderError, RateLimitInfo, Request, Response,
@@ -18,7 +20,7 @@ use pacer_core::{
 use regex::Regex;
 
 use crate::http;
-pub use crate::http::http_client;
+use crate::http::http_client;
 pub use tokens::{Encoding, chat_prompt_tokens, completion_prompt_tokens};
 
 /// Where OpenAI's API lives.
@@ -69,21 +71,6 @@ impl OpenAiConfig {
         }
     }
 
-    /// The environment's settings: `OPENAI_BASE_URL` and `OPENAI_API_KEY`.
-    pub fn from_env() -> Self {
-        let mut config = Self::new(
-            std::env::var("OPENAI_API_KEY")
-                .ok()
-                .filter(|k| !k.is_empty()),
-        );
-        if let Ok(url) = std::env::var("OPENAI_BASE_URL")
-            && !url.is_empty()
-        {
-            config.base_url = url;
-        }
-        config
-    }
-
     /// Whether `model` is a reasoning model.
     pub fn is_reasoning(&self, model: &str) -> bool {
         self.reasoning.is_match(model)
@@ -109,6 +96,8 @@ pub struct OpenAiProvider {
     config: OpenAiConfig,
     /// Parsed once: parsing a URL per request shows in profiles.
     url: hyper::http::Uri,
+    /// The other API's URL, for bodies forwarded to it.
+    other_url: hyper::http::Uri,
     headers: HeaderMap,
     encoding_cache: OnceLock<(String, Encoding)>,
 }
@@ -124,11 +113,16 @@ impl fmt::Debug for OpenAiProvider {
 impl OpenAiProvider {
     /// A provider for `config`, on the shared HTTP client.
     pub fn new(config: OpenAiConfig) -> Result<Self, ProviderError> {
-        let path = match config.api {
+        let path = |api| match api {
             Api::Chat => "/chat/completions",
             Api::Completions => "/completions",
         };
-        let url = http::endpoint(&config.base_url, path)?;
+        let other = match config.api {
+            Api::Chat => Api::Completions,
+            Api::Completions => Api::Chat,
+        };
+        let url = http::endpoint(&config.base_url, path(config.api))?;
+        let other_url = http::endpoint(&config.base_url, path(other))?;
         let auth = config
             .api_key
             .as_ref()
@@ -138,24 +132,68 @@ impl OpenAiProvider {
             client: http_client(),
             config,
             url,
+            other_url,
             headers,
             encoding_cache: OnceLock::new(),
+        })
+    }
+
+    /// Posts a client's JSON `body` as it is to `api`'s endpoint (a gateway's pass-through):
+    /// a 2xx reply comes back whole, or, with `stream`, as soon as its head is in, its
+    /// server-sent events still coming. Any other reply is classified as [`send`]'s are, its
+    /// message redacted of the key.
+    ///
+    /// [`send`]: Provider::send
+    pub async fn forward(
+        &self,
+        api: Api,
+        body: Vec<u8>,
+        stream: bool,
+    ) -> Result<Forwarded, ProviderError> {
+        let url = if api == self.config.api {
+            &self.url
+        } else {
+            &self.other_url
+        };
+        let key = self.config.api_key.as_deref();
+        if stream {
+            let reply = self.client.post_streaming(url, &self.headers, body).await?;
+            let limits = rate_limits(reply.headers());
+            if reply.status().is_success() {
+                return Ok(Forwarded::Stream {
+                    reply,
+                    rate_limits: limits,
+                });
+            }
+            let status = reply.status().as_u16();
+            let retry_after = http::retry_after(reply.headers());
+            let body = reply
+                .into_body()
+                .collect()
+                .await
+                .map(http_body_util::Collected::to_bytes)
+                .unwrap_or_default();
+            let mut error = classify::status(status, &body, key);
+            error.retry_after = retry_after;
+            return Err(error.with_rate_limits(limits));
+        }
+        let whole = http::post(&self.client, url, &self.headers, body, rate_limits).await?;
+        let limits = rate_limits(&whole.headers);
+        if !(200..300).contains(&whole.status) {
+            let mut error = classify::status(whole.status, &whole.body, key);
+            error.retry_after = http::retry_after(&whole.headers);
+            return Err(error.with_rate_limits(limits));
+        }
+        Ok(Forwarded::Whole {
+            status: whole.status,
+            body: whole.body,
+            rate_limits: limits,
         })
     }
 
     /// The settings.
     pub fn config(&self) -> &OpenAiConfig {
         &self.config
-    }
-
-    /// The parsed URL requests are posted to.
-    pub fn uri(&self) -> &hyper::http::Uri {
-        &self.url
-    }
-
-    /// The headers sent with every request, the key among them (marked sensitive).
-    pub fn headers(&self) -> &HeaderMap {
-        &self.headers
     }
 
     /// The URL requests are posted to.
@@ -193,14 +231,29 @@ impl OpenAiProvider {
     }
 }
 
-/// Classifies a non-2xx reply from an OpenAI-compatible server (status, `{"error": ...}`
-/// body) into an error whose message names neither `api_key` nor anything shaped like a key.
-pub fn classify_status(status: u16, body: &[u8], api_key: Option<&str>) -> ProviderError {
-    classify::status(status, body, api_key)
+/// What came back for a body [forwarded](OpenAiProvider::forward) as it is.
+#[derive(Debug)]
+pub enum Forwarded {
+    /// A 2xx reply, read whole.
+    Whole {
+        /// Its status.
+        status: u16,
+        /// Its body, as the server sent it.
+        body: Bytes,
+        /// What its headers said about the rate limits.
+        rate_limits: Option<RateLimitInfo>,
+    },
+    /// A 2xx reply whose body (server-sent events) is still coming.
+    Stream {
+        /// The reply, its body unread.
+        reply: hyper::Response<hyper::body::Incoming>,
+        /// What its headers said about the rate limits.
+        rate_limits: Option<RateLimitInfo>,
+    },
 }
 
 /// The rate-limit headers of a reply.
-pub fn rate_limits(headers: &HeaderMap) -> Option<RateLimitInfo> {
+fn rate_limits(headers: &HeaderMap) -> Option<RateLimitInfo> {
     RateLimitInfo::from_headers(http::pairs(headers))
 }
 

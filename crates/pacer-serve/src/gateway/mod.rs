@@ -1,13 +1,16 @@
-//! The gateway's routes and the life of one request: authenticate, read, route, wait for
-//! capacity, send, learn, retry, reply, record.
+//! The gateway's routes and the life of one request: authenticate, read, route, then one
+//! call on the model's lane (wait for capacity, send, learn, retry: the engine's one attempt
+//! loop), reply, record.
 
+mod error;
+mod forward;
 mod handlers;
 mod respond;
-mod upstream;
 
+pub(crate) use error::GatewayError;
+use forward::*;
 use handlers::*;
 use respond::*;
-use upstream::*;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -15,9 +18,10 @@ use std::sync::atomic::AtomicU64;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use axum::Router;
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, header};
 use axum::routing::{get, post};
-use pacer_core::{Provider, Usage};
+use pacer_core::Usage;
+use pacer_engine::{Lane, LaneConfig};
 use pacer_limit::{Limiter, LimiterConfig, Limits};
 use pacer_providers::openai::{self, Api, Encoding, OpenAiProvider};
 use serde_json::{Value, json};
@@ -26,7 +30,7 @@ use tokio::time::Instant;
 
 use crate::metrics::{Metrics, Observation};
 use crate::usage_log::Writer;
-use crate::{GatewayConfig, GatewayKey, ModelRoute, Upstream};
+use crate::{GatewayConfig, GatewayKey, ModelRoute, ServeError, Upstream};
 
 /// The routes.
 pub(crate) fn router(gateway: Arc<Gateway>) -> Router {
@@ -52,25 +56,16 @@ pub(crate) struct Gateway {
     pub(crate) metrics: Arc<Metrics>,
     log: Writer,
     next_id: AtomicU64,
-    rng: std::sync::Mutex<fastrand::Rng>,
 }
 
-/// One model's state, shared by all its requests.
+/// One model: its lane (limiter, retries, budget) and how its requests are sent.
 struct Route {
     spec: ModelRoute,
-    limiter: Limiter,
+    lane: Lane,
+    /// Requests out upstream at once, streams until their end.
     slots: Arc<Semaphore>,
-    target: Target,
-}
-
-enum Target {
-    OpenAi {
-        chat: Box<OpenAiProvider>,
-        completions: Box<OpenAiProvider>,
-        api_key: Option<String>,
-        encoding: Encoding,
-    },
-    Provider(Arc<dyn Provider>),
+    /// Set for OpenAI-compatible entries: client bodies pass through as they are.
+    pass_through: Option<Arc<OpenAiProvider>>,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -80,46 +75,42 @@ enum Endpoint {
 }
 
 impl Gateway {
-    pub(crate) fn new(config: GatewayConfig) -> Result<Self, String> {
+    pub(crate) fn new(config: GatewayConfig) -> Result<Self, ServeError> {
         let mut routes = HashMap::new();
         let mut order = Vec::new();
         for spec in config.models {
             if routes.contains_key(&spec.name) {
-                return Err(format!("model `{}` is configured twice", spec.name));
+                return Err(ServeError::DuplicateModel(spec.name));
             }
-            let (target, probe) = match &spec.upstream {
+            let (provider, pass_through) = match &spec.upstream {
                 Upstream::OpenAi(openai_config) => {
-                    let build = |api| {
-                        OpenAiProvider::new(openai::OpenAiConfig {
-                            api,
-                            ..openai_config.clone()
-                        })
-                        .map_err(|e| format!("model `{}`: {e}", spec.name))
-                    };
-                    let encoding = Encoding::for_model(&spec.upstream_model);
+                    let provider = OpenAiProvider::new(openai::OpenAiConfig {
+                        api: Api::Chat,
+                        ..openai_config.clone()
+                    })
+                    .map_err(|error| ServeError::Model {
+                        model: spec.name.clone(),
+                        error: Box::new(error),
+                    })?;
                     // Loading the tokenizer takes a while: not on the first request.
-                    encoding.warm();
-                    let target = Target::OpenAi {
-                        chat: Box::new(build(Api::Chat)?),
-                        completions: Box::new(build(Api::Completions)?),
-                        api_key: openai_config.api_key.clone(),
-                        encoding,
-                    };
-                    (target, true)
+                    Encoding::for_model(&spec.upstream_model).warm();
+                    let provider = Arc::new(provider);
+                    (provider.clone() as _, Some(provider))
                 }
-                Upstream::Provider(provider) => (
-                    Target::Provider(provider.clone()),
-                    provider.reports_rate_limits(),
-                ),
+                Upstream::Provider(provider) => (provider.clone(), None),
             };
-            let limiter = Limiter::new(LimiterConfig {
-                probe,
-                ..LimiterConfig::new(spec.limits)
-            });
+            let lane_config = LaneConfig {
+                limits: spec.limits,
+                timeout: spec.timeout,
+                retry: spec.retry.clone(),
+                price: spec.price,
+                budget: config.budget.clone(),
+                ..LaneConfig::new(spec.name.clone())
+            };
             let route = Route {
                 slots: Arc::new(Semaphore::new(spec.concurrency.max(1))),
-                limiter,
-                target,
+                lane: Lane::builder(lane_config, provider).build(),
+                pass_through,
                 spec,
             };
             order.push(route.spec.name.clone());
@@ -139,8 +130,7 @@ impl Gateway {
                 .collect(),
             None => HashMap::new(),
         };
-        let log = Writer::open(&config.usage_log)
-            .map_err(|e| format!("cannot open the usage log: {e}"))?;
+        let log = Writer::open(&config.usage_log).map_err(ServeError::UsageLog)?;
         Ok(Self {
             routes,
             order,
@@ -152,12 +142,11 @@ impl Gateway {
             metrics: Arc::new(Metrics::default()),
             log,
             next_id: AtomicU64::new(1),
-            rng: std::sync::Mutex::new(fastrand::Rng::new()),
         })
     }
 
     /// The id of the key the request carries, or the 401 to send.
-    fn authenticate(&self, headers: &HeaderMap) -> Result<String, Box<Failure>> {
+    fn authenticate(&self, headers: &HeaderMap) -> Result<String, GatewayError> {
         if self.keys.is_empty() {
             return Ok(String::new());
         }
@@ -170,27 +159,13 @@ impl Gateway {
             })
             .map(str::trim);
         let Some(presented) = presented else {
-            return Err(Box::new(Failure::new(
-                StatusCode::UNAUTHORIZED,
-                "missing gateway key: send `Authorization: Bearer KEY`",
-                "invalid_request_error",
-                "invalid_api_key",
-                "Auth",
-            )));
+            return Err(GatewayError::MissingKey);
         };
         self.keys
             .iter()
             .find(|k| constant_time_eq(k.key.as_bytes(), presented.as_bytes()))
             .map(|k| k.id.clone())
-            .ok_or_else(|| {
-                Box::new(Failure::new(
-                    StatusCode::UNAUTHORIZED,
-                    "incorrect gateway key",
-                    "invalid_request_error",
-                    "invalid_api_key",
-                    "Auth",
-                ))
-            })
+            .ok_or(GatewayError::WrongKey)
     }
 
     fn record(&self, started: Instant, done: &Done) {
@@ -199,7 +174,7 @@ impl Gateway {
             model: &done.model,
             client: &done.client,
             status: done.status,
-            error_kind: done.error_kind.as_deref(),
+            error_kind: done.error_kind,
             input_tokens: done.usage.input_tokens,
             output_tokens: done.usage.output_tokens,
             attempts: done.attempts,
@@ -232,10 +207,6 @@ impl Gateway {
         }
         self.log.write(&line);
     }
-
-    fn draw(&self) -> f64 {
-        self.rng.lock().unwrap_or_else(|e| e.into_inner()).f64()
-    }
 }
 
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
@@ -251,7 +222,7 @@ struct Done {
     endpoint: &'static str,
     stream: bool,
     status: u16,
-    error_kind: Option<String>,
+    error_kind: Option<&'static str>,
     usage: Usage,
     attempts: u32,
     queue_wait: Option<Duration>,

@@ -7,8 +7,6 @@ use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use http_body_util::BodyExt;
-use pacer_core::Accounting;
-use pacer_limit::{Cost, Permit};
 use serde_json::Value;
 use tokio::sync::OwnedSemaphorePermit;
 use tokio::time::Instant;
@@ -17,31 +15,33 @@ use crate::translate::UsageScanner;
 
 use super::*;
 
+/// What goes back to the client.
+pub(super) enum Reply {
+    /// A whole body.
+    Whole {
+        body: Bytes,
+        content_type: &'static str,
+    },
+    /// An upstream stream, passed through.
+    Events(hyper::Response<hyper::body::Incoming>),
+}
+
+/// Sent when a stream broke off before its end.
+const STREAM_INCOMPLETE: &str = "StreamIncomplete";
+
 /// The reply to the client, recorded when it has been sent (at once for a whole reply, at
 /// the stream's end for a stream).
-pub(super) fn reply(
+pub(super) fn reply_to_client(
     gateway: &Arc<Gateway>,
-    route: &Route,
-    permit: &Permit,
-    upstreamed: Upstreamed,
+    route: &Arc<Route>,
+    reply: Reply,
     slot: OwnedSemaphorePermit,
     started: Instant,
     mut done: Done,
 ) -> Response {
     done.status = 200;
-    match upstreamed {
-        Upstreamed::Whole {
-            body,
-            content_type,
-            usage,
-        } => {
-            if route.accounting() == Accounting::Actual {
-                route.limiter.settle(
-                    permit,
-                    Cost::request(usage.input_tokens, usage.output_tokens),
-                );
-            }
-            done.usage.add(&usage);
+    match reply {
+        Reply::Whole { body, content_type } => {
             if gateway.log_bodies {
                 done.reply = Some(serde_json::from_slice(&body).unwrap_or_else(|_| {
                     Value::String(String::from_utf8_lossy(&body).into_owned())
@@ -51,14 +51,16 @@ pub(super) fn reply(
             drop(slot);
             ([(header::CONTENT_TYPE, content_type)], body).into_response()
         }
-        Upstreamed::Events(upstream) => {
+        Reply::Events(upstream) => {
             let relay = Relay {
                 body: upstream.into_body(),
                 scanner: UsageScanner::default(),
                 guard: StreamGuard {
                     gateway: gateway.clone(),
+                    route: route.clone(),
                     started,
                     done,
+                    billed: Usage::default(),
                     ended: false,
                     _slot: slot,
                 },
@@ -75,6 +77,7 @@ pub(super) fn reply(
                                 relay.scanner.feed(&data);
                                 if let Some(usage) = relay.scanner.usage {
                                     relay.guard.done.usage = usage;
+                                    relay.guard.billed = usage;
                                 }
                                 relay.guard.ended = relay.scanner.done;
                                 return Some((Ok::<Bytes, std::io::Error>(data), relay));
@@ -82,7 +85,8 @@ pub(super) fn reply(
                         }
                         Some(Err(e)) => {
                             relay.finished = true;
-                            relay.guard.done.error_kind = Some("Connection".into());
+                            relay.guard.done.error_kind =
+                                Some(pacer_core::ErrorKind::Connection.as_str());
                             return Some((Err(std::io::Error::other(e)), relay));
                         }
                         None => {
@@ -112,11 +116,14 @@ pub(super) struct Relay {
 }
 
 /// Records a streamed request when its stream is dropped: at its end, or when the client
-/// went away or the upstream broke off.
+/// went away or the upstream broke off; its usage, known only now, goes to the budget.
 pub(super) struct StreamGuard {
     gateway: Arc<Gateway>,
+    route: Arc<Route>,
     started: Instant,
     done: Done,
+    /// The stream's usage, from its last chunk.
+    billed: Usage,
     ended: bool,
     _slot: OwnedSemaphorePermit,
 }
@@ -130,8 +137,9 @@ impl StreamGuard {
 impl Drop for StreamGuard {
     fn drop(&mut self) {
         if !self.ended && self.done.error_kind.is_none() {
-            self.done.error_kind = Some("StreamIncomplete".into());
+            self.done.error_kind = Some(STREAM_INCOMPLETE);
         }
+        self.route.lane.bill_late(&self.billed);
         self.gateway.record(self.started, &self.done);
     }
 }

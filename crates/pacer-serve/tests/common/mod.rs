@@ -47,7 +47,8 @@ pub fn openai_route(
             max_retries: 10,
             ..RetryPolicy::default()
         },
-        default_max_tokens: 64,
+        max_tokens: Some(64),
+        price: None,
     }
 }
 

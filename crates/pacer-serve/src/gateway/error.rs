@@ -1,0 +1,220 @@
+//! Every way a gateway request can fail, each with the HTTP status, OpenAI error `type` and
+//! `code` it is answered with (as axum's rejections declare theirs), and the name the usage
+//! log and metrics give it.
+
+use std::time::Duration;
+
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use pacer_core::{ErrorKind, ProviderError};
+use pacer_engine::StopReason;
+use serde_json::json;
+
+/// A request the gateway could not serve.
+#[derive(Debug)]
+pub(crate) enum GatewayError {
+    /// No `Authorization: Bearer KEY` header, where keys are asked for.
+    MissingKey,
+    /// A key the gateway does not know.
+    WrongKey,
+    /// A path the gateway does not serve.
+    NoRoute,
+    /// A body over the gateway's limit.
+    BodyTooLarge { max: usize },
+    /// The body could not be read.
+    UnreadableBody(String),
+    /// The body is not a request the gateway can route or translate.
+    InvalidRequest(String),
+    /// The `model` asked for is not configured.
+    ModelNotServed { model: String, available: String },
+    /// `/v1/completions` for an entry reached through translation.
+    CompletionsNotServed,
+    /// The client's own key is over its requests per minute.
+    ClientRateLimited { wait: Duration },
+    /// The model's capacity would not come within the queue bound.
+    QueueTimeout { wait: Duration, max: Duration },
+    /// The upstream's final answer (or the engine's: a request larger than a whole limit).
+    Upstream(ProviderError),
+    /// The model's lane has stopped: its key was refused, its quota or the gateway's budget
+    /// is used up.
+    Stopped(StopReason),
+}
+
+/// The HTTP status and OpenAI error type a failure of `kind` is answered with; `upstream` is
+/// the status the upstream sent, kept for the client's own mistakes.
+fn by_kind(kind: ErrorKind, upstream: Option<u16>) -> (StatusCode, &'static str) {
+    match kind {
+        ErrorKind::RateLimited => (StatusCode::TOO_MANY_REQUESTS, "rate_limit_error"),
+        ErrorKind::QuotaExhausted | ErrorKind::BudgetExhausted => {
+            (StatusCode::TOO_MANY_REQUESTS, "insufficient_quota")
+        }
+        ErrorKind::BadRequest | ErrorKind::ContextLength | ErrorKind::ContentFiltered => (
+            upstream
+                .and_then(|s| StatusCode::from_u16(s).ok())
+                .filter(StatusCode::is_client_error)
+                .unwrap_or(StatusCode::BAD_REQUEST),
+            "invalid_request_error",
+        ),
+        ErrorKind::Config => (StatusCode::BAD_REQUEST, "invalid_request_error"),
+        ErrorKind::NotFound => (StatusCode::NOT_FOUND, "invalid_request_error"),
+        ErrorKind::Timeout => (StatusCode::GATEWAY_TIMEOUT, "server_error"),
+        ErrorKind::Overloaded => (StatusCode::SERVICE_UNAVAILABLE, "server_error"),
+        // An upstream refusing the gateway's own key is no fault of the client's key.
+        ErrorKind::Auth => (StatusCode::BAD_GATEWAY, "upstream_auth_error"),
+        ErrorKind::Server
+        | ErrorKind::Connection
+        | ErrorKind::InvalidResponse
+        | ErrorKind::InvalidOutput => (StatusCode::BAD_GATEWAY, "server_error"),
+    }
+}
+
+impl GatewayError {
+    /// The HTTP status.
+    pub(crate) fn status(&self) -> StatusCode {
+        match self {
+            GatewayError::MissingKey | GatewayError::WrongKey => StatusCode::UNAUTHORIZED,
+            GatewayError::NoRoute | GatewayError::ModelNotServed { .. } => StatusCode::NOT_FOUND,
+            GatewayError::BodyTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            GatewayError::UnreadableBody(_)
+            | GatewayError::InvalidRequest(_)
+            | GatewayError::CompletionsNotServed => StatusCode::BAD_REQUEST,
+            GatewayError::ClientRateLimited { .. } | GatewayError::QueueTimeout { .. } => {
+                StatusCode::TOO_MANY_REQUESTS
+            }
+            GatewayError::Upstream(error) => by_kind(error.kind, error.status).0,
+            GatewayError::Stopped(reason) => match reason.kind {
+                Some(kind) => by_kind(kind, None).0,
+                None => StatusCode::SERVICE_UNAVAILABLE,
+            },
+        }
+    }
+
+    /// OpenAI's error `type`.
+    fn error_type(&self) -> &'static str {
+        match self {
+            GatewayError::MissingKey
+            | GatewayError::WrongKey
+            | GatewayError::NoRoute
+            | GatewayError::BodyTooLarge { .. }
+            | GatewayError::UnreadableBody(_)
+            | GatewayError::InvalidRequest(_)
+            | GatewayError::ModelNotServed { .. }
+            | GatewayError::CompletionsNotServed => "invalid_request_error",
+            GatewayError::ClientRateLimited { .. } | GatewayError::QueueTimeout { .. } => {
+                "rate_limit_error"
+            }
+            GatewayError::Upstream(error) => by_kind(error.kind, error.status).1,
+            GatewayError::Stopped(reason) => match reason.kind {
+                Some(kind) => by_kind(kind, None).1,
+                None => "server_error",
+            },
+        }
+    }
+
+    /// OpenAI's error `code`.
+    fn code(&self) -> &'static str {
+        match self {
+            GatewayError::MissingKey | GatewayError::WrongKey => "invalid_api_key",
+            GatewayError::NoRoute => "not_found",
+            GatewayError::BodyTooLarge { .. } => "request_too_large",
+            GatewayError::UnreadableBody(_) => "bad_body",
+            GatewayError::InvalidRequest(_) | GatewayError::CompletionsNotServed => {
+                "invalid_request"
+            }
+            GatewayError::ModelNotServed { .. } => "model_not_found",
+            GatewayError::ClientRateLimited { .. } => "gateway_client_rate_limit",
+            GatewayError::QueueTimeout { .. } => "gateway_queue_timeout",
+            GatewayError::Upstream(error) if error.kind == ErrorKind::Config => {
+                "request_exceeds_limit"
+            }
+            GatewayError::Upstream(error) => error.kind.as_str(),
+            GatewayError::Stopped(reason) => reason.kind.map_or("stopping", ErrorKind::as_str),
+        }
+    }
+
+    /// The name the usage log and the metrics give this failure.
+    pub(crate) fn kind(&self) -> &'static str {
+        match self {
+            GatewayError::MissingKey | GatewayError::WrongKey => "Auth",
+            GatewayError::NoRoute | GatewayError::ModelNotServed { .. } => "NotFound",
+            GatewayError::BodyTooLarge { .. } => "TooLarge",
+            GatewayError::UnreadableBody(_)
+            | GatewayError::InvalidRequest(_)
+            | GatewayError::CompletionsNotServed => "BadRequest",
+            GatewayError::ClientRateLimited { .. } | GatewayError::QueueTimeout { .. } => {
+                "QueueTimeout"
+            }
+            GatewayError::Upstream(error) => error.kind.as_str(),
+            GatewayError::Stopped(reason) => reason.kind.map_or("Stopped", ErrorKind::as_str),
+        }
+    }
+
+    /// What went wrong, in words (an upstream's message redacted by its provider).
+    fn message(&self) -> String {
+        match self {
+            GatewayError::MissingKey => {
+                "missing gateway key: send `Authorization: Bearer KEY`".into()
+            }
+            GatewayError::WrongKey => "incorrect gateway key".into(),
+            GatewayError::NoRoute => "no such route; the gateway serves POST /v1/chat/completions, POST /v1/completions, GET /v1/models, GET /health and GET /metrics".into(),
+            GatewayError::BodyTooLarge { max } => {
+                format!("the request body is larger than the gateway's limit of {max} bytes")
+            }
+            GatewayError::UnreadableBody(e) => format!("cannot read the request body: {e}"),
+            GatewayError::InvalidRequest(message) => message.clone(),
+            GatewayError::ModelNotServed { model, available } => {
+                format!("the model `{model}` is not served here; available: {available}")
+            }
+            GatewayError::CompletionsNotServed => "/v1/completions serves OpenAI-compatible entries only; use /v1/chat/completions".into(),
+            GatewayError::ClientRateLimited { wait } => format!(
+                "this gateway key's limit of requests per minute is reached; retry in about {:.1} s",
+                wait.as_secs_f64()
+            ),
+            GatewayError::QueueTimeout { wait, max } => format!(
+                "the gateway's rate limit for this model is reached: a request would wait about {:.1} s, more than the {:.1} s allowed; retry later",
+                wait.as_secs_f64(),
+                max.as_secs_f64()
+            ),
+            GatewayError::Upstream(error) if error.kind == ErrorKind::Auth => format!(
+                "the upstream refused the gateway's credentials: {}",
+                error.message
+            ),
+            GatewayError::Upstream(error) if error.kind == ErrorKind::Config => {
+                error.message.clone()
+            }
+            GatewayError::Upstream(error) => format!("upstream: {}", error.message),
+            GatewayError::Stopped(reason) => reason.message.clone(),
+        }
+    }
+
+    /// How long the client should wait before trying again, where that is known.
+    fn retry_after(&self) -> Option<Duration> {
+        match self {
+            GatewayError::ClientRateLimited { wait } | GatewayError::QueueTimeout { wait, .. } => {
+                Some((*wait).max(Duration::from_millis(1)))
+            }
+            _ => None,
+        }
+    }
+
+    /// The error body the client gets, in OpenAI's shape.
+    pub(crate) fn body(&self) -> serde_json::Value {
+        json!({"error": {"message": self.message(), "type": self.error_type(), "param": null, "code": self.code()}})
+    }
+}
+
+impl IntoResponse for GatewayError {
+    fn into_response(self) -> Response {
+        let mut response = (self.status(), axum::Json(self.body())).into_response();
+        if let Some(wait) = self.retry_after() {
+            let headers = response.headers_mut();
+            let secs = wait.as_secs_f64().ceil().max(1.0) as u64;
+            headers.insert(header::RETRY_AFTER, HeaderValue::from(secs));
+            headers.insert(
+                "retry-after-ms",
+                HeaderValue::from(wait.as_millis().max(1) as u64),
+            );
+        }
+        response
+    }
+}

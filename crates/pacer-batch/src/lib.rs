@@ -1,11 +1,13 @@
-//! Pacer's batch layer: prompt inputs, job expansion, the results journal and resume, the run
-//! summary and exports.
+//! Pacer's batch runner: prompt inputs, job expansion, the results journal and resume, the
+//! budget, progress counters, the run summary and exports. [`Batch`] runs a whole batch
+//! from Rust (see [`run`](crate::Batch::run) and the example in the [`run` module](mod@run)).
 
 mod export;
 pub mod input;
 mod journal;
 mod manifest;
 mod record;
+pub mod run;
 mod summary;
 mod tally;
 
@@ -18,5 +20,6 @@ pub use manifest::{MANIFEST_FILE, Manifest, new_run_id};
 pub use record::{
     JobKey, Record, RecordError, RecordStatus, TokenCounts, UsageTotals, sampling_params,
 };
+pub use run::{Batch, BatchError, BatchModel, LaneCounters, Notice, Report, Stopper, job_request};
 pub use summary::{LaneReport, ModelSummary, ModelTotals, SUMMARY_FILE, Summary, Totals, table};
 pub use tally::{Tally, summarize};

@@ -3,25 +3,11 @@
 
 use std::io::IsTerminal;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
-
-/// Counters of one lane, written by the journal writer and the feeders.
-#[derive(Debug, Default)]
-pub struct LaneCounters {
-    /// Jobs of this lane in the whole run.
-    pub total: AtomicU64,
-    /// Jobs finished earlier (skipped on resume).
-    pub skipped: AtomicU64,
-    /// Jobs finished in this session.
-    pub done: AtomicU64,
-    /// Of those, failed.
-    pub failed: AtomicU64,
-    /// Tokens over all attempts.
-    pub tokens: AtomicU64,
-}
+use pacer_batch::LaneCounters;
 
 /// How progress is shown.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -54,20 +40,9 @@ pub struct Progress {
 }
 
 impl Progress {
-    /// Progress for lanes with these labels.
-    pub fn new(labels: impl IntoIterator<Item = String>, mode: Mode) -> Self {
-        Self {
-            lanes: labels
-                .into_iter()
-                .map(|l| (l, Arc::new(LaneCounters::default())))
-                .collect(),
-            mode,
-        }
-    }
-
-    /// The counters of lane `index`.
-    pub fn counters(&self, index: usize) -> Arc<LaneCounters> {
-        self.lanes[index].1.clone()
+    /// Progress of lanes with these labels and counters.
+    pub fn new(lanes: Vec<(String, Arc<LaneCounters>)>, mode: Mode) -> Self {
+        Self { lanes, mode }
     }
 
     /// Shows progress until the returned guard is finished.

@@ -15,7 +15,7 @@ use pacer_limit::{Cost, Dimension, Limiter, LimiterConfig};
 use crate::cli::ValidateArgs;
 use crate::config::{Connection, ModelSpec, RunConfig};
 use crate::providers;
-use crate::run::{feed, load};
+use crate::run::load;
 
 /// What one model's share of the run needs.
 #[derive(Default)]
@@ -184,7 +184,12 @@ fn estimate(config: &RunConfig, model: &ModelSpec, provider: &dyn Provider) -> E
     let per_call = u64::from(provider.max_samples_per_call(&model.name).max(1));
     let samples = u64::from(model.samples);
     for prompt in reader.with_limit(config.num_prompts).flatten() {
-        let mut request = feed::request(model, prompt.messages, prompt.params.as_ref());
+        let mut request = pacer_batch::job_request(
+            &model.name,
+            &model.params,
+            prompt.messages,
+            prompt.params.as_ref(),
+        );
         // The largest call: as many samples as one call takes.
         request.params.n = u32::try_from(samples.min(per_call)).unwrap_or(u32::MAX);
         let largest = pacer_engine::estimate(provider, &request, true);

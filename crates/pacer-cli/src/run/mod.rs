@@ -1,21 +1,12 @@
-//! `pacer run`: config and prompts checked, the journal opened, one lane per model fed by its
-//! own cursor over the prompts, every outcome journalled, then the summary.
+//! `pacer run`: the config and flags checked, then a [`Batch`] from `pacer-batch` runs it,
+//! with a progress display, Ctrl-C to stop and resume later, the table and the exit status.
 
-pub mod feed;
-mod write;
-
-use std::path::Path;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Instant;
 
-use anyhow::{Context, bail};
-use futures_util::stream;
-use pacer_batch::{InputError, scan};
-use pacer_batch::{Journal, Manifest, OpenMode};
-use pacer_core::ErrorKind;
-use pacer_engine::{AttemptSchedule, Budget, Lane, LaneConfig, RetryPolicy, Spending, StopHandle};
-use tokio::sync::mpsc;
+use pacer_batch::{Batch, BatchModel, Notice, OpenMode};
+use pacer_engine::{AttemptSchedule, LaneConfig, RetryPolicy};
 
 use crate::cli::RunArgs;
 use crate::config::{self, Overrides, RunConfig};
@@ -66,30 +57,19 @@ pub fn load(args: &RunArgs) -> anyhow::Result<RunConfig> {
 
 async fn run(config: RunConfig, args: &RunArgs) -> anyhow::Result<ExitCode> {
     let started = Instant::now();
-    let mut providers = config
-        .models
-        .iter()
-        .map(|m| {
-            providers::build(m).map_err(|e| anyhow::anyhow!("model {}: {}", m.label, e.message))
-        })
-        .collect::<anyhow::Result<Vec<_>>>()?
-        .into_iter();
-    let prompts = config.prompts.clone();
-    let (limit, skip_invalid) = (config.num_prompts, args.skip_invalid);
-    let scanned = tokio::task::spawn_blocking(move || scan(&prompts, limit, skip_invalid))
-        .await
-        .context("the prompt scan panicked")??;
-    if scanned.count == 0 {
-        match scanned.invalid.first() {
-            None => bail!("{}: no prompts to run", config.prompts.display()),
-            Some(first) => bail!(
-                "{}: no valid prompts to run: all {} are invalid, the first: {first}",
-                config.prompts.display(),
-                scanned.invalid.len()
-            ),
-        }
+    let mut models = Vec::with_capacity(config.models.len());
+    for model in &config.models {
+        let provider = providers::build(model)
+            .map_err(|e| anyhow::anyhow!("model {}: {}", model.label, e.message))?;
+        models.push(BatchModel {
+            label: model.label.clone(),
+            name: model.name.clone(),
+            provider,
+            samples: model.samples,
+            params: model.params.clone(),
+            lane: lane_config(&config, model),
+        });
     }
-
     let mode = if args.fresh {
         OpenMode::Fresh
     } else if args.resume || args.retry_failed {
@@ -99,161 +79,38 @@ async fn run(config: RunConfig, args: &RunArgs) -> anyhow::Result<ExitCode> {
     } else {
         OpenMode::New
     };
-    let resumed = matches!(mode, OpenMode::Resume { .. });
-    let (journal, done) = Journal::open(&config.output, mode)?;
-    report_journal(&done, args.quiet);
-    // The records already there (on resume) are totalled once now; the writer adds the rest.
-    let tally = pacer_batch::Tally::read(journal.path())?;
-    // The budget covers the whole run: what earlier runs of this folder billed counts, the
-    // failures `--retry-failed` moved aside included.
-    let moved = pacer_batch::Tally::read(&config.output.join(pacer_batch::RETRIED_FAILURES_FILE))?;
-    let budget = config.budget.any().then(|| {
-        let (tokens, usd) = tally.spent();
-        let (moved_tokens, moved_usd) = moved.spent();
-        let (tokens, usd) = (tokens + moved_tokens, usd + moved_usd);
-        Budget::new(
-            config.budget.usd,
-            config.budget.tokens,
-            Spending { usd, tokens },
-        )
-    });
-    write_invalid(&config.output, &scanned.invalid)?;
-    let manifest = match Manifest::read(&config.output)? {
-        Some(manifest) if resumed => manifest,
-        _ => {
-            let manifest = Manifest::new(
-                Some(config.prompts.display().to_string()),
-                config.redacted.clone(),
-            );
-            manifest.write(&config.output)?;
-            manifest
-        }
-    };
+    let quiet = args.quiet;
+    let batch = Batch::new(&config.prompts, &config.output)
+        .models(models)
+        .mode(mode)
+        .num_prompts(config.num_prompts)
+        .skip_invalid(args.skip_invalid)
+        .budget(config.budget.usd, config.budget.tokens)
+        .config(config.redacted.clone())
+        .on_notice(move |notice| notify(notice, quiet));
 
-    let progress = Progress::new(
-        config.models.iter().map(|m| m.label.clone()),
-        Mode::detect(args.quiet),
-    );
-    let done = Arc::new(done);
-    let (outcomes_tx, outcomes_rx) = mpsc::channel(1024);
-    let mut lanes = Vec::new();
-    let mut infos = Vec::new();
-    let mut feeders = Vec::new();
-    for (index, model) in config.models.iter().enumerate() {
-        let counters = progress.counters(index);
-        counters.total.store(
-            scanned.count * u64::from(model.samples),
-            std::sync::atomic::Ordering::Relaxed,
-        );
-        let provider = providers.next().expect("one provider per model");
-        let max_per_call = provider.max_samples_per_call(&model.name);
-        infos.push(write::LaneInfo {
-            label: model.label.clone(),
-            model: model.name.clone(),
-            provider: provider.kind(),
-            price: model.price,
-            counters: counters.clone(),
-        });
-        let mut lane_config = lane_config(&config, model);
-        lane_config.budget = budget.clone();
-        let lane = Lane::builder(lane_config, provider).build();
-        let (items_tx, items_rx) = mpsc::channel(ITEMS_AHEAD);
-        feeders.push(feed::spawn(
-            feed::Feed {
-                lane: index,
-                model: model.clone(),
-                prompts: config.prompts.clone(),
-                limit: config.num_prompts,
-                done: done.clone(),
-                counters,
-                max_per_call,
-            },
-            items_tx,
-        ));
-        lanes.push((Arc::new(lane), items_rx));
-    }
-    let writer = write::spawn(journal, tally, manifest.run_id.clone(), infos, outcomes_rx);
+    let progress = Progress::new(batch.counters(), Mode::detect(args.quiet));
+    let stopper = batch.stopper();
+    let ctrl_c = tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            stopper
+                .stop("interrupted: finished work is saved; run again with --resume to continue");
+        }
+    });
     let display = progress.start();
-
-    let stops: Vec<StopHandle> = lanes.iter().map(|(lane, _)| lane.stop_handle()).collect();
-    let interrupted = Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let ctrl_c = {
-        let interrupted = interrupted.clone();
-        tokio::spawn(async move {
-            if tokio::signal::ctrl_c().await.is_ok() {
-                interrupted.store(true, std::sync::atomic::Ordering::SeqCst);
-                for stop in &stops {
-                    stop.stop(
-                        "interrupted: finished work is saved; run again with --resume to continue",
-                    );
-                }
-            }
-        })
-    };
-    let mut tasks = Vec::new();
-    for (lane, items_rx) in lanes {
-        let tx = outcomes_tx.clone();
-        let lane_started = Instant::now();
-        tasks.push(tokio::spawn(async move {
-            let items = stream::unfold(items_rx, |mut rx| async move {
-                rx.recv().await.map(|i| (i, rx))
-            });
-            let stats = lane.run(items, tx).await;
-            (lane, stats, lane_started.elapsed())
-        }));
-    }
-    drop(outcomes_tx);
-    let mut ended = Vec::new();
-    for task in tasks {
-        ended.push(task.await.context("a lane panicked")?);
-    }
+    let report = batch.run().await;
     ctrl_c.abort();
-    let (journal, tally) = writer
-        .join()
-        .map_err(|_| anyhow::anyhow!("the journal writer panicked"))?
-        .with_context(|| format!("writing {}", config.output.join("results.jsonl").display()))?;
-    drop(journal);
-    for feeder in feeders {
-        let _ = feeder.join();
-    }
     display.finish();
+    let report = report?;
 
-    let mut any_pending = false;
-    let mut reports = Vec::new();
-    for (index, (lane, _, elapsed)) in ended.iter().enumerate() {
-        let model = &config.models[index];
-        let counters = progress.counters(index);
-        let finished = counters.done.load(std::sync::atomic::Ordering::Relaxed)
-            + counters.skipped.load(std::sync::atomic::Ordering::Relaxed);
-        let total = counters.total.load(std::sync::atomic::Ordering::Relaxed);
-        let pending = total.saturating_sub(finished);
-        any_pending |= pending > 0;
-        let stopped = lane.stopped().map(|r| r.message);
-        if let Some(reason) = &stopped {
-            eprintln!("pacer: {reason}");
-        }
-        reports.push(pacer_batch::LaneReport {
-            label: model.label.clone(),
-            elapsed_seconds: elapsed.as_secs_f64(),
-            // Jobs (records), not calls: samples sent as `n` share one call.
-            completed: counters.done.load(std::sync::atomic::Ordering::Relaxed),
-            pending,
-            stopped,
-        });
+    for (_, reason) in &report.stopped {
+        eprintln!("pacer: {}", reason.message);
     }
-    let per_label = tally.finish();
-    let mut summary = pacer_batch::Summary::new(&manifest, per_label, &reports);
-    summary.resumed = resumed;
-    summary.budget_exhausted = ended.iter().any(|(lane, _, _)| {
-        lane.stopped()
-            .is_some_and(|r| r.kind == Some(ErrorKind::BudgetExhausted))
-    });
-    summary.write(&config.output)?;
     if !args.quiet {
-        eprintln!("{}", pacer_batch::table(&summary));
+        eprintln!("{}", pacer_batch::table(&report.summary));
         eprintln!(
             "pacer: results in {} ({:.1} s)",
-            config.output.join("results.jsonl").display(),
+            report.results.display(),
             started.elapsed().as_secs_f64()
         );
     }
@@ -264,9 +121,9 @@ async fn run(config: RunConfig, args: &RunArgs) -> anyhow::Result<ExitCode> {
             eprintln!("pacer: exported {}", out.display());
         }
     }
-    Ok(if interrupted.load(std::sync::atomic::Ordering::SeqCst) {
+    Ok(if report.interrupted {
         ExitCode::from(EXIT_INTERRUPTED)
-    } else if any_pending {
+    } else if report.pending > 0 {
         eprintln!("pacer: some items are still pending; run again with --resume to finish them");
         ExitCode::from(EXIT_PENDING)
     } else {
@@ -274,15 +131,12 @@ async fn run(config: RunConfig, args: &RunArgs) -> anyhow::Result<ExitCode> {
     })
 }
 
-/// Items read ahead of each lane, so that a fast lane never waits on the prompts file.
-const ITEMS_AHEAD: usize = 64;
-
 fn lane_config(config: &RunConfig, model: &config::ModelSpec) -> LaneConfig {
     let mut lane = LaneConfig::new(model.label.clone());
+    lane.limits = model.limits;
     lane.concurrency = model.concurrency;
     lane.timeout = model.timeout;
     lane.price = model.price;
-    lane.limits = model.limits;
     lane.retry = RetryPolicy {
         max_retries: config.max_retries,
         ..RetryPolicy::default()
@@ -297,56 +151,27 @@ fn lane_config(config: &RunConfig, model: &config::ModelSpec) -> LaneConfig {
     lane
 }
 
-fn report_journal(done: &pacer_batch::Done, quiet: bool) {
-    if quiet {
-        return;
+/// What the run says as it opens its folder.
+fn notify(notice: &Notice<'_>, quiet: bool) {
+    match notice {
+        // Always said: the list of skipped prompts is where the user must look.
+        Notice::SkippedInvalid { count, listed_in } => eprintln!(
+            "pacer: skipped {count} invalid prompts, listed in {}",
+            listed_in.display()
+        ),
+        _ if quiet => {}
+        Notice::TornLineDropped { bytes, line } => eprintln!(
+            "pacer: dropped a torn last line ({bytes} bytes at line {line}) left by an interrupted run; its job runs again"
+        ),
+        Notice::MovedAside(aside) => {
+            eprintln!("pacer: moved the earlier results to {}", aside.display())
+        }
+        Notice::Resuming {
+            done,
+            succeeded,
+            failed,
+        } => {
+            eprintln!("pacer: resuming: {done} jobs already done ({succeeded} ok, {failed} failed)")
+        }
     }
-    if let Some(repaired) = done.repaired() {
-        eprintln!(
-            "pacer: dropped a torn last line ({} bytes at line {}) left by an interrupted run; its job runs again",
-            repaired.dropped_bytes, repaired.line
-        );
-    }
-    if let Some(aside) = done.moved_aside() {
-        eprintln!("pacer: moved the earlier results to {}", aside.display());
-    }
-    if !done.is_empty() {
-        eprintln!(
-            "pacer: resuming: {} jobs already done ({} ok, {} failed)",
-            done.len(),
-            done.succeeded(),
-            done.failed()
-        );
-    }
-}
-
-/// Lists the invalid prompts skipped with `--skip-invalid`; each run's scan finds them all
-/// again, so the list is rewritten, not appended to.
-fn write_invalid(dir: &Path, invalid: &[InputError]) -> anyhow::Result<()> {
-    if invalid.is_empty() {
-        return Ok(());
-    }
-    use std::io::Write;
-    let path = dir.join("invalid_inputs.jsonl");
-    let mut file = std::io::BufWriter::new(
-        std::fs::File::create(&path).with_context(|| format!("cannot write {}", path.display()))?,
-    );
-    for error in invalid {
-        let line = serde_json::json!({
-            "file": error.path.display().to_string(),
-            "line": error.line,
-            "index": error.index,
-            "field": error.field,
-            "error": error.to_string(),
-        });
-        writeln!(file, "{line}").with_context(|| format!("cannot write {}", path.display()))?;
-    }
-    file.flush()
-        .with_context(|| format!("cannot write {}", path.display()))?;
-    eprintln!(
-        "pacer: skipped {} invalid prompts, listed in {}",
-        invalid.len(),
-        path.display()
-    );
-    Ok(())
 }

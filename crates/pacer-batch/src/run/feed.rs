@@ -5,19 +5,17 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
-use pacer_batch::Done;
-use pacer_batch::{Prompt, PromptReader};
 use pacer_core::{Message, Params, Request};
 use pacer_engine::WorkItem;
 use serde_json::{Map, Value};
 use tokio::sync::mpsc;
 
-use crate::config::ModelSpec;
-use crate::progress::LaneCounters;
+use super::LaneCounters;
+use crate::{Done, Prompt, PromptReader};
 
 /// What a work item carries to its record.
 #[derive(Debug)]
-pub struct Job {
+pub(crate) struct Job {
     /// The lane's index in the run.
     pub lane: usize,
     /// The prompt's id.
@@ -29,11 +27,17 @@ pub struct Job {
 }
 
 /// Everything a feeder needs.
-pub struct Feed {
+pub(crate) struct Feed {
     /// The lane's index.
     pub lane: usize,
-    /// The model.
-    pub model: ModelSpec,
+    /// The model's label.
+    pub label: String,
+    /// The model's name.
+    pub model: String,
+    /// The model's parameters.
+    pub params: Params,
+    /// Completions per prompt.
+    pub samples: u32,
     /// The prompts file.
     pub prompts: PathBuf,
     /// Only the first N valid prompts.
@@ -48,7 +52,7 @@ pub struct Feed {
 
 /// Streams `feed`'s jobs into `tx` from a thread of its own; returns when the input is read
 /// or the lane has stopped taking work.
-pub fn spawn(feed: Feed, tx: mpsc::Sender<WorkItem<Job>>) -> std::thread::JoinHandle<()> {
+pub(crate) fn spawn(feed: Feed, tx: mpsc::Sender<WorkItem<Job>>) -> std::thread::JoinHandle<()> {
     std::thread::spawn(move || {
         let Ok(reader) = PromptReader::open(&feed.prompts) else {
             // The scan before the run opened the same file; a failure now ends this lane's
@@ -67,12 +71,16 @@ pub fn spawn(feed: Feed, tx: mpsc::Sender<WorkItem<Job>>) -> std::thread::JoinHa
 
 /// Sends the samples of `prompt` not done yet; false when the lane no longer listens.
 fn send_samples(feed: &Feed, prompt: Prompt, tx: &mpsc::Sender<WorkItem<Job>>) -> bool {
-    let model = &feed.model;
     let metadata = Arc::new(prompt.metadata);
-    let request = request(model, prompt.messages, prompt.params.as_ref());
-    let pending: Vec<u32> = (0..model.samples)
+    let request = request(
+        &feed.model,
+        &feed.params,
+        prompt.messages,
+        prompt.params.as_ref(),
+    );
+    let pending: Vec<u32> = (0..feed.samples)
         .filter(|sample| {
-            let done = feed.done.contains(&model.label, &prompt.id, *sample);
+            let done = feed.done.contains(&feed.label, &prompt.id, *sample);
             if done {
                 feed.counters.skipped.fetch_add(1, Ordering::Relaxed);
             }
@@ -98,14 +106,19 @@ fn send_samples(feed: &Feed, prompt: Prompt, tx: &mpsc::Sender<WorkItem<Job>>) -
 }
 
 /// The request a prompt's `messages` make on `model`, with the prompt's own parameters (from
-/// an OpenAI batch line) over the model's.
-pub fn request(model: &ModelSpec, messages: Vec<Message>, own: Option<&Params>) -> Request {
-    let mut params = model.params.clone();
+/// an OpenAI batch line) over the model's `params`.
+pub fn request(
+    model: &str,
+    params: &Params,
+    messages: Vec<Message>,
+    own: Option<&Params>,
+) -> Request {
+    let mut params = params.clone();
     if let Some(own) = own {
         merge(&mut params, own);
     }
     Request {
-        model: model.name.clone(),
+        model: model.to_owned(),
         messages,
         params,
     }

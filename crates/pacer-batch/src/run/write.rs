@@ -4,21 +4,21 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use chrono::{DateTime, Utc};
-use pacer_batch::{
-    Journal, Record, RecordError, RecordStatus, Tally, TokenCounts, UsageTotals, sampling_params,
-};
 use pacer_core::{Choice, ErrorKind, FinishReason, Price, ProviderError, Usage};
 use pacer_engine::Outcome;
 use tokio::sync::mpsc;
 
+use super::LaneCounters;
 use super::feed::Job;
-use crate::progress::LaneCounters;
+use crate::{
+    Journal, Record, RecordError, RecordStatus, Tally, TokenCounts, UsageTotals, sampling_params,
+};
 
 /// The most records written at once.
 const MAX_BATCH: usize = 512;
 
 /// What the writer knows of each lane.
-pub struct LaneInfo {
+pub(crate) struct LaneInfo {
     /// The model's label.
     pub label: String,
     /// The model's name.
@@ -34,7 +34,7 @@ pub struct LaneInfo {
 /// Appends every outcome from `rx` to `journal`, counting each record in `tally`, until all
 /// senders are gone; returns the journal and the tally, or the first write error (after which nothing more is written, so the journal
 /// holds only whole records).
-pub fn spawn(
+pub(crate) fn spawn(
     mut journal: Journal,
     mut tally: Tally,
     run_id: String,
@@ -78,7 +78,7 @@ pub fn spawn(
 /// The records of one outcome: one per sample it answers. A call that asked for `n`
 /// completions gives choice `i` to its `i`-th sample and shares the tokens billed evenly, so
 /// the records' tokens add up to the bill.
-pub fn records(run_id: &str, lane: &LaneInfo, outcome: Outcome<Job>) -> Vec<Record> {
+pub(crate) fn records(run_id: &str, lane: &LaneInfo, outcome: Outcome<Job>) -> Vec<Record> {
     let job = outcome.context;
     let count = job.samples.len().max(1);
     let mut sampling = outcome

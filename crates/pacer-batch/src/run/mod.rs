@@ -1,0 +1,577 @@
+//! A whole batch run: prompts × models × samples, one lane per model fed by its own cursor
+//! over the prompts, every outcome journalled as one record per job, resumable, under an
+//! optional budget, with progress counters and a summary. `pacer run` is a thin command over
+//! [`Batch`].
+//!
+//! # Example
+//!
+//! Two models over a prompts file, into an output folder; run again with `resume` and only
+//! the jobs not done yet are sent.
+//!
+//! ```
+//! # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+//! use std::sync::Arc;
+//! use pacer_batch::{Batch, BatchModel, OpenMode};
+//! use pacer_providers::{MockConfig, MockProvider};
+//!
+//! let dir = tempfile::tempdir().unwrap();
+//! let prompts = dir.path().join("prompts.jsonl");
+//! std::fs::write(&prompts, "{\"id\": \"a\", \"prompt\": \"Hi\"}\n{\"id\": \"b\", \"prompt\": \"Bye\"}\n").unwrap();
+//! let out = dir.path().join("out");
+//!
+//! let models = || {
+//!     [
+//!         BatchModel::new("small", Arc::new(MockProvider::default())).samples(2),
+//!         BatchModel::new("large", Arc::new(MockProvider::new(MockConfig::default()))),
+//!     ]
+//! };
+//! let report = Batch::new(&prompts, &out).models(models()).run().await.unwrap();
+//! assert_eq!(report.summary.totals.records, 6); // 2 prompts × (2 + 1) samples
+//!
+//! let again = Batch::new(&prompts, &out).models(models()).mode(OpenMode::Resume { retry_failed: false });
+//! let report = again.run().await.unwrap();
+//! assert_eq!((report.sent, report.pending), (0, 0)); // everything was done already
+//! # });
+//! ```
+
+mod feed;
+mod write;
+
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use futures_util::stream;
+use pacer_core::{ErrorKind, Params, Provider};
+use pacer_engine::{Budget, Lane, LaneConfig, Spending, StopReason};
+use serde_json::Value;
+use tokio::sync::{mpsc, watch};
+
+use crate::{
+    InputError, Journal, JournalError, LaneReport, Manifest, OpenMode, RESULTS_FILE,
+    RETRIED_FAILURES_FILE, Summary, Tally, scan,
+};
+
+pub use feed::request as job_request;
+
+/// Items read ahead of each lane, so that a fast lane never waits on the prompts file.
+const ITEMS_AHEAD: usize = 64;
+
+/// One model of a batch: its label (unique in the batch, written in each record), the name
+/// sent to the provider, the provider, and how its lane works.
+#[derive(Clone)]
+pub struct BatchModel {
+    /// The label records carry (and the lane's name).
+    pub label: String,
+    /// The model's name at the provider.
+    pub name: String,
+    /// Sends its requests.
+    pub provider: Arc<dyn Provider>,
+    /// Completions per prompt.
+    pub samples: u32,
+    /// Sampling parameters for every prompt (a prompt's own, from an OpenAI batch line, win).
+    pub params: Params,
+    /// How its lane paces, retries and checks (its `name` and `budget` are set by the
+    /// batch).
+    pub lane: LaneConfig,
+}
+
+impl BatchModel {
+    /// `name` on `provider`, labelled `name`, one sample, default parameters and lane.
+    pub fn new(name: impl Into<String>, provider: Arc<dyn Provider>) -> Self {
+        let name = name.into();
+        Self {
+            label: name.clone(),
+            lane: LaneConfig::new(name.clone()),
+            name,
+            provider,
+            samples: 1,
+            params: Params::default(),
+        }
+    }
+
+    /// Sets the label.
+    pub fn label(mut self, label: impl Into<String>) -> Self {
+        self.label = label.into();
+        self
+    }
+
+    /// Sets the completions per prompt.
+    pub fn samples(mut self, samples: u32) -> Self {
+        self.samples = samples.max(1);
+        self
+    }
+}
+
+/// What a run counts as it goes, per model, for a progress display.
+#[derive(Debug, Default)]
+pub struct LaneCounters {
+    /// Jobs of this model in the whole run.
+    pub total: AtomicU64,
+    /// Jobs finished earlier (skipped on resume).
+    pub skipped: AtomicU64,
+    /// Jobs finished in this session.
+    pub done: AtomicU64,
+    /// Of those, failed.
+    pub failed: AtomicU64,
+    /// Tokens over all attempts.
+    pub tokens: AtomicU64,
+}
+
+/// Something a person may want to know as the run opens its folder.
+#[derive(Debug)]
+pub enum Notice<'a> {
+    /// A torn last line left by an interrupted run was dropped; its job runs again.
+    TornLineDropped {
+        /// Its size.
+        bytes: u64,
+        /// Its line number.
+        line: u64,
+    },
+    /// `--fresh`: the earlier results were moved here.
+    MovedAside(&'a Path),
+    /// Resuming: these jobs are done already.
+    Resuming {
+        /// Jobs done.
+        done: usize,
+        /// Of which succeeded.
+        succeeded: u64,
+        /// Of which failed.
+        failed: u64,
+    },
+    /// Invalid prompts were skipped and listed in this file.
+    SkippedInvalid {
+        /// How many.
+        count: usize,
+        /// Where they are listed.
+        listed_in: &'a Path,
+    },
+}
+
+/// Stops a running batch from outside (e.g. on Ctrl-C): nothing new is sent, what is in
+/// flight is abandoned and stays pending for a resume.
+#[derive(Clone, Debug)]
+pub struct Stopper(Arc<watch::Sender<Option<String>>>);
+
+impl Stopper {
+    /// Stops the run with `message` as every lane's reason.
+    pub fn stop(&self, message: impl Into<String>) {
+        let message = message.into();
+        self.0.send_if_modified(|current| {
+            current.is_none() && {
+                *current = Some(message);
+                true
+            }
+        });
+    }
+}
+
+/// What hears the run's notices.
+type NoticeFn = Box<dyn Fn(&Notice<'_>) + Send + Sync>;
+
+/// A batch run, set up.
+pub struct Batch {
+    prompts: PathBuf,
+    output: PathBuf,
+    num_prompts: Option<u64>,
+    models: Vec<BatchModel>,
+    counters: Vec<Arc<LaneCounters>>,
+    mode: OpenMode,
+    skip_invalid: bool,
+    budget: (Option<f64>, Option<u64>),
+    config: Value,
+    stop: Arc<watch::Sender<Option<String>>>,
+    notices: Option<NoticeFn>,
+}
+
+/// How a run ended.
+#[derive(Debug)]
+pub struct Report {
+    /// The summary written to `summary.json`.
+    pub summary: Summary,
+    /// Requests sent in this session, per the lanes (calls, not jobs).
+    pub sent: u64,
+    /// Jobs not done yet (a lane stopped, or the run was stopped): a resume finishes them.
+    pub pending: u64,
+    /// The lanes that stopped before their input ran out, and why.
+    pub stopped: Vec<(String, StopReason)>,
+    /// Whether a [`Stopper`] stopped the run.
+    pub interrupted: bool,
+    /// Whether the budget stopped a lane.
+    pub budget_exhausted: bool,
+    /// The results file.
+    pub results: PathBuf,
+}
+
+/// Why a batch could not run (what it finished before is kept in its folder).
+#[derive(Debug, thiserror::Error)]
+pub enum BatchError {
+    /// The prompts file could not be read.
+    #[error(transparent)]
+    Input(#[from] InputError),
+    /// The prompts file holds no prompt.
+    #[error("{}: no prompts to run", .0.display())]
+    NoPrompts(PathBuf),
+    /// Every prompt is invalid.
+    #[error("{}: no valid prompts to run: all {count} are invalid, the first: {first}", path.display())]
+    NoValidPrompts {
+        /// The prompts file.
+        path: PathBuf,
+        /// How many are invalid.
+        count: usize,
+        /// The first.
+        first: Box<InputError>,
+    },
+    /// The output folder's files.
+    #[error(transparent)]
+    Journal(#[from] JournalError),
+    /// Two models share a label.
+    #[error("two models are labelled `{0}`: give each a distinct label")]
+    DuplicateLabel(String),
+    /// A dollar budget needs every model's price.
+    #[error("no price is known for `{0}`, and a budget in dollars needs one")]
+    NoPrice(String),
+    /// A part of the run panicked.
+    #[error("{0} panicked")]
+    Panicked(&'static str),
+}
+
+impl Batch {
+    /// A run of the prompts in `prompts` (JSON, JSONL, CSV or an OpenAI batch file) into the
+    /// folder `output`, with no model yet, as a new run (see [`mode`](Self::mode)).
+    pub fn new(prompts: impl AsRef<Path>, output: impl AsRef<Path>) -> Self {
+        Self {
+            prompts: prompts.as_ref().to_path_buf(),
+            output: output.as_ref().to_path_buf(),
+            num_prompts: None,
+            models: Vec::new(),
+            counters: Vec::new(),
+            mode: OpenMode::New,
+            skip_invalid: false,
+            budget: (None, None),
+            config: Value::Null,
+            stop: Arc::new(watch::channel(None).0),
+            notices: None,
+        }
+    }
+
+    /// Adds a model.
+    pub fn model(mut self, model: BatchModel) -> Self {
+        self.models.push(model);
+        self.counters.push(Arc::default());
+        self
+    }
+
+    /// Adds models.
+    pub fn models(self, models: impl IntoIterator<Item = BatchModel>) -> Self {
+        models.into_iter().fold(self, Self::model)
+    }
+
+    /// New (the default: refused where results exist), resume, or fresh.
+    pub fn mode(mut self, mode: OpenMode) -> Self {
+        self.mode = mode;
+        self
+    }
+
+    /// Only the first `n` valid prompts.
+    pub fn num_prompts(mut self, n: Option<u64>) -> Self {
+        self.num_prompts = n;
+        self
+    }
+
+    /// Lists malformed prompts in `invalid_inputs.jsonl` and goes on, instead of refusing to
+    /// start.
+    pub fn skip_invalid(mut self, skip: bool) -> Self {
+        self.skip_invalid = skip;
+        self
+    }
+
+    /// Caps the whole run (earlier sessions of the same folder included) at `usd` dollars
+    /// and `tokens` tokens; past it, lanes stop dispatching and the rest stays pending.
+    pub fn budget(mut self, usd: Option<f64>, tokens: Option<u64>) -> Self {
+        self.budget = (usd, tokens);
+        self
+    }
+
+    /// The settings to keep in the folder's `run.json` (without secrets).
+    pub fn config(mut self, config: Value) -> Self {
+        self.config = config;
+        self
+    }
+
+    /// Calls `notice` with what a person may want to know as the run opens its folder.
+    pub fn on_notice(mut self, notice: impl Fn(&Notice<'_>) + Send + Sync + 'static) -> Self {
+        self.notices = Some(Box::new(notice));
+        self
+    }
+
+    /// Each model's label and counters, for a progress display.
+    pub fn counters(&self) -> Vec<(String, Arc<LaneCounters>)> {
+        self.models
+            .iter()
+            .zip(&self.counters)
+            .map(|(m, c)| (m.label.clone(), c.clone()))
+            .collect()
+    }
+
+    /// A handle that stops the run.
+    pub fn stopper(&self) -> Stopper {
+        Stopper(self.stop.clone())
+    }
+
+    fn notice(&self, notice: Notice<'_>) {
+        if let Some(notices) = &self.notices {
+            notices(&notice);
+        }
+    }
+
+    /// Runs every job not done yet and writes the summary. Returns once every lane has
+    /// ended (its input done, or stopped).
+    pub async fn run(self) -> Result<Report, BatchError> {
+        for (i, model) in self.models.iter().enumerate() {
+            if self.models[..i].iter().any(|m| m.label == model.label) {
+                return Err(BatchError::DuplicateLabel(model.label.clone()));
+            }
+            if self.budget.0.is_some() && model.lane.price.is_none() {
+                return Err(BatchError::NoPrice(model.label.clone()));
+            }
+        }
+        let prompts = self.prompts.clone();
+        let (limit, skip_invalid) = (self.num_prompts, self.skip_invalid);
+        let scanned = tokio::task::spawn_blocking(move || scan(&prompts, limit, skip_invalid))
+            .await
+            .map_err(|_| BatchError::Panicked("the prompt scan"))??;
+        if scanned.count == 0 {
+            let count = scanned.invalid.len();
+            return Err(match scanned.invalid.into_iter().next() {
+                None => BatchError::NoPrompts(self.prompts.clone()),
+                Some(first) => BatchError::NoValidPrompts {
+                    path: self.prompts.clone(),
+                    count,
+                    first: Box::new(first),
+                },
+            });
+        }
+
+        let resumed = matches!(self.mode, OpenMode::Resume { .. });
+        let (journal, done) = Journal::open(&self.output, self.mode)?;
+        if let Some(repaired) = done.repaired() {
+            self.notice(Notice::TornLineDropped {
+                bytes: repaired.dropped_bytes,
+                line: repaired.line,
+            });
+        }
+        if let Some(aside) = done.moved_aside() {
+            self.notice(Notice::MovedAside(aside));
+        }
+        if !done.is_empty() {
+            self.notice(Notice::Resuming {
+                done: done.len(),
+                succeeded: done.succeeded(),
+                failed: done.failed(),
+            });
+        }
+        // The records already there (on resume) are totalled once now; the writer adds the
+        // rest.
+        let tally = Tally::read(journal.path())?;
+        let budget = self.open_budget(&tally)?;
+        if !scanned.invalid.is_empty() {
+            let listed_in = write_invalid(&self.output, &scanned.invalid)?;
+            self.notice(Notice::SkippedInvalid {
+                count: scanned.invalid.len(),
+                listed_in: &listed_in,
+            });
+        }
+        let manifest = match Manifest::read(&self.output)? {
+            Some(manifest) if resumed => manifest,
+            _ => {
+                let manifest = Manifest::new(
+                    Some(self.prompts.display().to_string()),
+                    self.config.clone(),
+                );
+                manifest.write(&self.output)?;
+                manifest
+            }
+        };
+
+        let done = Arc::new(done);
+        let (outcomes_tx, outcomes_rx) = mpsc::channel(1024);
+        let mut lanes = Vec::new();
+        let mut infos = Vec::new();
+        let mut feeders = Vec::new();
+        for (index, (model, counters)) in self.models.iter().zip(&self.counters).enumerate() {
+            counters
+                .total
+                .store(scanned.count * u64::from(model.samples), Ordering::Relaxed);
+            infos.push(write::LaneInfo {
+                label: model.label.clone(),
+                model: model.name.clone(),
+                provider: model.provider.kind(),
+                price: model.lane.price,
+                counters: counters.clone(),
+            });
+            let lane_config = LaneConfig {
+                name: model.label.clone(),
+                budget: budget.clone(),
+                ..model.lane.clone()
+            };
+            let lane = Lane::builder(lane_config, model.provider.clone()).build();
+            let (items_tx, items_rx) = mpsc::channel(ITEMS_AHEAD);
+            feeders.push(feed::spawn(
+                feed::Feed {
+                    lane: index,
+                    label: model.label.clone(),
+                    model: model.name.clone(),
+                    params: model.params.clone(),
+                    samples: model.samples,
+                    prompts: self.prompts.clone(),
+                    limit: self.num_prompts,
+                    done: done.clone(),
+                    counters: counters.clone(),
+                    max_per_call: model.provider.max_samples_per_call(&model.name),
+                },
+                items_tx,
+            ));
+            lanes.push((Arc::new(lane), items_rx));
+        }
+        let writer = write::spawn(journal, tally, manifest.run_id.clone(), infos, outcomes_rx);
+
+        let stops: Vec<_> = lanes.iter().map(|(lane, _)| lane.stop_handle()).collect();
+        let mut stop = self.stop.subscribe();
+        let stopper = tokio::spawn(async move {
+            if let Ok(message) = stop.wait_for(Option::is_some).await {
+                let message = message.clone().unwrap_or_default();
+                for lane in &stops {
+                    lane.stop(message.clone());
+                }
+            }
+        });
+        let mut tasks = Vec::new();
+        for (lane, items_rx) in lanes {
+            let tx = outcomes_tx.clone();
+            let lane_started = Instant::now();
+            tasks.push(tokio::spawn(async move {
+                let items = stream::unfold(items_rx, |mut rx| async move {
+                    rx.recv().await.map(|i| (i, rx))
+                });
+                let stats = lane.run(items, tx).await;
+                (lane, stats, lane_started.elapsed())
+            }));
+        }
+        drop(outcomes_tx);
+        let mut ended = Vec::new();
+        for task in tasks {
+            ended.push(task.await.map_err(|_| BatchError::Panicked("a lane"))?);
+        }
+        stopper.abort();
+        let (journal, tally) = writer
+            .join()
+            .map_err(|_| BatchError::Panicked("the journal writer"))?
+            .map_err(|source| JournalError::Io {
+                doing: "write",
+                path: self.output.join(RESULTS_FILE),
+                source,
+            })?;
+        drop(journal);
+        for feeder in feeders {
+            let _ = feeder.join();
+        }
+        self.report(&manifest, resumed, tally, &ended)
+    }
+
+    /// The budget over the whole run: what earlier sessions of this folder billed counts,
+    /// the failures `--retry-failed` moved aside included.
+    fn open_budget(&self, tally: &Tally) -> Result<Option<Arc<Budget>>, BatchError> {
+        let (usd, tokens) = self.budget;
+        if usd.is_none() && tokens.is_none() {
+            return Ok(None);
+        }
+        let moved = Tally::read(&self.output.join(RETRIED_FAILURES_FILE))?;
+        let (spent_tokens, spent_usd) = tally.spent();
+        let (moved_tokens, moved_usd) = moved.spent();
+        let spent = Spending {
+            usd: spent_usd + moved_usd,
+            tokens: spent_tokens + moved_tokens,
+        };
+        Ok(Some(Budget::new(usd, tokens, spent)))
+    }
+
+    fn report(
+        &self,
+        manifest: &Manifest,
+        resumed: bool,
+        tally: Tally,
+        ended: &[(Arc<Lane>, pacer_engine::Stats, Duration)],
+    ) -> Result<Report, BatchError> {
+        let mut pending_total = 0;
+        let mut stopped = Vec::new();
+        let mut lanes = Vec::new();
+        let mut sent = 0;
+        for ((lane, stats, elapsed), (model, counters)) in
+            ended.iter().zip(self.models.iter().zip(&self.counters))
+        {
+            let completed = counters.done.load(Ordering::Relaxed);
+            let finished = completed + counters.skipped.load(Ordering::Relaxed);
+            let pending = counters
+                .total
+                .load(Ordering::Relaxed)
+                .saturating_sub(finished);
+            pending_total += pending;
+            sent += stats.total;
+            let reason = lane.stopped();
+            lanes.push(LaneReport {
+                label: model.label.clone(),
+                elapsed_seconds: elapsed.as_secs_f64(),
+                // Jobs (records), not calls: samples sent as `n` share one call.
+                completed,
+                pending,
+                stopped: reason.as_ref().map(|r| r.message.clone()),
+            });
+            if let Some(reason) = reason {
+                stopped.push((model.label.clone(), reason));
+            }
+        }
+        let mut summary = Summary::new(manifest, tally.finish(), &lanes);
+        summary.resumed = resumed;
+        let budget_exhausted = stopped
+            .iter()
+            .any(|(_, r)| r.kind == Some(ErrorKind::BudgetExhausted));
+        summary.budget_exhausted = budget_exhausted;
+        summary.write(&self.output)?;
+        Ok(Report {
+            summary,
+            sent,
+            pending: pending_total,
+            stopped,
+            interrupted: self.stop.borrow().is_some(),
+            budget_exhausted,
+            results: self.output.join(RESULTS_FILE),
+        })
+    }
+}
+
+/// Lists the invalid prompts skipped with `skip_invalid`; each run's scan finds them all
+/// again, so the list is rewritten, not appended to.
+fn write_invalid(dir: &Path, invalid: &[InputError]) -> Result<PathBuf, JournalError> {
+    let path = dir.join("invalid_inputs.jsonl");
+    let io = |source| JournalError::Io {
+        doing: "write",
+        path: path.clone(),
+        source,
+    };
+    let mut file = std::io::BufWriter::new(std::fs::File::create(&path).map_err(io)?);
+    for error in invalid {
+        let line = serde_json::json!({
+            "file": error.path.display().to_string(),
+            "line": error.line,
+            "index": error.index,
+            "field": error.field,
+            "error": error.to_string(),
+        });
+        writeln!(file, "{line}").map_err(io)?;
+    }
+    file.flush().map_err(io)?;
+    Ok(path)
+}

@@ -4,8 +4,6 @@
 
 mod common;
 
-use std::time::Duration;
-
 use common::*;
 use pacer_mock::{MockServer, MockServerConfig};
 use pacer_serve::{GatewayConfig, GatewayKey, UsageLog};
@@ -43,9 +41,8 @@ async fn streams_pass_through_and_their_usage_is_counted() {
     let output = chunks.last().unwrap()["usage"]["completion_tokens"]
         .as_u64()
         .unwrap();
+    // The stream is recorded as it ends, before its last byte reaches the client.
     assert!(reply.text.ends_with("data: [DONE]\n\n"));
-    // Give the stream's end a moment to be recorded.
-    tokio::time::sleep(Duration::from_millis(50)).await;
     let metrics = get(&format!("http://{}", gw.addr()), "/metrics", None)
         .await
         .text;

@@ -1,0 +1,300 @@
+//! The gateway driven in process, without sockets, on tokio's paused clock: routing, the
+//! queue bound, pacing, per-key limits, a model stopped by a refused key, and the budget.
+//! Each model is the in-process mock provider, so time is the only thing these tests wait
+//! for, and it is virtual.
+
+use std::num::NonZeroU64;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Body;
+use axum::http::{HeaderMap, Request};
+use http_body_util::BodyExt;
+use pacer_core::ErrorKind;
+use pacer_engine::{Budget, RetryPolicy, Spending};
+use pacer_limit::Limits;
+use pacer_providers::{MockConfig, MockProvider};
+use pacer_serve::{GatewayConfig, GatewayKey, ModelRoute, Upstream};
+use serde_json::{Value, json};
+use tokio::time::Instant;
+use tower::ServiceExt;
+
+/// A route named `name` to the in-process mock, at `rpm` if given.
+fn route(name: &str, provider: &Arc<MockProvider>, rpm: Option<u64>) -> ModelRoute {
+    ModelRoute {
+        name: name.into(),
+        upstream_model: name.into(),
+        upstream: Upstream::Provider(provider.clone()),
+        limits: Limits {
+            rpm: rpm.and_then(NonZeroU64::new),
+            ..Limits::default()
+        },
+        concurrency: 256,
+        timeout: Duration::from_secs(10),
+        retry: RetryPolicy {
+            base: Duration::from_millis(5),
+            max_retries: 3,
+            ..RetryPolicy::default()
+        },
+        max_tokens: Some(16),
+        price: None,
+    }
+}
+
+struct Reply {
+    status: u16,
+    headers: HeaderMap,
+    body: Value,
+}
+
+/// POSTs `body` to `path` through `app`, with `key` as a bearer token if given.
+async fn post(app: &Router, path: &str, key: Option<&str>, body: &Value) -> Reply {
+    let mut request = Request::post(path).header("content-type", "application/json");
+    if let Some(key) = key {
+        request = request.header("authorization", format!("Bearer {key}"));
+    }
+    let request = request.body(Body::from(body.to_string())).unwrap();
+    let response = app.clone().oneshot(request).await.unwrap();
+    let (status, headers) = (response.status().as_u16(), response.headers().clone());
+    let bytes = response.into_body().collect().await.unwrap().to_bytes();
+    Reply {
+        status,
+        headers,
+        body: serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+    }
+}
+
+fn chat(model: &str, text: &str) -> Value {
+    json!({"model": model, "messages": [{"role": "user", "content": text}], "max_tokens": 16})
+}
+
+const CHAT: &str = "/v1/chat/completions";
+
+#[tokio::test(start_paused = true)]
+async fn requests_are_routed_by_model_and_translated() {
+    let provider = Arc::new(MockProvider::default());
+    let app = pacer_serve::router(GatewayConfig::new(vec![
+        route("a", &provider, None),
+        route("b", &provider, None),
+    ]))
+    .unwrap();
+    let reply = post(&app, CHAT, None, &chat("b", "hello")).await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    assert_eq!(reply.body["object"], "chat.completion");
+    assert_eq!(reply.body["model"], "b");
+    assert!(reply.body["choices"][0]["message"]["content"].is_string());
+    let unknown = post(&app, CHAT, None, &chat("c", "hello")).await;
+    assert_eq!(unknown.status, 404);
+    assert_eq!(unknown.body["error"]["code"], "model_not_found");
+    // A legacy completion needs an OpenAI-compatible entry.
+    let legacy = post(
+        &app,
+        "/v1/completions",
+        None,
+        &json!({"model": "a", "prompt": "x"}),
+    )
+    .await;
+    assert_eq!(legacy.status, 400, "{}", legacy.body);
+    let broken = post(&app, CHAT, None, &json!({"model": "a", "messages": 3})).await;
+    assert_eq!(broken.status, 400);
+    assert_eq!(broken.body["error"]["type"], "invalid_request_error");
+    assert_eq!(provider.calls(), 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_request_that_would_wait_too_long_gets_429_with_retry_after() {
+    let provider = Arc::new(MockProvider::default());
+    let mut config = GatewayConfig::new(vec![route("m", &provider, Some(60))]);
+    config.max_queue_wait = Duration::from_millis(200);
+    let app = pacer_serve::router(config).unwrap();
+    assert_eq!(post(&app, CHAT, None, &chat("m", "hi")).await.status, 200);
+    let second = post(&app, CHAT, None, &chat("m", "hi")).await;
+    assert_eq!(second.status, 429, "{}", second.body);
+    assert_eq!(second.body["error"]["code"], "gateway_queue_timeout");
+    assert_eq!(second.body["error"]["type"], "rate_limit_error");
+    let retry_after: u64 = second.headers["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=2).contains(&retry_after), "{retry_after}");
+    assert!(second.headers.contains_key("retry-after-ms"));
+    // The refused request never reached the provider.
+    assert_eq!(provider.calls(), 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn waiting_requests_are_paced_under_the_limit_and_all_succeed() {
+    let provider = Arc::new(MockProvider::default());
+    let app =
+        pacer_serve::router(GatewayConfig::new(vec![route("m", &provider, Some(600))])).unwrap();
+    let started = Instant::now();
+    let mut tasks = tokio::task::JoinSet::new();
+    for i in 0..25 {
+        let app = app.clone();
+        tasks.spawn(async move {
+            post(&app, CHAT, None, &chat("m", &format!("q{i}")))
+                .await
+                .status
+        });
+    }
+    while let Some(status) = tasks.join_next().await {
+        assert_eq!(status.unwrap(), 200);
+    }
+    // 600 a minute at 98%: a second's burst less the 100 ms a server's clock may lag (8.8
+    // requests) at once, the other 16 at 9.8 a second.
+    let elapsed = started.elapsed().as_secs_f64();
+    assert!((1.5..2.0).contains(&elapsed), "{elapsed} s");
+    assert_eq!(provider.calls(), 25);
+}
+
+#[tokio::test(start_paused = true)]
+async fn each_gateway_key_may_have_its_own_rate_limit() {
+    let provider = Arc::new(MockProvider::default());
+    let mut config = GatewayConfig::new(vec![route("m", &provider, None)]);
+    config.keys = ["a", "b"]
+        .map(|id| GatewayKey {
+            id: id.into(),
+            key: format!("key-{id}"),
+        })
+        .to_vec();
+    config.client_rpm = Some(60);
+    config.max_queue_wait = Duration::from_millis(200);
+    let app = pacer_serve::router(config).unwrap();
+    assert_eq!(
+        post(&app, CHAT, Some("key-a"), &chat("m", "1"))
+            .await
+            .status,
+        200
+    );
+    let second = post(&app, CHAT, Some("key-a"), &chat("m", "2")).await;
+    assert_eq!(second.status, 429, "{}", second.body);
+    assert_eq!(second.body["error"]["code"], "gateway_client_rate_limit");
+    assert!(second.headers.contains_key("retry-after"));
+    // Another key has its own allowance; a wrong one none.
+    assert_eq!(
+        post(&app, CHAT, Some("key-b"), &chat("m", "3"))
+            .await
+            .status,
+        200
+    );
+    assert_eq!(
+        post(&app, CHAT, Some("key-c"), &chat("m", "4"))
+            .await
+            .status,
+        401
+    );
+    assert_eq!(post(&app, CHAT, None, &chat("m", "5")).await.status, 401);
+    assert_eq!(provider.calls(), 2);
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_queue_bound_refuses_only_what_the_requests_ahead_would_keep_too_long() {
+    let provider = Arc::new(MockProvider::default());
+    // 1,200 a minute paced at 98%, a 1 s burst: within a 3 s bound, 18 go at once (a second's
+    // 20, less the 2 refilled in the 100 ms a server's clock may lag) and 58 more (19.6 a
+    // second) wait their turn; the rest are refused at once, told how long the line would
+    // keep them.
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("usage.jsonl");
+    let mut config = GatewayConfig::new(vec![route("m", &provider, Some(1_200))]);
+    config.max_queue_wait = Duration::from_secs(3);
+    config.usage_log = pacer_serve::UsageLog::File(log.clone());
+    let app = pacer_serve::router(config).unwrap();
+    let tasks: Vec<_> = (0..120)
+        .map(|i| {
+            let app = app.clone();
+            tokio::spawn(async move { post(&app, CHAT, None, &chat("m", &format!("q{i}"))).await })
+        })
+        .collect();
+    let mut admitted = 0;
+    let mut refused = Vec::new();
+    for task in tasks {
+        let reply = task.await.unwrap();
+        match reply.status {
+            200 => admitted += 1,
+            429 => {
+                assert_eq!(reply.body["error"]["code"], "gateway_queue_timeout");
+                let ms: u64 = reply.headers["retry-after-ms"]
+                    .to_str()
+                    .unwrap()
+                    .parse()
+                    .unwrap();
+                refused.push(ms);
+            }
+            other => panic!("{other}: {}", reply.body),
+        }
+    }
+    assert!((76..=78).contains(&admitted), "{admitted} admitted");
+    assert_eq!(refused.len(), 120 - admitted);
+    assert!(refused.iter().all(|ms| *ms > 2_900), "{refused:?}");
+    // The log has every request's queue wait, the refused ones' too; none admitted waited
+    // past the bound.
+    let lines = std::fs::read_to_string(&log).unwrap();
+    let records: Vec<Value> = lines
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(records.len(), 120);
+    for record in &records {
+        let wait = record["queue_wait_ms"].as_f64().expect("a queue wait");
+        if record["status"] == 200 {
+            assert!(wait <= 3_000.0, "{record}");
+        }
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_upstream_refusing_the_key_stops_the_model_and_later_requests_fail_at_once() {
+    let provider = Arc::new(MockProvider::new(MockConfig {
+        fail_rate: 1.0,
+        fail_kind: ErrorKind::Auth,
+        ..MockConfig::default()
+    }));
+    let healthy = Arc::new(MockProvider::default());
+    let app = pacer_serve::router(GatewayConfig::new(vec![
+        route("m", &provider, None),
+        route("other", &healthy, None),
+    ]))
+    .unwrap();
+    for _ in 0..3 {
+        let reply = post(&app, CHAT, None, &chat("m", "hi")).await;
+        assert_eq!(reply.status, 502, "{}", reply.body);
+        assert_eq!(reply.body["error"]["type"], "upstream_auth_error");
+        assert_eq!(reply.body["error"]["code"], "Auth");
+    }
+    // Only the first reached the provider: the model's lane stopped, as `pacer run`'s does.
+    assert_eq!(provider.calls(), 1);
+    // The other model is served.
+    assert_eq!(
+        post(&app, CHAT, None, &chat("other", "hi")).await.status,
+        200
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_budget_refuses_requests_once_it_would_be_passed() {
+    let provider = Arc::new(MockProvider::default());
+    let mut config = GatewayConfig::new(vec![route("m", &provider, None)]);
+    // Each request holds its prompt (9 tokens) and its 16-token cap until it is answered.
+    config.budget = Some(Budget::new(None, Some(100), Spending::default()));
+    let app = pacer_serve::router(config).unwrap();
+    let mut served = 0;
+    let mut last = None;
+    for i in 0..20 {
+        let reply = post(&app, CHAT, None, &chat("m", &format!("q{i}"))).await;
+        if reply.status == 200 {
+            assert!(last.is_none(), "served after the budget refused one");
+            served += 1;
+        } else {
+            assert_eq!(reply.status, 429, "{}", reply.body);
+            assert_eq!(reply.body["error"]["type"], "insufficient_quota");
+            assert_eq!(reply.body["error"]["code"], "BudgetExhausted");
+            last = Some(reply);
+        }
+    }
+    assert!(served >= 3, "{served} served");
+    assert!(last.is_some(), "the budget never refused");
+    assert_eq!(provider.calls(), served);
+}

@@ -27,7 +27,7 @@ pub enum Command {
     Export(ExportArgs),
     /// Serve a local stand-in for the OpenAI, Anthropic and Gemini APIs, with rate limits,
     /// headers and faults.
-    Mock(pacer_mock::MockArgs),
+    Mock(crate::mock::MockArgs),
     /// Check a run's setup before anything is spent: keys, files, output folder, limits, and
     /// the tokens and cost of the whole run.
     Validate(ValidateArgs),

@@ -4,6 +4,7 @@
 mod cli;
 mod config;
 mod export;
+mod mock;
 mod progress;
 mod providers;
 mod run;
@@ -41,7 +42,7 @@ fn main() -> ExitCode {
         match args.command {
             cli::Command::Run(run) => run::main(run).await,
             cli::Command::Export(export) => export::main(export),
-            cli::Command::Mock(mock) => pacer_mock::run(mock).await.map(|()| ExitCode::SUCCESS),
+            cli::Command::Mock(args) => mock::run(args).await.map(|()| ExitCode::SUCCESS),
             cli::Command::Validate(validate) => validate::main(validate).await,
             cli::Command::Serve(serve) => serve::main(serve).await,
         }

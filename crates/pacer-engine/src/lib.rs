@@ -36,5 +36,5 @@ pub use outcome::Outcome;
 pub use retry::RetryPolicy;
 pub use schedule::AttemptSchedule;
 pub use stats::Stats;
-pub use validate::{SchemaValidator, Validator, strip_fence};
+pub use validate::{InvalidSchema, Rejected, SchemaValidator, Validator, strip_fence};
 pub use work::{Attempt, DirectCall, Work, WorkItem};

@@ -22,10 +22,21 @@ const MAX_REASON_CHARS: usize = 160;
 /// Called once per completion of every successful reply, after the middleware's `after` and
 /// after the limiter has learned from the reply; it must be cheap and must not block.
 pub trait Validator: Send + Sync + fmt::Debug {
-    /// The completion's value, or why `text` is not acceptable (shown to people and written
-    /// to records, so it names where and what: `at /answer: 5 is not of type "string"`).
-    fn check(&self, text: &str) -> Result<Value, String>;
+    /// The completion's value, or why `text` is not acceptable.
+    fn check(&self, text: &str) -> Result<Value, Rejected>;
 }
+
+/// Why a completion is not acceptable: shown to people and written to records, so it names
+/// where and what (`at /answer: 5 is not of type "string"`).
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct Rejected(pub String);
+
+/// Why a schema cannot be used: not valid against its draft's meta-schema, or a `$ref`
+/// that cannot be resolved.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("not a valid JSON Schema: {0}")]
+pub struct InvalidSchema(String);
 
 /// A [`Validator`] for one JSON Schema, compiled once and shared by a lane's items.
 ///
@@ -45,20 +56,20 @@ impl SchemaValidator {
     ///
     /// Why `schema` is not a usable JSON Schema: not valid against its draft's meta-schema,
     /// or a `$ref` that cannot be resolved.
-    pub fn new(schema: Arc<Value>) -> Result<Self, String> {
+    pub fn new(schema: Arc<Value>) -> Result<Self, InvalidSchema> {
         if !matches!(*schema, Value::Object(_) | Value::Bool(_)) {
-            return Err(format!(
-                "not a valid JSON Schema: expected an object (or true/false), found {}",
+            return Err(InvalidSchema(format!(
+                "expected an object (or true/false), found {}",
                 kind_of(&schema)
-            ));
+            )));
         }
         let compiled = jsonschema::validator_for(&schema).map_err(|e| {
             let at = e.instance_path().as_str();
-            if at.is_empty() {
-                format!("not a valid JSON Schema: {}", clip(&e.to_string()))
+            InvalidSchema(if at.is_empty() {
+                clip(&e.to_string())
             } else {
-                format!("not a valid JSON Schema: at {at}: {}", clip(&e.to_string()))
-            }
+                format!("at {at}: {}", clip(&e.to_string()))
+            })
         })?;
         Ok(Self { schema, compiled })
     }
@@ -78,14 +89,14 @@ impl fmt::Debug for SchemaValidator {
 }
 
 impl Validator for SchemaValidator {
-    fn check(&self, text: &str) -> Result<Value, String> {
+    fn check(&self, text: &str) -> Result<Value, Rejected> {
         let body = strip_fence(text);
         let value: Value = serde_json::from_str(body).map_err(|e| {
-            if body.trim().is_empty() {
+            Rejected(if body.trim().is_empty() {
                 "not JSON: the reply is empty".to_owned()
             } else {
                 format!("not JSON: {e}; the reply began {:?}", clip_to(body, 60))
-            }
+            })
         })?;
         // The quick check first: a valid value (the usual case) builds no error at all.
         if self.compiled.is_valid(&value) {
@@ -104,7 +115,7 @@ impl Validator for SchemaValidator {
         if more > 0 {
             message.push_str(&format!(" (and {more} more)"));
         }
-        Err(message)
+        Err(Rejected(message))
     }
 }
 
@@ -245,14 +256,17 @@ mod tests {
     #[test]
     fn not_json_says_so_with_the_parser_position() {
         let v = validator(answer_schema());
-        let err = v.check("Sure! {\"answer\": ").unwrap_err();
+        let err = v.check("Sure! {\"answer\": ").unwrap_err().to_string();
         assert!(err.starts_with("not JSON: "), "{err}");
         assert!(err.contains("line 1 column 1"), "{err}");
         assert!(
             err.ends_with("the reply began \"Sure! {\\\"answer\\\":\""),
             "{err}"
         );
-        assert_eq!(v.check("  ").unwrap_err(), "not JSON: the reply is empty");
+        assert_eq!(
+            v.check("  ").unwrap_err().to_string(),
+            "not JSON: the reply is empty"
+        );
     }
 
     #[test]
@@ -260,7 +274,8 @@ mod tests {
         let v = validator(answer_schema());
         let err = v
             .check(r#"{"answer": 5, "confidence": 2, "label": "maybe"}"#)
-            .unwrap_err();
+            .unwrap_err()
+            .to_string();
         assert!(err.starts_with("does not match the schema: "), "{err}");
         assert!(
             err.contains("at /answer: 5 is not of type \"string\""),
@@ -268,7 +283,7 @@ mod tests {
         );
         assert!(err.contains("at /confidence: 2 is greater than"), "{err}");
         assert!(err.contains("at /label: "), "{err}");
-        let missing = v.check(r#"{"answer": "x"}"#).unwrap_err();
+        let missing = v.check(r#"{"answer": "x"}"#).unwrap_err().to_string();
         assert_eq!(
             missing,
             "does not match the schema: at /: \"confidence\" is a required property"
@@ -278,7 +293,10 @@ mod tests {
     #[test]
     fn many_violations_are_listed_up_to_three_and_counted() {
         let v = validator(json!({"type": "array", "items": {"type": "integer"}}));
-        let err = v.check(r#"["a", "b", "c", "d", "e"]"#).unwrap_err();
+        let err = v
+            .check(r#"["a", "b", "c", "d", "e"]"#)
+            .unwrap_err()
+            .to_string();
         assert_eq!(err.matches("at /").count(), 3, "{err}");
         assert!(err.ends_with("(and 2 more)"), "{err}");
     }
@@ -287,15 +305,19 @@ mod tests {
     fn long_values_are_clipped_in_messages() {
         let v = validator(json!({"type": "object"}));
         let long = format!("\"{}\"", "x".repeat(1000));
-        let err = v.check(&long).unwrap_err();
+        let err = v.check(&long).unwrap_err().to_string();
         assert!(err.len() < 300 && err.contains('…'), "{err}");
     }
 
     #[test]
     fn invalid_schemas_are_refused_with_the_reason() {
-        let err = SchemaValidator::new(Arc::new(json!({"type": "strng"}))).unwrap_err();
+        let err = SchemaValidator::new(Arc::new(json!({"type": "strng"})))
+            .unwrap_err()
+            .to_string();
         assert!(err.starts_with("not a valid JSON Schema: "), "{err}");
-        let err = SchemaValidator::new(Arc::new(json!([1]))).unwrap_err();
+        let err = SchemaValidator::new(Arc::new(json!([1])))
+            .unwrap_err()
+            .to_string();
         assert_eq!(
             err,
             "not a valid JSON Schema: expected an object (or true/false), found an array"
@@ -303,7 +325,8 @@ mod tests {
         let err = SchemaValidator::new(Arc::new(
             json!({"$ref": "https://example.invalid/schema.json"}),
         ))
-        .unwrap_err();
+        .unwrap_err()
+        .to_string();
         assert!(err.starts_with("not a valid JSON Schema: "), "{err}");
     }
 }

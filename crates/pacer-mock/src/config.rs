@@ -3,6 +3,8 @@
 use std::fmt;
 use std::time::Duration;
 
+use crate::timefmt::go_duration;
+
 /// How a [`MockServer`](crate::MockServer) behaves. The default is an open server: no limits,
 /// no latency, no faults, any key and any model.
 #[derive(Clone, PartialEq)]
@@ -86,7 +88,7 @@ impl Default for MockServerConfig {
             api_key: None,
             models: Vec::new(),
             quota_tokens: None,
-            default_max_tokens: 1024,
+            default_max_tokens: pacer_core::DEFAULT_MAX_TOKENS,
             rate_headers: true,
         }
     }
@@ -124,7 +126,11 @@ impl fmt::Debug for MockServerConfig {
 impl MockServerConfig {
     /// Checks the settings: positive limits and window, probabilities between 0 and 1 that
     /// add up to at most 1.
-    pub fn validate(&self) -> Result<(), String> {
+    pub fn validate(&self) -> Result<(), InvalidConfig> {
+        self.check().map_err(InvalidConfig)
+    }
+
+    fn check(&self) -> Result<(), String> {
         let limits = [
             ("rpm", self.rpm),
             ("tpm", self.tpm),
@@ -158,6 +164,48 @@ impl MockServerConfig {
         Ok(())
     }
 
+    /// The settings in a few words (limits, latency, faults, quota, key), for a startup line.
+    pub fn describe(&self) -> String {
+        let limit =
+            |limit: Option<u64>| limit.map_or_else(|| "unlimited".into(), |l| l.to_string());
+        let mut text = format!(
+            "rpm {}, tpm {}, window {}",
+            limit(self.rpm),
+            limit(self.tpm),
+            go_duration(self.window)
+        );
+        if let Some(window) = self.token_window {
+            text += &format!(", token window {}", go_duration(window));
+        }
+        for (name, limit) in [("itpm", self.itpm), ("otpm", self.otpm)] {
+            if let Some(limit) = limit {
+                text += &format!(", {name} {limit}");
+            }
+        }
+        if self.has_latency() {
+            text += &format!(
+                ", latency {}±{}",
+                go_duration(self.latency),
+                go_duration(self.latency_sd)
+            );
+        }
+        for (name, p) in self.fault_probabilities() {
+            if p > 0.0 {
+                text += &format!(", {name} {p}");
+            }
+        }
+        if let Some(quota) = self.quota_tokens {
+            text += &format!(", quota {quota} tokens");
+        }
+        if self.api_key.is_some() {
+            text += ", key required";
+        }
+        if !self.rate_headers {
+            text += ", no rate headers";
+        }
+        text
+    }
+
     /// The fault probabilities by flag name, in the order they are drawn.
     pub(crate) fn fault_probabilities(&self) -> [(&'static str, f64); 6] {
         [
@@ -181,6 +229,11 @@ impl MockServerConfig {
     }
 }
 
+/// Settings the mock cannot serve, and why.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct InvalidConfig(String);
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -199,7 +252,7 @@ mod tests {
             drop: 1.5,
             ..MockServerConfig::default()
         };
-        assert!(config.validate().unwrap_err().contains("drop"));
+        assert!(config.validate().unwrap_err().to_string().contains("drop"));
         let config = MockServerConfig {
             fail_500: 0.6,
             fail_503: 0.6,
@@ -221,7 +274,7 @@ mod tests {
                 ..MockServerConfig::default()
             },
         ] {
-            let err = config.validate().unwrap_err();
+            let err = config.validate().unwrap_err().to_string();
             assert!(err.contains("tpm must be positive"), "{err}");
         }
     }

@@ -4,17 +4,15 @@
 use hyper::StatusCode;
 use hyper::header::{HeaderName, HeaderValue};
 use pacer_core::Response;
-use pacer_providers::openai::wire::{ChatRequest, CompletionRequest};
-use pacer_providers::openai::{Encoding, chat_prompt_tokens, completion_prompt_tokens};
 
 use crate::complete::{Job, Protocol, Rendered};
 use crate::handler::{Shared, unix_seconds};
 use crate::limiter::{Cost, Limited, Readings};
-use crate::replies::{
-    chat_request, chat_response, completion_request, completion_response, is_reasoning,
-};
+use crate::replies::{Usage, chat_response, completion_response, is_reasoning};
+use crate::requests::{ChatRequest, CompletionRequest, chat_request, completion_request};
 use crate::respond::{self, Dropped, Reply, error, serialize};
 use crate::timefmt::{ceil_millis, go_duration};
+use crate::tokens::Encoding;
 
 /// Which reply an OpenAI completion gets.
 #[derive(Clone, Copy, Debug)]
@@ -122,19 +120,20 @@ impl Protocol for OpenAi {
 
     fn render(&self, id: u64, response: Response) -> Rendered {
         let created = unix_seconds();
+        let output_tokens = response.usage.output_tokens;
         let (body, usage) = match self.kind {
             Kind::Chat { k, reasoning } => {
-                let wire = chat_response(id, created, response, self.prompt_tokens, k, reasoning);
-                (serialize(&wire), wire.usage)
+                let usage = Usage::new(self.prompt_tokens, output_tokens, reasoning);
+                (chat_response(id, created, response, usage, k), usage)
             }
             Kind::Completion { k } => {
-                let wire = completion_response(id, created, response, self.prompt_tokens, k);
-                (serialize(&wire), wire.usage)
+                // The legacy endpoint serves no reasoning models.
+                let usage = Usage::new(self.prompt_tokens, output_tokens, false);
+                (completion_response(id, created, response, usage, k), usage)
             }
         };
-        let usage = usage.unwrap_or_default();
         Rendered {
-            body,
+            body: serialize(&body),
             prompt_tokens: usage.prompt_tokens,
             output_tokens: usage.completion_tokens,
         }
@@ -288,7 +287,7 @@ pub(crate) async fn chat(shared: &Shared, body: &[u8]) -> Result<Reply, Dropped>
         .and_then(|o| o.get("include_usage"))
         == Some(&serde_json::Value::Bool(true));
     let request = chat_request(wire, reasoning);
-    let prompt_tokens = chat_prompt_tokens(Encoding::for_model(&request.model), &request.messages);
+    let prompt_tokens = Encoding::for_model(&request.model).chat(&request.messages);
     let reply = complete(
         shared,
         request,
@@ -318,7 +317,7 @@ pub(crate) async fn completions(shared: &Shared, body: &[u8]) -> Result<Reply, D
     }
     let k = usize::from(wire.logprobs.unwrap_or(0));
     let cap = wire.max_tokens.unwrap_or(shared.config.default_max_tokens);
-    let prompt_tokens = completion_prompt_tokens(Encoding::for_model(&wire.model), &wire.prompt);
+    let prompt_tokens = Encoding::for_model(&wire.model).count(&wire.prompt);
     let request = completion_request(wire);
     complete(shared, request, prompt_tokens, cap, Kind::Completion { k }).await
 }

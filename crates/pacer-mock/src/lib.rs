@@ -36,20 +36,21 @@
 //! ```
 
 mod anthropic;
-mod cli;
 mod complete;
 mod config;
+mod content;
 mod endpoints;
 mod gemini;
 mod handler;
 mod limiter;
 mod replies;
+mod requests;
 mod respond;
 mod server;
 mod stats;
 mod timefmt;
+mod tokens;
 
-pub use cli::{MockArgs, run};
-pub use config::MockServerConfig;
+pub use config::{InvalidConfig, MockServerConfig};
 pub use server::MockServer;
 pub use stats::Stats;

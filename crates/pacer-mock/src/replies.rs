@@ -1,13 +1,9 @@
-//! Wire replies built from the deterministic [`pacer_providers::mock::reply`], and the
-//! conversions from OpenAI's wire requests to Pacer's.
+//! OpenAI's replies, built from the deterministic [`pacer_providers::mock::reply`] as the
+//! JSON OpenAI documents: a chat completion, a legacy completion and their usage. Also the
+//! rules the other endpoints share: reasoning models, stop sequences, tokens of a reply.
 
-use pacer_core::{Message, Params, Request, Response, Role, TokenLogprob};
-use pacer_providers::openai::wire::{
-    ChatChoice, ChatLogprobs, ChatRequest, ChatResponse, ChatTokenLogprob, CompletionChoice,
-    CompletionLogprobs, CompletionRequest, CompletionResponse, CompletionTokensDetails,
-    ReplyMessage, TopLogprob, WireUsage,
-};
-use serde_json::{Map, Value};
+use pacer_core::{Response, TokenLogprob};
+use serde_json::{Map, Value, json};
 
 /// Whether `model` is a reasoning model (o1, o3, o4, gpt-5, fine-tunes of them).
 pub(crate) fn is_reasoning(model: &str) -> bool {
@@ -34,89 +30,41 @@ pub(crate) fn word_count(text: &str) -> u64 {
 }
 
 /// Reasoning tokens a reasoning model reports per visible output token.
-const REASONING_PER_TOKEN: u64 = 2;
+pub(crate) const REASONING_PER_TOKEN: u64 = 2;
 
-fn role(name: &str) -> Role {
-    match name {
-        "system" | "developer" => Role::System,
-        "assistant" => Role::Assistant,
-        _ => Role::User,
-    }
+/// Tokens billed for one reply, as OpenAI reports them in `usage`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Usage {
+    pub(crate) prompt_tokens: u64,
+    /// The visible output and, for a reasoning model, its reasoning.
+    pub(crate) completion_tokens: u64,
+    /// Of the completion tokens, the reasoning; `None` for a model that does not reason.
+    pub(crate) reasoning_tokens: Option<u64>,
 }
 
-/// Pacer's request for a chat request. A reasoning model's `max_completion_tokens` covers
-/// its reasoning too, so the visible output gets a third of it. A `response_format` of type
-/// `json_schema` becomes the output schema, so the reply is JSON that fits it.
-pub(crate) fn chat_request(wire: ChatRequest, reasoning: bool) -> Request {
-    let schema = wire
-        .extra
-        .get("response_format")
-        .filter(|f| f.get("type").and_then(Value::as_str) == Some("json_schema"))
-        .and_then(|f| f.pointer("/json_schema/schema"))
-        .map(|schema| std::sync::Arc::new(schema.clone()));
-    let cap = wire.max_completion_tokens.or(wire.max_tokens);
-    let max_tokens = if reasoning {
-        cap.map(|c| c / (1 + REASONING_PER_TOKEN as u32))
-    } else {
-        cap
-    };
-    Request {
-        messages: wire
-            .messages
-            .into_iter()
-            .map(|m| Message::new(role(&m.role), m.content))
-            .collect(),
-        model: wire.model,
-        params: Params {
-            temperature: wire.temperature,
-            top_p: wire.top_p,
-            max_tokens,
-            seed: wire.seed,
-            stop: wire.stop.unwrap_or_default(),
-            n: wire.n.unwrap_or(1),
-            logprobs: wire.logprobs.unwrap_or(false),
-            // The reply always computes at least one alternative; the wire reply keeps `k`.
-            top_logprobs: Some(wire.top_logprobs.unwrap_or(0).max(1)),
-            schema,
-            ..Params::default()
-        },
+impl Usage {
+    /// The usage of a reply of `output_tokens` visible tokens to a prompt of
+    /// `prompt_tokens`; a reasoning model adds its reasoning to the output.
+    pub(crate) fn new(prompt_tokens: u64, output_tokens: u64, reasoning: bool) -> Usage {
+        let reasoning_tokens = reasoning.then_some(output_tokens * REASONING_PER_TOKEN);
+        Usage {
+            prompt_tokens,
+            completion_tokens: output_tokens + reasoning_tokens.unwrap_or(0),
+            reasoning_tokens,
+        }
     }
-}
 
-/// Pacer's request for a legacy completion: the prompt as one user message.
-pub(crate) fn completion_request(wire: CompletionRequest) -> Request {
-    Request {
-        messages: vec![Message::new(Role::User, wire.prompt)],
-        model: wire.model,
-        params: Params {
-            temperature: wire.temperature,
-            top_p: wire.top_p,
-            max_tokens: wire.max_tokens,
-            seed: wire.seed,
-            stop: wire.stop.unwrap_or_default(),
-            n: wire.n.unwrap_or(1),
-            logprobs: wire.logprobs.is_some(),
-            top_logprobs: Some(wire.logprobs.unwrap_or(0).max(1)),
-            ..Params::default()
-        },
-    }
-}
-
-fn usage(prompt_tokens: u64, output_tokens: u64, reasoning: bool) -> WireUsage {
-    let reasoning_tokens = if reasoning {
-        output_tokens * REASONING_PER_TOKEN
-    } else {
-        0
-    };
-    let completion_tokens = output_tokens + reasoning_tokens;
-    WireUsage {
-        prompt_tokens,
-        completion_tokens,
-        total_tokens: prompt_tokens + completion_tokens,
-        prompt_tokens_details: None,
-        completion_tokens_details: reasoning.then_some(CompletionTokensDetails {
-            reasoning_tokens: Some(reasoning_tokens),
-        }),
+    /// The `usage` object; `completion_tokens_details` only for a reasoning model.
+    fn to_json(self) -> Value {
+        let mut usage = json!({
+            "prompt_tokens": self.prompt_tokens,
+            "completion_tokens": self.completion_tokens,
+            "total_tokens": self.prompt_tokens + self.completion_tokens,
+        });
+        if let Some(reasoning_tokens) = self.reasoning_tokens {
+            usage["completion_tokens_details"] = json!({"reasoning_tokens": reasoning_tokens});
+        }
+        usage
     }
 }
 
@@ -128,102 +76,110 @@ fn alternatives(lp: &TokenLogprob, k: usize) -> impl Iterator<Item = (&String, f
         .take(k)
 }
 
-/// A chat completion for `reply`, with `k` alternatives per token when log-probabilities
-/// were asked for.
+/// A chat completion's `logprobs`: each token with its `k` alternatives.
+fn chat_logprobs(lps: &[TokenLogprob], k: usize) -> Value {
+    let content: Vec<Value> = lps
+        .iter()
+        .map(|lp| {
+            let top: Vec<Value> = alternatives(lp, k)
+                .map(|(token, logprob)| json!({"token": token, "logprob": logprob}))
+                .collect();
+            json!({"token": lp.token, "logprob": lp.logprob, "top_logprobs": top})
+        })
+        .collect();
+    json!({ "content": content })
+}
+
+/// A chat completion (`object: "chat.completion"`) for `reply`, with `k` alternatives per
+/// token when log-probabilities were asked for.
 pub(crate) fn chat_response(
     id: u64,
     created: u64,
     reply: Response,
-    prompt_tokens: u64,
+    usage: Usage,
     k: usize,
-    reasoning: bool,
-) -> ChatResponse {
-    let choices = reply
+) -> Value {
+    let choices: Vec<Value> = reply
         .choices
         .into_iter()
         .enumerate()
-        .map(|(index, choice)| ChatChoice {
-            index: index as u32,
-            finish_reason: Some(choice.finish_reason.as_str().to_owned()),
-            logprobs: choice.logprobs.map(|lps| ChatLogprobs {
-                content: Some(
-                    lps.iter()
-                        .map(|lp| ChatTokenLogprob {
-                            token: lp.token.clone(),
-                            logprob: lp.logprob,
-                            top_logprobs: alternatives(lp, k)
-                                .map(|(token, logprob)| TopLogprob {
-                                    token: token.clone(),
-                                    logprob,
-                                })
-                                .collect(),
-                        })
-                        .collect(),
-                ),
-            }),
-            message: ReplyMessage {
-                role: "assistant".into(),
-                content: Some(choice.text),
-                refusal: None,
-            },
+        .map(|(index, choice)| {
+            json!({
+                "index": index,
+                "message": {"role": "assistant", "content": choice.text},
+                "finish_reason": choice.finish_reason.as_str(),
+                "logprobs": choice.logprobs.map(|lps| chat_logprobs(&lps, k)),
+            })
         })
         .collect();
-    ChatResponse {
-        id: format!("chatcmpl-mock-{id}"),
-        object: "chat.completion".into(),
-        created,
-        model: reply.model_version,
-        choices,
-        usage: Some(usage(prompt_tokens, reply.usage.output_tokens, reasoning)),
-    }
+    json!({
+        "id": format!("chatcmpl-mock-{id}"),
+        "object": "chat.completion",
+        "created": created,
+        "model": reply.model_version,
+        "choices": choices,
+        "usage": usage.to_json(),
+    })
 }
 
-/// A legacy completion for `reply`, with `k` alternatives per token when log-probabilities
-/// were asked for.
+/// A legacy completion's `logprobs`: parallel arrays of the tokens, their log-probabilities
+/// and their `k` alternatives, each a map from token to log-probability.
+fn completion_logprobs(lps: &[TokenLogprob], k: usize) -> Value {
+    let tokens: Vec<&str> = lps.iter().map(|lp| lp.token.as_str()).collect();
+    let token_logprobs: Vec<f64> = lps.iter().map(|lp| lp.logprob).collect();
+    let top_logprobs: Vec<Map<String, Value>> = lps
+        .iter()
+        .map(|lp| {
+            alternatives(lp, k)
+                .map(|(token, logprob)| (token.clone(), Value::from(logprob)))
+                .collect()
+        })
+        .collect();
+    json!({
+        "tokens": tokens,
+        "token_logprobs": token_logprobs,
+        "top_logprobs": top_logprobs,
+    })
+}
+
+/// A legacy completion (`object: "text_completion"`) for `reply`, with `k` alternatives per
+/// token when log-probabilities were asked for.
 pub(crate) fn completion_response(
     id: u64,
     created: u64,
     reply: Response,
-    prompt_tokens: u64,
+    usage: Usage,
     k: usize,
-) -> CompletionResponse {
-    let choices = reply
+) -> Value {
+    let choices: Vec<Value> = reply
         .choices
         .into_iter()
         .enumerate()
-        .map(|(index, choice)| CompletionChoice {
-            index: index as u32,
-            finish_reason: Some(choice.finish_reason.as_str().to_owned()),
-            logprobs: choice.logprobs.map(|lps| CompletionLogprobs {
-                tokens: lps.iter().map(|lp| lp.token.clone()).collect(),
-                token_logprobs: lps.iter().map(|lp| Some(lp.logprob)).collect(),
-                top_logprobs: Some(
-                    lps.iter()
-                        .map(|lp| {
-                            let map: Map<String, Value> = alternatives(lp, k)
-                                .map(|(token, logprob)| (token.clone(), Value::from(logprob)))
-                                .collect();
-                            Some(map)
-                        })
-                        .collect(),
-                ),
-            }),
-            text: choice.text,
+        .map(|(index, choice)| {
+            json!({
+                "index": index,
+                "text": choice.text,
+                "finish_reason": choice.finish_reason.as_str(),
+                "logprobs": choice.logprobs.map(|lps| completion_logprobs(&lps, k)),
+            })
         })
         .collect();
-    CompletionResponse {
-        id: format!("cmpl-mock-{id}"),
-        object: "text_completion".into(),
-        created,
-        model: reply.model_version,
-        choices,
-        usage: Some(usage(prompt_tokens, reply.usage.output_tokens, false)),
-    }
+    json!({
+        "id": format!("cmpl-mock-{id}"),
+        "object": "text_completion",
+        "created": created,
+        "model": reply.model_version,
+        "choices": choices,
+        "usage": usage.to_json(),
+    })
 }
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use pacer_core::{Choice, FinishReason, Response, TokenLogprob, Usage as Billed};
+    use serde_json::json;
+
+    use super::{Usage, chat_response, completion_response, first_stop, is_reasoning, word_count};
 
     #[test]
     fn reasoning_names() {
@@ -253,13 +209,84 @@ mod tests {
 
     #[test]
     fn reasoning_usage_includes_its_tokens() {
-        let u = usage(10, 5, true);
-        assert_eq!(u.completion_tokens, 15);
-        assert_eq!(u.total_tokens, 25);
+        let u = Usage::new(10, 5, true);
         assert_eq!(
-            u.completion_tokens_details.unwrap().reasoning_tokens,
-            Some(10)
+            u.to_json(),
+            json!({
+                "prompt_tokens": 10,
+                "completion_tokens": 15,
+                "total_tokens": 25,
+                "completion_tokens_details": {"reasoning_tokens": 10},
+            })
         );
-        assert!(usage(10, 5, false).completion_tokens_details.is_none());
+        let u = Usage::new(10, 5, false);
+        assert_eq!(
+            u.to_json(),
+            json!({"prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15})
+        );
+    }
+
+    fn reply(logprobs: bool) -> Response {
+        let lp = TokenLogprob {
+            token_position: 0,
+            token: "Hi".into(),
+            logprob: -0.5,
+            top_tokens: vec!["Hi".into(), "Yo".into()],
+            top_logprobs: vec![-0.5, -1.25],
+        };
+        Response {
+            model_version: Some("m-1".into()),
+            choices: vec![Choice {
+                text: "Hi".into(),
+                finish_reason: FinishReason::Length,
+                logprobs: logprobs.then(|| vec![lp]),
+                parsed: None,
+            }],
+            usage: Billed::default(),
+            rate_limits: None,
+        }
+    }
+
+    #[test]
+    fn chat_replies_have_openais_shape() {
+        let body = chat_response(7, 100, reply(true), Usage::new(3, 1, false), 1);
+        assert_eq!(
+            body,
+            json!({
+                "id": "chatcmpl-mock-7",
+                "object": "chat.completion",
+                "created": 100,
+                "model": "m-1",
+                "choices": [{
+                    "index": 0,
+                    "message": {"role": "assistant", "content": "Hi"},
+                    "finish_reason": "length",
+                    "logprobs": {"content": [{
+                        "token": "Hi",
+                        "logprob": -0.5,
+                        "top_logprobs": [{"token": "Hi", "logprob": -0.5}],
+                    }]},
+                }],
+                "usage": {"prompt_tokens": 3, "completion_tokens": 1, "total_tokens": 4},
+            })
+        );
+        let body = chat_response(7, 100, reply(false), Usage::new(3, 1, false), 0);
+        assert!(body["choices"][0]["logprobs"].is_null());
+    }
+
+    #[test]
+    fn completion_replies_have_parallel_logprob_arrays() {
+        let body = completion_response(2, 100, reply(true), Usage::new(3, 1, false), 2);
+        assert_eq!(body["id"], "cmpl-mock-2");
+        assert_eq!(body["object"], "text_completion");
+        assert_eq!(body["choices"][0]["text"], "Hi");
+        assert_eq!(
+            body["choices"][0]["logprobs"],
+            json!({
+                "tokens": ["Hi"],
+                "token_logprobs": [-0.5],
+                "top_logprobs": [{"Hi": -0.5, "Yo": -1.25}],
+            })
+        );
     }
 }

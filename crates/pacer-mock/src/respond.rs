@@ -6,8 +6,7 @@ use bytes::Bytes;
 use http_body_util::Full;
 use hyper::header::{CONTENT_TYPE, HeaderName, HeaderValue};
 use hyper::{Response, StatusCode};
-use pacer_providers::openai::wire::{ErrorDetail, ErrorReply};
-use serde_json::Value;
+use serde_json::{Value, json};
 
 use crate::limiter::{Dimension, Reading, Readings};
 use crate::timefmt::go_duration;
@@ -48,7 +47,8 @@ pub(crate) fn serialize<T: serde::Serialize>(value: &T) -> Vec<u8> {
     serde_json::to_vec(value).unwrap_or_default()
 }
 
-/// An OpenAI-style error reply.
+/// An OpenAI-style error reply: `{"error": {"message", "type", "code", "param"}}`, the
+/// code and the parameter null when there is none.
 pub(crate) fn error(
     status: StatusCode,
     message: impl Into<String>,
@@ -56,17 +56,15 @@ pub(crate) fn error(
     code: Option<&str>,
     param: Option<&str>,
 ) -> Reply {
-    json_value(
-        status,
-        &ErrorReply {
-            error: ErrorDetail {
-                message: message.into(),
-                kind: Some(kind.to_owned()),
-                code: code.map(|c| Value::String(c.to_owned())),
-                param: param.map(str::to_owned),
-            },
-        },
-    )
+    let body = json!({
+        "error": {
+            "message": message.into(),
+            "type": kind,
+            "code": code,
+            "param": param,
+        }
+    });
+    json_value(status, &body)
 }
 
 /// A 400 `invalid_request_error`.
@@ -124,7 +122,6 @@ pub(crate) fn rate_headers(reply: &mut Reply, readings: &Readings) {
 /// body, which a client reads like any other stream. Other replies are left as they are.
 pub(crate) fn as_event_stream(reply: Reply, include_usage: bool) -> Reply {
     use http_body_util::BodyExt;
-    use serde_json::json;
     if reply.status() != StatusCode::OK {
         return reply;
     }

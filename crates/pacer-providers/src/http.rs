@@ -24,23 +24,23 @@ use pacer_core::{ErrorKind, ProviderError, RateLimitInfo, Response};
 /// A reply: status, headers and the body read to its end, or why it could not be (the
 /// headers still say what the rate limits are).
 #[derive(Debug)]
-pub struct Reply {
+pub(crate) struct Reply {
     /// The HTTP status.
-    pub status: u16,
+    pub(crate) status: u16,
     /// The headers.
-    pub headers: HeaderMap,
+    pub(crate) headers: HeaderMap,
     /// The whole body, or the failure that cut it short.
-    pub body: Result<Bytes, ProviderError>,
+    pub(crate) body: Result<Bytes, ProviderError>,
 }
 
 /// A handle on the shared client; cheap to clone.
 #[derive(Clone, Debug)]
-pub struct HttpClient {
+pub(crate) struct HttpClient {
     inner: Client<HttpsConnector<HttpConnector>, Full<Bytes>>,
 }
 
 /// The shared client, built on first use.
-pub fn http_client() -> HttpClient {
+pub(crate) fn http_client() -> HttpClient {
     static CLIENT: OnceLock<HttpClient> = OnceLock::new();
     CLIENT.get_or_init(HttpClient::new).clone()
 }
@@ -66,7 +66,7 @@ impl HttpClient {
     /// Posts `body` to `uri` with `headers` and reads the whole reply. Transport failures
     /// are classified as [`ErrorKind::Connection`]; their messages name neither the URL's
     /// query nor any header, so keys cannot leak through them.
-    pub async fn post(
+    pub(crate) async fn post(
         &self,
         uri: &Uri,
         headers: &HeaderMap,
@@ -105,7 +105,7 @@ impl HttpClient {
     /// Posts `body` to `uri` with `headers` and returns the reply as soon as its head is in,
     /// its body still streaming (for server-sent events). Transport failures are classified
     /// as in [`post`](Self::post).
-    pub async fn post_streaming(
+    pub(crate) async fn post_streaming(
         &self,
         uri: &Uri,
         headers: &HeaderMap,
@@ -128,11 +128,6 @@ impl HttpClient {
             transport(what, &e)
         })
     }
-}
-
-/// Removes `api_key`, and anything shaped like a secret key, from `message`.
-pub fn redact_key(message: &str, api_key: Option<&str>) -> String {
-    redact(message, api_key)
 }
 
 fn user_agent() -> HeaderValue {
@@ -268,9 +263,9 @@ pub(crate) async fn exchange(
 
 /// A reply read whole: status, headers and body.
 pub(crate) struct Whole {
-    pub status: u16,
-    pub headers: HeaderMap,
-    pub body: Bytes,
+    pub(crate) status: u16,
+    pub(crate) headers: HeaderMap,
+    pub(crate) body: Bytes,
 }
 
 /// The start of a body that is not the API's error JSON, redacted whole before it is cut so

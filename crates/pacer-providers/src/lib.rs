@@ -6,11 +6,12 @@
 //! - [`anthropic`]: Anthropic's Messages API.
 //! - [`gemini`]: Google's Gemini API (`generateContent`).
 //!
-//! [`http`] holds what the HTTP providers share, the one client first.
+//! `http` (private) holds what the HTTP providers share, the one client first; each
+//! provider's wire types stay inside its folder.
 
 pub mod anthropic;
 pub mod gemini;
-pub mod http;
+mod http;
 #[cfg(feature = "local")]
 pub mod local;
 pub mod mock;

@@ -25,7 +25,7 @@ impl Shared {
         for (i, choice) in response.choices.iter_mut().enumerate() {
             match validator.check(&choice.text) {
                 Ok(value) => choice.parsed = Some(value),
-                Err(reason) => {
+                Err(crate::validate::Rejected(reason)) => {
                     let message = if several {
                         format!("completion {i} of {}: {reason}", response.choices.len())
                     } else {

@@ -8,12 +8,11 @@
 //! public and cuts English a little finer.
 
 mod reply;
+mod request;
 
 use hyper::StatusCode;
 use hyper::body::Incoming;
 use pacer_core::{Message, Params, Request, Role};
-use pacer_providers::anthropic::wire::MessagesRequest;
-use pacer_providers::openai::{Encoding, chat_prompt_tokens};
 use serde_json::Value;
 
 use crate::complete::Job;
@@ -21,7 +20,9 @@ use crate::handler::{BodyError, Shared, read_body};
 use crate::limiter::Cost;
 use crate::respond::{Dropped, Reply};
 use crate::stats::Counters;
+use crate::tokens::Encoding;
 use reply::{Messages, error};
+use request::MessagesRequest;
 
 /// The fields a request must have, in the order they are checked.
 const REQUIRED: [&str; 3] = ["model", "messages", "max_tokens"];
@@ -77,7 +78,7 @@ pub(crate) async fn messages(
     let cap = u64::from(wire.max_tokens);
     let stop = wire.stop_sequences.clone().unwrap_or_default();
     let request = request(wire);
-    let prompt_tokens = chat_prompt_tokens(Encoding::Cl100k, &request.messages);
+    let prompt_tokens = Encoding::Cl100k.chat(&request.messages);
     let job = Job {
         request,
         cost: Cost {

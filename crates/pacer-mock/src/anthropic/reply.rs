@@ -6,7 +6,7 @@ use std::time::SystemTime;
 use hyper::StatusCode;
 use hyper::header::{HeaderName, HeaderValue, RETRY_AFTER};
 use pacer_core::{FinishReason, Response};
-use pacer_providers::anthropic::wire::{ContentBlock, ErrorReply, MessagesResponse, WireUsage};
+use serde_json::json;
 
 use crate::complete::{Protocol, Rendered};
 use crate::limiter::{Dimension, Limited, Reading, Readings};
@@ -16,7 +16,11 @@ use crate::timefmt::{ceil_seconds, rfc3339_ceil};
 
 /// An Anthropic error reply: `{"type": "error", "error": {"type": kind, "message": ...}}`.
 pub(super) fn error(status: StatusCode, kind: &str, message: impl Into<String>) -> Reply {
-    json_value(status, &ErrorReply::new(kind, message))
+    let body = json!({
+        "type": "error",
+        "error": {"type": kind, "message": message.into()},
+    });
+    json_value(status, &body)
 }
 
 /// One Messages request, for its reply.
@@ -159,23 +163,24 @@ impl Protocol for Messages {
             None => ("end_turn", None),
         };
         let output_tokens = word_count(&text);
-        let wire = MessagesResponse {
-            id: format!("msg_mock{id:016}"),
-            kind: "message".into(),
-            role: "assistant".into(),
-            model: response.model_version,
-            content: vec![ContentBlock::text(text)],
-            stop_reason: Some(stop_reason.into()),
-            stop_sequence,
-            usage: Some(WireUsage {
-                input_tokens: self.prompt_tokens,
-                output_tokens,
-                cache_creation_input_tokens: Some(0),
-                cache_read_input_tokens: Some(0),
-            }),
-        };
+        // The mock caches nothing, so both cache counts are 0; Anthropic sends them anyway.
+        let body = json!({
+            "id": format!("msg_mock{id:016}"),
+            "type": "message",
+            "role": "assistant",
+            "model": response.model_version,
+            "content": [{"type": "text", "text": text}],
+            "stop_reason": stop_reason,
+            "stop_sequence": stop_sequence,
+            "usage": {
+                "input_tokens": self.prompt_tokens,
+                "output_tokens": output_tokens,
+                "cache_creation_input_tokens": 0,
+                "cache_read_input_tokens": 0,
+            },
+        });
         Rendered {
-            body: serialize(&wire),
+            body: serialize(&body),
             prompt_tokens: self.prompt_tokens,
             output_tokens,
         }

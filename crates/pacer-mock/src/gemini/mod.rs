@@ -5,19 +5,20 @@
 //! Prompt tokens are counted with OpenAI's cl100k tokenizer: an approximation of Gemini's.
 
 mod reply;
+mod request;
 
 use hyper::StatusCode;
 use hyper::body::Incoming;
 use pacer_core::{Message, Params, Request, Role};
-use pacer_providers::gemini::wire::{Content, ErrorDetail, GenerateContentRequest};
-use pacer_providers::openai::Encoding;
 
 use crate::complete::Job;
 use crate::handler::{BodyError, Shared, read_body};
 use crate::limiter::Cost;
 use crate::respond::{Dropped, Reply};
 use crate::stats::Counters;
+use crate::tokens::Encoding;
 use reply::{Generate, error};
+use request::{Content, GenerateContentRequest};
 
 /// The most candidates one call may ask for.
 const MAX_CANDIDATES: u32 = 8;
@@ -153,7 +154,7 @@ fn bad_request(shared: &Shared, message: impl Into<String>) -> Reply {
         StatusCode::BAD_REQUEST,
         "INVALID_ARGUMENT",
         message,
-        Vec::<ErrorDetail>::new(),
+        Vec::new(),
     )
 }
 

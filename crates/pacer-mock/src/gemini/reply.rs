@@ -4,11 +4,7 @@
 
 use hyper::StatusCode;
 use pacer_core::{FinishReason, Response, TokenLogprob};
-use pacer_providers::gemini::wire::{
-    Candidate, Content, ErrorDetail, ErrorReply, ErrorStatus, GenerateContentResponse,
-    LogprobCandidate, LogprobsResult, Part, QuotaViolation, TopCandidates, UsageMetadata,
-};
-use serde_json::{Map, Value};
+use serde_json::{Value, json};
 
 use crate::complete::{Protocol, Rendered};
 use crate::limiter::{Dimension, Limited, Readings};
@@ -26,32 +22,31 @@ const REQUESTS_METRIC: &str =
 const TOKENS_METRIC: &str =
     "generativelanguage.googleapis.com/generate_content_free_tier_input_token_count";
 
-/// A Gemini error reply: `{"error": {"code", "message", "status", "details"}}`.
+/// A Gemini error reply: `{"error": {"code", "message", "status", "details"}}`, a
+/// `google.rpc.Status`; `details` is left out when there are none.
 pub(super) fn error(
     status: StatusCode,
     code: &str,
     message: impl Into<String>,
-    details: Vec<ErrorDetail>,
+    details: Vec<Value>,
 ) -> Reply {
-    json_value(
-        status,
-        &ErrorReply {
-            error: ErrorStatus {
-                code: status.as_u16(),
-                message: message.into(),
-                status: code.into(),
-                details,
-            },
-        },
-    )
+    let mut error = json!({
+        "code": status.as_u16(),
+        "message": message.into(),
+        "status": code,
+    });
+    if !details.is_empty() {
+        error["details"] = Value::Array(details);
+    }
+    json_value(status, &json!({ "error": error }))
 }
 
-/// A typed detail of `kind` (`RetryInfo`, `QuotaFailure`, `ErrorInfo`).
-fn detail(kind: &str) -> ErrorDetail {
-    ErrorDetail {
-        type_url: format!("{TYPE_PREFIX}{kind}"),
-        ..ErrorDetail::default()
-    }
+/// A typed detail of `kind` (`RetryInfo`, `QuotaFailure`, `ErrorInfo`) holding `field`.
+fn detail(kind: &str, field: &str, value: Value) -> Value {
+    json!({
+        "@type": format!("{TYPE_PREFIX}{kind}"),
+        field: value,
+    })
 }
 
 /// The 400 for a key that is not the server's.
@@ -60,10 +55,7 @@ pub(super) fn invalid_key() -> Reply {
         StatusCode::BAD_REQUEST,
         "INVALID_ARGUMENT",
         "API key not valid. Please pass a valid API key.",
-        vec![ErrorDetail {
-            reason: Some("API_KEY_INVALID".into()),
-            ..detail("ErrorInfo")
-        }],
+        vec![detail("ErrorInfo", "reason", json!("API_KEY_INVALID"))],
     )
 }
 
@@ -92,24 +84,20 @@ fn exhausted(
          information on this error, head to: https://ai.google.dev/gemini-api/docs/rate-limits.\n\
          * Quota exceeded for metric: {metric}, limit: {limit_text}, model: {model}"
     );
-    let mut dimensions = Map::new();
-    dimensions.insert("model".into(), Value::from(model));
-    dimensions.insert("location".into(), Value::from("global"));
-    let mut details = vec![ErrorDetail {
-        violations: vec![QuotaViolation {
-            quota_metric: Some(metric.into()),
-            quota_id: Some(quota_id.into()),
-            quota_value: limit.map(|l| l.to_string()),
-            extra: Map::from_iter([("quotaDimensions".into(), Value::Object(dimensions))]),
-        }],
-        ..detail("QuotaFailure")
-    }];
+    let mut violation = json!({"quotaMetric": metric, "quotaId": quota_id});
+    if let Some(limit) = limit {
+        // Google writes the limit as a string (an int64 in proto3's JSON).
+        violation["quotaValue"] = Value::from(limit.to_string());
+    }
+    violation["quotaDimensions"] = json!({"model": model, "location": "global"});
+    let mut details = vec![detail("QuotaFailure", "violations", json!([violation]))];
     if let Some(seconds) = retry {
         message += &format!("\nPlease retry in {seconds}s.");
-        details.push(ErrorDetail {
-            retry_delay: Some(format!("{seconds}s")),
-            ..detail("RetryInfo")
-        });
+        details.push(detail(
+            "RetryInfo",
+            "retryDelay",
+            json!(format!("{seconds}s")),
+        ));
     }
     error(
         StatusCode::TOO_MANY_REQUESTS,
@@ -131,40 +119,39 @@ pub(super) struct Generate {
     pub(super) quota: Option<u64>,
 }
 
-/// The token chosen at one step.
-fn chosen(lp: &TokenLogprob) -> LogprobCandidate {
-    LogprobCandidate {
-        token: lp.token.clone(),
-        token_id: None,
-        log_probability: lp.logprob,
-    }
+/// A token and its log-probability, as `logprobsResult` lists them.
+fn logprob_candidate(token: &str, logprob: f64) -> Value {
+    json!({"token": token, "logProbability": logprob})
 }
 
-/// The `logprobsResult` of the first `tokens` tokens, `k` alternatives each.
-fn logprobs_result(lps: &[TokenLogprob], tokens: usize, k: usize) -> LogprobsResult {
+/// The `logprobsResult` of the first `tokens` tokens, `k` alternatives each (none at all
+/// when `k` is 0), and the mean log-probability of those tokens, `None` when there are none.
+fn logprobs_result(lps: &[TokenLogprob], tokens: usize, k: usize) -> (Value, Option<f64>) {
     let lps = &lps[..tokens.min(lps.len())];
-    LogprobsResult {
-        top_candidates: if k == 0 {
-            Vec::new()
-        } else {
-            lps.iter()
-                .map(|lp| TopCandidates {
-                    candidates: lp
-                        .top_tokens
-                        .iter()
-                        .zip(&lp.top_logprobs)
-                        .take(k)
-                        .map(|(token, logprob)| LogprobCandidate {
-                            token: token.clone(),
-                            token_id: None,
-                            log_probability: *logprob,
-                        })
-                        .collect(),
-                })
-                .collect()
-        },
-        chosen_candidates: lps.iter().map(chosen).collect(),
-    }
+    let top: Vec<Value> = if k == 0 {
+        Vec::new()
+    } else {
+        lps.iter()
+            .map(|lp| {
+                let candidates: Vec<Value> = lp
+                    .top_tokens
+                    .iter()
+                    .zip(&lp.top_logprobs)
+                    .take(k)
+                    .map(|(token, logprob)| logprob_candidate(token, *logprob))
+                    .collect();
+                json!({ "candidates": candidates })
+            })
+            .collect()
+    };
+    let chosen: Vec<Value> = lps
+        .iter()
+        .map(|lp| logprob_candidate(&lp.token, lp.logprob))
+        .collect();
+    let sum: f64 = lps.iter().map(|lp| lp.logprob).sum();
+    let mean = (!lps.is_empty()).then(|| sum / lps.len() as f64);
+    let result = json!({"topCandidates": top, "chosenCandidates": chosen});
+    (result, mean)
 }
 
 impl Protocol for Generate {
@@ -229,7 +216,7 @@ impl Protocol for Generate {
 
     fn render(&self, id: u64, response: Response) -> Rendered {
         let mut output_tokens = 0;
-        let candidates = response
+        let candidates: Vec<Value> = response
             .choices
             .into_iter()
             .enumerate()
@@ -245,47 +232,43 @@ impl Protocol for Generate {
                 }
                 let tokens = word_count(&text);
                 output_tokens += tokens;
-                let result = self.logprobs.map(|k| {
-                    logprobs_result(
-                        choice.logprobs.as_deref().unwrap_or(&[]),
-                        tokens as usize,
-                        k,
-                    )
+                let mut candidate = json!({
+                    "content": {"role": "model", "parts": [{"text": text}]},
+                    "finishReason": finish,
+                    "index": index,
                 });
-                let avg_logprobs = result.as_ref().and_then(|r| {
-                    let chosen = &r.chosen_candidates;
-                    let sum: f64 = chosen.iter().map(|c| c.log_probability).sum();
-                    (!chosen.is_empty()).then(|| sum / chosen.len() as f64)
-                });
-                Candidate {
-                    content: Some(Content {
-                        role: Some("model".into()),
-                        parts: vec![Part {
-                            text: Some(text),
-                            ..Part::default()
-                        }],
-                    }),
-                    finish_reason: Some(finish.into()),
-                    index: Some(index as u32),
-                    avg_logprobs,
-                    logprobs_result: result,
+                if let Some(k) = self.logprobs {
+                    let lps = choice.logprobs.as_deref().unwrap_or(&[]);
+                    let (result, mean) = logprobs_result(lps, tokens as usize, k);
+                    if let Some(mean) = mean {
+                        candidate["avgLogprobs"] = Value::from(mean);
+                    }
+                    candidate["logprobsResult"] = result;
                 }
+                candidate
             })
             .collect();
-        let wire = GenerateContentResponse {
-            candidates,
-            prompt_feedback: None,
-            usage_metadata: Some(UsageMetadata {
-                prompt_token_count: self.prompt_tokens,
-                candidates_token_count: output_tokens,
-                total_token_count: self.prompt_tokens + output_tokens,
-                ..UsageMetadata::default()
+        let mut body = serde_json::Map::new();
+        // Gemini leaves out what it has not got: no candidates when a prompt is blocked.
+        if !candidates.is_empty() {
+            body.insert("candidates".into(), Value::Array(candidates));
+        }
+        body.insert(
+            "usageMetadata".into(),
+            json!({
+                "promptTokenCount": self.prompt_tokens,
+                "candidatesTokenCount": output_tokens,
+                "thoughtsTokenCount": 0,
+                "cachedContentTokenCount": 0,
+                "totalTokenCount": self.prompt_tokens + output_tokens,
             }),
-            model_version: response.model_version,
-            response_id: Some(format!("mock-{id}")),
-        };
+        );
+        if let Some(version) = response.model_version {
+            body.insert("modelVersion".into(), Value::from(version));
+        }
+        body.insert("responseId".into(), Value::from(format!("mock-{id}")));
         Rendered {
-            body: serialize(&wire),
+            body: serialize(&body),
             prompt_tokens: self.prompt_tokens,
             output_tokens,
         }
@@ -294,26 +277,45 @@ impl Protocol for Generate {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use pacer_core::TokenLogprob;
+    use serde_json::json;
+
+    use super::logprobs_result;
 
     #[test]
     fn logprobs_keep_k_alternatives_of_the_tokens_kept() {
-        let lp = |token: &str| TokenLogprob {
+        let lp = |token: &str, logprob: f64| TokenLogprob {
             token_position: 0,
             token: token.into(),
-            logprob: -0.25,
+            logprob,
             top_tokens: vec![token.into(), "b".into(), "c".into()],
-            top_logprobs: vec![-0.25, -1.0, -2.5],
+            top_logprobs: vec![logprob, -1.0, -2.5],
         };
-        let lps = [lp("a"), lp("d"), lp("e")];
-        let result = logprobs_result(&lps, 2, 2);
-        assert_eq!(result.chosen_candidates.len(), 2);
-        assert_eq!(result.chosen_candidates[1].token, "d");
-        assert_eq!(result.top_candidates.len(), 2);
-        let top = &result.top_candidates[0].candidates;
-        assert_eq!(top.len(), 2);
-        assert_eq!((top[0].token.as_str(), top[1].log_probability), ("a", -1.0));
-        assert!(logprobs_result(&lps, 5, 0).top_candidates.is_empty());
-        assert_eq!(logprobs_result(&lps, 5, 0).chosen_candidates.len(), 3);
+        let lps = [lp("a", -0.25), lp("d", -0.75), lp("e", -0.25)];
+        let (result, mean) = logprobs_result(&lps, 2, 2);
+        assert_eq!(
+            result,
+            json!({
+                "topCandidates": [
+                    {"candidates": [
+                        {"token": "a", "logProbability": -0.25},
+                        {"token": "b", "logProbability": -1.0},
+                    ]},
+                    {"candidates": [
+                        {"token": "d", "logProbability": -0.75},
+                        {"token": "b", "logProbability": -1.0},
+                    ]},
+                ],
+                "chosenCandidates": [
+                    {"token": "a", "logProbability": -0.25},
+                    {"token": "d", "logProbability": -0.75},
+                ],
+            })
+        );
+        assert_eq!(mean, Some(-0.5));
+        let (result, _) = logprobs_result(&lps, 5, 0);
+        assert_eq!(result["topCandidates"], json!([]));
+        assert_eq!(result["chosenCandidates"].as_array().map(Vec::len), Some(3));
+        assert_eq!(logprobs_result(&lps, 0, 2).1, None);
     }
 }

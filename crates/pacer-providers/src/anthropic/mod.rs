@@ -3,7 +3,7 @@
 
 mod classify;
 mod convert;
-pub mod wire;
+mod wire;
 
 use std::fmt;
 use std::time::SystemTime;

@@ -1,52 +1,53 @@
-//! Anthropic's Messages API wire format, as serde types. The provider writes requests and
-//! reads replies with them; `pacer mock` does the reverse. Unknown fields are ignored on the
-//! way in, so newer servers' additions do no harm.
+//! Anthropic's Messages API wire format, as serde types, private to the provider: it writes
+//! requests and reads replies with them. `pacer mock` keeps its own, so that a mistake here
+//! shows up against it. Unknown fields are ignored on the way in, so newer servers'
+//! additions do no harm.
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 /// `POST /v1/messages`.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-pub struct MessagesRequest {
+pub(crate) struct MessagesRequest {
     /// The model.
-    pub model: String,
+    pub(crate) model: String,
     /// The conversation: `user` and `assistant` turns only.
-    pub messages: Vec<Message>,
+    pub(crate) messages: Vec<Message>,
     /// The output cap; the API requires it.
-    pub max_tokens: u32,
+    pub(crate) max_tokens: u32,
     /// The system prompt (a string, or text blocks read as their joined text).
     #[serde(
         default,
         skip_serializing_if = "Option::is_none",
         deserialize_with = "optional_text"
     )]
-    pub system: Option<String>,
+    pub(crate) system: Option<String>,
     /// Sampling temperature, 0 to 1.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub temperature: Option<f64>,
+    pub(crate) temperature: Option<f64>,
     /// Nucleus sampling.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub top_p: Option<f64>,
+    pub(crate) top_p: Option<f64>,
     /// Top-k sampling.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub top_k: Option<u32>,
+    pub(crate) top_k: Option<u32>,
     /// Stop sequences.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub stop_sequences: Option<Vec<String>>,
+    pub(crate) stop_sequences: Option<Vec<String>>,
     /// Anything else, passed through (`metadata`, `thinking`, `tools`, ...).
     #[serde(flatten)]
-    pub extra: Map<String, Value>,
+    pub(crate) extra: Map<String, Value>,
 }
 
 /// One turn of the conversation. Content blocks (images, tool results, ...) are read as
 /// their text.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-pub struct Message {
+pub(crate) struct Message {
     /// `user` or `assistant`.
-    pub role: String,
+    pub(crate) role: String,
     /// The text.
     #[serde(default, deserialize_with = "text")]
-    pub content: String,
+    pub(crate) content: String,
 }
 
 /// The text of a string, or of an array of `{type: "text", text}` blocks; empty otherwise.
@@ -76,105 +77,95 @@ fn optional_text<'de, D: serde::Deserializer<'de>>(
 
 /// A reply: `{"type": "message", ...}`.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-pub struct MessagesResponse {
+pub(crate) struct MessagesResponse {
     /// The message's id (`msg_...`).
     #[serde(default)]
-    pub id: String,
+    pub(crate) id: String,
     /// `message`.
     #[serde(default, rename = "type")]
-    pub kind: String,
+    pub(crate) kind: String,
     /// `assistant`.
     #[serde(default)]
-    pub role: String,
+    pub(crate) role: String,
     /// The exact model that answered.
     #[serde(default)]
-    pub model: Option<String>,
+    pub(crate) model: Option<String>,
     /// What the model wrote, block by block.
     #[serde(default)]
-    pub content: Vec<ContentBlock>,
+    pub(crate) content: Vec<ContentBlock>,
     /// `end_turn`, `max_tokens`, `stop_sequence`, `tool_use`, `pause_turn`, `refusal`.
     #[serde(default)]
-    pub stop_reason: Option<String>,
+    pub(crate) stop_reason: Option<String>,
     /// The stop sequence that was met, if one was.
     #[serde(default)]
-    pub stop_sequence: Option<String>,
+    pub(crate) stop_sequence: Option<String>,
     /// Tokens billed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub usage: Option<WireUsage>,
+    pub(crate) usage: Option<WireUsage>,
 }
 
 /// One block of the reply.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-pub struct ContentBlock {
+pub(crate) struct ContentBlock {
     /// `text`, `thinking`, `tool_use`, ...
     #[serde(rename = "type")]
-    pub kind: String,
+    pub(crate) kind: String,
     /// The text of a `text` block.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub text: Option<String>,
+    pub(crate) text: Option<String>,
     /// The rest of the block (`thinking`, `input`, `citations`, ...).
     #[serde(flatten)]
-    pub extra: Map<String, Value>,
-}
-
-impl ContentBlock {
-    /// A `text` block.
-    pub fn text(text: impl Into<String>) -> Self {
-        Self {
-            kind: "text".into(),
-            text: Some(text.into()),
-            extra: Map::new(),
-        }
-    }
+    pub(crate) extra: Map<String, Value>,
 }
 
 /// Tokens billed, as Anthropic reports them. `input_tokens` leaves out the tokens written
 /// to and read from the prompt cache.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct WireUsage {
+pub(crate) struct WireUsage {
     /// Prompt tokens after the last cache breakpoint, neither read nor written to a cache.
     #[serde(default)]
-    pub input_tokens: u64,
+    pub(crate) input_tokens: u64,
     /// Output tokens, thinking included.
     #[serde(default)]
-    pub output_tokens: u64,
+    pub(crate) output_tokens: u64,
     /// Prompt tokens written to the cache.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub cache_creation_input_tokens: Option<u64>,
+    pub(crate) cache_creation_input_tokens: Option<u64>,
     /// Prompt tokens read from the cache.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub cache_read_input_tokens: Option<u64>,
+    pub(crate) cache_read_input_tokens: Option<u64>,
 }
 
 /// An error reply: `{"type": "error", "error": {...}}`.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-pub struct ErrorReply {
+pub(crate) struct ErrorReply {
     /// `error`.
     #[serde(default, rename = "type")]
-    pub kind: String,
+    pub(crate) kind: String,
     /// What went wrong.
-    pub error: ErrorDetail,
+    pub(crate) error: ErrorDetail,
     /// The request's id, for Anthropic's support.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub request_id: Option<String>,
+    pub(crate) request_id: Option<String>,
 }
 
 /// What went wrong.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-pub struct ErrorDetail {
+pub(crate) struct ErrorDetail {
     /// `invalid_request_error`, `authentication_error`, `permission_error`,
     /// `not_found_error`, `request_too_large`, `rate_limit_error`, `api_error`,
     /// `overloaded_error`, `billing_error`, ...
     #[serde(default, rename = "type")]
-    pub kind: String,
+    pub(crate) kind: String,
     /// In words.
     #[serde(default)]
-    pub message: String,
+    pub(crate) message: String,
 }
 
 impl ErrorReply {
-    /// An error reply of `kind` saying `message`.
-    pub fn new(kind: impl Into<String>, message: impl Into<String>) -> Self {
+    /// An error reply of `kind` saying `message`, as the classification tests write them.
+    #[cfg(test)]
+    pub(crate) fn new(kind: impl Into<String>, message: impl Into<String>) -> Self {
         Self {
             kind: "error".into(),
             error: ErrorDetail {

@@ -4,7 +4,7 @@
 
 mod classify;
 mod convert;
-pub mod wire;
+mod wire;
 
 use std::fmt;
 use std::sync::OnceLock;

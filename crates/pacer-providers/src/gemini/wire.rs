@@ -1,6 +1,7 @@
-//! Gemini's `generateContent` wire format, as serde types (camelCase on the wire). The
-//! provider writes requests and reads replies with them; `pacer mock` does the reverse.
-//! Unknown fields are ignored on the way in, so newer servers' additions do no harm.
+//! Gemini's `generateContent` wire format, as serde types (camelCase on the wire), private
+//! to the provider: it writes requests and reads replies with them. `pacer mock` keeps its
+//! own, so that a mistake here shows up against it. Unknown fields are ignored on the way
+//! in, so newer servers' additions do no harm.
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -8,36 +9,36 @@ use serde_json::{Map, Value};
 /// `POST {base}/models/{model}:generateContent`.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct GenerateContentRequest {
+pub(crate) struct GenerateContentRequest {
     /// The conversation: `user` and `model` turns.
     #[serde(default)]
-    pub contents: Vec<Content>,
+    pub(crate) contents: Vec<Content>,
     /// The system prompt.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub system_instruction: Option<Content>,
+    pub(crate) system_instruction: Option<Content>,
     /// Sampling and output settings.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub generation_config: Option<GenerationConfig>,
+    pub(crate) generation_config: Option<GenerationConfig>,
     /// Anything else, passed through (`safetySettings`, `tools`, `cachedContent`, ...).
     #[serde(flatten)]
-    pub extra: Map<String, Value>,
+    pub(crate) extra: Map<String, Value>,
 }
 
 /// One turn, or the system instruction.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct Content {
+pub(crate) struct Content {
     /// `user` or `model`; none on a system instruction.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub role: Option<String>,
+    pub(crate) role: Option<String>,
     /// The parts.
     #[serde(default)]
-    pub parts: Vec<Part>,
+    pub(crate) parts: Vec<Part>,
 }
 
 impl Content {
     /// A turn of `role` (none for a system instruction) holding one text part.
-    pub fn text(role: Option<&str>, text: impl Into<String>) -> Self {
+    pub(crate) fn text(role: Option<&str>, text: impl Into<String>) -> Self {
         Self {
             role: role.map(str::to_owned),
             parts: vec![Part {
@@ -51,231 +52,231 @@ impl Content {
 /// One part of a turn.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct Part {
+pub(crate) struct Part {
     /// Its text.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub text: Option<String>,
+    pub(crate) text: Option<String>,
     /// Whether the part is the model's thinking rather than its answer.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub thought: Option<bool>,
+    pub(crate) thought: Option<bool>,
     /// The rest of the part (`inlineData`, `functionCall`, `thoughtSignature`, ...).
     #[serde(flatten)]
-    pub extra: Map<String, Value>,
+    pub(crate) extra: Map<String, Value>,
 }
 
 /// `generationConfig`.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct GenerationConfig {
+pub(crate) struct GenerationConfig {
     /// Sampling temperature.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub temperature: Option<f64>,
+    pub(crate) temperature: Option<f64>,
     /// Nucleus sampling.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub top_p: Option<f64>,
+    pub(crate) top_p: Option<f64>,
     /// Top-k sampling.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub top_k: Option<u32>,
+    pub(crate) top_k: Option<u32>,
     /// The output cap, per candidate.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub max_output_tokens: Option<u32>,
+    pub(crate) max_output_tokens: Option<u32>,
     /// Candidates in this call.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub candidate_count: Option<u32>,
+    pub(crate) candidate_count: Option<u32>,
     /// Sampling seed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub seed: Option<u64>,
+    pub(crate) seed: Option<u64>,
     /// Stop sequences.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub stop_sequences: Option<Vec<String>>,
+    pub(crate) stop_sequences: Option<Vec<String>>,
     /// Whether to return the chosen tokens' log-probabilities.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub response_logprobs: Option<bool>,
+    pub(crate) response_logprobs: Option<bool>,
     /// Alternatives per token, with `responseLogprobs`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub logprobs: Option<u8>,
+    pub(crate) logprobs: Option<u8>,
     /// Anything else (`responseMimeType`, `thinkingConfig`, `presencePenalty`, ...).
     #[serde(flatten)]
-    pub extra: Map<String, Value>,
+    pub(crate) extra: Map<String, Value>,
 }
 
 /// A reply.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct GenerateContentResponse {
+pub(crate) struct GenerateContentResponse {
     /// The candidates; none when the prompt was blocked.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub candidates: Vec<Candidate>,
+    pub(crate) candidates: Vec<Candidate>,
     /// Why the prompt was blocked, if it was.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub prompt_feedback: Option<PromptFeedback>,
+    pub(crate) prompt_feedback: Option<PromptFeedback>,
     /// Tokens billed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub usage_metadata: Option<UsageMetadata>,
+    pub(crate) usage_metadata: Option<UsageMetadata>,
     /// The exact model version that answered.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub model_version: Option<String>,
+    pub(crate) model_version: Option<String>,
     /// The reply's id.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub response_id: Option<String>,
+    pub(crate) response_id: Option<String>,
 }
 
 /// One candidate completion.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct Candidate {
+pub(crate) struct Candidate {
     /// What the model wrote; absent when a filter stopped it before any output.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub content: Option<Content>,
+    pub(crate) content: Option<Content>,
     /// `STOP`, `MAX_TOKENS`, `SAFETY`, `RECITATION`, ...
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub finish_reason: Option<String>,
+    pub(crate) finish_reason: Option<String>,
     /// Its position (left out for the first).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub index: Option<u32>,
+    pub(crate) index: Option<u32>,
     /// The mean log-probability of its tokens.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub avg_logprobs: Option<f64>,
+    pub(crate) avg_logprobs: Option<f64>,
     /// Per-token log-probabilities, when asked for.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub logprobs_result: Option<LogprobsResult>,
+    pub(crate) logprobs_result: Option<LogprobsResult>,
 }
 
 /// Per-token log-probabilities: parallel arrays, one entry per decoding step.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct LogprobsResult {
+pub(crate) struct LogprobsResult {
     /// The most likely tokens at each step, most likely first.
     #[serde(default)]
-    pub top_candidates: Vec<TopCandidates>,
+    pub(crate) top_candidates: Vec<TopCandidates>,
     /// The token chosen at each step.
     #[serde(default)]
-    pub chosen_candidates: Vec<LogprobCandidate>,
+    pub(crate) chosen_candidates: Vec<LogprobCandidate>,
 }
 
 /// The alternatives at one step.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct TopCandidates {
+pub(crate) struct TopCandidates {
     /// Most likely first.
     #[serde(default)]
-    pub candidates: Vec<LogprobCandidate>,
+    pub(crate) candidates: Vec<LogprobCandidate>,
 }
 
 /// A token and its log-probability.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct LogprobCandidate {
+pub(crate) struct LogprobCandidate {
     /// The token.
     #[serde(default)]
-    pub token: String,
+    pub(crate) token: String,
     /// Its id.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub token_id: Option<i64>,
+    pub(crate) token_id: Option<i64>,
     /// Its log-probability (left out when 0).
     #[serde(default)]
-    pub log_probability: f64,
+    pub(crate) log_probability: f64,
 }
 
 /// Why a prompt was blocked.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct PromptFeedback {
+pub(crate) struct PromptFeedback {
     /// `SAFETY`, `BLOCKLIST`, `PROHIBITED_CONTENT`, `OTHER`, ...
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub block_reason: Option<String>,
+    pub(crate) block_reason: Option<String>,
     /// The safety ratings, as sent.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub safety_ratings: Vec<Value>,
+    pub(crate) safety_ratings: Vec<Value>,
 }
 
 /// Tokens billed, as Gemini reports them (counts of 0 are left out on the wire).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct UsageMetadata {
+pub(crate) struct UsageMetadata {
     /// Prompt tokens, cached ones included.
     #[serde(default)]
-    pub prompt_token_count: u64,
+    pub(crate) prompt_token_count: u64,
     /// Output tokens over all candidates, thinking left out.
     #[serde(default)]
-    pub candidates_token_count: u64,
+    pub(crate) candidates_token_count: u64,
     /// Thinking tokens.
     #[serde(default)]
-    pub thoughts_token_count: u64,
+    pub(crate) thoughts_token_count: u64,
     /// Of the prompt, tokens read from a cache.
     #[serde(default)]
-    pub cached_content_token_count: u64,
+    pub(crate) cached_content_token_count: u64,
     /// All of them.
     #[serde(default)]
-    pub total_token_count: u64,
+    pub(crate) total_token_count: u64,
 }
 
 /// An error reply: `{"error": {...}}`, a `google.rpc.Status`.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-pub struct ErrorReply {
+pub(crate) struct ErrorReply {
     /// The error.
-    pub error: ErrorStatus,
+    pub(crate) error: ErrorStatus,
 }
 
 /// What went wrong.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-pub struct ErrorStatus {
+pub(crate) struct ErrorStatus {
     /// The HTTP status.
     #[serde(default)]
-    pub code: u16,
+    pub(crate) code: u16,
     /// In words.
     #[serde(default)]
-    pub message: String,
+    pub(crate) message: String,
     /// `INVALID_ARGUMENT`, `RESOURCE_EXHAUSTED`, `UNAVAILABLE`, ...
     #[serde(default)]
-    pub status: String,
+    pub(crate) status: String,
     /// Typed details: `RetryInfo`, `QuotaFailure`, `ErrorInfo`, ...
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub details: Vec<ErrorDetail>,
+    pub(crate) details: Vec<ErrorDetail>,
 }
 
 /// One typed detail; the fields of the types Pacer reads, the rest kept as they came.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct ErrorDetail {
+pub(crate) struct ErrorDetail {
     /// `type.googleapis.com/google.rpc.RetryInfo`, `...QuotaFailure`, `...ErrorInfo`, ...
     #[serde(default, rename = "@type")]
-    pub type_url: String,
+    pub(crate) type_url: String,
     /// RetryInfo: how long to wait, as seconds (`"32s"`, `"1.5s"`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub retry_delay: Option<String>,
+    pub(crate) retry_delay: Option<String>,
     /// QuotaFailure: the quotas used up.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub violations: Vec<QuotaViolation>,
+    pub(crate) violations: Vec<QuotaViolation>,
     /// ErrorInfo: the reason (`API_KEY_INVALID`, ...).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub reason: Option<String>,
+    pub(crate) reason: Option<String>,
     /// The rest.
     #[serde(flatten)]
-    pub extra: Map<String, Value>,
+    pub(crate) extra: Map<String, Value>,
 }
 
 /// One used-up quota of a QuotaFailure.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct QuotaViolation {
+pub(crate) struct QuotaViolation {
     /// The metric (`generativelanguage.googleapis.com/generate_content_free_tier_requests`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub quota_metric: Option<String>,
+    pub(crate) quota_metric: Option<String>,
     /// The quota (`GenerateRequestsPerDayPerProjectPerModel-FreeTier`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub quota_id: Option<String>,
+    pub(crate) quota_id: Option<String>,
     /// The limit.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub quota_value: Option<String>,
+    pub(crate) quota_value: Option<String>,
     /// The rest (`quotaDimensions`, ...).
     #[serde(flatten)]
-    pub extra: Map<String, Value>,
+    pub(crate) extra: Map<String, Value>,
 }
 
 impl QuotaViolation {
     /// Whether the quota is counted per day, so it resets at midnight Pacific time.
-    pub fn is_daily(&self) -> bool {
+    pub(crate) fn is_daily(&self) -> bool {
         [&self.quota_id, &self.quota_metric]
             .into_iter()
             .flatten()

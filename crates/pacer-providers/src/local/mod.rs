@@ -3,16 +3,16 @@
 //!
 //! - Architectures: `llama` (SmolLM2, Llama 3, ...), `qwen2` and `qwen3`.
 //! - Tokenizer: Hugging Face's byte-level BPE built from the GGUF's own `tokenizer.ggml.*`
-//!   metadata ([`tokenizer`]); `tokens_used` is counted by it.
-//! - Chat template: the GGUF's `tokenizer.chat_template`, rendered by minijinja ([`template`]).
+//!   metadata; `tokens_used` is counted by it.
+//! - Chat template: the GGUF's `tokenizer.chat_template`, rendered by minijinja.
 //! - The model is loaded once per provider and shared by the lane behind a mutex: requests
 //!   run one after another on a blocking thread, each from a fresh KV cache. candle already
 //!   spreads one forward pass over the CPU's cores.
 
 mod generate;
 mod model;
-pub mod template;
-pub mod tokenizer;
+mod template;
+mod tokenizer;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -128,6 +128,11 @@ impl Provider for LocalProvider {
 
     fn max_samples_per_call(&self, _model: &str) -> u32 {
         1
+    }
+
+    fn default_max_tokens(&self) -> u32 {
+        // What `send` generates at most when the request sets no cap.
+        DEFAULT_MAX_TOKENS
     }
 
     async fn send(&self, request: &Request) -> Result<Response, ProviderError> {

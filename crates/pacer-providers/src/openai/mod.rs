@@ -5,7 +5,7 @@
 mod classify;
 mod convert;
 mod tokens;
-pub mod wire;
+mod wire;
 
 use std::fmt;
 use std::sync::OnceLock;

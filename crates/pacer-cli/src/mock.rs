@@ -4,10 +4,8 @@ use std::fmt;
 use std::time::Duration;
 
 use anyhow::Context as _;
+use pacer_mock::{MockServer, MockServerConfig, Stats};
 use pacer_providers::openai::Encoding;
-
-use crate::timefmt::go_duration;
-use crate::{MockServer, MockServerConfig, Stats};
 
 /// The flags of `pacer mock`.
 #[derive(clap::Args, Clone, PartialEq)]
@@ -82,7 +80,7 @@ pub struct MockArgs {
     #[arg(long)]
     pub quota_tokens: Option<u64>,
     /// Output cap assumed for the token limit when a request sets none.
-    #[arg(long, default_value_t = 1024)]
+    #[arg(long, default_value_t = pacer_core::DEFAULT_MAX_TOKENS)]
     pub default_max_tokens: u32,
     /// Send no `x-ratelimit-*` or `anthropic-ratelimit-*` headers (as vLLM and most local
     /// servers).
@@ -159,50 +157,6 @@ impl MockArgs {
     }
 }
 
-fn limit(limit: Option<u64>) -> String {
-    limit.map_or_else(|| "unlimited".into(), |l| l.to_string())
-}
-
-/// The settings in a few words, for the startup line.
-fn describe(config: &MockServerConfig) -> String {
-    let mut text = format!(
-        "rpm {}, tpm {}, window {}",
-        limit(config.rpm),
-        limit(config.tpm),
-        go_duration(config.window)
-    );
-    if let Some(window) = config.token_window {
-        text += &format!(", token window {}", go_duration(window));
-    }
-    for (name, limit) in [("itpm", config.itpm), ("otpm", config.otpm)] {
-        if let Some(limit) = limit {
-            text += &format!(", {name} {limit}");
-        }
-    }
-    if config.has_latency() {
-        text += &format!(
-            ", latency {}±{}",
-            go_duration(config.latency),
-            go_duration(config.latency_sd)
-        );
-    }
-    for (name, p) in config.fault_probabilities() {
-        if p > 0.0 {
-            text += &format!(", {name} {p}");
-        }
-    }
-    if let Some(quota) = config.quota_tokens {
-        text += &format!(", quota {quota} tokens");
-    }
-    if config.api_key.is_some() {
-        text += ", key required";
-    }
-    if !config.rate_headers {
-        text += ", no rate headers";
-    }
-    text
-}
-
 /// The counters in one line, for the exit.
 fn summary(stats: &Stats) -> String {
     format!(
@@ -246,7 +200,7 @@ pub async fn run(args: MockArgs) -> anyhow::Result<()> {
         Encoding::Cl100k.warm();
     })
     .await?;
-    let line = describe(&config);
+    let line = config.describe();
     let server = MockServer::bind(addr, config)
         .await
         .with_context(|| format!("pacer mock: cannot listen on {addr}"))?;
@@ -288,9 +242,9 @@ mod tests {
         let config = args.config().unwrap();
         assert_eq!(config.window, Duration::from_secs(2));
         assert_eq!(config.slow_for, Duration::from_secs(120));
-        assert_eq!(config.default_max_tokens, 1024);
+        assert_eq!(config.default_max_tokens, pacer_core::DEFAULT_MAX_TOKENS);
         assert!(config.rate_headers);
-        assert_eq!(describe(&config), "rpm unlimited, tpm unlimited, window 2s");
+        assert_eq!(config.describe(), "rpm unlimited, tpm unlimited, window 2s");
     }
 
     #[test]
@@ -340,7 +294,7 @@ mod tests {
         let config = args.config().unwrap();
         assert_eq!((config.rpm, config.tpm), (Some(1200), Some(40000)));
         assert_eq!((config.itpm, config.otpm), (Some(30000), Some(8000)));
-        assert!(describe(&config).contains("itpm 30000, otpm 8000"));
+        assert!(config.describe().contains("itpm 30000, otpm 8000"));
         assert_eq!(config.window, Duration::from_secs(90));
         assert_eq!(config.latency_sd, Duration::from_millis(50));
         assert_eq!(config.models, ["gpt-4o-mini", "o4-mini"]);

@@ -4,6 +4,7 @@
 
 mod error;
 mod estimate;
+mod events;
 mod message;
 mod params;
 mod price;
@@ -14,6 +15,7 @@ mod timestamp;
 
 pub use error::{ErrorKind, ProviderError};
 pub use estimate::estimate_tokens;
+pub use events::chat_completion_events;
 pub use message::{Message, Request, Role};
 pub use params::Params;
 pub use price::Price;

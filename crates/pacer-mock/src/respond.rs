@@ -136,44 +136,7 @@ pub(crate) fn as_event_stream(reply: Reply, include_usage: bool) -> Reply {
         // A truncated reply stays truncated.
         return Response::from_parts(parts, Full::new(bytes));
     };
-    let base = |choices: Value| {
-        json!({
-            "id": completion["id"],
-            "object": "chat.completion.chunk",
-            "created": completion["created"],
-            "model": completion["model"],
-            "choices": choices,
-        })
-    };
-    let mut out = String::new();
-    let mut push = |value: Value| {
-        out.push_str("data: ");
-        out.push_str(&value.to_string());
-        out.push_str("\n\n");
-    };
-    let choices = completion["choices"]
-        .as_array()
-        .cloned()
-        .unwrap_or_default();
-    for choice in &choices {
-        let index = &choice["index"];
-        let content = &choice["message"]["content"];
-        push(base(
-            json!([{"index": index, "delta": {"role": "assistant", "content": ""}, "finish_reason": null}]),
-        ));
-        push(base(
-            json!([{"index": index, "delta": {"content": content}, "finish_reason": null}]),
-        ));
-        push(base(
-            json!([{"index": index, "delta": {}, "finish_reason": choice["finish_reason"]}]),
-        ));
-    }
-    if include_usage {
-        let mut chunk = base(json!([]));
-        chunk["usage"] = completion["usage"].clone();
-        push(chunk);
-    }
-    out.push_str("data: [DONE]\n\n");
+    let out = pacer_core::chat_completion_events(&completion, include_usage);
     parts
         .headers
         .insert(CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));

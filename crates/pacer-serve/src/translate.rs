@@ -141,46 +141,6 @@ fn logprobs(tokens: &[TokenLogprob]) -> Value {
     json!({ "content": content })
 }
 
-/// A `chat.completion` as the server-sent events a streaming client expects: per choice a
-/// role chunk, one content chunk and a finish chunk; the usage chunk when asked; `[DONE]`.
-/// (For entries whose API is not streamed through: the whole reply arrives at once.)
-pub(crate) fn event_stream(completion: &Value, include_usage: bool) -> String {
-    let chunk = |choices: Value| {
-        json!({
-            "id": completion["id"],
-            "object": "chat.completion.chunk",
-            "created": completion["created"],
-            "model": completion["model"],
-            "choices": choices,
-        })
-    };
-    let mut out = String::new();
-    let mut push = |value: Value| {
-        out.push_str("data: ");
-        out.push_str(&value.to_string());
-        out.push_str("\n\n");
-    };
-    for choice in completion["choices"].as_array().into_iter().flatten() {
-        let index = &choice["index"];
-        push(chunk(
-            json!([{"index": index, "delta": {"role": "assistant", "content": ""}, "finish_reason": null}]),
-        ));
-        push(chunk(
-            json!([{"index": index, "delta": {"content": choice["message"]["content"]}, "logprobs": choice["logprobs"], "finish_reason": null}]),
-        ));
-        push(chunk(
-            json!([{"index": index, "delta": {}, "finish_reason": choice["finish_reason"]}]),
-        ));
-    }
-    if include_usage {
-        let mut last = chunk(json!([]));
-        last["usage"] = completion["usage"].clone();
-        push(last);
-    }
-    out.push_str("data: [DONE]\n\n");
-    out
-}
-
 /// Reads server-sent events as they stream by and keeps the last `usage` seen.
 #[derive(Default)]
 pub(crate) struct UsageScanner {
@@ -272,7 +232,7 @@ mod tests {
             first["top_logprobs"][1],
             json!({"token": "he", "logprob": -1.5, "bytes": [104, 101]})
         );
-        let events = event_stream(&c, true);
+        let events = pacer_core::chat_completion_events(&c, true);
         let mut scanner = UsageScanner::default();
         for piece in events.as_bytes().chunks(7) {
             scanner.feed(piece);

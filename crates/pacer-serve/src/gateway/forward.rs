@@ -124,7 +124,10 @@ pub(super) async fn forward(
                     .and_then(|o| o.get("include_usage"))
                     == Some(&Value::Bool(true));
                 Reply::Whole {
-                    body: Bytes::from(translate::event_stream(&completion, include_usage)),
+                    body: Bytes::from(pacer_core::chat_completion_events(
+                        &completion,
+                        include_usage,
+                    )),
                     content_type: "text/event-stream",
                 }
             } else {

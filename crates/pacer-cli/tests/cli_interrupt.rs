@@ -126,7 +126,16 @@ fn ctrl_c_exits_130_and_resume_finishes() {
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    sleep(Duration::from_millis(400));
+    // Interrupted once it is under way: its first records are written.
+    let journal = dir.path().join("out/results.jsonl");
+    let under_way = std::time::Instant::now();
+    while std::fs::metadata(&journal).map_or(0, |m| m.len()) == 0 {
+        assert!(
+            under_way.elapsed() < Duration::from_secs(30),
+            "the run never started"
+        );
+        sleep(Duration::from_millis(10)); // a poll, not a wait that makes the test pass
+    }
     let status = Command::new("kill")
         .args(["-INT", &child.id().to_string()])
         .status()
@@ -134,7 +143,7 @@ fn ctrl_c_exits_130_and_resume_finishes() {
     assert!(status.success());
     let out = child.wait_with_output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
-    // Unless it had already finished, which 400 ms on a 1.5 s run should not allow.
+    // Unless it had already finished, which its first record on a 1.5 s run should not allow.
     if out.status.code() != Some(0) {
         assert_eq!(out.status.code(), Some(130), "{stderr}");
         assert!(stderr.contains("--resume"), "{stderr}");

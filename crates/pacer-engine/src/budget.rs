@@ -97,16 +97,6 @@ impl Budget {
         })
     }
 
-    /// Counts `usage`, billed without a reservation (a stream's, known at its end), at
-    /// `price` (tokens only when the price is unknown).
-    pub fn charge(&self, usage: &Usage, price: Option<&Price>) {
-        let mut s = self.lock();
-        s.tokens += usage.total();
-        if let Some(price) = price {
-            s.usd += price.cost(usage);
-        }
-    }
-
     /// What has been billed so far.
     pub fn spent(&self) -> Spending {
         let s = self.lock();
@@ -147,6 +137,16 @@ impl Reservation {
             s.usd += price.cost(usage);
         }
         // Drop releases the reservation itself.
+    }
+}
+
+impl Reservation {
+    /// Bills the whole worst case held: for a request whose usage never came (a stream the
+    /// client left before its usage chunk, which the upstream bills all the same).
+    pub fn settle_worst_case(self) {
+        let mut s = self.budget.lock();
+        s.tokens += self.tokens;
+        s.usd += self.usd;
     }
 }
 

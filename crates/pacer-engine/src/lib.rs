@@ -28,7 +28,7 @@ pub use budget::{Budget, Exhausted, Reservation, Spending};
 pub use estimate::estimate;
 pub use event::{Event, Observer};
 pub use lane::{
-    Lane, LaneBuilder, LaneConfig, StopHandle, StopReason, UNPACED_IN_FLIGHT, Unfinished,
+    Lane, LaneBuilder, LaneConfig, NotDone, StopHandle, StopReason, UNPACED_IN_FLIGHT, Unfinished,
 };
 pub use learn::{judge_refusal, learn_from};
 pub use middleware::Middleware;

@@ -4,6 +4,8 @@ use std::time::{Duration, SystemTime};
 
 use pacer_core::{ProviderError, Request, Response, Usage};
 
+use crate::Reservation;
+
 /// The end of one work item: its reply or its final error, and what it took.
 #[derive(Debug)]
 pub struct Outcome<C> {
@@ -25,6 +27,10 @@ pub struct Outcome<C> {
     pub queued: Duration,
     /// Of `elapsed`, the time requests were out with the server (every attempt's).
     pub upstream: Duration,
+    /// The budget's hold on a reply whose usage comes after it (a
+    /// [`Work::Forward`](crate::Work::Forward) with `usage_later`: a stream), for the caller
+    /// to settle once the usage is known; dropped unsettled, it is released unbilled.
+    pub held: Option<Reservation>,
     /// When it ended.
     pub finished_at: SystemTime,
 }

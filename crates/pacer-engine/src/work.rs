@@ -47,6 +47,10 @@ pub enum Work {
         call: DirectCall,
         /// What it is estimated as.
         stands_for: Request,
+        /// Whether a reply's usage comes after the call returns (a stream passed on): the
+        /// budget then keeps the request's worst case held, in the outcome's
+        /// [`held`](crate::Outcome::held), until the caller settles it.
+        usage_later: bool,
     },
 }
 
@@ -98,10 +102,12 @@ impl<C> WorkItem<C> {
         }
     }
 
-    /// A forwarded item: `call` sends it, the lane paces and budgets it as `stands_for`.
+    /// A forwarded item: `call` sends it, the lane paces and budgets it as `stands_for`;
+    /// `usage_later`: see [`Work::Forward`].
     pub fn forward(
         id: impl Into<String>,
         stands_for: Request,
+        usage_later: bool,
         call: impl Fn(Attempt) -> BoxFuture<'static, Result<Response, ProviderError>>
         + Send
         + Sync
@@ -113,6 +119,7 @@ impl<C> WorkItem<C> {
             work: Work::Forward {
                 call: Arc::new(call),
                 stands_for,
+                usage_later,
             },
             context,
         }

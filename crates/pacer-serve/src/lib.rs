@@ -8,7 +8,9 @@
 //! under the engine's [`RetryPolicy`](pacer_engine::RetryPolicy) while nothing has reached the
 //! client yet. OpenAI-compatible upstreams get the client's body as it is (streams pass
 //! through as server-sent events); Anthropic, Gemini and mock entries are translated from and
-//! to OpenAI's chat format. `GET /metrics` serves Prometheus text, `GET /health` says it is
+//! to OpenAI's chat format. Every request is one [`Lane::call`](pacer_engine::Lane::call) on
+//! its model's lane, so a key the upstream refuses or a quota used up stops that model (its
+//! later requests are answered at once), and a budget caps what all models spend. `GET /metrics` serves Prometheus text, `GET /health` says it is
 //! up, and every request writes one JSON line to the usage log.
 
 mod gateway;
@@ -157,6 +159,9 @@ pub enum ServeError {
         /// Why.
         error: Box<ProviderError>,
     },
+    /// A budget in dollars, and an entry without a price.
+    #[error("model `{0}` has no price, and a budget in dollars needs one")]
+    NoPrice(String),
     /// The usage log cannot be opened.
     #[error("cannot open the usage log: {0}")]
     UsageLog(#[source] io::Error),

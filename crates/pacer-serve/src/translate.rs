@@ -20,8 +20,8 @@ pub(crate) fn messages(body: &Map<String, Value>) -> Option<Vec<Message>> {
                     .iter()
                     .filter_map(|p| p.get("text").and_then(Value::as_str))
                     .collect(),
-                Some(Value::Null) | None => String::new(),
-                Some(_) => return None,
+                // Anything else reads as no text, as OpenAI's own SDKs do not send.
+                Some(_) | None => String::new(),
             };
             Some(Message::new(self::role(role), content))
         })

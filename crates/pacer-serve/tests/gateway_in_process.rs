@@ -280,6 +280,12 @@ async fn the_budget_refuses_requests_once_it_would_be_passed() {
     // Each request holds its prompt (9 tokens) and its 16-token cap until it is answered.
     config.budget = Some(Budget::new(None, Some(100), Spending::default()));
     let app = pacer_serve::router(config).unwrap();
+    // A request whose worst case alone passes the budget is refused alone.
+    let mut huge = chat("m", "q");
+    huge["max_tokens"] = json!(1_000);
+    let refused = post(&app, CHAT, None, &huge).await;
+    assert_eq!(refused.status, 429, "{}", refused.body);
+    assert_eq!(refused.body["error"]["code"], "BudgetExhausted");
     let mut served = 0;
     let mut last = None;
     for i in 0..20 {
@@ -297,4 +303,21 @@ async fn the_budget_refuses_requests_once_it_would_be_passed() {
     assert!(served >= 3, "{served} served");
     assert!(last.is_some(), "the budget never refused");
     assert_eq!(provider.calls(), served);
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_upstream_404_fails_that_request_alone() {
+    let provider = Arc::new(MockProvider::new(MockConfig {
+        fail_rate: 1.0,
+        fail_kind: ErrorKind::NotFound,
+        ..MockConfig::default()
+    }));
+    let app = pacer_serve::router(GatewayConfig::new(vec![route("m", &provider, None)])).unwrap();
+    for _ in 0..3 {
+        let reply = post(&app, CHAT, None, &chat("m", "hi")).await;
+        assert_eq!(reply.status, 404, "{}", reply.body);
+    }
+    // Each reached the upstream: a client's body may name what the upstream lacks, which
+    // says nothing of other clients' requests.
+    assert_eq!(provider.calls(), 3);
 }

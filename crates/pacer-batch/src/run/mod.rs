@@ -30,7 +30,7 @@
 //!
 //! let again = Batch::new(&prompts, &out).models(models()).mode(OpenMode::Resume { retry_failed: false });
 //! let report = again.run().await.unwrap();
-//! assert_eq!((report.sent, report.pending), (0, 0)); // everything was done already
+//! assert_eq!((report.finished, report.pending), (0, 0)); // everything was done already
 //! # });
 //! ```
 
@@ -148,6 +148,9 @@ pub enum Notice<'a> {
         /// Where they are listed.
         listed_in: &'a Path,
     },
+    /// The folder is open and the lanes start: the last notice before the run's end (a
+    /// progress display can start now without the notices above crossing it).
+    Running,
 }
 
 /// Stops a running batch from outside (e.g. on Ctrl-C): nothing new is sent, what is in
@@ -191,8 +194,8 @@ pub struct Batch {
 pub struct Report {
     /// The summary written to `summary.json`.
     pub summary: Summary,
-    /// Requests sent in this session, per the lanes (calls, not jobs).
-    pub sent: u64,
+    /// Items that ended in this session (calls: samples sent together as `n` are one).
+    pub finished: u64,
     /// Jobs not done yet (a lane stopped, or the run was stopped): a resume finishes them.
     pub pending: u64,
     /// The lanes that stopped before their input ran out, and why.
@@ -437,6 +440,7 @@ impl Batch {
             lanes.push((Arc::new(lane), items_rx));
         }
         let writer = write::spawn(journal, tally, manifest.run_id.clone(), infos, outcomes_rx);
+        self.notice(Notice::Running);
 
         let stops: Vec<_> = lanes.iter().map(|(lane, _)| lane.stop_handle()).collect();
         let mut stop = self.stop.subscribe();
@@ -508,7 +512,7 @@ impl Batch {
         let mut pending_total = 0;
         let mut stopped = Vec::new();
         let mut lanes = Vec::new();
-        let mut sent = 0;
+        let mut finished_items = 0;
         for ((lane, stats, elapsed), (model, counters)) in
             ended.iter().zip(self.models.iter().zip(&self.counters))
         {
@@ -519,7 +523,7 @@ impl Batch {
                 .load(Ordering::Relaxed)
                 .saturating_sub(finished);
             pending_total += pending;
-            sent += stats.total;
+            finished_items += stats.total;
             let reason = lane.stopped();
             lanes.push(LaneReport {
                 label: model.label.clone(),
@@ -542,7 +546,7 @@ impl Batch {
         summary.write(&self.output)?;
         Ok(Report {
             summary,
-            sent,
+            finished: finished_items,
             pending: pending_total,
             stopped,
             interrupted: self.stop.borrow().is_some(),

@@ -2,7 +2,7 @@
 //! with a progress display, Ctrl-C to stop and resume later, the table and the exit status.
 
 use std::process::ExitCode;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use pacer_batch::{Batch, BatchModel, Notice, OpenMode};
@@ -80,16 +80,24 @@ async fn run(config: RunConfig, args: &RunArgs) -> anyhow::Result<ExitCode> {
         OpenMode::New
     };
     let quiet = args.quiet;
+    // The display starts once the run has said what it found in its folder.
+    let display = Arc::new(Mutex::new(None));
+    let shown = display.clone();
     let batch = Batch::new(&config.prompts, &config.output)
         .models(models)
         .mode(mode)
         .num_prompts(config.num_prompts)
         .skip_invalid(args.skip_invalid)
         .budget(config.budget.usd, config.budget.tokens)
-        .config(config.redacted.clone())
-        .on_notice(move |notice| notify(notice, quiet));
-
+        .config(config.redacted.clone());
     let progress = Progress::new(batch.counters(), Mode::detect(args.quiet));
+    let batch = batch.on_notice(move |notice| {
+        if let Notice::Running = notice {
+            *shown.lock().unwrap_or_else(|e| e.into_inner()) = Some(progress.start());
+        } else {
+            notify(notice, quiet);
+        }
+    });
     let stopper = batch.stopper();
     let ctrl_c = tokio::spawn(async move {
         if tokio::signal::ctrl_c().await.is_ok() {
@@ -97,10 +105,11 @@ async fn run(config: RunConfig, args: &RunArgs) -> anyhow::Result<ExitCode> {
                 .stop("interrupted: finished work is saved; run again with --resume to continue");
         }
     });
-    let display = progress.start();
     let report = batch.run().await;
     ctrl_c.abort();
-    display.finish();
+    if let Some(display) = display.lock().unwrap_or_else(|e| e.into_inner()).take() {
+        display.finish();
+    }
     let report = report?;
 
     for (_, reason) in &report.stopped {
@@ -173,5 +182,6 @@ fn notify(notice: &Notice<'_>, quiet: bool) {
         } => {
             eprintln!("pacer: resuming: {done} jobs already done ({succeeded} ok, {failed} failed)")
         }
+        Notice::Running => {}
     }
 }

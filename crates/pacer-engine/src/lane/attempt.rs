@@ -8,9 +8,19 @@ use pacer_core::{Accounting, ErrorKind, ProviderError, Request, Response, Usage}
 use pacer_limit::{Cost, LimitError, Permit, Verdict};
 use tokio::time::Instant;
 
-use super::{Shared, StopReason, Unfinished};
+use super::{NotDone, Shared, StopReason, Unfinished};
 use crate::work::DirectCall;
 use crate::{Attempt, Event, Exhausted, Outcome, Reservation, Work, WorkItem};
+
+/// An item that ends without an outcome, with what it had done.
+fn unfinished(why: NotDone, attempts: u32, usage: Usage, queued: Duration) -> Unfinished {
+    Unfinished {
+        why,
+        attempts,
+        usage,
+        queued,
+    }
+}
 
 /// What one attempt sends. It lives on the stack for one attempt, so the size difference
 /// between the variants costs nothing worth a heap allocation per attempt.
@@ -22,6 +32,7 @@ enum Dispatch<'a> {
     Direct {
         call: &'a DirectCall,
         stands_for: Option<&'a Request>,
+        usage_later: bool,
     },
 }
 
@@ -47,7 +58,7 @@ impl Shared {
     }
 
     /// The item ends unfinished because the lane stopped (or closed).
-    pub(super) fn stopped_here(&self, error: Option<ProviderError>) -> Unfinished {
+    pub(super) fn stopped_here(&self, error: Option<ProviderError>) -> NotDone {
         let reason = self.stop.borrow().clone();
         let reason = reason
             .or_else(|| self.closed.get().cloned())
@@ -55,7 +66,7 @@ impl Shared {
                 kind: None,
                 message: format!("lane {} stopped", self.config.name),
             });
-        Unfinished::Stopped {
+        NotDone::Stopped {
             reason,
             error: error.map(Box::new),
         }
@@ -80,6 +91,7 @@ impl Shared {
         let mut usage = Usage::default();
         let mut last_request = None;
         let (mut queued, mut upstream) = (Duration::ZERO, Duration::ZERO);
+        let mut held = None;
         let mut deadline = bound.map(|b| b.first);
         // Taken by the lane's loop as waiting for capacity.
         let mut waiting = Waiting {
@@ -101,10 +113,16 @@ impl Shared {
                 Work::Direct(call) => Dispatch::Direct {
                     call,
                     stands_for: None,
+                    usage_later: false,
                 },
-                Work::Forward { call, stands_for } => Dispatch::Direct {
+                Work::Forward {
+                    call,
+                    stands_for,
+                    usage_later,
+                } => Dispatch::Direct {
                     call,
                     stands_for: Some(stands_for),
+                    usage_later: *usage_later,
                 },
             };
             // Counting a prompt's tokens is the dearest step of an instant request: done only
@@ -124,6 +142,11 @@ impl Shared {
             };
             let reservation = match self.reserve(&cost) {
                 Ok(reservation) => reservation,
+                // A single call is refused alone: a smaller request may still fit.
+                Err(exhausted) if bound.is_some() => {
+                    let why = NotDone::OverBudget(exhausted);
+                    return Err(unfinished(why, attempts, usage, queued));
+                }
                 Err(exhausted) => {
                     let kind = ErrorKind::BudgetExhausted;
                     let message = format!(
@@ -131,7 +154,7 @@ impl Shared {
                         advice = kind.advice()
                     );
                     self.close(kind, message);
-                    return Err(self.stopped_here(None));
+                    return Err(unfinished(self.stopped_here(None), attempts, usage, queued));
                 }
             };
             let waiting_since = Instant::now();
@@ -139,15 +162,13 @@ impl Shared {
             waiting.leave();
             queued += waiting_since.elapsed();
             let permit = match acquired {
-                None => return Err(self.stopped_here(None)),
+                None => return Err(unfinished(self.stopped_here(None), attempts, usage, queued)),
                 Some(Err(too_big)) => {
                     break Err(ProviderError::new(ErrorKind::Config, too_big.to_string()));
                 }
                 Some(Ok(Err(retry_after))) => {
-                    return Err(Unfinished::Busy {
-                        retry_after,
-                        queued,
-                    });
+                    let why = NotDone::Busy { retry_after };
+                    return Err(unfinished(why, attempts, usage, queued));
                 }
                 Some(Ok(Ok(permit))) => permit,
             };
@@ -167,18 +188,28 @@ impl Shared {
             let sent = self.or_stop(self.send(&dispatch, attempt)).await;
             upstream += sending.elapsed();
             let Some(result) = sent else {
-                return Err(self.stopped_here(None));
+                return Err(unfinished(self.stopped_here(None), attempts, usage, queued));
             };
             for middleware in &self.middleware {
                 middleware.after(&item.id, &result).await;
             }
             self.learn(&permit, &result);
+            let usage_later = matches!(
+                dispatch,
+                Dispatch::Direct {
+                    usage_later: true,
+                    ..
+                }
+            );
             if let Some(reservation) = reservation {
-                let billed = match &result {
-                    Ok(response) => response.usage,
-                    Err(error) => error.usage.unwrap_or_default(),
-                };
-                reservation.settle(&billed, self.config.price.as_ref());
+                match &result {
+                    // The reply's usage comes after the call (a stream): its worst case stays
+                    // held, and the caller settles it.
+                    Ok(_) if usage_later => held = Some(reservation),
+                    Ok(response) => reservation.settle(&response.usage, self.config.price.as_ref()),
+                    Err(error) => reservation
+                        .settle(&error.usage.unwrap_or_default(), self.config.price.as_ref()),
+                }
             }
             let accounting = match &dispatch {
                 Dispatch::Request(_)
@@ -234,19 +265,27 @@ impl Shared {
                 if let Verdict::Hiccup { wait } = verdict
                     && self.or_stop(tokio::time::sleep(wait)).await.is_none()
                 {
-                    return Err(self.stopped_here(None));
+                    return Err(unfinished(self.stopped_here(None), attempts, usage, queued));
                 }
                 // A fresh wait: the server's refusal is not the caller's fault.
                 deadline = bound.map(|b| Instant::now() + b.renewed);
                 continue;
             }
-            if error.kind.stops_lane() {
+            // A single call's 404 fails it alone: a client's body may name an endpoint or a
+            // model the upstream lacks, which says nothing of the others' requests.
+            let alone = bound.is_some() && error.kind == ErrorKind::NotFound;
+            if error.kind.stops_lane() && !alone {
                 let message = format!(
                     "lane {lane} stopped: {error}; {advice}",
                     advice = error.kind.advice()
                 );
                 self.stop_with(Some(error.kind), message);
-                return Err(self.stopped_here(Some(error)));
+                return Err(unfinished(
+                    self.stopped_here(Some(error)),
+                    attempts,
+                    usage,
+                    queued,
+                ));
             }
             match self.config.retry.next_delay(retries, &error, self.draw()) {
                 Some(delay) => {
@@ -260,7 +299,7 @@ impl Shared {
                         delay,
                     });
                     if self.or_stop(tokio::time::sleep(delay)).await.is_none() {
-                        return Err(self.stopped_here(None));
+                        return Err(unfinished(self.stopped_here(None), attempts, usage, queued));
                     }
                 }
                 None => break Err(error),
@@ -284,6 +323,7 @@ impl Shared {
             elapsed,
             queued,
             upstream,
+            held,
             finished_at: SystemTime::now(),
         })
     }

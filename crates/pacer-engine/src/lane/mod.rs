@@ -16,28 +16,40 @@ use tokio::sync::{Notify, mpsc, watch};
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 
-use crate::{Event, Middleware, Observer, Outcome, Stats, WorkItem};
+use crate::{Event, Exhausted, Middleware, Observer, Outcome, Stats, WorkItem};
 
 pub use config::{LaneConfig, StopHandle, StopReason, UNPACED_IN_FLIGHT};
 
+/// A [`Lane::call`] that ended without an outcome: why, and what it had done.
+#[derive(Debug)]
+pub struct Unfinished {
+    /// Why.
+    pub why: NotDone,
+    /// Requests it sent before (rate-limited ones included).
+    pub attempts: u32,
+    /// What those were billed.
+    pub usage: Usage,
+    /// How long it waited for capacity, every attempt's wait together.
+    pub queued: Duration,
+}
+
 /// Why a [`Lane::call`] ended without an outcome.
 #[derive(Debug)]
-pub enum Unfinished {
+pub enum NotDone {
     /// No capacity came within the wait allowed. Nothing was reserved for the request.
     Busy {
         /// About how long it would have waited for capacity.
         retry_after: Duration,
-        /// How long it waited for capacity before it was refused (earlier attempts' waits
-        /// included).
-        queued: Duration,
     },
-    /// The lane stopped, or closed to new work (its budget is spent), before the request
-    /// could end.
+    /// Its worst case would pass the budget (what is billed plus what requests in flight
+    /// hold). The lane goes on: a smaller request may still fit.
+    OverBudget(Exhausted),
+    /// The lane stopped (its key was refused, its quota is used up) before the request
+    /// could end, or the caller stopped it.
     Stopped {
         /// Why.
         reason: StopReason,
-        /// The error of this request, when it was what stopped the lane (a key refused, a
-        /// quota used up).
+        /// The error of this request, when it was what stopped the lane.
         error: Option<Box<ProviderError>>,
     },
 }
@@ -174,7 +186,11 @@ impl Lane {
     /// Works one item now, beside whatever else the lane is doing, and returns its outcome:
     /// the single call of a gateway. It waits for capacity at most `max_wait` from `arrived`
     /// (and, after the server refused it with a 429, `max_wait` again); it is paced, sent,
-    /// learned from, retried and budgeted exactly as an item of [`run`](Self::run) is.
+    /// learned from, retried and budgeted as an item of [`run`](Self::run) is, with two
+    /// differences that suit requests from many clients: one whose worst case would pass the
+    /// budget is refused alone ([`NotDone::OverBudget`]) rather than closing the lane, and a
+    /// 404 fails the request alone (a client's body may name an endpoint the model lacks),
+    /// while a refused key or a used-up quota stops the lane as in a batch.
     ///
     /// A [`Work::Forward`](crate::Work::Forward) item whose call hands a stream to someone
     /// else returns once the stream has begun; nothing that has reached a client is ever
@@ -187,7 +203,12 @@ impl Lane {
     ) -> Result<Outcome<C>, Unfinished> {
         let shared = &self.shared;
         if shared.stop.borrow().is_some() || shared.closed.get().is_some() {
-            return Err(shared.stopped_here(None));
+            return Err(Unfinished {
+                why: shared.stopped_here(None),
+                attempts: 0,
+                usage: Usage::default(),
+                queued: Duration::ZERO,
+            });
         }
         let bound = attempt::WaitBound {
             first: arrived + max_wait,
@@ -205,12 +226,9 @@ impl Lane {
         self.shared.provider.default_max_tokens()
     }
 
-    /// Counts `usage`, billed for a request of this lane after its outcome (a stream's,
-    /// known at its end), against the lane's budget.
-    pub fn bill_late(&self, usage: &Usage) {
-        if let Some(budget) = &self.shared.config.budget {
-            budget.charge(usage, self.shared.config.price.as_ref());
-        }
+    /// Counts `usage`, billed for a streamed reply of this lane once its stream has ended,
+    /// in the lane's totals (its budget is settled through [`Outcome::held`]).
+    pub fn count_late(&self, usage: &Usage) {
         self.shared.lock_stats().usage.add(usage);
     }
 

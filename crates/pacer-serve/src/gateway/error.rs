@@ -7,7 +7,7 @@ use std::time::Duration;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use pacer_core::{ErrorKind, ProviderError};
-use pacer_engine::StopReason;
+use pacer_engine::{Exhausted, StopReason};
 use serde_json::json;
 
 /// A request the gateway could not serve.
@@ -35,8 +35,9 @@ pub(crate) enum GatewayError {
     QueueTimeout { wait: Duration, max: Duration },
     /// The upstream's final answer (or the engine's: a request larger than a whole limit).
     Upstream(ProviderError),
-    /// The model's lane has stopped: its key was refused, its quota or the gateway's budget
-    /// is used up.
+    /// The request's worst case would pass the gateway's budget.
+    OverBudget(Exhausted),
+    /// The model's lane has stopped: its key was refused, or its quota is used up.
     Stopped(StopReason),
 }
 
@@ -78,9 +79,9 @@ impl GatewayError {
             GatewayError::UnreadableBody(_)
             | GatewayError::InvalidRequest(_)
             | GatewayError::CompletionsNotServed => StatusCode::BAD_REQUEST,
-            GatewayError::ClientRateLimited { .. } | GatewayError::QueueTimeout { .. } => {
-                StatusCode::TOO_MANY_REQUESTS
-            }
+            GatewayError::ClientRateLimited { .. }
+            | GatewayError::QueueTimeout { .. }
+            | GatewayError::OverBudget(_) => StatusCode::TOO_MANY_REQUESTS,
             GatewayError::Upstream(error) => by_kind(error.kind, error.status).0,
             GatewayError::Stopped(reason) => match reason.kind {
                 Some(kind) => by_kind(kind, None).0,
@@ -103,6 +104,7 @@ impl GatewayError {
             GatewayError::ClientRateLimited { .. } | GatewayError::QueueTimeout { .. } => {
                 "rate_limit_error"
             }
+            GatewayError::OverBudget(_) => "insufficient_quota",
             GatewayError::Upstream(error) => by_kind(error.kind, error.status).1,
             GatewayError::Stopped(reason) => match reason.kind {
                 Some(kind) => by_kind(kind, None).1,
@@ -124,6 +126,7 @@ impl GatewayError {
             GatewayError::ModelNotServed { .. } => "model_not_found",
             GatewayError::ClientRateLimited { .. } => "gateway_client_rate_limit",
             GatewayError::QueueTimeout { .. } => "gateway_queue_timeout",
+            GatewayError::OverBudget(_) => ErrorKind::BudgetExhausted.as_str(),
             GatewayError::Upstream(error) if error.kind == ErrorKind::Config => {
                 "request_exceeds_limit"
             }
@@ -144,6 +147,7 @@ impl GatewayError {
             GatewayError::ClientRateLimited { .. } | GatewayError::QueueTimeout { .. } => {
                 "QueueTimeout"
             }
+            GatewayError::OverBudget(_) => ErrorKind::BudgetExhausted.as_str(),
             GatewayError::Upstream(error) => error.kind.as_str(),
             GatewayError::Stopped(reason) => reason.kind.map_or("Stopped", ErrorKind::as_str),
         }
@@ -183,7 +187,16 @@ impl GatewayError {
                 error.message.clone()
             }
             GatewayError::Upstream(error) => format!("upstream: {}", error.message),
-            GatewayError::Stopped(reason) => reason.message.clone(),
+            GatewayError::OverBudget(exhausted) => {
+                format!("the gateway's budget is reached: {exhausted}")
+            }
+            GatewayError::Stopped(reason) => match reason.kind {
+                Some(kind) => format!(
+                    "this model is stopped: an earlier request's {kind} error means every request would fail the same way ({}); the gateway serves it again once restarted with the cause fixed",
+                    stop_cause(kind)
+                ),
+                None => "the gateway is stopping".into(),
+            },
         }
     }
 
@@ -200,6 +213,27 @@ impl GatewayError {
     /// The error body the client gets, in OpenAI's shape.
     pub(crate) fn body(&self) -> serde_json::Value {
         json!({"error": {"message": self.message(), "type": self.error_type(), "param": null, "code": self.code()}})
+    }
+}
+
+/// What a lane-stopping error kind says about the upstream, for a client.
+fn stop_cause(kind: ErrorKind) -> &'static str {
+    match kind {
+        ErrorKind::Auth => "the upstream refused the gateway's credentials",
+        ErrorKind::QuotaExhausted => "the upstream account's quota is used up",
+        ErrorKind::NotFound => "the upstream has no such model",
+        ErrorKind::BudgetExhausted => "the gateway's budget is spent",
+        ErrorKind::RateLimited
+        | ErrorKind::Server
+        | ErrorKind::Overloaded
+        | ErrorKind::Timeout
+        | ErrorKind::Connection
+        | ErrorKind::InvalidResponse
+        | ErrorKind::ContextLength
+        | ErrorKind::BadRequest
+        | ErrorKind::ContentFiltered
+        | ErrorKind::InvalidOutput
+        | ErrorKind::Config => "the upstream cannot serve it",
     }
 }
 

@@ -10,7 +10,7 @@ use std::time::Duration;
 use axum::response::Response;
 use bytes::Bytes;
 use pacer_core::{ErrorKind, Message, ProviderError, Request, Role, Usage};
-use pacer_engine::{Unfinished, WorkItem};
+use pacer_engine::{NotDone, Unfinished, WorkItem};
 use pacer_limit::Cost;
 use pacer_providers::openai::Forwarded;
 use serde_json::{Map, Value, json};
@@ -73,22 +73,30 @@ pub(super) async fn forward(
     };
     let outcome = match route.lane.call(item, started, max_wait).await {
         Ok(outcome) => outcome,
-        Err(Unfinished::Busy {
-            retry_after,
+        Err(Unfinished {
+            why,
+            attempts,
+            usage,
             queued,
         }) => {
-            // The log says how long the refused request waited, as for the others.
+            // The log says what the refused request did and how long it waited, as for the
+            // others.
+            done.attempts = attempts;
+            done.usage = usage;
             done.queue_wait = Some(before_lane + queued);
-            let refused = GatewayError::QueueTimeout {
-                wait: retry_after,
-                max: max_wait,
-            };
-            return Err((done, refused));
-        }
-        Err(Unfinished::Stopped { reason, error }) => {
-            let error = match error {
-                Some(error) => GatewayError::Upstream(*error),
-                None => GatewayError::Stopped(reason),
+            let error = match why {
+                NotDone::Busy { retry_after } => GatewayError::QueueTimeout {
+                    wait: retry_after,
+                    max: max_wait,
+                },
+                NotDone::OverBudget(exhausted) => GatewayError::OverBudget(exhausted),
+                NotDone::Stopped {
+                    error: Some(error), ..
+                } => GatewayError::Upstream(*error),
+                NotDone::Stopped {
+                    reason,
+                    error: None,
+                } => GatewayError::Stopped(reason),
             };
             return Err((done, error));
         }
@@ -107,7 +115,10 @@ pub(super) async fn forward(
             body,
             content_type: "application/json",
         },
-        Some(Passed::Events(events)) => Reply::Events(events),
+        Some(Passed::Events(events)) => Reply::Events {
+            events,
+            held: outcome.held,
+        },
         None => {
             let created = SystemTime::now()
                 .duration_since(UNIX_EPOCH)
@@ -187,6 +198,7 @@ fn work_item(
     Ok(WorkItem::forward(
         id,
         stands_for,
+        stream,
         move |_attempt| {
             let (provider, stash, bytes) = (provider.clone(), stash.clone(), bytes.clone());
             Box::pin(async move {

@@ -82,6 +82,9 @@ impl Gateway {
             if routes.contains_key(&spec.name) {
                 return Err(ServeError::DuplicateModel(spec.name));
             }
+            if spec.price.is_none() && config.budget.as_ref().is_some_and(|b| b.caps_usd()) {
+                return Err(ServeError::NoPrice(spec.name));
+            }
             let (provider, pass_through) = match &spec.upstream {
                 Upstream::OpenAi(openai_config) => {
                     let provider = OpenAiProvider::new(openai::OpenAiConfig {

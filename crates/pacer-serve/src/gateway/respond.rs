@@ -7,6 +7,7 @@ use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use http_body_util::BodyExt;
+use pacer_engine::Reservation;
 use serde_json::Value;
 use tokio::sync::OwnedSemaphorePermit;
 use tokio::time::Instant;
@@ -22,8 +23,11 @@ pub(super) enum Reply {
         body: Bytes,
         content_type: &'static str,
     },
-    /// An upstream stream, passed through.
-    Events(hyper::Response<hyper::body::Incoming>),
+    /// An upstream stream, passed through, and the budget's hold on it.
+    Events {
+        events: hyper::Response<hyper::body::Incoming>,
+        held: Option<Reservation>,
+    },
 }
 
 /// Sent when a stream broke off before its end.
@@ -51,16 +55,17 @@ pub(super) fn reply_to_client(
             drop(slot);
             ([(header::CONTENT_TYPE, content_type)], body).into_response()
         }
-        Reply::Events(upstream) => {
+        Reply::Events { events, held } => {
             let relay = Relay {
-                body: upstream.into_body(),
+                body: events.into_body(),
                 scanner: UsageScanner::default(),
                 guard: StreamGuard {
                     gateway: gateway.clone(),
                     route: route.clone(),
                     started,
                     done,
-                    billed: Usage::default(),
+                    billed: None,
+                    held,
                     ended: false,
                     _slot: slot,
                 },
@@ -77,7 +82,7 @@ pub(super) fn reply_to_client(
                                 relay.scanner.feed(&data);
                                 if let Some(usage) = relay.scanner.usage {
                                     relay.guard.done.usage = usage;
-                                    relay.guard.billed = usage;
+                                    relay.guard.billed = Some(usage);
                                 }
                                 relay.guard.ended = relay.scanner.done;
                                 return Some((Ok::<Bytes, std::io::Error>(data), relay));
@@ -123,7 +128,9 @@ pub(super) struct StreamGuard {
     started: Instant,
     done: Done,
     /// The stream's usage, from its last chunk.
-    billed: Usage,
+    billed: Option<Usage>,
+    /// The budget's hold on the stream's worst case, settled when it ends.
+    held: Option<Reservation>,
     ended: bool,
     _slot: OwnedSemaphorePermit,
 }
@@ -139,7 +146,16 @@ impl Drop for StreamGuard {
         if !self.ended && self.done.error_kind.is_none() {
             self.done.error_kind = Some(STREAM_INCOMPLETE);
         }
-        self.route.lane.bill_late(&self.billed);
+        match (self.held.take(), self.billed) {
+            (Some(held), Some(usage)) => held.settle(&usage, self.route.spec.price.as_ref()),
+            // The usage never came (the client left, or the upstream broke off): billed as
+            // the worst case held, since the upstream bills what it generated all the same.
+            (Some(held), None) => held.settle_worst_case(),
+            (None, _) => {}
+        }
+        if let Some(usage) = self.billed {
+            self.route.lane.count_late(&usage);
+        }
         self.gateway.record(self.started, &self.done);
     }
 }

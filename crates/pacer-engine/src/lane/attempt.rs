@@ -125,9 +125,7 @@ impl Shared {
                     usage_later: *usage_later,
                 },
             };
-            // Counting a prompt's tokens is the dearest step of an instant request: done only
-            // when a token limit (or a budget) is in force, or about to be learned.
-            let count_prompt = self.limiter.counts_tokens() || self.config.budget.is_some();
+            let count_prompt = self.counts_prompt();
             let cost = match &dispatch {
                 Dispatch::Request(request) => {
                     crate::estimate(self.provider.as_ref(), request, count_prompt)
@@ -342,6 +340,13 @@ impl Shared {
                 self.limiter.acquire_within(cost, left).await
             }
         }
+    }
+
+    /// Whether prompts are counted. Counting a prompt's tokens is the dearest step of an
+    /// instant request: done only when a token limit (or a budget) is in force, or about to
+    /// be learned.
+    pub(super) fn counts_prompt(&self) -> bool {
+        self.limiter.counts_tokens() || self.config.budget.is_some()
     }
 
     /// Holds the worst case of a request of `cost` against the run's budget, if it has one.

@@ -220,6 +220,13 @@ impl Lane {
         Ok(outcome)
     }
 
+    /// Whether the lane counts a request's prompt tokens (a token limit, or a budget, is in
+    /// force or about to be learned): a caller that builds requests only to be estimated may
+    /// leave their messages out otherwise.
+    pub fn counts_prompt(&self) -> bool {
+        self.shared.counts_prompt()
+    }
+
     /// The output tokens assumed for a request that sets no `max_tokens`: its provider's cap
     /// (see [`Provider::default_max_tokens`]).
     pub fn default_max_tokens(&self) -> u32 {

@@ -239,10 +239,16 @@ fn work_item(
 }
 
 /// The request a pass-through body is paced and budgeted as: its prompt (chat messages, or a
-/// legacy prompt as one message) and its output cap (the body's, else the entry's).
+/// legacy prompt as one message; left out when the lane counts no prompt) and its output cap
+/// (the body's, else the entry's).
 fn estimated_as(route: &Route, endpoint: Endpoint, body: &Map<String, Value>) -> Request {
     let model = &route.spec.upstream_model;
     let mut request = match endpoint {
+        _ if !route.lane.counts_prompt() => Request {
+            model: model.clone(),
+            messages: Vec::new(),
+            params: Default::default(),
+        },
         Endpoint::Chat => translate::request(model, body).unwrap_or_else(|_| Request {
             model: model.clone(),
             messages: Vec::new(),

@@ -13,12 +13,19 @@ use crate::work::DirectCall;
 use crate::{Attempt, Event, Exhausted, Outcome, Reservation, Work, WorkItem};
 
 /// An item that ends without an outcome, with what it had done.
-fn unfinished(why: NotDone, attempts: u32, usage: Usage, queued: Duration) -> Unfinished {
+fn unfinished(
+    why: NotDone,
+    attempts: u32,
+    usage: Usage,
+    queued: Duration,
+    upstream: Duration,
+) -> Unfinished {
     Unfinished {
         why,
         attempts,
         usage,
         queued,
+        upstream,
     }
 }
 
@@ -143,7 +150,7 @@ impl Shared {
                 // A single call is refused alone: a smaller request may still fit.
                 Err(exhausted) if bound.is_some() => {
                     let why = NotDone::OverBudget(exhausted);
-                    return Err(unfinished(why, attempts, usage, queued));
+                    return Err(unfinished(why, attempts, usage, queued, upstream));
                 }
                 Err(exhausted) => {
                     let kind = ErrorKind::BudgetExhausted;
@@ -152,7 +159,13 @@ impl Shared {
                         advice = kind.advice()
                     );
                     self.close(kind, message);
-                    return Err(unfinished(self.stopped_here(None), attempts, usage, queued));
+                    return Err(unfinished(
+                        self.stopped_here(None),
+                        attempts,
+                        usage,
+                        queued,
+                        upstream,
+                    ));
                 }
             };
             let waiting_since = Instant::now();
@@ -160,13 +173,21 @@ impl Shared {
             waiting.leave();
             queued += waiting_since.elapsed();
             let permit = match acquired {
-                None => return Err(unfinished(self.stopped_here(None), attempts, usage, queued)),
+                None => {
+                    return Err(unfinished(
+                        self.stopped_here(None),
+                        attempts,
+                        usage,
+                        queued,
+                        upstream,
+                    ));
+                }
                 Some(Err(too_big)) => {
                     break Err(ProviderError::new(ErrorKind::Config, too_big.to_string()));
                 }
                 Some(Ok(Err(retry_after))) => {
                     let why = NotDone::Busy { retry_after };
-                    return Err(unfinished(why, attempts, usage, queued));
+                    return Err(unfinished(why, attempts, usage, queued, upstream));
                 }
                 Some(Ok(Ok(permit))) => permit,
             };
@@ -186,7 +207,13 @@ impl Shared {
             let sent = self.or_stop(self.send(&dispatch, attempt)).await;
             upstream += sending.elapsed();
             let Some(result) = sent else {
-                return Err(unfinished(self.stopped_here(None), attempts, usage, queued));
+                return Err(unfinished(
+                    self.stopped_here(None),
+                    attempts,
+                    usage,
+                    queued,
+                    upstream,
+                ));
             };
             for middleware in &self.middleware {
                 middleware.after(&item.id, &result).await;
@@ -263,7 +290,13 @@ impl Shared {
                 if let Verdict::Hiccup { wait } = verdict
                     && self.or_stop(tokio::time::sleep(wait)).await.is_none()
                 {
-                    return Err(unfinished(self.stopped_here(None), attempts, usage, queued));
+                    return Err(unfinished(
+                        self.stopped_here(None),
+                        attempts,
+                        usage,
+                        queued,
+                        upstream,
+                    ));
                 }
                 // A fresh wait: the server's refusal is not the caller's fault.
                 deadline = bound.map(|b| Instant::now() + b.renewed);
@@ -283,6 +316,7 @@ impl Shared {
                     attempts,
                     usage,
                     queued,
+                    upstream,
                 ));
             }
             match self.config.retry.next_delay(retries, &error, self.draw()) {
@@ -297,7 +331,13 @@ impl Shared {
                         delay,
                     });
                     if self.or_stop(tokio::time::sleep(delay)).await.is_none() {
-                        return Err(unfinished(self.stopped_here(None), attempts, usage, queued));
+                        return Err(unfinished(
+                            self.stopped_here(None),
+                            attempts,
+                            usage,
+                            queued,
+                            upstream,
+                        ));
                     }
                 }
                 None => break Err(error),

@@ -31,6 +31,8 @@ pub struct Unfinished {
     pub usage: Usage,
     /// How long it waited for capacity, every attempt's wait together.
     pub queued: Duration,
+    /// How long its requests were out with the server.
+    pub upstream: Duration,
 }
 
 /// Why a [`Lane::call`] ended without an outcome.
@@ -208,6 +210,7 @@ impl Lane {
                 attempts: 0,
                 usage: Usage::default(),
                 queued: Duration::ZERO,
+                upstream: Duration::ZERO,
             });
         }
         let bound = attempt::WaitBound {

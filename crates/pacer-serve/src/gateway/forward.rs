@@ -78,12 +78,14 @@ pub(super) async fn forward(
             attempts,
             usage,
             queued,
+            upstream,
         }) => {
             // The log says what the refused request did and how long it waited, as for the
             // others.
             done.attempts = attempts;
             done.usage = usage;
             done.queue_wait = Some(before_lane + queued);
+            done.upstream = (attempts > 0).then_some(upstream);
             let error = match why {
                 NotDone::Busy { retry_after } => GatewayError::QueueTimeout {
                     wait: retry_after,

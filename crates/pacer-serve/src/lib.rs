@@ -5,7 +5,7 @@
 //! `GET /v1/models`) with a gateway key; each request is routed by its `model` to a
 //! configured entry, waits under that entry's [`Limiter`](pacer_limit::Limiter) for capacity
 //! (up to a maximum queue wait, then 429 with `retry-after`), is sent upstream, and is retried
-//! under the engine's [`RetryPolicy`](pacer_engine::RetryPolicy) while nothing has reached the
+//! under the engine's [`RetryPolicy`] while nothing has reached the
 //! client yet. OpenAI-compatible upstreams get the client's body as it is (streams pass
 //! through as server-sent events); Anthropic, Gemini and mock entries are translated from and
 //! to OpenAI's chat format. Every request is one [`Lane::call`](pacer_engine::Lane::call) on

@@ -11,4 +11,5 @@ export PACER_SMOLLM2
 cargo test -p pacer-providers -p pacer-cli --features local
 # pacer serve with the official openai SDK: 8 processes × 50 requests through the gateway to
 # pacer mock at 1,200 RPM; every request succeeds and no 429 reaches the mock (~30 s).
-bash tests/openai_sdk.sh
+# The binary the `local` tests just built serves (no second build of pacer-cli).
+PACER=target/debug/pacer bash tests/openai_sdk.sh

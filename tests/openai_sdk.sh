@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The gateway with the official `openai` Python SDK (tests/openai_sdk.py): installs it in a
-# virtual environment under target/ (once), builds pacer, runs the test. Loopback only.
+# virtual environment under target/ (once), builds pacer unless PACER names one, runs the
+# test. Loopback only.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 venv=${PACER_PYENV:-target/pyenv-openai}
@@ -8,5 +9,9 @@ if ! "$venv/bin/python" -c "import openai" 2>/dev/null; then
   python3 -m venv "$venv"
   "$venv/bin/pip" install -q --disable-pip-version-check "openai==3.54.0"
 fi
-cargo build -q -p pacer-cli
-exec "$venv/bin/python" tests/openai_sdk.py --pacer target/debug/pacer
+# PACER: a pacer binary already built (scripts/test.sh passes the one its tests built).
+if [ -z "${PACER:-}" ]; then
+  cargo build -q -p pacer-cli
+  PACER=target/debug/pacer
+fi
+exec "$venv/bin/python" tests/openai_sdk.py --pacer "$PACER"

@@ -35,141 +35,32 @@
 //! ```
 
 mod feed;
+mod model;
+mod report;
 mod write;
 
-use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use futures_util::stream;
-use pacer_core::{ErrorKind, Params, Provider};
-use pacer_engine::{Budget, Lane, LaneConfig, Spending, StopReason};
+use pacer_core::ErrorKind;
+use pacer_engine::{Budget, Lane, LaneConfig, Spending};
 use serde_json::Value;
 use tokio::sync::{mpsc, watch};
 
 use crate::{
-    InputError, Journal, JournalError, LaneReport, Manifest, OpenMode, RESULTS_FILE,
-    RETRIED_FAILURES_FILE, Summary, Tally, scan,
+    Journal, JournalError, LaneReport, Manifest, OpenMode, RESULTS_FILE, RETRIED_FAILURES_FILE,
+    Summary, Tally, scan,
 };
 
 pub use feed::request as job_request;
+pub use model::{BatchModel, LaneCounters, Notice, Stopper};
+pub use report::{BatchError, Report};
 
 /// Items read ahead of each lane, so that a fast lane never waits on the prompts file.
 const ITEMS_AHEAD: usize = 64;
-
-/// One model of a batch: its label (unique in the batch, written in each record), the name
-/// sent to the provider, the provider, and how its lane works.
-#[derive(Clone)]
-pub struct BatchModel {
-    /// The label records carry (and the lane's name).
-    pub label: String,
-    /// The model's name at the provider.
-    pub name: String,
-    /// Sends its requests.
-    pub provider: Arc<dyn Provider>,
-    /// Completions per prompt.
-    pub samples: u32,
-    /// Sampling parameters for every prompt (a prompt's own, from an OpenAI batch line, win).
-    pub params: Params,
-    /// How its lane paces, retries and checks (its `name` and `budget` are set by the
-    /// batch).
-    pub lane: LaneConfig,
-}
-
-impl BatchModel {
-    /// `name` on `provider`, labelled `name`, one sample, default parameters and lane.
-    pub fn new(name: impl Into<String>, provider: Arc<dyn Provider>) -> Self {
-        let name = name.into();
-        Self {
-            label: name.clone(),
-            lane: LaneConfig::new(name.clone()),
-            name,
-            provider,
-            samples: 1,
-            params: Params::default(),
-        }
-    }
-
-    /// Sets the label.
-    pub fn label(mut self, label: impl Into<String>) -> Self {
-        self.label = label.into();
-        self
-    }
-
-    /// Sets the completions per prompt.
-    pub fn samples(mut self, samples: u32) -> Self {
-        self.samples = samples.max(1);
-        self
-    }
-}
-
-/// What a run counts as it goes, per model, for a progress display.
-#[derive(Debug, Default)]
-pub struct LaneCounters {
-    /// Jobs of this model in the whole run.
-    pub total: AtomicU64,
-    /// Jobs finished earlier (skipped on resume).
-    pub skipped: AtomicU64,
-    /// Jobs finished in this session.
-    pub done: AtomicU64,
-    /// Of those, failed.
-    pub failed: AtomicU64,
-    /// Tokens over all attempts.
-    pub tokens: AtomicU64,
-}
-
-/// Something a person may want to know as the run opens its folder.
-#[derive(Debug)]
-pub enum Notice<'a> {
-    /// A torn last line left by an interrupted run was dropped; its job runs again.
-    TornLineDropped {
-        /// Its size.
-        bytes: u64,
-        /// Its line number.
-        line: u64,
-    },
-    /// `--fresh`: the earlier results were moved here.
-    MovedAside(&'a Path),
-    /// Resuming: these jobs are done already.
-    Resuming {
-        /// Jobs done.
-        done: usize,
-        /// Of which succeeded.
-        succeeded: u64,
-        /// Of which failed.
-        failed: u64,
-    },
-    /// Invalid prompts were skipped and listed in this file.
-    SkippedInvalid {
-        /// How many.
-        count: usize,
-        /// Where they are listed.
-        listed_in: &'a Path,
-    },
-    /// The folder is open and the lanes start: the last notice before the run's end (a
-    /// progress display can start now without the notices above crossing it).
-    Running,
-}
-
-/// Stops a running batch from outside (e.g. on Ctrl-C): nothing new is sent, what is in
-/// flight is abandoned and stays pending for a resume.
-#[derive(Clone, Debug)]
-pub struct Stopper(Arc<watch::Sender<Option<String>>>);
-
-impl Stopper {
-    /// Stops the run with `message` as every lane's reason.
-    pub fn stop(&self, message: impl Into<String>) {
-        let message = message.into();
-        self.0.send_if_modified(|current| {
-            current.is_none() && {
-                *current = Some(message);
-                true
-            }
-        });
-    }
-}
 
 /// What hears the run's notices.
 type NoticeFn = Box<dyn Fn(&Notice<'_>) + Send + Sync>;
@@ -187,58 +78,6 @@ pub struct Batch {
     config: Value,
     stop: Arc<watch::Sender<Option<String>>>,
     notices: Option<NoticeFn>,
-}
-
-/// How a run ended.
-#[derive(Debug)]
-pub struct Report {
-    /// The summary written to `summary.json`.
-    pub summary: Summary,
-    /// Items that ended in this session (calls: samples sent together as `n` are one).
-    pub finished: u64,
-    /// Jobs not done yet (a lane stopped, or the run was stopped): a resume finishes them.
-    pub pending: u64,
-    /// The lanes that stopped before their input ran out, and why.
-    pub stopped: Vec<(String, StopReason)>,
-    /// Whether a [`Stopper`] stopped the run.
-    pub interrupted: bool,
-    /// Whether the budget stopped a lane.
-    pub budget_exhausted: bool,
-    /// The results file.
-    pub results: PathBuf,
-}
-
-/// Why a batch could not run (what it finished before is kept in its folder).
-#[derive(Debug, thiserror::Error)]
-pub enum BatchError {
-    /// The prompts file could not be read.
-    #[error(transparent)]
-    Input(#[from] InputError),
-    /// The prompts file holds no prompt.
-    #[error("{}: no prompts to run", .0.display())]
-    NoPrompts(PathBuf),
-    /// Every prompt is invalid.
-    #[error("{}: no valid prompts to run: all {count} are invalid, the first: {first}", path.display())]
-    NoValidPrompts {
-        /// The prompts file.
-        path: PathBuf,
-        /// How many are invalid.
-        count: usize,
-        /// The first.
-        first: Box<InputError>,
-    },
-    /// The output folder's files.
-    #[error(transparent)]
-    Journal(#[from] JournalError),
-    /// Two models share a label.
-    #[error("two models are labelled `{0}`: give each a distinct label")]
-    DuplicateLabel(String),
-    /// A dollar budget needs every model's price.
-    #[error("no price is known for `{0}`, and a budget in dollars needs one")]
-    NoPrice(String),
-    /// A part of the run panicked.
-    #[error("{0} panicked")]
-    Panicked(&'static str),
 }
 
 impl Batch {
@@ -381,7 +220,7 @@ impl Batch {
         let tally = Tally::read(journal.path())?;
         let budget = self.open_budget(&tally)?;
         if !scanned.invalid.is_empty() {
-            let listed_in = write_invalid(&self.output, &scanned.invalid)?;
+            let listed_in = report::write_invalid(&self.output, &scanned.invalid)?;
             self.notice(Notice::SkippedInvalid {
                 count: scanned.invalid.len(),
                 listed_in: &listed_in,
@@ -554,28 +393,4 @@ impl Batch {
             results: self.output.join(RESULTS_FILE),
         })
     }
-}
-
-/// Lists the invalid prompts skipped with `skip_invalid`; each run's scan finds them all
-/// again, so the list is rewritten, not appended to.
-fn write_invalid(dir: &Path, invalid: &[InputError]) -> Result<PathBuf, JournalError> {
-    let path = dir.join("invalid_inputs.jsonl");
-    let io = |source| JournalError::Io {
-        doing: "write",
-        path: path.clone(),
-        source,
-    };
-    let mut file = std::io::BufWriter::new(std::fs::File::create(&path).map_err(io)?);
-    for error in invalid {
-        let line = serde_json::json!({
-            "file": error.path.display().to_string(),
-            "line": error.line,
-            "index": error.index,
-            "field": error.field,
-            "error": error.to_string(),
-        });
-        writeln!(file, "{line}").map_err(io)?;
-    }
-    file.flush().map_err(io)?;
-    Ok(path)
 }

@@ -3,6 +3,8 @@
 pub(crate) mod attempt;
 mod config;
 mod output;
+mod steps;
+mod unfinished;
 
 use std::pin::pin;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -10,51 +12,16 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures_util::stream::{Stream, StreamExt};
-use pacer_core::{ErrorKind, Provider, ProviderError, Usage};
+use pacer_core::{ErrorKind, Provider, Usage};
 use pacer_limit::{Limiter, LimiterConfig};
 use tokio::sync::{Notify, mpsc, watch};
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 
-use crate::{Event, Exhausted, Middleware, Observer, Outcome, Stats, WorkItem};
+use crate::{Event, Middleware, Observer, Outcome, Stats, WorkItem};
 
 pub use config::{LaneConfig, StopHandle, StopReason, UNPACED_IN_FLIGHT};
-
-/// A [`Lane::call`] that ended without an outcome: why, and what it had done.
-#[derive(Debug)]
-pub struct Unfinished {
-    /// Why.
-    pub why: NotDone,
-    /// Requests it sent before (rate-limited ones included).
-    pub attempts: u32,
-    /// What those were billed.
-    pub usage: Usage,
-    /// How long it waited for capacity, every attempt's wait together.
-    pub queued: Duration,
-    /// How long its requests were out with the server.
-    pub upstream: Duration,
-}
-
-/// Why a [`Lane::call`] ended without an outcome.
-#[derive(Debug)]
-pub enum NotDone {
-    /// No capacity came within the wait allowed. Nothing was reserved for the request.
-    Busy {
-        /// About how long it would have waited for capacity.
-        retry_after: Duration,
-    },
-    /// Its worst case would pass the budget (what is billed plus what requests in flight
-    /// hold). The lane goes on: a smaller request may still fit.
-    OverBudget(Exhausted),
-    /// The lane stopped (its key was refused, its quota is used up) before the request
-    /// could end, or the caller stopped it.
-    Stopped {
-        /// Why.
-        reason: StopReason,
-        /// The error of this request, when it was what stopped the lane.
-        error: Option<Box<ProviderError>>,
-    },
-}
+pub use unfinished::{NotDone, Unfinished};
 
 /// Builds a [`Lane`].
 pub struct LaneBuilder {

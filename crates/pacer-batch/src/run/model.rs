@@ -1,0 +1,122 @@
+//! What a batch is made of and how it is watched: its models, their progress counters, the
+//! notices it gives as it opens its folder, and the handle that stops it.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
+
+use pacer_core::{Params, Provider};
+use pacer_engine::LaneConfig;
+use tokio::sync::watch;
+
+/// One model of a batch: its label (unique in the batch, written in each record), the name
+/// sent to the provider, the provider, and how its lane works.
+#[derive(Clone)]
+pub struct BatchModel {
+    /// The label records carry (and the lane's name).
+    pub label: String,
+    /// The model's name at the provider.
+    pub name: String,
+    /// Sends its requests.
+    pub provider: Arc<dyn Provider>,
+    /// Completions per prompt.
+    pub samples: u32,
+    /// Sampling parameters for every prompt (a prompt's own, from an OpenAI batch line, win).
+    pub params: Params,
+    /// How its lane paces, retries and checks (its `name` and `budget` are set by the
+    /// batch).
+    pub lane: LaneConfig,
+}
+
+impl BatchModel {
+    /// `name` on `provider`, labelled `name`, one sample, default parameters and lane.
+    pub fn new(name: impl Into<String>, provider: Arc<dyn Provider>) -> Self {
+        let name = name.into();
+        Self {
+            label: name.clone(),
+            lane: LaneConfig::new(name.clone()),
+            name,
+            provider,
+            samples: 1,
+            params: Params::default(),
+        }
+    }
+
+    /// Sets the label.
+    pub fn label(mut self, label: impl Into<String>) -> Self {
+        self.label = label.into();
+        self
+    }
+
+    /// Sets the completions per prompt.
+    pub fn samples(mut self, samples: u32) -> Self {
+        self.samples = samples.max(1);
+        self
+    }
+}
+
+/// What a run counts as it goes, per model, for a progress display.
+#[derive(Debug, Default)]
+pub struct LaneCounters {
+    /// Jobs of this model in the whole run.
+    pub total: AtomicU64,
+    /// Jobs finished earlier (skipped on resume).
+    pub skipped: AtomicU64,
+    /// Jobs finished in this session.
+    pub done: AtomicU64,
+    /// Of those, failed.
+    pub failed: AtomicU64,
+    /// Tokens over all attempts.
+    pub tokens: AtomicU64,
+}
+
+/// Something a person may want to know as the run opens its folder.
+#[derive(Debug)]
+pub enum Notice<'a> {
+    /// A torn last line left by an interrupted run was dropped; its job runs again.
+    TornLineDropped {
+        /// Its size.
+        bytes: u64,
+        /// Its line number.
+        line: u64,
+    },
+    /// `--fresh`: the earlier results were moved here.
+    MovedAside(&'a Path),
+    /// Resuming: these jobs are done already.
+    Resuming {
+        /// Jobs done.
+        done: usize,
+        /// Of which succeeded.
+        succeeded: u64,
+        /// Of which failed.
+        failed: u64,
+    },
+    /// Invalid prompts were skipped and listed in this file.
+    SkippedInvalid {
+        /// How many.
+        count: usize,
+        /// Where they are listed.
+        listed_in: &'a Path,
+    },
+    /// The folder is open and the lanes start: the last notice before the run's end (a
+    /// progress display can start now without the notices above crossing it).
+    Running,
+}
+
+/// Stops a running batch from outside (e.g. on Ctrl-C): nothing new is sent, what is in
+/// flight is abandoned and stays pending for a resume.
+#[derive(Clone, Debug)]
+pub struct Stopper(pub(super) Arc<watch::Sender<Option<String>>>);
+
+impl Stopper {
+    /// Stops the run with `message` as every lane's reason.
+    pub fn stop(&self, message: impl Into<String>) {
+        let message = message.into();
+        self.0.send_if_modified(|current| {
+            current.is_none() && {
+                *current = Some(message);
+                true
+            }
+        });
+    }
+}

@@ -1,0 +1,85 @@
+//! How a batch ended ([`Report`]), or why it could not run ([`BatchError`]), and the list of
+//! the prompts it skipped.
+
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+
+use pacer_engine::StopReason;
+
+use crate::{InputError, JournalError, Summary};
+
+/// How a run ended.
+#[derive(Debug)]
+pub struct Report {
+    /// The summary written to `summary.json`.
+    pub summary: Summary,
+    /// Items that ended in this session (calls: samples sent together as `n` are one).
+    pub finished: u64,
+    /// Jobs not done yet (a lane stopped, or the run was stopped): a resume finishes them.
+    pub pending: u64,
+    /// The lanes that stopped before their input ran out, and why.
+    pub stopped: Vec<(String, StopReason)>,
+    /// Whether a [`Stopper`] stopped the run.
+    pub interrupted: bool,
+    /// Whether the budget stopped a lane.
+    pub budget_exhausted: bool,
+    /// The results file.
+    pub results: PathBuf,
+}
+
+/// Why a batch could not run (what it finished before is kept in its folder).
+#[derive(Debug, thiserror::Error)]
+pub enum BatchError {
+    /// The prompts file could not be read.
+    #[error(transparent)]
+    Input(#[from] InputError),
+    /// The prompts file holds no prompt.
+    #[error("{}: no prompts to run", .0.display())]
+    NoPrompts(PathBuf),
+    /// Every prompt is invalid.
+    #[error("{}: no valid prompts to run: all {count} are invalid, the first: {first}", path.display())]
+    NoValidPrompts {
+        /// The prompts file.
+        path: PathBuf,
+        /// How many are invalid.
+        count: usize,
+        /// The first.
+        first: Box<InputError>,
+    },
+    /// The output folder's files.
+    #[error(transparent)]
+    Journal(#[from] JournalError),
+    /// Two models share a label.
+    #[error("two models are labelled `{0}`: give each a distinct label")]
+    DuplicateLabel(String),
+    /// A dollar budget needs every model's price.
+    #[error("no price is known for `{0}`, and a budget in dollars needs one")]
+    NoPrice(String),
+    /// A part of the run panicked.
+    #[error("{0} panicked")]
+    Panicked(&'static str),
+}
+
+/// Lists the invalid prompts skipped with `skip_invalid`; each run's scan finds them all
+/// again, so the list is rewritten, not appended to.
+pub(super) fn write_invalid(dir: &Path, invalid: &[InputError]) -> Result<PathBuf, JournalError> {
+    let path = dir.join("invalid_inputs.jsonl");
+    let io = |source| JournalError::Io {
+        doing: "write",
+        path: path.clone(),
+        source,
+    };
+    let mut file = std::io::BufWriter::new(std::fs::File::create(&path).map_err(io)?);
+    for error in invalid {
+        let line = serde_json::json!({
+            "file": error.path.display().to_string(),
+            "line": error.line,
+            "index": error.index,
+            "field": error.field,
+            "error": error.to_string(),
+        });
+        writeln!(file, "{line}").map_err(io)?;
+    }
+    file.flush().map_err(io)?;
+    Ok(path)
+}

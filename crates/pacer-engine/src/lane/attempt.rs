@@ -12,23 +12,6 @@ use super::{NotDone, Shared, StopReason, Unfinished};
 use crate::work::DirectCall;
 use crate::{Attempt, Event, Outcome, Work, WorkItem};
 
-/// An item that ends without an outcome, with what it had done.
-fn unfinished(
-    why: NotDone,
-    attempts: u32,
-    usage: Usage,
-    queued: Duration,
-    upstream: Duration,
-) -> Unfinished {
-    Unfinished {
-        why,
-        attempts,
-        usage,
-        queued,
-        upstream,
-    }
-}
-
 /// What one attempt sends. It lives on the stack for one attempt, so the size difference
 /// between the variants costs nothing worth a heap allocation per attempt.
 #[allow(clippy::large_enum_variant)]
@@ -99,6 +82,18 @@ impl Shared {
         let mut last_request = None;
         let (mut queued, mut upstream) = (Duration::ZERO, Duration::ZERO);
         let mut held = None;
+        // Ends the item without an outcome, with what it had done so far.
+        macro_rules! give_up {
+            ($why:expr) => {
+                return Err(Unfinished {
+                    why: $why,
+                    attempts,
+                    usage,
+                    queued,
+                    upstream,
+                })
+            };
+        }
         let mut deadline = bound.map(|b| b.first);
         // Taken by the lane's loop as waiting for capacity.
         let mut waiting = Waiting {
@@ -150,7 +145,7 @@ impl Shared {
                 // A single call is refused alone: a smaller request may still fit.
                 Err(exhausted) if bound.is_some() => {
                     let why = NotDone::OverBudget(exhausted);
-                    return Err(unfinished(why, attempts, usage, queued, upstream));
+                    give_up!(why);
                 }
                 Err(exhausted) => {
                     let kind = ErrorKind::BudgetExhausted;
@@ -159,13 +154,7 @@ impl Shared {
                         advice = kind.advice()
                     );
                     self.close(kind, message);
-                    return Err(unfinished(
-                        self.stopped_here(None),
-                        attempts,
-                        usage,
-                        queued,
-                        upstream,
-                    ));
+                    give_up!(self.stopped_here(None));
                 }
             };
             let waiting_since = Instant::now();
@@ -174,20 +163,14 @@ impl Shared {
             queued += waiting_since.elapsed();
             let permit = match acquired {
                 None => {
-                    return Err(unfinished(
-                        self.stopped_here(None),
-                        attempts,
-                        usage,
-                        queued,
-                        upstream,
-                    ));
+                    give_up!(self.stopped_here(None));
                 }
                 Some(Err(too_big)) => {
                     break Err(ProviderError::new(ErrorKind::Config, too_big.to_string()));
                 }
                 Some(Ok(Err(retry_after))) => {
                     let why = NotDone::Busy { retry_after };
-                    return Err(unfinished(why, attempts, usage, queued, upstream));
+                    give_up!(why);
                 }
                 Some(Ok(Ok(permit))) => permit,
             };
@@ -207,13 +190,7 @@ impl Shared {
             let sent = self.or_stop(self.send(&dispatch, attempt)).await;
             upstream += sending.elapsed();
             let Some(result) = sent else {
-                return Err(unfinished(
-                    self.stopped_here(None),
-                    attempts,
-                    usage,
-                    queued,
-                    upstream,
-                ));
+                give_up!(self.stopped_here(None));
             };
             for middleware in &self.middleware {
                 middleware.after(&item.id, &result).await;
@@ -290,13 +267,7 @@ impl Shared {
                 if let Verdict::Hiccup { wait } = verdict
                     && self.or_stop(tokio::time::sleep(wait)).await.is_none()
                 {
-                    return Err(unfinished(
-                        self.stopped_here(None),
-                        attempts,
-                        usage,
-                        queued,
-                        upstream,
-                    ));
+                    give_up!(self.stopped_here(None));
                 }
                 // A fresh wait: the server's refusal is not the caller's fault.
                 deadline = bound.map(|b| Instant::now() + b.renewed);
@@ -311,13 +282,7 @@ impl Shared {
                     advice = error.kind.advice()
                 );
                 self.stop_with(Some(error.kind), message);
-                return Err(unfinished(
-                    self.stopped_here(Some(error)),
-                    attempts,
-                    usage,
-                    queued,
-                    upstream,
-                ));
+                give_up!(self.stopped_here(Some(error)));
             }
             match self.config.retry.next_delay(retries, &error, self.draw()) {
                 Some(delay) => {
@@ -331,13 +296,7 @@ impl Shared {
                         delay,
                     });
                     if self.or_stop(tokio::time::sleep(delay)).await.is_none() {
-                        return Err(unfinished(
-                            self.stopped_here(None),
-                            attempts,
-                            usage,
-                            queued,
-                            upstream,
-                        ));
+                        give_up!(self.stopped_here(None));
                     }
                 }
                 None => break Err(error),

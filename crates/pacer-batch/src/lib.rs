@@ -18,8 +18,12 @@ pub use journal::{
 };
 pub use manifest::{MANIFEST_FILE, Manifest, new_run_id};
 pub use record::{
-    JobKey, Record, RecordError, RecordStatus, TokenCounts, UsageTotals, sampling_params,
+    JobKey, Record, RecordError, RecordStatus, SendMode, TokenCounts, UsageTotals, sampling_params,
 };
-pub use run::{Batch, BatchError, BatchModel, LaneCounters, Notice, Report, Stopper, job_request};
+pub use run::batched::{BATCH_LINES_DIR, BATCHES_FILE, LedgerBatch, read_ledger};
+pub use run::{
+    Batch, BatchError, BatchModel, BatchProgress, BatchSettings, LaneCounters, Notice, Report,
+    Stopper, job_request,
+};
 pub use summary::{LaneReport, ModelSummary, ModelTotals, SUMMARY_FILE, Summary, Totals, table};
 pub use tally::{Tally, summarize};

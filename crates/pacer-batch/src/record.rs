@@ -72,8 +72,26 @@ pub struct Record {
     pub attempts: u32,
     /// Tokens billed over every attempt, failed ones included.
     pub usage_all_attempts: UsageTotals,
-    /// What the job cost in US dollars, when the model's prices are known.
+    /// What the job cost in US dollars, when the model's prices are known (at the batch
+    /// price for a batch record).
     pub cost_usd: Option<f64>,
+    /// How the job was sent: live, or in a provider's batch.
+    #[serde(default)]
+    pub mode: SendMode,
+    /// The provider's id of the batch that answered, for a batch record.
+    #[serde(default)]
+    pub batch_id: Option<String>,
+}
+
+/// How a job was sent.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SendMode {
+    /// One request, answered at once.
+    #[default]
+    Live,
+    /// A line of a provider's batch (half price, answered within a day).
+    Batch,
 }
 
 /// Identifies one job: the unit that is done or not done in a journal.
@@ -195,7 +213,7 @@ impl From<&ProviderError> for RecordError {
 
 impl Record {
     /// Every field name a record writes itself, in order; `metadata` goes after `retry_count`.
-    pub const FIELDS: [&'static str; 22] = [
+    pub const FIELDS: [&'static str; 24] = [
         "run_id",
         "prompt_id",
         "model",
@@ -218,6 +236,8 @@ impl Record {
         "attempts",
         "usage_all_attempts",
         "cost_usd",
+        "mode",
+        "batch_id",
     ];
 
     /// The job this record is the result of.
@@ -303,6 +323,8 @@ impl Serialize for Record {
         map.serialize_entry("attempts", &self.attempts)?;
         map.serialize_entry("usage_all_attempts", &self.usage_all_attempts)?;
         map.serialize_entry("cost_usd", &self.cost_usd)?;
+        map.serialize_entry("mode", &self.mode)?;
+        map.serialize_entry("batch_id", &self.batch_id)?;
         map.end()
     }
 }
@@ -336,6 +358,8 @@ mod tests {
             attempts: 1,
             usage_all_attempts: UsageTotals::default(),
             cost_usd: None,
+            mode: SendMode::Live,
+            batch_id: None,
         }
     }
 

@@ -39,6 +39,8 @@ fn record(label: &str, prompt_id: &str, second: i64) -> Record {
         attempts: 1,
         usage_all_attempts: UsageTotals::default(),
         cost_usd: None,
+        mode: pacer_batch::SendMode::Live,
+        batch_id: None,
     }
 }
 

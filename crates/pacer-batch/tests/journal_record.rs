@@ -45,6 +45,8 @@ fn failed_record() -> Record {
         attempts: 4,
         usage_all_attempts: UsageTotals::default(),
         cost_usd: None,
+        mode: pacer_batch::SendMode::Live,
+        batch_id: None,
     }
 }
 
@@ -89,6 +91,8 @@ fn record_json_field_order_is_seed_fields_metadata_then_pacer_fields() {
             "attempts",
             "usage_all_attempts",
             "cost_usd",
+            "mode",
+            "batch_id",
         ]
     );
     assert_eq!(keys(&value["tokens_used"]), ["input", "output", "total"]);

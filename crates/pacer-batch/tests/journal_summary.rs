@@ -53,6 +53,8 @@ fn record(label: &str, n: u32, elapsed_seconds: f64, error: Option<ErrorKind>) -
             cached_input: 0,
         },
         cost_usd: None,
+        mode: pacer_batch::SendMode::Live,
+        batch_id: None,
     }
 }
 

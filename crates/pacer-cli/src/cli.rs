@@ -34,6 +34,25 @@ pub enum Command {
     /// Serve an OpenAI-compatible gateway that paces every client's requests under the
     /// config's model limits.
     Serve(ServeArgs),
+    /// List a run's batches (batch mode) and their state at the provider; `--cancel`
+    /// cancels those still running.
+    Batches(BatchesArgs),
+}
+
+/// `pacer batches`.
+#[derive(Debug, Args)]
+pub struct BatchesArgs {
+    /// The run's output folder.
+    #[arg(value_name = "DIR")]
+    pub dir: PathBuf,
+    /// Cancel the batches still running (their unanswered jobs stay pending; a resume
+    /// submits them again).
+    #[arg(long)]
+    pub cancel: bool,
+    /// The run's config, for its models' keys and URLs [default: the config kept in the
+    /// folder's run.json, keys from the environment].
+    #[arg(short, long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
 }
 
 /// `pacer serve`.
@@ -154,6 +173,10 @@ pub struct RunArgs {
     /// Stop dispatching before the run's tokens (resumes included) would pass this many.
     #[arg(long, value_name = "N")]
     pub budget_tokens: Option<u64>,
+    /// Send every model's jobs through its provider's batch API (half price, answered
+    /// within 24 hours), except models whose entry says `mode = "live"`.
+    #[arg(long)]
+    pub batch: bool,
     /// A JSON Schema file every output must match (structured output), for every model:
     /// sent to the provider, each reply validated, invalid ones retried.
     #[arg(long, value_name = "FILE")]

@@ -1,6 +1,7 @@
 //! `pacer`: send prompts × models × samples to language models, paced under every limit,
 //! retried, journalled and resumable.
 
+mod batches;
 mod cli;
 mod config;
 mod export;
@@ -45,6 +46,7 @@ fn main() -> ExitCode {
             cli::Command::Mock(args) => mock::run(args).await.map(|()| ExitCode::SUCCESS),
             cli::Command::Validate(validate) => validate::main(validate).await,
             cli::Command::Serve(serve) => serve::main(serve).await,
+            cli::Command::Batches(args) => batches::main(args).await,
         }
     });
     match result {

@@ -4,7 +4,7 @@ use std::fmt;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use pacer_mock::{MockServer, MockServerConfig, Stats};
+use pacer_mock::{MockBatchConfig, MockServer, MockServerConfig, Stats};
 use pacer_providers::openai::Encoding;
 
 /// The flags of `pacer mock`.
@@ -86,6 +86,21 @@ pub struct MockArgs {
     /// servers).
     #[arg(long)]
     pub no_rate_headers: bool,
+    /// Time from a batch's creation (OpenAI's, Anthropic's or Gemini's batch API) until it
+    /// ends.
+    #[arg(long, default_value = "2s", value_parser = duration)]
+    pub batch_time: Duration,
+    /// Probability (0 to 1) that a batch line fails with a server error.
+    #[arg(long, default_value_t = 0.0, value_parser = probability)]
+    pub batch_fail: f64,
+    /// Probability (0 to 1) that a batch line expires unprocessed (a Gemini batch with any
+    /// expires whole).
+    #[arg(long, default_value_t = 0.0, value_parser = probability)]
+    pub batch_expire: f64,
+    /// Enqueued-token limit per model: batches that would take the tokens of a model's
+    /// batches not yet ended past it are refused (no limit when left out).
+    #[arg(long)]
+    pub batch_queue_tokens: Option<u64>,
 }
 
 impl fmt::Debug for MockArgs {
@@ -144,6 +159,12 @@ impl MockArgs {
             quota_tokens: self.quota_tokens,
             default_max_tokens: self.default_max_tokens,
             rate_headers: !self.no_rate_headers,
+            batch: MockBatchConfig {
+                processing: self.batch_time,
+                line_failure: self.batch_fail,
+                line_expiry: self.batch_expire,
+                queue_tokens: self.batch_queue_tokens,
+            },
         }
     }
 
@@ -157,9 +178,9 @@ impl MockArgs {
     }
 }
 
-/// The counters in one line, for the exit.
+/// The counters in one line, for the exit (with the batch APIs' when they were used).
 fn summary(stats: &Stats) -> String {
-    format!(
+    let mut line = format!(
         "pacer mock: {} requests ({} OpenAI, {} Anthropic, {} Gemini) in {:.1}s: {} ok, {} rate-limited, {} over quota, {} 500s, \
          {} 503s, {} dropped, {} truncated, {} slow, {} busy 429s, {} bad, {} unauthorized, {} not found; \
          {} prompt + {} completion tokens",
@@ -182,7 +203,22 @@ fn summary(stats: &Stats) -> String {
         stats.not_found,
         stats.prompt_tokens,
         stats.completion_tokens,
-    )
+    );
+    if stats.batch_requests > 0 {
+        line += &format!(
+            "; {} batch requests: {} files, {} batches ({} refused, {} cancelled), {} lines \
+             ({} failed, {} expired)",
+            stats.batch_requests,
+            stats.files_uploaded,
+            stats.batches_created,
+            stats.batches_refused,
+            stats.batches_cancelled,
+            stats.batch_lines_submitted,
+            stats.batch_lines_failed,
+            stats.batch_lines_expired,
+        );
+    }
+    line
 }
 
 /// Runs `pacer mock`: listens on `--host:--port`, says so on stderr, serves until Ctrl-C,
@@ -244,6 +280,7 @@ mod tests {
         assert_eq!(config.slow_for, Duration::from_secs(120));
         assert_eq!(config.default_max_tokens, pacer_core::DEFAULT_MAX_TOKENS);
         assert!(config.rate_headers);
+        assert_eq!(config.batch, MockBatchConfig::default());
         assert_eq!(config.describe(), "rpm unlimited, tpm unlimited, window 2s");
     }
 
@@ -287,6 +324,14 @@ mod tests {
             "--default-max-tokens",
             "64",
             "--no-rate-headers",
+            "--batch-time",
+            "500ms",
+            "--batch-fail",
+            "0.1",
+            "--batch-expire",
+            "0.05",
+            "--batch-queue-tokens",
+            "90000",
             "--port",
             "0",
         ])
@@ -300,6 +345,14 @@ mod tests {
         assert_eq!(config.models, ["gpt-4o-mini", "o4-mini"]);
         assert_eq!(config.api_key.as_deref(), Some("sk-test"));
         assert!(!config.rate_headers);
+        let batch = MockBatchConfig {
+            processing: Duration::from_millis(500),
+            line_failure: 0.1,
+            line_expiry: 0.05,
+            queue_tokens: Some(90000),
+        };
+        assert_eq!(config.batch, batch);
+        assert!(config.describe().contains("batches take 500ms"));
         assert!(!format!("{args:?}").contains("sk-test"));
     }
 
@@ -310,6 +363,8 @@ mod tests {
         let err = parse(&["--window", "soon"]).unwrap_err().to_string();
         assert!(err.contains("not a duration"), "{err}");
         let args = parse(&["--fail-500", "0.7", "--fail-503", "0.7"]).unwrap();
+        assert!(args.config().unwrap_err().to_string().contains("add up"));
+        let args = parse(&["--batch-fail", "0.7", "--batch-expire", "0.7"]).unwrap();
         assert!(args.config().unwrap_err().to_string().contains("add up"));
         let args = parse(&["--otpm", "0"]).unwrap();
         let err = args.config().unwrap_err().to_string();

@@ -103,22 +103,59 @@ pub async fn main(args: ValidateArgs) -> anyhow::Result<ExitCode> {
             },
         );
         failed |= fits.is_err();
-        let cost = model
-            .price
-            .map(|p| p.worst_case(estimate.input_tokens, estimate.max_output_tokens));
+        if model.batch.is_some() && provider.batch_api().is_none() {
+            say(
+                &mut out,
+                false,
+                format!(
+                    "{}: batch mode, but {} has no batch API (openai, anthropic and gemini do)",
+                    model.label,
+                    provider.kind()
+                ),
+            );
+            failed = true;
+        }
+        let worst =
+            |p: pacer_core::Price| p.worst_case(estimate.input_tokens, estimate.max_output_tokens);
+        let live = model.price.map(worst);
+        let batch = model
+            .batch
+            .clone()
+            .unwrap_or_default()
+            .price_over(model.price)
+            .map(worst);
+        let cost = if model.batch.is_some() { batch } else { live };
         total_usd = total_usd.zip(cost).map(|(a, b)| a + b);
+        let costs = match (live, batch, provider.batch_api().is_some()) {
+            (None, _, _) => "cost unknown (no price)".into(),
+            (Some(live), Some(batch), true) => {
+                let (chosen, other) = if model.batch.is_some() {
+                    ("batch", "live")
+                } else {
+                    ("live", "batch")
+                };
+                let (a, b) = if model.batch.is_some() {
+                    (batch, live)
+                } else {
+                    (live, batch)
+                };
+                format!("at most ${a:.4} {chosen} (${b:.4} {other})")
+            }
+            (Some(live), _, _) => format!("at most ${live:.4}"),
+        };
         let _ = writeln!(
             out,
-            "     {}: {} jobs in {} calls, ~{} input tokens, at most {} output tokens, {}{}",
+            "     {}: {} jobs in {} calls, ~{} input tokens, at most {} output tokens, {costs}{}",
             model.label,
             estimate.jobs,
             estimate.calls,
             estimate.input_tokens,
             estimate.max_output_tokens,
-            cost.map_or("cost unknown (no price)".into(), |c| format!(
-                "at most ${c:.4}"
-            )),
-            minutes(model, &estimate),
+            if model.batch.is_some() {
+                ", answered within 24 hours (batch mode)".to_owned()
+            } else {
+                minutes(model, &estimate)
+            },
         );
         if args.ping {
             let (ok, line) = ping(model, provider.as_ref()).await;

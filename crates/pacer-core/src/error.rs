@@ -48,11 +48,17 @@ pub enum ErrorKind {
     /// that cannot be used, a model file that will not load, a request larger than a whole
     /// limit. Not retried; the config needs a change.
     Config,
+    /// A batch's completion window passed before the request ran (batch mode). Nothing was
+    /// billed; it is submitted again in a later batch.
+    Expired,
+    /// The batch holding the request was cancelled before it ran (batch mode). Nothing was
+    /// billed; the job stays pending for a resume.
+    Cancelled,
 }
 
 impl ErrorKind {
     /// Every kind, in declaration order.
-    pub const ALL: [ErrorKind; 15] = [
+    pub const ALL: [ErrorKind; 17] = [
         ErrorKind::RateLimited,
         ErrorKind::QuotaExhausted,
         ErrorKind::Server,
@@ -68,6 +74,8 @@ impl ErrorKind {
         ErrorKind::InvalidOutput,
         ErrorKind::BudgetExhausted,
         ErrorKind::Config,
+        ErrorKind::Expired,
+        ErrorKind::Cancelled,
     ];
 
     /// Whether sending the same item again may succeed (rate limits included).
@@ -79,7 +87,8 @@ impl ErrorKind {
             | ErrorKind::Timeout
             | ErrorKind::Connection
             | ErrorKind::InvalidResponse
-            | ErrorKind::InvalidOutput => true,
+            | ErrorKind::InvalidOutput
+            | ErrorKind::Expired => true,
             ErrorKind::QuotaExhausted
             | ErrorKind::ContextLength
             | ErrorKind::BadRequest
@@ -87,7 +96,8 @@ impl ErrorKind {
             | ErrorKind::NotFound
             | ErrorKind::ContentFiltered
             | ErrorKind::BudgetExhausted
-            | ErrorKind::Config => false,
+            | ErrorKind::Config
+            | ErrorKind::Cancelled => false,
         }
     }
 
@@ -113,7 +123,9 @@ impl ErrorKind {
             | ErrorKind::BadRequest
             | ErrorKind::ContentFiltered
             | ErrorKind::InvalidOutput
-            | ErrorKind::Config => false,
+            | ErrorKind::Config
+            | ErrorKind::Expired
+            | ErrorKind::Cancelled => false,
         }
     }
 
@@ -135,6 +147,8 @@ impl ErrorKind {
             ErrorKind::InvalidOutput => "InvalidOutput",
             ErrorKind::BudgetExhausted => "BudgetExhausted",
             ErrorKind::Config => "Config",
+            ErrorKind::Expired => "Expired",
+            ErrorKind::Cancelled => "Cancelled",
         }
     }
 
@@ -161,7 +175,9 @@ impl ErrorKind {
             | ErrorKind::ContextLength
             | ErrorKind::BadRequest
             | ErrorKind::ContentFiltered
-            | ErrorKind::InvalidOutput => {
+            | ErrorKind::InvalidOutput
+            | ErrorKind::Expired
+            | ErrorKind::Cancelled => {
                 "run again with --resume --retry-failed to retry the failed items"
             }
         }

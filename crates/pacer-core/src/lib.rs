@@ -2,6 +2,7 @@
 //! what comes back, how tokens are counted, how failures are classified, and the [`Provider`]
 //! trait that each API implements. No I/O happens here.
 
+mod batch;
 mod error;
 mod estimate;
 mod events;
@@ -13,6 +14,9 @@ mod ratelimit;
 mod response;
 mod timestamp;
 
+pub use batch::{
+    BatchApi, BatchEnd, BatchInput, BatchLimits, BatchLine, BatchPhase, BatchResults, BatchStatus,
+};
 pub use error::{ErrorKind, ProviderError};
 pub use estimate::estimate_tokens;
 pub use events::chat_completion_events;

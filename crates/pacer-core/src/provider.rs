@@ -78,6 +78,12 @@ pub trait Provider: Send + Sync {
         false
     }
 
+    /// The provider's batch API, where it has one (OpenAI, Anthropic, Gemini): the same
+    /// requests at the batch price, answered within a day.
+    fn batch_api(&self) -> Option<&dyn crate::BatchApi> {
+        None
+    }
+
     /// Sends `request` and waits for the whole reply.
     async fn send(&self, request: &Request) -> Result<Response, ProviderError>;
 }

@@ -47,6 +47,26 @@ pub(crate) struct Job {
     pub(crate) output_cap: u64,
 }
 
+/// A completion request checked and priced, with the protocol that words its reply: what
+/// an endpoint's checks make of a body, before the limits. The live endpoints send it on to
+/// [`Shared::complete`]; a batch line is [rendered](Prepared::render) on its own.
+#[derive(Debug)]
+pub(crate) struct Prepared<P> {
+    /// The request and its cost.
+    pub(crate) job: Job,
+    /// How its API words the reply.
+    pub(crate) protocol: P,
+}
+
+impl<P: Protocol> Prepared<P> {
+    /// The reply, as the server's `id`-th, with no limit, latency, fault or counter: how a
+    /// batch line is answered, apart from the live traffic.
+    pub(crate) fn render(&self, id: u64) -> Rendered {
+        self.protocol
+            .render(id, pacer_providers::mock::reply(&self.job.request))
+    }
+}
+
 /// A reply body and the tokens it reports.
 #[derive(Debug)]
 pub(crate) struct Rendered {
@@ -91,9 +111,10 @@ impl Shared {
     /// Runs an admitted-or-not completion: the limits, latency, faults, reply and headers.
     pub(crate) async fn complete<P: Protocol>(
         &self,
-        job: Job,
-        protocol: &P,
+        prepared: Prepared<P>,
     ) -> Result<Reply, Dropped> {
+        let Prepared { job, protocol } = prepared;
+        let protocol = &protocol;
         let c = &self.counters;
         let model = job.request.model.as_str();
         let (verdict, readings) = self.limiter.admit(Instant::now(), model, &job.cost);

@@ -1,8 +1,9 @@
-//! What the mock server does: its rate limits, latency, faults, key and models.
+//! What the mock server does: its rate limits, latency, faults, key, models and batches.
 
 use std::fmt;
 use std::time::Duration;
 
+use crate::MockBatchConfig;
 use crate::timefmt::go_duration;
 
 /// How a [`MockServer`](crate::MockServer) behaves. The default is an open server: no limits,
@@ -64,6 +65,9 @@ pub struct MockServerConfig {
     /// Whether replies carry rate-limit headers: OpenAI's `x-ratelimit-*` on its endpoints,
     /// Anthropic's `anthropic-ratelimit-*` on `/v1/messages` (Gemini sends none).
     pub rate_headers: bool,
+    /// How the batch APIs behave: apart from the live endpoints, none of the limits,
+    /// latency or faults above apply to them.
+    pub batch: MockBatchConfig,
 }
 
 impl Default for MockServerConfig {
@@ -90,6 +94,7 @@ impl Default for MockServerConfig {
             quota_tokens: None,
             default_max_tokens: pacer_core::DEFAULT_MAX_TOKENS,
             rate_headers: true,
+            batch: MockBatchConfig::default(),
         }
     }
 }
@@ -119,13 +124,14 @@ impl fmt::Debug for MockServerConfig {
             .field("quota_tokens", &self.quota_tokens)
             .field("default_max_tokens", &self.default_max_tokens)
             .field("rate_headers", &self.rate_headers)
+            .field("batch", &self.batch)
             .finish()
     }
 }
 
 impl MockServerConfig {
     /// Checks the settings: positive limits and window, probabilities between 0 and 1 that
-    /// add up to at most 1.
+    /// add up to at most 1 (the faults' and, apart, the batch lines').
     pub fn validate(&self) -> Result<(), InvalidConfig> {
         self.check().map_err(InvalidConfig)
     }
@@ -161,10 +167,11 @@ impl MockServerConfig {
                 "the fault probabilities add up to {sum}, more than 1"
             ));
         }
-        Ok(())
+        self.batch.check()
     }
 
-    /// The settings in a few words (limits, latency, faults, quota, key), for a startup line.
+    /// The settings in a few words (limits, latency, faults, quota, key, batches), for a
+    /// startup line.
     pub fn describe(&self) -> String {
         let limit =
             |limit: Option<u64>| limit.map_or_else(|| "unlimited".into(), |l| l.to_string());
@@ -202,6 +209,9 @@ impl MockServerConfig {
         }
         if !self.rate_headers {
             text += ", no rate headers";
+        }
+        if let Some(batch) = self.batch.describe() {
+            text += &format!(", {batch}");
         }
         text
     }

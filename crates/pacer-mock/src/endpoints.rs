@@ -5,12 +5,12 @@ use hyper::StatusCode;
 use hyper::header::{HeaderName, HeaderValue};
 use pacer_core::Response;
 
-use crate::complete::{Job, Protocol, Rendered};
+use crate::complete::{Job, Prepared, Protocol, Rendered};
 use crate::handler::{Shared, unix_seconds};
 use crate::limiter::{Cost, Limited, Readings};
 use crate::replies::{Usage, chat_response, completion_response, is_reasoning};
 use crate::requests::{ChatRequest, CompletionRequest, chat_request, completion_request};
-use crate::respond::{self, Dropped, Reply, error, serialize};
+use crate::respond::{self, Dropped, Reply, bad_request, error, serialize};
 use crate::timefmt::{ceil_millis, go_duration};
 use crate::tokens::Encoding;
 
@@ -32,7 +32,8 @@ enum Kind {
 }
 
 /// OpenAI's way of saying things, for one completion.
-struct OpenAi {
+#[derive(Debug)]
+pub(crate) struct OpenAi {
     kind: Kind,
     prompt_tokens: u64,
 }
@@ -140,14 +141,13 @@ impl Protocol for OpenAi {
     }
 }
 
-/// Sends an admitted OpenAI request on: its cost is its prompt plus `cap` per completion.
-async fn complete(
-    shared: &Shared,
+/// An OpenAI request checked and priced: its cost is its prompt plus `cap` per completion.
+fn prepared(
     request: pacer_core::Request,
     prompt_tokens: u64,
     cap: u32,
     kind: Kind,
-) -> Result<Reply, Dropped> {
+) -> Prepared<OpenAi> {
     let output_cap = u64::from(cap) * u64::from(request.n());
     let job = Job {
         request,
@@ -158,15 +158,13 @@ async fn complete(
         },
         output_cap,
     };
-    shared
-        .complete(
-            job,
-            &OpenAi {
-                kind,
-                prompt_tokens,
-            },
-        )
-        .await
+    Prepared {
+        job,
+        protocol: OpenAi {
+            kind,
+            prompt_tokens,
+        },
+    }
 }
 
 /// The most completions one request may ask for, as OpenAI allows.
@@ -175,9 +173,9 @@ const MAX_N: u32 = 128;
 const MAX_TOP_LOGPROBS: u8 = 20;
 
 /// The body as `T`, or the 400 that says why not.
-fn parse<T: serde::de::DeserializeOwned>(shared: &Shared, body: &[u8]) -> Result<T, Box<Reply>> {
+pub(crate) fn parse<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, Box<Reply>> {
     serde_json::from_slice(body).map_err(|e| {
-        Box::new(shared.bad_request(
+        Box::new(bad_request(
             format!("We could not parse the JSON body of your request: {e}"),
             None,
             None,
@@ -186,16 +184,11 @@ fn parse<T: serde::de::DeserializeOwned>(shared: &Shared, body: &[u8]) -> Result
 }
 
 /// The parameters every model checks: the 400 refusing them, if any.
-fn common_checks(
-    shared: &Shared,
-    n: Option<u32>,
-    top: Option<u8>,
-    top_param: &str,
-) -> Option<Reply> {
+fn common_checks(n: Option<u32>, top: Option<u8>, top_param: &str) -> Option<Reply> {
     if let Some(n) = n
         && !(1..=MAX_N).contains(&n)
     {
-        return Some(shared.bad_request(
+        return Some(bad_request(
             format!("Invalid 'n': expected a value between 1 and {MAX_N}, got {n}."),
             Some("n"),
             Some("invalid_value"),
@@ -204,7 +197,7 @@ fn common_checks(
     if let Some(top) = top
         && top > MAX_TOP_LOGPROBS
     {
-        return Some(shared.bad_request(
+        return Some(bad_request(
             format!(
                 "Invalid '{top_param}': expected a value at most {MAX_TOP_LOGPROBS}, got {top}."
             ),
@@ -216,9 +209,13 @@ fn common_checks(
 }
 
 /// What reasoning models refuse, as the real API words it: the 400, if any.
-fn reasoning_checks(shared: &Shared, wire: &ChatRequest) -> Option<Reply> {
+fn reasoning_checks(wire: &ChatRequest) -> Option<Reply> {
     let refuse = |param: &str, message: String| {
-        Some(shared.bad_request(message, Some(param), Some("unsupported_parameter")))
+        Some(bad_request(
+            message,
+            Some(param),
+            Some("unsupported_parameter"),
+        ))
     };
     if wire.max_tokens.is_some() {
         return refuse(
@@ -256,20 +253,20 @@ fn reasoning_checks(shared: &Shared, wire: &ChatRequest) -> Option<Reply> {
     None
 }
 
-/// `POST /v1/chat/completions`.
-pub(crate) async fn chat(shared: &Shared, body: &[u8]) -> Result<Reply, Dropped> {
-    let wire: ChatRequest = match parse(shared, body) {
-        Ok(wire) => wire,
-        Err(reply) => return Ok(*reply),
-    };
+/// A chat request checked against the model and its parameters, and priced; the refusal
+/// (a 404 or a 400, uncounted) otherwise.
+pub(crate) fn prepare_chat(
+    shared: &Shared,
+    wire: ChatRequest,
+) -> Result<Prepared<OpenAi>, Box<Reply>> {
     if let Some(reply) = shared.unknown_model(&wire.model) {
-        return Ok(reply);
+        return Err(Box::new(reply));
     }
     let reasoning = is_reasoning(&wire.model);
-    let refused = common_checks(shared, wire.n, wire.top_logprobs, "top_logprobs")
-        .or_else(|| reasoning.then(|| reasoning_checks(shared, &wire)).flatten());
+    let refused = common_checks(wire.n, wire.top_logprobs, "top_logprobs")
+        .or_else(|| reasoning.then(|| reasoning_checks(&wire)).flatten());
     if let Some(reply) = refused {
-        return Ok(reply);
+        return Err(Box::new(reply));
     }
     let k = if wire.logprobs == Some(true) {
         usize::from(wire.top_logprobs.unwrap_or(0))
@@ -280,22 +277,33 @@ pub(crate) async fn chat(shared: &Shared, body: &[u8]) -> Result<Reply, Dropped>
         .max_completion_tokens
         .or(wire.max_tokens)
         .unwrap_or(shared.config.default_max_tokens);
+    let request = chat_request(wire, reasoning);
+    let prompt_tokens = Encoding::for_model(&request.model).chat(&request.messages);
+    Ok(prepared(
+        request,
+        prompt_tokens,
+        cap,
+        Kind::Chat { k, reasoning },
+    ))
+}
+
+/// `POST /v1/chat/completions`.
+pub(crate) async fn chat(shared: &Shared, body: &[u8]) -> Result<Reply, Dropped> {
+    let wire: ChatRequest = match parse(body) {
+        Ok(wire) => wire,
+        Err(reply) => return Ok(shared.refused(*reply)),
+    };
     let stream = wire.extra.get("stream") == Some(&serde_json::Value::Bool(true));
     let include_usage = wire
         .extra
         .get("stream_options")
         .and_then(|o| o.get("include_usage"))
         == Some(&serde_json::Value::Bool(true));
-    let request = chat_request(wire, reasoning);
-    let prompt_tokens = Encoding::for_model(&request.model).chat(&request.messages);
-    let reply = complete(
-        shared,
-        request,
-        prompt_tokens,
-        cap,
-        Kind::Chat { k, reasoning },
-    )
-    .await?;
+    let prepared = match prepare_chat(shared, wire) {
+        Ok(prepared) => prepared,
+        Err(reply) => return Ok(shared.refused(*reply)),
+    };
+    let reply = shared.complete(prepared).await?;
     Ok(if stream {
         respond::as_event_stream(reply, include_usage)
     } else {
@@ -303,21 +311,35 @@ pub(crate) async fn chat(shared: &Shared, body: &[u8]) -> Result<Reply, Dropped>
     })
 }
 
-/// `POST /v1/completions`.
-pub(crate) async fn completions(shared: &Shared, body: &[u8]) -> Result<Reply, Dropped> {
-    let wire: CompletionRequest = match parse(shared, body) {
-        Ok(wire) => wire,
-        Err(reply) => return Ok(*reply),
-    };
+/// A legacy completion request checked against the model and its parameters, and priced;
+/// the refusal (a 404 or a 400, uncounted) otherwise.
+pub(crate) fn prepare_completion(
+    shared: &Shared,
+    wire: CompletionRequest,
+) -> Result<Prepared<OpenAi>, Box<Reply>> {
     if let Some(reply) = shared.unknown_model(&wire.model) {
-        return Ok(reply);
+        return Err(Box::new(reply));
     }
-    if let Some(reply) = common_checks(shared, wire.n, wire.logprobs, "logprobs") {
-        return Ok(reply);
+    if let Some(reply) = common_checks(wire.n, wire.logprobs, "logprobs") {
+        return Err(Box::new(reply));
     }
     let k = usize::from(wire.logprobs.unwrap_or(0));
     let cap = wire.max_tokens.unwrap_or(shared.config.default_max_tokens);
     let prompt_tokens = Encoding::for_model(&wire.model).count(&wire.prompt);
     let request = completion_request(wire);
-    complete(shared, request, prompt_tokens, cap, Kind::Completion { k }).await
+    Ok(prepared(
+        request,
+        prompt_tokens,
+        cap,
+        Kind::Completion { k },
+    ))
+}
+
+/// `POST /v1/completions`.
+pub(crate) async fn completions(shared: &Shared, body: &[u8]) -> Result<Reply, Dropped> {
+    let prepared = parse(body).and_then(|wire| prepare_completion(shared, wire));
+    match prepared {
+        Ok(prepared) => shared.complete(prepared).await,
+        Err(reply) => Ok(shared.refused(*reply)),
+    }
 }

@@ -1,5 +1,6 @@
 //! The state the connections share, and the request path up to the endpoints: the stats
-//! routes, routing by protocol, OpenAI's key check and reading the body.
+//! routes, the batch APIs' routes, routing by protocol, OpenAI's key check and reading the
+//! body.
 
 use std::sync::Arc;
 use std::sync::Mutex;
@@ -9,12 +10,13 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use bytes::Bytes;
 use http_body_util::{BodyExt, LengthLimitError, Limited};
 use hyper::body::Incoming;
-use hyper::header::{AUTHORIZATION, HeaderValue};
+use hyper::header::{AUTHORIZATION, HeaderMap, HeaderValue};
 use hyper::{Method, StatusCode};
 use serde_json::json;
 
+use crate::batch::{self, Batches};
 use crate::limiter::Limiter;
-use crate::respond::{self, Dropped, Reply, error, json, json_value, serialize};
+use crate::respond::{Dropped, Reply, error, json, json_value, serialize};
 use crate::stats::{Counters, Stats};
 use crate::{MockServerConfig, anthropic, endpoints, gemini};
 
@@ -43,6 +45,8 @@ pub(crate) struct Shared {
     pub(crate) thresholds: [f64; 6],
     /// The number of the next reply, for its id.
     pub(crate) next_id: AtomicU64,
+    /// The batches and files of the batch APIs.
+    pub(crate) batches: Batches,
     /// `Bearer <key>`, as OpenAI's clients send the key.
     auth: Option<HeaderValue>,
     models: Bytes,
@@ -81,6 +85,7 @@ impl Shared {
                 .then(|| Mutex::new(fastrand::Rng::with_seed(config.seed))),
             thresholds,
             next_id: AtomicU64::new(1),
+            batches: Batches::default(),
             auth: config
                 .api_key
                 .as_ref()
@@ -90,20 +95,24 @@ impl Shared {
         }
     }
 
-    /// The counters now.
+    /// The counters now, with the batches that have ended since the last look settled in
+    /// them.
     pub(crate) fn stats(&self) -> Stats {
+        self.batches
+            .settle(tokio::time::Instant::now(), &self.counters);
         self.counters.snapshot(self.started.elapsed().as_secs_f64())
     }
 
-    /// An OpenAI-style 400, counted.
-    pub(crate) fn bad_request(
-        &self,
-        message: impl Into<String>,
-        param: Option<&str>,
-        code: Option<&str>,
-    ) -> Reply {
-        Counters::bump(&self.counters.bad_requests);
-        respond::bad_request(message, param, code)
+    /// Counts a refusal of a request's body or model (a 404 as not found, anything else as
+    /// a bad request) and returns it.
+    pub(crate) fn refused(&self, reply: Reply) -> Reply {
+        let counter = if reply.status() == StatusCode::NOT_FOUND {
+            &self.counters.not_found
+        } else {
+            &self.counters.bad_requests
+        };
+        Counters::bump(counter);
+        reply
     }
 
     /// Whether `model` is served: any is when no models are configured.
@@ -111,12 +120,12 @@ impl Shared {
         self.config.models.is_empty() || self.config.models.iter().any(|m| m == model)
     }
 
-    /// An OpenAI-style 404 for a model not served, counted; `None` when the model is served.
+    /// An OpenAI-style 404 for a model not served (uncounted); `None` when the model is
+    /// served.
     pub(crate) fn unknown_model(&self, model: &str) -> Option<Reply> {
         if self.serves(model) {
             return None;
         }
-        Counters::bump(&self.counters.not_found);
         Some(error(
             StatusCode::NOT_FOUND,
             format!("The model `{model}` does not exist or you do not have access to it."),
@@ -124,6 +133,21 @@ impl Shared {
             Some("model_not_found"),
             None,
         ))
+    }
+
+    /// OpenAI's 401 when the server wants a key and `headers` do not bear it as
+    /// `Authorization: Bearer <key>` (uncounted); `None` when they may pass.
+    pub(crate) fn openai_key_refused(&self, headers: &HeaderMap) -> Option<Reply> {
+        let expected = self.auth.as_ref()?;
+        (headers.get(AUTHORIZATION) != Some(expected)).then(|| {
+            error(
+                StatusCode::UNAUTHORIZED,
+                "Incorrect API key provided.",
+                "invalid_request_error",
+                Some("invalid_api_key"),
+                None,
+            )
+        })
     }
 }
 
@@ -158,7 +182,7 @@ fn route(method: &Method, path: &str) -> Route {
 
 /// Why a request body could not be read.
 pub(crate) enum BodyError {
-    /// It is longer than [`MAX_BODY`].
+    /// It is longer than the limit.
     TooLarge,
     /// The client went away mid-body.
     Gone,
@@ -166,7 +190,12 @@ pub(crate) enum BodyError {
 
 /// The whole body of a request, up to [`MAX_BODY`] bytes.
 pub(crate) async fn read_body(body: Incoming) -> Result<Bytes, BodyError> {
-    match Limited::new(body, MAX_BODY).collect().await {
+    read_body_up_to(body, MAX_BODY).await
+}
+
+/// The whole body of a request, up to `limit` bytes.
+pub(crate) async fn read_body_up_to(body: Incoming, limit: usize) -> Result<Bytes, BodyError> {
+    match Limited::new(body, limit).collect().await {
         Ok(collected) => Ok(collected.to_bytes()),
         Err(e) if e.is::<LengthLimitError>() => Err(BodyError::TooLarge),
         Err(_) => Err(BodyError::Gone),
@@ -189,6 +218,10 @@ pub(crate) async fn handle(
     }
     let c = &shared.counters;
     Counters::bump(&c.requests);
+    if let Some(route) = batch::route(&req) {
+        Counters::bump(&c.batch_requests);
+        return batch::serve(&shared, route, req).await;
+    }
     let route = route(method, path);
     match route {
         Route::Messages => {
@@ -202,17 +235,9 @@ pub(crate) async fn handle(
         Route::Unknown => {}
         _ => Counters::bump(&c.openai_requests),
     }
-    if let Some(expected) = &shared.auth
-        && req.headers().get(AUTHORIZATION) != Some(expected)
-    {
+    if let Some(reply) = shared.openai_key_refused(req.headers()) {
         Counters::bump(&c.unauthorized);
-        return Ok(error(
-            StatusCode::UNAUTHORIZED,
-            "Incorrect API key provided.",
-            "invalid_request_error",
-            Some("invalid_api_key"),
-            None,
-        ));
+        return Ok(reply);
     }
     let chat = match route {
         Route::Chat => true,
@@ -223,7 +248,7 @@ pub(crate) async fn handle(
         }
         Route::Model(id) => {
             if let Some(reply) = shared.unknown_model(&id) {
-                return Ok(reply);
+                return Ok(shared.refused(reply));
             }
             Counters::bump(&c.ok);
             return Ok(json_value(

@@ -18,6 +18,13 @@
 //! - latency, and injected faults: 500s, 503s, dropped connections, truncated bodies and
 //!   replies slower than any client timeout (an overload is Anthropic's 529).
 //!
+//! It also serves the three providers' batch APIs, each in its own wire format: OpenAI's
+//! `/v1/files` and `/v1/batches`, Anthropic's `/v1/messages/batches` and Gemini's
+//! `models/{model}:batchGenerateContent` and `batches`. A batch is a pool apart from the
+//! live endpoints, with none of their limits or faults: it ends after a set time, its lines
+//! answered by the same code, some failed or expired as [`MockBatchConfig`] draws them, its
+//! results shuffled where the API matches them by `custom_id`, and an enqueued-token limit.
+//!
 //! `GET /stats` returns the counters ([`Stats`]); `POST /stats/reset` zeroes them.
 //!
 //! ```no_run
@@ -36,6 +43,7 @@
 //! ```
 
 mod anthropic;
+mod batch;
 mod complete;
 mod config;
 mod content;
@@ -51,6 +59,7 @@ mod stats;
 mod timefmt;
 mod tokens;
 
+pub use batch::MockBatchConfig;
 pub use config::{InvalidConfig, MockServerConfig};
 pub use server::MockServer;
 pub use stats::Stats;

@@ -144,6 +144,21 @@ pub(crate) fn as_event_stream(reply: Reply, include_usage: bool) -> Reply {
     Response::from_parts(parts, Full::new(Bytes::from(out)))
 }
 
+/// A reply's status and whole body. Every reply the mock builds holds its body in full, so
+/// this never waits.
+pub(crate) fn into_parts(reply: Reply) -> (StatusCode, Bytes) {
+    use http_body_util::BodyExt;
+    let status = reply.status();
+    let body = reply
+        .into_body()
+        .collect()
+        .now_or_never()
+        .and_then(Result::ok)
+        .map(http_body_util::Collected::to_bytes)
+        .unwrap_or_default();
+    (status, body)
+}
+
 /// Polls a future that is ready at once.
 trait NowOrNever: std::future::Future + Sized {
     fn now_or_never(self) -> Option<Self::Output> {

@@ -7,7 +7,9 @@ use serde::{Deserialize, Serialize};
 macro_rules! counters {
     ($($(#[$doc:meta])* $name:ident,)*) => {
         /// A snapshot of the server's counters, as `GET /stats` returns it. Every request
-        /// but those to `/stats` counts in `requests` and in exactly one outcome.
+        /// but those to `/stats` counts in `requests`; a live one counts in exactly one
+        /// outcome too, and a request to a batch or file endpoint in `batch_requests` only,
+        /// its batch's lines in the `batch_*` counters, never in the live outcomes or tokens.
         #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
         pub struct Stats {
             $($(#[$doc])* pub $name: u64,)*
@@ -80,6 +82,26 @@ counters! {
     /// prompt plus the output cap, corrected to the output used on Anthropic's and Gemini's
     /// endpoints.
     tokens_charged,
+    /// Requests to the batch and file endpoints (OpenAI's `/v1/files` and `/v1/batches`,
+    /// Anthropic's `/v1/messages/batches`, Gemini's `batchGenerateContent` and `batches`).
+    batch_requests,
+    /// Files uploaded to OpenAI's `POST /v1/files`.
+    files_uploaded,
+    /// Batches accepted (OpenAI's failed at validation or refused are not).
+    batches_created,
+    /// Batches refused for the enqueued-token limit (`queue_tokens`).
+    batches_refused,
+    /// Lines of the batches accepted: the requests they hold.
+    batch_lines_submitted,
+    /// Lines of the batches ended that came out as errors: drawn to fail
+    /// (`line_failure`) or refused as the live endpoint would refuse them. Counted when
+    /// their batch ends (seen by any request or `/stats`).
+    batch_lines_failed,
+    /// Lines of the batches ended that expired unprocessed (all lines of a Gemini batch
+    /// that expired, as it returns none). Counted when their batch ends.
+    batch_lines_expired,
+    /// Batches cancelled before they ended.
+    batches_cancelled,
 }
 
 impl Counters {

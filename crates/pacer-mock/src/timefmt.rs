@@ -1,5 +1,5 @@
 //! Times as providers write them: Go durations (OpenAI's reset headers) and RFC 3339 UTC
-//! timestamps (Anthropic's), written by hand: too small a need for a date crate.
+//! timestamps (Anthropic's and Gemini's), written by hand: too small a need for a date crate.
 
 use std::fmt::Write as _;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -52,7 +52,17 @@ pub(crate) fn go_duration(d: Duration) -> String {
 /// until then never comes early: `2026-11-24T03:00:30Z`, as Anthropic writes its resets.
 pub(crate) fn rfc3339_ceil(t: SystemTime) -> String {
     let since = t.duration_since(UNIX_EPOCH).unwrap_or_default();
-    let seconds = since.as_secs() + u64::from(since.subsec_nanos() > 0);
+    civil(since.as_secs() + u64::from(since.subsec_nanos() > 0))
+}
+
+/// `t` as an RFC 3339 UTC timestamp in whole seconds, rounded down: when something
+/// happened, as the batch APIs write their times.
+pub(crate) fn rfc3339(t: SystemTime) -> String {
+    civil(t.duration_since(UNIX_EPOCH).unwrap_or_default().as_secs())
+}
+
+/// `seconds` since the Unix epoch as `YYYY-MM-DDTHH:MM:SSZ`.
+fn civil(seconds: u64) -> String {
     let (days, rest) = (seconds / 86_400, seconds % 86_400);
     let (year, month, day) = civil_from_days(days as i64);
     format!(
@@ -103,6 +113,10 @@ mod tests {
             "2026-11-24T03:00:31Z"
         );
         assert_eq!(rfc3339_ceil(UNIX_EPOCH), "1970-01-01T00:00:00Z");
+        assert_eq!(
+            rfc3339(t + Duration::from_millis(999)),
+            "2026-11-24T03:00:30Z"
+        );
         for (text, secs) in [
             ("2024-02-29T23:59:59Z", 1_709_251_199),
             ("2000-03-01T00:00:00Z", 951_868_800),

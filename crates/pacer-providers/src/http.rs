@@ -111,8 +111,22 @@ impl HttpClient {
         headers: &HeaderMap,
         body: Vec<u8>,
     ) -> Result<hyper::Response<hyper::body::Incoming>, ProviderError> {
-        let mut request = Request::new(Full::new(Bytes::from(body)));
-        *request.method_mut() = Method::POST;
+        self.send(Method::POST, uri, headers, Bytes::from(body))
+            .await
+    }
+
+    /// Sends a `method` request with `body` to `uri` and returns the reply as soon as its
+    /// head is in, its body unread. Transport failures are classified as in
+    /// [`post`](Self::post).
+    pub(crate) async fn send(
+        &self,
+        method: Method,
+        uri: &Uri,
+        headers: &HeaderMap,
+        body: Bytes,
+    ) -> Result<hyper::Response<hyper::body::Incoming>, ProviderError> {
+        let mut request = Request::new(Full::new(body));
+        *request.method_mut() = method;
         *request.uri_mut() = uri.clone();
         let all = request.headers_mut();
         all.insert(header::USER_AGENT, user_agent());
@@ -136,7 +150,7 @@ fn user_agent() -> HeaderValue {
 
 /// A failure before a whole reply was read: refused, reset or closed connection, or a body
 /// cut short. The message chains every cause (hyper's errors name no URL or header).
-fn transport(what: &str, error: &(dyn std::error::Error + 'static)) -> ProviderError {
+pub(crate) fn transport(what: &str, error: &(dyn std::error::Error + 'static)) -> ProviderError {
     let mut message = format!("{what}: {error}");
     let mut source = error.source();
     while let Some(cause) = source {

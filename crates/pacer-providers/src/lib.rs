@@ -17,5 +17,6 @@ pub mod local;
 pub mod mock;
 pub mod openai;
 pub mod prices;
+mod transfer;
 
 pub use mock::{MockConfig, MockProvider};

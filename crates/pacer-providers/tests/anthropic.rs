@@ -7,8 +7,8 @@ use std::time::{Duration, SystemTime};
 
 use axum::http::Method;
 use pacer_core::{
-    Accounting, ErrorKind, FinishReason, Message, Provider, Request, Role, Usage, estimate_tokens,
-    parse_rfc3339,
+    Accounting, BatchInput, BatchPhase, ErrorKind, FinishReason, Message, Provider, Request, Role,
+    Usage, estimate_tokens, parse_rfc3339,
 };
 use pacer_providers::anthropic::{AnthropicConfig, AnthropicProvider, DEFAULT_BASE_URL};
 use serde_json::{Value, json};
@@ -287,4 +287,91 @@ fn config_checks_and_redaction() {
         AnthropicProvider::new(config).unwrap_err().kind,
         ErrorKind::Config
     );
+}
+
+/// Writes `requests` as a batch's lines file, as the batch runner does.
+fn lines_file(provider: &dyn Provider, requests: &[(&str, Request)]) -> tempfile::NamedTempFile {
+    let api = provider.batch_api().unwrap();
+    let mut text = Vec::new();
+    for (id, request) in requests {
+        text.extend(api.line(id, request).unwrap());
+        text.push(b'\n');
+    }
+    let file = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(file.path(), text).unwrap();
+    file
+}
+
+#[tokio::test]
+async fn a_batch_is_created_with_its_lines_as_the_request_list() {
+    let batch = json!({
+        "id": "msgbatch_01", "type": "message_batch", "processing_status": "in_progress",
+        "request_counts": {"processing": 2, "succeeded": 0, "errored": 0, "canceled": 0, "expired": 0},
+        "ended_at": null, "created_at": "2026-11-24T03:00:30.100435Z",
+        "expires_at": "2026-11-25T03:00:30.100435Z", "cancel_initiated_at": null,
+        "results_url": null
+    });
+    let server = Server::start(Reply::ok(&batch)).await;
+    let provider = provider(&server, Some(KEY));
+    let first = Request::text("claude-x", Some("Be brief."), "One");
+    let second = Request::text("claude-x", None, "Two");
+    let file = lines_file(
+        &provider,
+        &[("t-0", first.clone()), ("t-1", second.clone())],
+    );
+    let input = BatchInput {
+        model: "claude-x",
+        tag: "t",
+        lines: file.path(),
+        count: 2,
+        uploaded: None,
+    };
+    let api = provider.batch_api().unwrap();
+    assert_eq!(api.upload(file.path(), "t").await.unwrap(), None);
+    let status = api.create(input).await.unwrap();
+    assert_eq!(status.id, "msgbatch_01");
+    assert_eq!((status.phase, status.total), (BatchPhase::Running, 2));
+
+    let seen = server.only();
+    assert_eq!(seen.method, Method::POST);
+    assert_eq!(seen.path, "/v1/messages/batches");
+    assert_eq!(seen.header("x-api-key"), Some(KEY));
+    assert_eq!(seen.header("anthropic-version"), Some("2023-06-01"));
+    let body = |request: &Request| -> Value {
+        serde_json::from_slice(&provider.body(request).unwrap()).unwrap()
+    };
+    assert_eq!(
+        seen.body,
+        json!({"requests": [
+            {"custom_id": "t-0", "params": body(&first)},
+            {"custom_id": "t-1", "params": body(&second)}
+        ]})
+    );
+}
+
+#[tokio::test]
+async fn a_batch_over_the_queue_limit_is_rate_limited() {
+    let error = json!({"type": "error", "error": {"type": "rate_limit_error",
+        "message": format!("Too many batch requests in queue for key {KEY}")}});
+    let server = Server::start(Reply::json(429, &error)).await;
+    let provider = provider(&server, Some(KEY));
+    let file = lines_file(
+        &provider,
+        &[("t-0", Request::text("claude-x", None, "One"))],
+    );
+    let input = BatchInput {
+        model: "claude-x",
+        tag: "t",
+        lines: file.path(),
+        count: 1,
+        uploaded: None,
+    };
+    let error = provider
+        .batch_api()
+        .unwrap()
+        .create(input)
+        .await
+        .unwrap_err();
+    assert_eq!(error.kind, ErrorKind::RateLimited);
+    assert!(!error.message.contains("SECRET"), "{}", error.message);
 }

@@ -6,7 +6,8 @@ mod support;
 
 use axum::http::Method;
 use pacer_core::{
-    Accounting, ErrorKind, FinishReason, Message, Provider, Request, Role, TokenLogprob, Usage,
+    Accounting, BatchInput, BatchPhase, ErrorKind, FinishReason, Message, Provider, Request, Role,
+    TokenLogprob, Usage,
 };
 use pacer_providers::gemini::{DEFAULT_BASE_URL, GeminiConfig, GeminiProvider};
 use serde_json::{Value, json};
@@ -312,4 +313,101 @@ fn config_checks_and_redaction() {
     }
     let error = GeminiProvider::new(GeminiConfig::new(Some("bad\nkey".into()))).unwrap_err();
     assert_eq!(error.kind, ErrorKind::Config);
+}
+
+#[tokio::test]
+async fn a_batch_is_created_with_its_lines_inline() {
+    let operation = json!({
+        "name": "batches/b1",
+        "metadata": {
+            "@type": "type.googleapis.com/google.ai.generativelanguage.v1main.GenerateContentBatch",
+            "model": "models/gemini-2.5-flash", "displayName": "run-7",
+            "state": "BATCH_STATE_PENDING", "createTime": "2026-11-24T03:00:30Z",
+            "batchStats": {"requestCount": "2", "pendingRequestCount": "2"}
+        }
+    });
+    let server = Server::start(Reply::ok(&operation)).await;
+    let provider = provider(&server, Some(KEY));
+    let api = provider.batch_api().unwrap();
+    let first = Request::text("gemini-2.5-flash", Some("Be brief."), "One");
+    let second = Request::text("gemini-2.5-flash", None, "Two");
+    let mut text = Vec::new();
+    for (id, request) in [("r-0", &first), ("r-1", &second)] {
+        text.extend(api.line(id, request).unwrap());
+        text.push(b'\n');
+    }
+    let file = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(file.path(), text).unwrap();
+    let input = BatchInput {
+        model: "gemini-2.5-flash",
+        tag: "run-7",
+        lines: file.path(),
+        count: 2,
+        uploaded: None,
+    };
+    let status = api.create(input).await.unwrap();
+    assert_eq!(status.id, "batches/b1");
+    assert_eq!((status.phase, status.total), (BatchPhase::Queued, 2));
+
+    let seen = server.only();
+    assert_eq!(seen.method, Method::POST);
+    assert_eq!(
+        seen.path,
+        "/v1beta/models/gemini-2.5-flash:batchGenerateContent"
+    );
+    assert_eq!(seen.header("x-goog-api-key"), Some(KEY));
+    let body = |request: &Request| -> Value {
+        serde_json::from_slice(&provider.body(request).unwrap()).unwrap()
+    };
+    assert_eq!(
+        seen.body,
+        json!({"batch": {"displayName": "run-7", "inputConfig": {"requests": {"requests": [
+            {"request": body(&first), "metadata": {"key": "r-0"}},
+            {"request": body(&second), "metadata": {"key": "r-1"}}
+        ]}}}})
+    );
+}
+
+#[tokio::test]
+async fn inline_batch_answers_come_back_in_input_order() {
+    let operation = json!({
+        "name": "batches/b1",
+        "metadata": {"displayName": "run-7", "state": "BATCH_STATE_SUCCEEDED",
+                     "batchStats": {"requestCount": "2", "successfulRequestCount": "1",
+                                    "failedRequestCount": "1"}},
+        "done": true,
+        "response": {
+            "@type": "type.googleapis.com/google.ai.generativelanguage.v1main.GenerateContentBatchOutput",
+            "inlinedResponses": {"inlinedResponses": [
+                {"response": hello(), "metadata": {"key": "r-0"}},
+                {"error": {"code": 429, "message": "Resource exhausted", "status": "RESOURCE_EXHAUSTED"},
+                 "metadata": {"key": "r-1"}}
+            ]}
+        }
+    });
+    let server = Server::start(Reply::ok(&operation)).await;
+    let provider = provider(&server, Some(KEY));
+    let api = provider.batch_api().unwrap();
+    let mut results = api.results("batches/b1").await.unwrap();
+    let first = results.next().await.unwrap().unwrap();
+    assert_eq!(
+        (first.custom_id.as_deref(), first.position),
+        (Some("r-0"), Some(0))
+    );
+    assert_eq!(first.result.unwrap().choices[0].text, "Hi!");
+    let second = results.next().await.unwrap().unwrap();
+    assert_eq!(
+        (second.custom_id.as_deref(), second.position),
+        (Some("r-1"), Some(1))
+    );
+    assert_eq!(second.result.unwrap_err().kind, ErrorKind::RateLimited);
+    assert!(results.next().await.is_none());
+    drop(results);
+
+    let seen = server.only();
+    assert_eq!(
+        (&seen.method, seen.path.as_str()),
+        (&Method::GET, "/v1beta/batches/b1")
+    );
+    assert_eq!(seen.header("x-goog-api-key"), Some(KEY));
 }

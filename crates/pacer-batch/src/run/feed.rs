@@ -24,6 +24,8 @@ pub(crate) struct Job {
     pub samples: Vec<u32>,
     /// The prompt's metadata, shared by its samples.
     pub metadata: Arc<Map<String, Value>>,
+    /// The provider's id of the batch that answered it (batch mode).
+    pub batch_id: Option<String>,
 }
 
 /// Everything a feeder needs.
@@ -96,6 +98,7 @@ fn send_samples(feed: &Feed, prompt: Prompt, tx: &mpsc::Sender<WorkItem<Job>>) -
             prompt_id: prompt.id.clone(),
             samples: samples.to_vec(),
             metadata: metadata.clone(),
+            batch_id: None,
         };
         let item = WorkItem::prompt(prompt.id.clone(), request, job);
         if tx.blocking_send(item).is_err() {

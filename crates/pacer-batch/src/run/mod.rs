@@ -34,19 +34,19 @@
 //! # });
 //! ```
 
+pub mod batched;
 mod feed;
 mod model;
 mod report;
+mod spawn;
 mod write;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::time::{Duration, Instant};
 
-use futures_util::stream;
 use pacer_core::ErrorKind;
-use pacer_engine::{Budget, Lane, LaneConfig, Spending};
+use pacer_engine::{Budget, Spending};
 use serde_json::Value;
 use tokio::sync::{mpsc, watch};
 
@@ -55,6 +55,7 @@ use crate::{
     Summary, Tally, scan,
 };
 
+pub use batched::{BatchProgress, BatchSettings};
 pub use feed::request as job_request;
 pub use model::{BatchModel, LaneCounters, Notice, Stopper};
 pub use report::{BatchError, Report};
@@ -63,7 +64,7 @@ pub use report::{BatchError, Report};
 const ITEMS_AHEAD: usize = 64;
 
 /// What hears the run's notices.
-type NoticeFn = Box<dyn Fn(&Notice<'_>) + Send + Sync>;
+type NoticeFn = Arc<dyn Fn(&Notice<'_>) + Send + Sync>;
 
 /// A batch run, set up.
 pub struct Batch {
@@ -145,7 +146,7 @@ impl Batch {
 
     /// Calls `notice` with what a person may want to know as the run opens its folder.
     pub fn on_notice(mut self, notice: impl Fn(&Notice<'_>) + Send + Sync + 'static) -> Self {
-        self.notices = Some(Box::new(notice));
+        self.notices = Some(Arc::new(notice));
         self
     }
 
@@ -178,6 +179,12 @@ impl Batch {
             }
             if self.budget.0.is_some() && model.lane.price.is_none() {
                 return Err(BatchError::NoPrice(model.label.clone()));
+            }
+            if model.batch.is_some() && model.provider.batch_api().is_none() {
+                return Err(BatchError::NoBatchApi {
+                    label: model.label.clone(),
+                    provider: model.provider.kind(),
+                });
             }
         }
         let prompts = self.prompts.clone();
@@ -240,7 +247,8 @@ impl Batch {
 
         let done = Arc::new(done);
         let (outcomes_tx, outcomes_rx) = mpsc::channel(1024);
-        let mut lanes = Vec::new();
+        let batches = self.open_batches(&manifest)?;
+        let mut starts = Vec::new();
         let mut infos = Vec::new();
         let mut feeders = Vec::new();
         for (index, (model, counters)) in self.models.iter().zip(&self.counters).enumerate() {
@@ -252,15 +260,18 @@ impl Batch {
                 model: model.name.clone(),
                 provider: model.provider.kind(),
                 price: model.lane.price,
+                batch_price: model
+                    .batch
+                    .as_ref()
+                    .and_then(|b| b.price_over(model.lane.price)),
                 counters: counters.clone(),
             });
-            let lane_config = LaneConfig {
-                name: model.label.clone(),
-                budget: budget.clone(),
-                ..model.lane.clone()
-            };
-            let lane = Lane::builder(lane_config, model.provider.clone()).build();
             let (items_tx, items_rx) = mpsc::channel(ITEMS_AHEAD);
+            // A batch line answers one sample: batches are cheap per request, not per call.
+            let max_per_call = match model.batch {
+                Some(_) => 1,
+                None => model.provider.max_samples_per_call(&model.name),
+            };
             feeders.push(feed::spawn(
                 feed::Feed {
                     lane: index,
@@ -272,16 +283,36 @@ impl Batch {
                     limit: self.num_prompts,
                     done: done.clone(),
                     counters: counters.clone(),
-                    max_per_call: model.provider.max_samples_per_call(&model.name),
+                    max_per_call,
                 },
                 items_tx,
             ));
-            lanes.push((Arc::new(lane), items_rx));
+            starts.push(items_rx);
         }
         let writer = write::spawn(journal, tally, manifest.run_id.clone(), infos, outcomes_rx);
         self.notice(Notice::Running);
 
-        let stops: Vec<_> = lanes.iter().map(|(lane, _)| lane.stop_handle()).collect();
+        let mut stops = Vec::new();
+        let mut tasks = Vec::new();
+        for (index, items) in starts.into_iter().enumerate() {
+            let start = spawn::Start {
+                index,
+                model: &self.models[index],
+                budget: budget.clone(),
+                items,
+                outcomes: outcomes_tx.clone(),
+            };
+            let (task, stop) = match &batches {
+                Some(shared) if self.models[index].batch.is_some() => spawn::batch(start, shared),
+                _ => {
+                    let (task, stop) = spawn::live(start);
+                    (task, Some(stop))
+                }
+            };
+            stops.extend(stop);
+            tasks.push(task);
+        }
+        drop(outcomes_tx);
         let mut stop = self.stop.subscribe();
         let stopper = tokio::spawn(async move {
             if let Ok(message) = stop.wait_for(Option::is_some).await {
@@ -291,19 +322,6 @@ impl Batch {
                 }
             }
         });
-        let mut tasks = Vec::new();
-        for (lane, items_rx) in lanes {
-            let tx = outcomes_tx.clone();
-            let lane_started = Instant::now();
-            tasks.push(tokio::spawn(async move {
-                let items = stream::unfold(items_rx, |mut rx| async move {
-                    rx.recv().await.map(|i| (i, rx))
-                });
-                let stats = lane.run(items, tx).await;
-                (lane, stats, lane_started.elapsed())
-            }));
-        }
-        drop(outcomes_tx);
         let mut ended = Vec::new();
         for task in tasks {
             ended.push(task.await.map_err(|_| BatchError::Panicked("a lane"))?);
@@ -322,6 +340,31 @@ impl Batch {
             let _ = feeder.join();
         }
         self.report(&manifest, resumed, tally, &ended)
+    }
+
+    /// What the run's batch lanes share, when it has any: the ledger (its earlier batches
+    /// read back), the counters of batches and jobs, the progress notices and the stop.
+    fn open_batches(&self, manifest: &Manifest) -> Result<Option<spawn::BatchShared>, BatchError> {
+        if self.models.iter().all(|m| m.batch.is_none()) {
+            return Ok(None);
+        }
+        let earlier = batched::read_ledger(&self.output)?;
+        let notices = self.notices.clone();
+        Ok(Some(spawn::BatchShared {
+            run_id: manifest.run_id.clone(),
+            dir: self.output.clone(),
+            ledger: Arc::new(std::sync::Mutex::new(batched::ledger::Ledger::open(
+                &self.output,
+            )?)),
+            numbers: Arc::new(batched::Numbers::after(&earlier, &manifest.run_id)),
+            earlier,
+            progress: Arc::new(move |progress: &BatchProgress| {
+                if let Some(notices) = &notices {
+                    notices(&Notice::Batch(progress));
+                }
+            }),
+            stop: self.stop.subscribe(),
+        }))
     }
 
     /// The budget over the whole run: what earlier sessions of this folder billed counts,
@@ -346,15 +389,14 @@ impl Batch {
         manifest: &Manifest,
         resumed: bool,
         tally: Tally,
-        ended: &[(Arc<Lane>, pacer_engine::Stats, Duration)],
+        ended: &[spawn::LaneRun],
     ) -> Result<Report, BatchError> {
         let mut pending_total = 0;
         let mut stopped = Vec::new();
         let mut lanes = Vec::new();
         let mut finished_items = 0;
-        for ((lane, stats, elapsed), (model, counters)) in
-            ended.iter().zip(self.models.iter().zip(&self.counters))
-        {
+        let mut in_flight = Vec::new();
+        for (run, (model, counters)) in ended.iter().zip(self.models.iter().zip(&self.counters)) {
             let completed = counters.done.load(Ordering::Relaxed);
             let finished = completed + counters.skipped.load(Ordering::Relaxed);
             let pending = counters
@@ -362,11 +404,15 @@ impl Batch {
                 .load(Ordering::Relaxed)
                 .saturating_sub(finished);
             pending_total += pending;
-            finished_items += stats.total;
-            let reason = lane.stopped();
+            finished_items += match model.batch {
+                Some(_) => completed,
+                None => run.finished,
+            };
+            in_flight.extend(run.in_flight.iter().cloned());
+            let reason = run.stopped.clone();
             lanes.push(LaneReport {
                 label: model.label.clone(),
-                elapsed_seconds: elapsed.as_secs_f64(),
+                elapsed_seconds: run.elapsed.as_secs_f64(),
                 // Jobs (records), not calls: samples sent as `n` share one call.
                 completed,
                 pending,
@@ -391,6 +437,7 @@ impl Batch {
             interrupted: self.stop.borrow().is_some(),
             budget_exhausted,
             results: self.output.join(RESULTS_FILE),
+            batches_in_flight: in_flight,
         })
     }
 }

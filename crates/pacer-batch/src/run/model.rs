@@ -7,6 +7,8 @@ use std::sync::atomic::AtomicU64;
 
 use pacer_core::{Params, Provider};
 use pacer_engine::LaneConfig;
+
+use super::batched::{BatchProgress, BatchSettings};
 use tokio::sync::watch;
 
 /// One model of a batch: its label (unique in the batch, written in each record), the name
@@ -26,6 +28,8 @@ pub struct BatchModel {
     /// How its lane paces, retries and checks (its `name` and `budget` are set by the
     /// batch).
     pub lane: LaneConfig,
+    /// Through the provider's batch API instead of one request each, with these settings.
+    pub batch: Option<BatchSettings>,
 }
 
 impl BatchModel {
@@ -39,7 +43,14 @@ impl BatchModel {
             provider,
             samples: 1,
             params: Params::default(),
+            batch: None,
         }
+    }
+
+    /// Sends its jobs through the provider's batch API (half price, within a day).
+    pub fn batch(mut self, settings: BatchSettings) -> Self {
+        self.batch = Some(settings);
+        self
     }
 
     /// Sets the label.
@@ -98,9 +109,11 @@ pub enum Notice<'a> {
         /// Where they are listed.
         listed_in: &'a Path,
     },
-    /// The folder is open and the lanes start: the last notice before the run's end (a
+    /// The folder is open and the lanes start: the last notice before the lanes' own (a
     /// progress display can start now without the notices above crossing it).
     Running,
+    /// A batch was built, submitted, or moved on at the provider (batch mode).
+    Batch(&'a BatchProgress),
 }
 
 /// Stops a running batch from outside (e.g. on Ctrl-C): nothing new is sent, what is in

@@ -25,6 +25,9 @@ pub struct Report {
     pub budget_exhausted: bool,
     /// The results file.
     pub results: PathBuf,
+    /// Batches still running at the provider (batch mode, stopped before their results were
+    /// in): a resume collects them.
+    pub batches_in_flight: Vec<String>,
 }
 
 /// Why a batch could not run (what it finished before is kept in its folder).
@@ -55,6 +58,16 @@ pub enum BatchError {
     /// A dollar budget needs every model's price.
     #[error("no price is known for `{0}`, and a budget in dollars needs one")]
     NoPrice(String),
+    /// Batch mode on a provider without a batch API.
+    #[error(
+        "`{label}` is set to batch mode, but its provider ({provider}) has no batch API: batch mode works with openai, anthropic and gemini"
+    )]
+    NoBatchApi {
+        /// The model's label.
+        label: String,
+        /// The provider.
+        provider: &'static str,
+    },
     /// A part of the run panicked.
     #[error("{0} panicked")]
     Panicked(&'static str),

@@ -11,7 +11,8 @@ use tokio::sync::mpsc;
 use super::LaneCounters;
 use super::feed::Job;
 use crate::{
-    Journal, Record, RecordError, RecordStatus, Tally, TokenCounts, UsageTotals, sampling_params,
+    Journal, Record, RecordError, RecordStatus, SendMode, Tally, TokenCounts, UsageTotals,
+    sampling_params,
 };
 
 /// The most records written at once.
@@ -27,6 +28,8 @@ pub(crate) struct LaneInfo {
     pub provider: &'static str,
     /// The model's prices, for each record's cost.
     pub price: Option<Price>,
+    /// Its prices in batch mode, for the records of batches.
+    pub batch_price: Option<Price>,
     /// Progress counters.
     pub counters: Arc<LaneCounters>,
 }
@@ -89,6 +92,10 @@ pub(crate) fn records(run_id: &str, lane: &LaneInfo, outcome: Outcome<Job>) -> V
     // Each record is one completion, whether or not its call asked for several.
     sampling.remove("n");
     let metadata = Arc::try_unwrap(job.metadata).unwrap_or_else(|shared| (*shared).clone());
+    let (mode, price) = match job.batch_id {
+        Some(_) => (SendMode::Batch, lane.batch_price),
+        None => (SendMode::Live, lane.price),
+    };
     let template = Record {
         run_id: run_id.to_string(),
         prompt_id: job.prompt_id,
@@ -113,6 +120,8 @@ pub(crate) fn records(run_id: &str, lane: &LaneInfo, outcome: Outcome<Job>) -> V
         attempts: outcome.attempts,
         usage_all_attempts: UsageTotals::default(),
         cost_usd: None,
+        mode,
+        batch_id: job.batch_id,
     };
     let mut result = outcome.result;
     let mut choices: Vec<Option<Choice>> = match &mut result {
@@ -139,7 +148,7 @@ pub(crate) fn records(run_id: &str, lane: &LaneInfo, outcome: Outcome<Job>) -> V
             record.sample = *sample;
             let billed = share(&outcome.usage_all_attempts, count, i);
             record.usage_all_attempts = billed.into();
-            record.cost_usd = lane.price.map(|price| price.cost(&billed));
+            record.cost_usd = price.map(|price| price.cost(&billed));
             match (&result, choice) {
                 (Ok(response), Some(choice)) => {
                     record.model_version = response.model_version.clone();

@@ -53,6 +53,8 @@ pub fn record(label: &str, prompt_id: &str, sample: u32, ok: bool) -> Record {
         attempts: 1,
         usage_all_attempts: UsageTotals::default(),
         cost_usd: None,
+        mode: pacer_batch::SendMode::Live,
+        batch_id: None,
     }
 }
 

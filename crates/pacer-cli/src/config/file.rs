@@ -163,6 +163,20 @@ pub struct ModelEntry {
     pub price: Option<pacer_core::Price>,
     /// Mock: share of calls with a schema whose reply is broken JSON.
     pub invalid_json_rate: Option<f64>,
+    /// `"live"` (the default) or `"batch"`: through the provider's batch API, at half the
+    /// price, answered within a day.
+    pub mode: Option<String>,
+    /// Batch mode: the most requests per batch (the provider's own limit applies too).
+    pub batch_size: Option<usize>,
+    /// Batch mode: where lines that failed for a passing reason go: `"batch"` (a later batch,
+    /// the default) or `"live"`.
+    pub batch_fallback: Option<String>,
+    /// Batch mode: US dollars per million tokens; half the live price when left out.
+    pub batch_price: Option<pacer_core::Price>,
+    /// Batch mode: the provider's enqueued-token limit for this model.
+    pub batch_queue_tokens: Option<u64>,
+    /// Batch mode: seconds between polls of the batches (default 30).
+    pub batch_poll_secs: Option<f64>,
     /// Anything else: passed to the provider as extra parameters.
     #[serde(flatten)]
     pub extra: Map<String, Value>,

@@ -42,6 +42,8 @@ pub struct ModelSpec {
     pub connection: Connection,
     /// The output schema every reply must match (also in `params.schema`, for the provider).
     pub schema: Option<std::sync::Arc<pacer_engine::SchemaValidator>>,
+    /// Batch mode's settings, when the model's jobs go through its provider's batch API.
+    pub batch: Option<pacer_batch::BatchSettings>,
     /// The entry as given, without secrets, for summaries and exports.
     pub entry: Value,
 }
@@ -226,10 +228,77 @@ pub(super) fn model(
             retry_after: Duration::from_millis(entry.retry_after_ms.unwrap_or(1000)),
             invalid_json_rate: entry.invalid_json_rate.unwrap_or(0.0),
         },
+        batch: batch_settings(entry, o.batch, at)?,
         connection,
         schema: None,
         entry: shown,
     })
+}
+
+/// Batch mode's settings, when the entry (or `--batch`) asks for it.
+fn batch_settings(
+    entry: &ModelEntry,
+    all: bool,
+    at: &dyn Fn(&str, String) -> ConfigError,
+) -> Result<Option<pacer_batch::BatchSettings>, ConfigError> {
+    let batch = match entry.mode.as_deref() {
+        None => all,
+        Some("live") => false,
+        Some("batch") => true,
+        Some(other) => {
+            return Err(at(
+                "mode",
+                format!("expected \"live\" or \"batch\", found {other:?}"),
+            ));
+        }
+    };
+    if !batch {
+        return Ok(None);
+    }
+    let defaults = pacer_batch::BatchSettings::default();
+    let size = match entry.batch_size {
+        Some(0) => return Err(at("batch_size", "expected at least 1".into())),
+        Some(size) => size,
+        None => defaults.size,
+    };
+    let fallback_live = match entry.batch_fallback.as_deref() {
+        None | Some("batch") => false,
+        Some("live") => true,
+        Some(other) => {
+            return Err(at(
+                "batch_fallback",
+                format!("expected \"batch\" or \"live\", found {other:?}"),
+            ));
+        }
+    };
+    if let Some(price) = entry.batch_price
+        && !price.is_valid()
+    {
+        return Err(at(
+            "batch_price",
+            "expected prices of 0 or more US dollars per million tokens, e.g. { input = 1.25, output = 5.0 }".into(),
+        ));
+    }
+    let poll = match entry.batch_poll_secs {
+        Some(secs) if !(secs.is_finite() && secs > 0.0) => {
+            return Err(at(
+                "batch_poll_secs",
+                format!("expected a positive number of seconds, found {secs}"),
+            ));
+        }
+        Some(secs) => Duration::from_secs_f64(secs),
+        None => defaults.poll,
+    };
+    if entry.batch_queue_tokens == Some(0) {
+        return Err(at("batch_queue_tokens", "expected at least 1 token".into()));
+    }
+    Ok(Some(pacer_batch::BatchSettings {
+        size,
+        fallback_live,
+        price: entry.batch_price,
+        queue_tokens: entry.batch_queue_tokens,
+        poll,
+    }))
 }
 
 fn check_range(

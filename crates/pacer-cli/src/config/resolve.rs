@@ -51,6 +51,8 @@ pub struct Overrides {
     pub budget_tokens: Option<u64>,
     /// The output schema for every model; replaces the models' `schema`.
     pub schema: Option<PathBuf>,
+    /// Batch mode for every model without a `mode` of its own.
+    pub batch: bool,
 }
 
 /// Everything a run needs, checked.

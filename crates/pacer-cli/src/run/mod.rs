@@ -51,6 +51,7 @@ pub fn load(args: &RunArgs) -> anyhow::Result<RunConfig> {
         budget_usd: args.budget_usd,
         budget_tokens: args.budget_tokens,
         schema: args.schema.clone(),
+        batch: args.batch,
     };
     Ok(config::resolve(file, &overrides)?)
 }
@@ -68,6 +69,7 @@ async fn run(config: RunConfig, args: &RunArgs) -> anyhow::Result<ExitCode> {
             samples: model.samples,
             params: model.params.clone(),
             lane: lane_config(&config, model),
+            batch: model.batch.clone(),
         });
     }
     let mode = if args.fresh {
@@ -114,6 +116,14 @@ async fn run(config: RunConfig, args: &RunArgs) -> anyhow::Result<ExitCode> {
 
     for (_, reason) in &report.stopped {
         eprintln!("pacer: {}", reason.message);
+    }
+    if !report.batches_in_flight.is_empty() {
+        eprintln!(
+            "pacer: {} batches keep running at the provider ({}): run again with --resume to collect their results, or `pacer batches {} --cancel` to cancel them",
+            report.batches_in_flight.len(),
+            report.batches_in_flight.join(", "),
+            config.output.display()
+        );
     }
     if !args.quiet {
         eprintln!("{}", pacer_batch::table(&report.summary));
@@ -182,6 +192,25 @@ fn notify(notice: &Notice<'_>, quiet: bool) {
         } => {
             eprintln!("pacer: resuming: {done} jobs already done ({succeeded} ok, {failed} failed)")
         }
+        Notice::Batch(batch) => eprintln!("pacer: {}", batch_line(batch)),
         Notice::Running => {}
     }
+}
+
+/// One line on a batch: `gpt-4o-mini batch pacer-1a2b3c4d-0 (batch_abc): in_progress, 120/500
+/// done, 3 failed, 2m10s since submit`.
+fn batch_line(batch: &pacer_batch::BatchProgress) -> String {
+    let mut line = format!("{} batch {}", batch.label, batch.tag);
+    if let Some(id) = &batch.id {
+        line.push_str(&format!(" ({id})"));
+    }
+    line.push_str(&format!(
+        ": {}, {}/{} done, {} failed",
+        batch.state, batch.succeeded, batch.total, batch.failed
+    ));
+    if let Some(since) = batch.since_submit {
+        let secs = since.as_secs();
+        line.push_str(&format!(", {}m{:02}s since submit", secs / 60, secs % 60));
+    }
+    line
 }

@@ -12,68 +12,87 @@ mod request;
 
 use hyper::StatusCode;
 use hyper::body::Incoming;
+use hyper::header::HeaderMap;
 use pacer_core::{Message, Params, Request, Role};
 use serde_json::Value;
 
-use crate::complete::Job;
+use crate::complete::{Job, Prepared};
 use crate::handler::{BodyError, Shared, read_body};
 use crate::limiter::Cost;
 use crate::respond::{Dropped, Reply};
 use crate::stats::Counters;
 use crate::tokens::Encoding;
-use reply::{Messages, error};
+pub(crate) use reply::{Messages, error};
 use request::MessagesRequest;
 
 /// The fields a request must have, in the order they are checked.
 const REQUIRED: [&str; 3] = ["model", "messages", "max_tokens"];
+
+/// Anthropic's 401 when the server wants a key and `headers` do not bear it as
+/// `x-api-key` (uncounted); `None` when they may pass.
+pub(crate) fn key_refused(shared: &Shared, headers: &HeaderMap) -> Option<Reply> {
+    let key = shared.config.api_key.as_ref()?;
+    let message = match headers.get("x-api-key") {
+        None => "x-api-key header is required",
+        Some(sent) if sent.as_bytes() != key.as_bytes() => "invalid x-api-key",
+        Some(_) => return None,
+    };
+    Some(error(
+        StatusCode::UNAUTHORIZED,
+        "authentication_error",
+        message,
+    ))
+}
+
+/// The 400 for a request without the `anthropic-version` header (uncounted), which every
+/// endpoint requires; `None` when it is there.
+pub(crate) fn version_missing(headers: &HeaderMap) -> Option<Reply> {
+    (!headers.contains_key("anthropic-version"))
+        .then(|| bad_request("anthropic-version: header is required"))
+}
 
 /// `POST /v1/messages`.
 pub(crate) async fn messages(
     shared: &Shared,
     req: hyper::Request<Incoming>,
 ) -> Result<Reply, Dropped> {
-    let c = &shared.counters;
-    if let Some(key) = &shared.config.api_key {
-        let refused = match req.headers().get("x-api-key") {
-            None => Some("x-api-key header is required"),
-            Some(sent) if sent.as_bytes() != key.as_bytes() => Some("invalid x-api-key"),
-            Some(_) => None,
-        };
-        if let Some(message) = refused {
-            Counters::bump(&c.unauthorized);
-            return Ok(error(
-                StatusCode::UNAUTHORIZED,
-                "authentication_error",
-                message,
-            ));
-        }
+    if let Some(reply) = key_refused(shared, req.headers()) {
+        Counters::bump(&shared.counters.unauthorized);
+        return Ok(reply);
     }
-    if !req.headers().contains_key("anthropic-version") {
-        return Ok(bad_request(shared, "anthropic-version: header is required"));
+    if let Some(reply) = version_missing(req.headers()) {
+        return Ok(shared.refused(reply));
     }
     let body = match read_body(req.into_body()).await {
         Ok(body) => body,
-        Err(BodyError::TooLarge) => {
-            Counters::bump(&c.bad_requests);
-            return Ok(error(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "request_too_large",
-                "Request exceeds the maximum allowed number of bytes.",
-            ));
-        }
+        Err(BodyError::TooLarge) => return Ok(shared.refused(too_large())),
         Err(BodyError::Gone) => return Err(Dropped),
     };
-    let wire = match parse(&body) {
-        Ok(wire) => wire,
-        Err(message) => return Ok(bad_request(shared, message)),
-    };
+    match prepare(shared, &body) {
+        Ok(prepared) => shared.complete(prepared).await,
+        Err(reply) => Ok(shared.refused(*reply)),
+    }
+}
+
+/// Anthropic's 413 for a body over the limit.
+pub(crate) fn too_large() -> Reply {
+    error(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "request_too_large",
+        "Request exceeds the maximum allowed number of bytes.",
+    )
+}
+
+/// A Messages body checked against the model, and priced; the refusal (a 400 or a 404,
+/// uncounted) otherwise.
+pub(crate) fn prepare(shared: &Shared, body: &[u8]) -> Result<Prepared<Messages>, Box<Reply>> {
+    let wire = parse(body).map_err(|message| Box::new(bad_request(message)))?;
     if !shared.serves(&wire.model) {
-        Counters::bump(&c.not_found);
-        return Ok(error(
+        return Err(Box::new(error(
             StatusCode::NOT_FOUND,
             "not_found_error",
             format!("model: {}", wire.model),
-        ));
+        )));
     }
     let cap = u64::from(wire.max_tokens);
     let stop = wire.stop_sequences.clone().unwrap_or_default();
@@ -88,20 +107,17 @@ pub(crate) async fn messages(
         },
         output_cap: cap,
     };
-    shared
-        .complete(
-            job,
-            &Messages {
-                prompt_tokens,
-                stop,
-            },
-        )
-        .await
+    Ok(Prepared {
+        job,
+        protocol: Messages {
+            prompt_tokens,
+            stop,
+        },
+    })
 }
 
-/// A 400 `invalid_request_error`, counted.
-fn bad_request(shared: &Shared, message: impl Into<String>) -> Reply {
-    Counters::bump(&shared.counters.bad_requests);
+/// A 400 `invalid_request_error` (uncounted).
+pub(crate) fn bad_request(message: impl Into<String>) -> Reply {
     error(StatusCode::BAD_REQUEST, "invalid_request_error", message)
 }
 

@@ -15,7 +15,7 @@ use crate::respond::{Reply, json_value, serialize};
 use crate::timefmt::{ceil_seconds, rfc3339_ceil};
 
 /// An Anthropic error reply: `{"type": "error", "error": {"type": kind, "message": ...}}`.
-pub(super) fn error(status: StatusCode, kind: &str, message: impl Into<String>) -> Reply {
+pub(crate) fn error(status: StatusCode, kind: &str, message: impl Into<String>) -> Reply {
     let body = json!({
         "type": "error",
         "error": {"type": kind, "message": message.into()},
@@ -24,7 +24,8 @@ pub(super) fn error(status: StatusCode, kind: &str, message: impl Into<String>) 
 }
 
 /// One Messages request, for its reply.
-pub(super) struct Messages {
+#[derive(Debug)]
+pub(crate) struct Messages {
     /// Its input tokens.
     pub(super) prompt_tokens: u64,
     /// Its stop sequences.

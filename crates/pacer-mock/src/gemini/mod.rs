@@ -11,13 +11,13 @@ use hyper::StatusCode;
 use hyper::body::Incoming;
 use pacer_core::{Message, Params, Request, Role};
 
-use crate::complete::Job;
+use crate::complete::{Job, Prepared};
 use crate::handler::{BodyError, Shared, read_body};
 use crate::limiter::Cost;
 use crate::respond::{Dropped, Reply};
 use crate::stats::Counters;
 use crate::tokens::Encoding;
-use reply::{Generate, error};
+pub(crate) use reply::{Generate, error, exhausted};
 use request::{Content, GenerateContentRequest};
 
 /// The most candidates one call may ask for.
@@ -28,15 +28,22 @@ const MAX_LOGPROBS: u8 = 20;
 /// The model named by a `generateContent` path (`/v1beta/models/{model}:generateContent`
 /// or `/v1/models/...`), percent-decoded; `None` for any other path.
 pub(crate) fn model_in_path(path: &str) -> Option<String> {
+    model_calling(path, "generateContent")
+}
+
+/// The model named by a path that calls `method` on it
+/// (`/v1beta/models/{model}:{method}` or `/v1/models/...`), percent-decoded.
+pub(crate) fn model_calling(path: &str, method: &str) -> Option<String> {
     let rest = path
         .strip_prefix("/v1beta/models/")
         .or_else(|| path.strip_prefix("/v1/models/"))?;
-    let model = percent_decode(rest.strip_suffix(":generateContent")?)?;
+    let model = rest.strip_suffix(method)?.strip_suffix(':')?;
+    let model = percent_decode(model)?;
     (!model.is_empty() && !model.contains('/')).then_some(model)
 }
 
 /// `text` with its `%XX` escapes decoded; `None` when it is not UTF-8 after.
-fn percent_decode(text: &str) -> Option<String> {
+pub(crate) fn percent_decode(text: &str) -> Option<String> {
     let bytes = text.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
@@ -60,7 +67,7 @@ fn percent_decode(text: &str) -> Option<String> {
 }
 
 /// The key a request sends: `x-goog-api-key`, else the `key` query parameter.
-fn sent_key(req: &hyper::Request<Incoming>) -> Option<String> {
+fn sent_key<B>(req: &hyper::Request<B>) -> Option<String> {
     if let Some(key) = req.headers().get("x-goog-api-key") {
         return Some(String::from_utf8_lossy(key.as_bytes()).into_owned());
     }
@@ -71,51 +78,68 @@ fn sent_key(req: &hyper::Request<Incoming>) -> Option<String> {
         .map(|key| percent_decode(key).unwrap_or_default())
 }
 
+/// Google's refusal (a 400 or a 403, uncounted) when the server wants a key and `req` does
+/// not bear it as `x-goog-api-key` or `?key=`; `None` when it may pass.
+pub(crate) fn key_refused<B>(shared: &Shared, req: &hyper::Request<B>) -> Option<Reply> {
+    let expected = shared.config.api_key.as_ref()?;
+    match sent_key(req) {
+        None => Some(reply::missing_key()),
+        Some(key) if key != *expected => Some(reply::invalid_key()),
+        Some(_) => None,
+    }
+}
+
 /// `POST .../models/{model}:generateContent`.
 pub(crate) async fn generate(
     shared: &Shared,
     model: &str,
     req: hyper::Request<Incoming>,
 ) -> Result<Reply, Dropped> {
-    let c = &shared.counters;
-    if let Some(expected) = &shared.config.api_key {
-        let refused = match sent_key(&req) {
-            None => Some(reply::missing_key()),
-            Some(key) if key != *expected => Some(reply::invalid_key()),
-            Some(_) => None,
-        };
-        if let Some(reply) = refused {
-            Counters::bump(&c.unauthorized);
-            return Ok(reply);
-        }
+    if let Some(reply) = key_refused(shared, &req) {
+        Counters::bump(&shared.counters.unauthorized);
+        return Ok(reply);
     }
     let body = match read_body(req.into_body()).await {
         Ok(body) => body,
-        Err(BodyError::TooLarge) => {
-            return Ok(bad_request(
-                shared,
-                "Request payload size exceeds the limit.",
-            ));
-        }
+        Err(BodyError::TooLarge) => return Ok(shared.refused(too_large())),
         Err(BodyError::Gone) => return Err(Dropped),
     };
-    if !shared.serves(model) {
-        Counters::bump(&c.not_found);
-        return Ok(error(
-            StatusCode::NOT_FOUND,
-            "NOT_FOUND",
-            format!(
-                "models/{model} is not found for API version v1beta, or is not supported for \
-                 generateContent. Call ListModels to see the list of available models and \
-                 their supported methods."
-            ),
-            Vec::new(),
-        ));
+    match prepare(shared, model, &body) {
+        Ok(prepared) => shared.complete(prepared).await,
+        Err(reply) => Ok(shared.refused(*reply)),
     }
-    let wire = match parse(&body) {
-        Ok(wire) => wire,
-        Err(message) => return Ok(bad_request(shared, message)),
-    };
+}
+
+/// Google's 400 for a body over the limit.
+pub(crate) fn too_large() -> Reply {
+    bad_request("Request payload size exceeds the limit.")
+}
+
+/// Google's 404 for a model not served.
+pub(crate) fn unknown_model(model: &str) -> Reply {
+    error(
+        StatusCode::NOT_FOUND,
+        "NOT_FOUND",
+        format!(
+            "models/{model} is not found for API version v1beta, or is not supported for \
+             generateContent. Call ListModels to see the list of available models and \
+             their supported methods."
+        ),
+        Vec::new(),
+    )
+}
+
+/// A `generateContent` body for `model` checked and priced; the refusal (a 404 or a 400,
+/// uncounted) otherwise.
+pub(crate) fn prepare(
+    shared: &Shared,
+    model: &str,
+    body: &[u8],
+) -> Result<Prepared<Generate>, Box<Reply>> {
+    if !shared.serves(model) {
+        return Err(Box::new(unknown_model(model)));
+    }
+    let wire = parse(body).map_err(|message| Box::new(bad_request(message)))?;
     let config = wire.generation_config.clone().unwrap_or_default();
     let logprobs =
         (config.response_logprobs == Some(true)).then(|| usize::from(config.logprobs.unwrap_or(0)));
@@ -144,12 +168,11 @@ pub(crate) async fn generate(
         logprobs,
         quota: shared.config.quota_tokens,
     };
-    shared.complete(job, &protocol).await
+    Ok(Prepared { job, protocol })
 }
 
-/// A 400 `INVALID_ARGUMENT`, counted.
-fn bad_request(shared: &Shared, message: impl Into<String>) -> Reply {
-    Counters::bump(&shared.counters.bad_requests);
+/// A 400 `INVALID_ARGUMENT` (uncounted).
+pub(crate) fn bad_request(message: impl Into<String>) -> Reply {
     error(
         StatusCode::BAD_REQUEST,
         "INVALID_ARGUMENT",

@@ -24,7 +24,7 @@ const TOKENS_METRIC: &str =
 
 /// A Gemini error reply: `{"error": {"code", "message", "status", "details"}}`, a
 /// `google.rpc.Status`; `details` is left out when there are none.
-pub(super) fn error(
+pub(crate) fn error(
     status: StatusCode,
     code: &str,
     message: impl Into<String>,
@@ -71,7 +71,7 @@ pub(super) fn missing_key() -> Reply {
 }
 
 /// A 429 `RESOURCE_EXHAUSTED` for the quota `quota_id` of `metric`, at `limit`.
-fn exhausted(
+pub(crate) fn exhausted(
     metric: &str,
     quota_id: &str,
     limit: Option<u64>,
@@ -108,7 +108,8 @@ fn exhausted(
 }
 
 /// One `generateContent` request, for its reply.
-pub(super) struct Generate {
+#[derive(Debug)]
+pub(crate) struct Generate {
     /// Its prompt tokens.
     pub(super) prompt_tokens: u64,
     /// Its stop sequences.

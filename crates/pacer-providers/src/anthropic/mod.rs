@@ -1,6 +1,7 @@
-//! Anthropic's Messages API: one completion per call, prompt-cache usage, and the
-//! `anthropic-ratelimit-*` headers the limiter learns from.
+//! Anthropic's Messages API: one completion per call, prompt-cache usage, the
+//! `anthropic-ratelimit-*` headers the limiter learns from, and Message Batches.
 
+mod batch;
 mod classify;
 mod convert;
 mod wire;
@@ -176,6 +177,10 @@ impl Provider for AnthropicProvider {
 
     fn reports_rate_limits(&self) -> bool {
         true
+    }
+
+    fn batch_api(&self) -> Option<&dyn pacer_core::BatchApi> {
+        Some(self)
     }
 
     async fn send(&self, request: &Request) -> Result<Response, ProviderError> {

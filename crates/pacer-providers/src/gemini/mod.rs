@@ -1,7 +1,9 @@
 //! Google's Gemini API (`generateContent`): several candidates per call, thinking-token
-//! usage, logprobs, and the 429s that tell a per-minute limit from a used-up daily quota.
+//! usage, logprobs, the 429s that tell a per-minute limit from a used-up daily quota, and
+//! batch mode.
 //! Gemini sends no rate-limit headers; a 429 says how long to wait in its body.
 
+mod batch;
 mod classify;
 mod convert;
 mod wire;
@@ -108,15 +110,16 @@ impl GeminiProvider {
     pub fn url(&self, model: &str) -> hyper::http::Uri {
         let (cached_model, url) = self
             .url_cache
-            .get_or_init(|| (model.to_owned(), self.model_url(model)));
+            .get_or_init(|| (model.to_owned(), self.model_url(model, "generateContent")));
         if cached_model == model {
             url.clone()
         } else {
-            self.model_url(model)
+            self.model_url(model, "generateContent")
         }
     }
 
-    fn model_url(&self, model: &str) -> hyper::http::Uri {
+    /// The URL of `model`'s `method` (`generateContent`, `batchGenerateContent`).
+    fn model_url(&self, model: &str, method: &str) -> hyper::http::Uri {
         let model = model.strip_prefix("models/").unwrap_or(model);
         let base = self.base.to_string();
         let mut url = base.trim_end_matches('/').to_owned();
@@ -129,7 +132,8 @@ impl GeminiProvider {
                 url.push_str(&format!("%{byte:02X}"));
             }
         }
-        url.push_str(":generateContent");
+        url.push(':');
+        url.push_str(method);
         url.parse()
             .expect("a checked base and an escaped segment make a URL")
     }
@@ -163,6 +167,10 @@ impl Provider for GeminiProvider {
 
     fn reports_rate_limits(&self) -> bool {
         false
+    }
+
+    fn batch_api(&self) -> Option<&dyn pacer_core::BatchApi> {
+        Some(self)
     }
 
     async fn send(&self, request: &Request) -> Result<Response, ProviderError> {

@@ -112,6 +112,8 @@ fn status_of(kind: ErrorKind) -> u16 {
         ErrorKind::Auth => 401,
         ErrorKind::NotFound => 404,
         ErrorKind::BudgetExhausted => 402,
+        // Batch lines that never ran: no live request ends this way.
+        ErrorKind::Expired | ErrorKind::Cancelled => 408,
     }
 }
 

@@ -2,6 +2,7 @@
 //! APIs): chat completions and legacy completions, reasoning models, logprobs, and the
 //! rate-limit headers the limiter learns from.
 
+mod batch;
 mod classify;
 mod convert;
 mod tokens;
@@ -288,6 +289,10 @@ impl Provider for OpenAiProvider {
 
     fn reports_rate_limits(&self) -> bool {
         true
+    }
+
+    fn batch_api(&self) -> Option<&dyn pacer_core::BatchApi> {
+        Some(self)
     }
 
     async fn send(&self, request: &Request) -> Result<Response, ProviderError> {

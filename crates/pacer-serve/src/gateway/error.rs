@@ -57,6 +57,8 @@ fn by_kind(kind: ErrorKind, upstream: Option<u16>) -> (StatusCode, &'static str)
             "invalid_request_error",
         ),
         ErrorKind::Config => (StatusCode::BAD_REQUEST, "invalid_request_error"),
+        // Batch kinds: the gateway makes no batch calls, so these never reach a client.
+        ErrorKind::Expired | ErrorKind::Cancelled => (StatusCode::BAD_GATEWAY, "server_error"),
         ErrorKind::NotFound => (StatusCode::NOT_FOUND, "invalid_request_error"),
         ErrorKind::Timeout => (StatusCode::GATEWAY_TIMEOUT, "server_error"),
         ErrorKind::Overloaded => (StatusCode::SERVICE_UNAVAILABLE, "server_error"),
@@ -233,7 +235,9 @@ fn stop_cause(kind: ErrorKind) -> &'static str {
         | ErrorKind::BadRequest
         | ErrorKind::ContentFiltered
         | ErrorKind::InvalidOutput
-        | ErrorKind::Config => "the upstream cannot serve it",
+        | ErrorKind::Config
+        | ErrorKind::Expired
+        | ErrorKind::Cancelled => "the upstream cannot serve it",
     }
 }
 

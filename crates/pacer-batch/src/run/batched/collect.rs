@@ -1,0 +1,305 @@
+//! Collecting an ended batch: its result lines matched to their jobs by custom id (in any
+//! order), each answered job recorded, each line that failed for a passing reason put in a
+//! later batch (or sent live), and the jobs the batch never answered dealt with by how it
+//! ended.
+
+use std::collections::BTreeSet;
+use std::fs::File;
+use std::io::{BufRead, BufReader};
+
+use pacer_core::{BatchEnd, BatchPhase, ErrorKind, ProviderError, Usage};
+use pacer_engine::WorkItem;
+
+use super::build::{Builder, lines_path};
+use super::lane::{BatchLane, Held, State, Track};
+use super::ledger::Event;
+use super::submit::{Stop, crash_point, halt};
+use super::{batch_tag, job_number};
+use crate::run::feed::Job;
+
+/// What becomes of a job whose line failed.
+enum Fate {
+    /// Into a later batch.
+    Again,
+    /// Pending: no record (a batch of this session was cancelled).
+    Pending,
+    /// Recorded as failed, or sent live.
+    Done,
+}
+
+impl BatchLane {
+    /// Reads the results of the ended batch at `index` and ends every job it held.
+    pub(super) async fn collect(&self, state: &mut State, index: usize) -> Result<(), Stop> {
+        let Track::Out { status, .. } = &state.batches[index].track else {
+            return Ok(());
+        };
+        let (id, end) = match &status.phase {
+            BatchPhase::Ended(end) => (status.id.clone(), end.clone()),
+            _ => return Ok(()),
+        };
+        if let BatchEnd::Refused(message) = end {
+            return self.requeue_refused(state, index, message);
+        }
+        let mut again = BTreeSet::new();
+        let mut billed = Usage::default();
+        let mut cancelled = 0;
+        let mut results = match self.api().results(&id).await {
+            Ok(results) => results,
+            Err(error) => return self.read_failed(error),
+        };
+        let mut read = 0_usize;
+        while let Some(line) = results.next().await {
+            let line = match line {
+                Ok(line) => line,
+                // What was read is recorded; the rest is read again at the next poll.
+                Err(error) => return self.read_failed(error),
+            };
+            let jobs = &state.batches[index].entry.jobs;
+            let number = line
+                .custom_id
+                .as_deref()
+                .and_then(|custom| job_number(&self.run_id, custom))
+                .or_else(|| line.position.and_then(|p| jobs.get(p)).map(|j| j.0));
+            let Some(number) = number else { continue };
+            if state.current.get(&number) != Some(&index) {
+                continue;
+            }
+            let Some(held) = state.held.remove(&number) else {
+                continue;
+            };
+            match line.result {
+                Ok(response) => {
+                    billed.add(&response.usage);
+                    let usage = response.usage;
+                    self.emit(held, Ok(response), Some(&id), usage).await;
+                }
+                Err(error) => match self.failed_line(state, index, number, held, error).await {
+                    Fate::Again => {
+                        again.insert(number);
+                    }
+                    Fate::Pending => cancelled += 1,
+                    Fate::Done => {}
+                },
+            }
+            read += 1;
+            if read == 1 {
+                crash_point("downloading");
+            }
+        }
+        drop(results);
+        self.unanswered(state, index, &end, &id, &mut again, &mut cancelled)
+            .await;
+        self.finish(state, index, &id, billed, &end);
+        if cancelled > 0 {
+            state.stopped = Some(halt(
+                Some(ErrorKind::Cancelled),
+                format!(
+                    "{}: batch {id} was cancelled; its {cancelled} unanswered jobs stay pending: run again with --resume to submit them again",
+                    self.label
+                ),
+            ));
+        }
+        self.rebatch(state, index, again)
+            .map_err(|e| halt(None, format!("{}: {e}", self.label)))
+    }
+
+    /// The batch's jobs that no line answered: ended as its end says.
+    async fn unanswered(
+        &self,
+        state: &mut State,
+        index: usize,
+        end: &BatchEnd,
+        id: &str,
+        again: &mut BTreeSet<u64>,
+        cancelled: &mut usize,
+    ) {
+        let missing: Vec<u64> = state.batches[index]
+            .entry
+            .jobs
+            .iter()
+            .map(|j| j.0)
+            .filter(|n| {
+                state.current.get(n) == Some(&index)
+                    && state.held.contains_key(n)
+                    && !again.contains(n)
+            })
+            .collect();
+        for number in missing {
+            let Some(held) = state.held.remove(&number) else {
+                continue;
+            };
+            let error = match end {
+                BatchEnd::Expired => ProviderError::new(
+                    ErrorKind::Expired,
+                    format!("batch {id} expired before this request ran"),
+                ),
+                BatchEnd::Cancelled => ProviderError::new(
+                    ErrorKind::Cancelled,
+                    format!("batch {id} was cancelled before this request ran"),
+                ),
+                BatchEnd::Failed(message) => ProviderError::new(
+                    ErrorKind::BadRequest,
+                    format!("batch {id} failed: {message}"),
+                ),
+                BatchEnd::Completed | BatchEnd::Refused(_) => ProviderError::new(
+                    ErrorKind::InvalidResponse,
+                    format!("batch {id} ended with no result for this request"),
+                ),
+            };
+            match self.failed_line(state, index, number, held, error).await {
+                Fate::Again => {
+                    again.insert(number);
+                }
+                Fate::Pending => *cancelled += 1,
+                Fate::Done => {}
+            }
+        }
+    }
+
+    /// A failed line: into a later batch (or live) while retries are left and the failure
+    /// may pass, else its record.
+    async fn failed_line(
+        &self,
+        state: &mut State,
+        index: usize,
+        number: u64,
+        mut held: Held,
+        error: ProviderError,
+    ) -> Fate {
+        if error.kind == ErrorKind::Cancelled && !state.batches[index].adopted {
+            // Cancelled in this session (by `pacer batches --cancel`, or at the provider):
+            // not sent again now; a resume does.
+            return Fate::Pending;
+        }
+        let again = error.kind.is_retryable() || error.kind == ErrorKind::Cancelled;
+        if again && held.attempts < self.max_retries {
+            if let Some(live) = &self.live {
+                let item = WorkItem::prompt(
+                    held.prompt_id.clone(),
+                    held.request,
+                    Job {
+                        lane: self.lane,
+                        prompt_id: held.prompt_id,
+                        samples: vec![held.sample],
+                        metadata: held.metadata,
+                        batch_id: None,
+                    },
+                );
+                let _ = live.send(item).await;
+                return Fate::Done;
+            }
+            held.attempts += 1;
+            state.held.insert(number, held);
+            return Fate::Again;
+        }
+        let id = state.batches[index].entry.id.clone();
+        self.emit(held, Err(error), id.as_deref(), Usage::default())
+            .await;
+        Fate::Done
+    }
+
+    /// A download failed part-way: what was read is recorded, the rest is read at the next
+    /// poll; a refused key stops the lane.
+    fn read_failed(&self, error: ProviderError) -> Result<(), Stop> {
+        if error.kind.stops_lane() {
+            return Err(halt(
+                Some(error.kind),
+                format!("{}: reading a batch's results failed: {error}", self.label),
+            ));
+        }
+        tracing::warn!(label = %self.label, %error, "reading a batch's results failed; trying again");
+        Ok(())
+    }
+
+    /// The batch is done: its budget hold settled to what it billed, its end journalled,
+    /// batches waiting for the queue let go.
+    fn finish(&self, state: &mut State, index: usize, id: &str, billed: Usage, end: &BatchEnd) {
+        let batch = &mut state.batches[index];
+        if let Some(hold) = batch.hold.take() {
+            hold.settle(&billed, self.price.as_ref());
+        }
+        let word = match end {
+            BatchEnd::Completed => "completed",
+            BatchEnd::Expired => "expired",
+            BatchEnd::Cancelled => "cancelled",
+            BatchEnd::Refused(_) => "refused",
+            BatchEnd::Failed(_) => "failed",
+        };
+        // Only for `pacer batches`: the records are what count.
+        let _ = self.journal(Event::Ended {
+            tag: batch.entry.tag.clone(),
+            state: word.into(),
+        });
+        tracing::debug!(label = %self.label, id, word, "batch collected");
+        batch.track = Track::Finished;
+        for other in &mut state.batches {
+            if let Track::Waiting(_) = other.track {
+                other.track = Track::Ready;
+            }
+        }
+    }
+
+    /// A batch refused after its creation (OpenAI fails it once it checks the queue):
+    /// nothing ran; it waits and goes again.
+    fn requeue_refused(
+        &self,
+        state: &mut State,
+        index: usize,
+        message: String,
+    ) -> Result<(), Stop> {
+        if let Some(hold) = state.batches[index].hold.take() {
+            drop(hold);
+        }
+        self.refused(state, index, message)
+    }
+
+    /// Puts the jobs `numbers` of the batch at `index` into new batches, copying their lines
+    /// from its lines file (the same custom ids, the same bodies).
+    fn rebatch(
+        &self,
+        state: &mut State,
+        index: usize,
+        numbers: BTreeSet<u64>,
+    ) -> Result<(), crate::JournalError> {
+        if numbers.is_empty() {
+            return Ok(());
+        }
+        let entry = &state.batches[index].entry;
+        let path = lines_path(&self.dir, &entry.tag);
+        let jobs = entry.jobs.clone();
+        let tokens_each = entry.tokens / jobs.len().max(1) as u64;
+        let input_each = entry.input_tokens / jobs.len().max(1) as u64;
+        let file = File::open(&path).map_err(crate::JournalError::io("read", &path))?;
+        let caps = self.caps();
+        let mut builder: Option<Builder> = None;
+        for (line, job) in BufReader::new(file).lines().zip(&jobs) {
+            let line = line.map_err(crate::JournalError::io("read", &path))?;
+            if !numbers.contains(&job.0) {
+                continue;
+            }
+            if builder
+                .as_ref()
+                .is_some_and(|b| !b.fits(&caps, line.len(), tokens_each))
+            {
+                let built = builder.take().expect("checked").finish()?;
+                self.journal_built(state, built)?;
+            }
+            let builder = match &mut builder {
+                Some(builder) => builder,
+                None => {
+                    let number = self
+                        .numbers
+                        .batches
+                        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    builder.insert(Builder::start(&self.dir, batch_tag(&self.run_id, number))?)
+                }
+            };
+            builder.push(job.clone(), line.as_bytes(), tokens_each, input_each)?;
+        }
+        if let Some(builder) = builder {
+            let built = builder.finish()?;
+            self.journal_built(state, built)?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,342 @@
+//! Submitting a batch, each step journalled before the next may cost money: upload, the
+//! intent to create, the creation (or, after a crash, finding the batch again), polling.
+
+use std::time::{Duration, Instant, SystemTime};
+
+use pacer_core::{BatchEnd, BatchInput, BatchPhase, BatchStatus, ErrorKind, ProviderError};
+use pacer_engine::StopReason;
+
+use super::BatchProgress;
+use super::build::lines_path;
+use super::lane::{BatchLane, State, Track};
+use super::ledger::{Event, unix};
+
+/// The longest wait before a batch refused for the queue limit is submitted again, when no
+/// earlier batch ends first.
+const MAX_REFUSED_WAIT: Duration = Duration::from_secs(600);
+
+/// Test hook: `PACER_TEST_KILL_AT=<step>` makes the process `kill -9` itself at that step
+/// (`before-upload`, `after-upload`, `after-create`, `polling`, `downloading`), so that tests
+/// can check that a crash at any step neither loses a job nor pays for one twice.
+pub(super) fn crash_point(step: &str) {
+    if std::env::var("PACER_TEST_KILL_AT").is_ok_and(|at| at == step) {
+        let pid = std::process::id().to_string();
+        let _ = std::process::Command::new("kill")
+            .args(["-9", &pid])
+            .status();
+        // The signal is on its way; nothing more happens here.
+        std::thread::sleep(Duration::from_secs(60));
+    }
+}
+
+/// What went wrong that stops the lane: said to the user.
+pub(super) type Stop = StopReason;
+
+/// A reason to stop, in words.
+pub(super) fn halt(kind: Option<ErrorKind>, message: String) -> Stop {
+    StopReason { kind, message }
+}
+
+impl BatchLane {
+    /// Once the prompts are read, sorts out the batches of earlier sessions: those whose jobs
+    /// all have their records are finished; the rest are polled (created) or submitted.
+    fn check_earlier(&self, state: &mut State) {
+        if state.feeding {
+            return;
+        }
+        for index in 0..state.batches.len() {
+            if state.batches[index].checked {
+                continue;
+            }
+            let pending = state.batches[index].entry.jobs.iter().any(|(number, ..)| {
+                state.current.get(number) == Some(&index) && state.held.contains_key(number)
+            });
+            let batch = &mut state.batches[index];
+            batch.checked = true;
+            batch.track = match (&batch.entry.id, pending) {
+                (_, false) => Track::Finished,
+                (Some(id), true) => {
+                    let since = batch
+                        .entry
+                        .submitting
+                        .and_then(|t| SystemTime::now().duration_since(t).ok())
+                        .and_then(|ago| Instant::now().checked_sub(ago))
+                        .unwrap_or_else(Instant::now);
+                    Track::Out {
+                        status: placeholder(id),
+                        since,
+                    }
+                }
+                (None, true) => Track::Ready,
+            };
+        }
+    }
+
+    /// Does what can be done now: submits the batches the queue has room for, collects the
+    /// ended ones.
+    pub(super) async fn step(&self, state: &mut State) -> Result<(), Stop> {
+        self.check_earlier(state);
+        let now = Instant::now();
+        for index in 0..state.batches.len() {
+            let batch = &state.batches[index];
+            let due = match batch.track {
+                Track::Ready => batch.checked,
+                Track::Waiting(until) => until <= now,
+                _ => false,
+            };
+            if due && self.queue_has_room(state, index) {
+                self.submit(state, index).await?;
+            }
+        }
+        for index in 0..state.batches.len() {
+            if matches!(&state.batches[index].track, Track::Out { status, .. } if status.is_ended())
+            {
+                self.collect(state, index).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether the batch at `index` fits the enqueued-token limit beside the batches out.
+    fn queue_has_room(&self, state: &State, index: usize) -> bool {
+        let Some(cap) = self.settings.queue_tokens else {
+            return true;
+        };
+        let out: u64 = state
+            .batches
+            .iter()
+            .filter(|b| matches!(&b.track, Track::Out { status, .. } if !status.is_ended()))
+            .map(|b| b.entry.tokens)
+            .sum();
+        out == 0 || out + state.batches[index].entry.tokens <= cap
+    }
+
+    /// Submits the batch at `index`: uploads its lines unless they are, finds it again if
+    /// its creation's outcome is unknown, else creates it.
+    async fn submit(&self, state: &mut State, index: usize) -> Result<(), Stop> {
+        if state.batches[index].hold.is_none()
+            && let Some(budget) = &self.budget
+        {
+            let entry = &state.batches[index].entry;
+            let output = entry.tokens.saturating_sub(entry.input_tokens);
+            let usd = self
+                .price
+                .map_or(0.0, |p| p.worst_case(entry.input_tokens, output));
+            match budget.reserve(usd, entry.tokens) {
+                Ok(hold) => state.batches[index].hold = Some(hold),
+                Err(_) => {
+                    return Err(halt(
+                        Some(ErrorKind::BudgetExhausted),
+                        format!(
+                            "{}: the budget would be passed by the next batch ({} requests); raise the budget and run again with --resume",
+                            self.label,
+                            entry.jobs.len()
+                        ),
+                    ));
+                }
+            }
+        }
+        let api = self.api();
+        let tag = state.batches[index].entry.tag.clone();
+        let path = lines_path(&self.dir, &tag);
+        if state.batches[index].entry.file.is_none() {
+            crash_point("before-upload");
+            match api.upload(&path, &format!("{tag}.jsonl")).await {
+                Ok(Some(file)) => {
+                    crash_point("after-upload");
+                    self.journal(Event::Uploaded {
+                        tag: tag.clone(),
+                        file: file.clone(),
+                    })?;
+                    state.batches[index].entry.file = Some(file);
+                }
+                Ok(None) => {}
+                Err(error) => return self.submit_failed(state, index, error),
+            }
+        }
+        let entry = &state.batches[index].entry;
+        if let Some(since) = entry.submitting {
+            // A creation was asked for and its reply never journalled: the batch may exist.
+            match api.find(&tag, since, entry.jobs.len()).await {
+                Ok(found) => {
+                    // Not a refused one, nor one the ledger gives another batch (a provider
+                    // without tags is searched by shape).
+                    let found = found.into_iter().find(|found| {
+                        !matches!(found.phase, BatchPhase::Ended(BatchEnd::Refused(_)))
+                            && !state
+                                .batches
+                                .iter()
+                                .any(|b| b.entry.id.as_deref() == Some(found.id.as_str()))
+                    });
+                    if let Some(found) = found {
+                        return self.created(state, index, found);
+                    }
+                }
+                Err(error) => return self.submit_failed(state, index, error),
+            }
+        }
+        let at = SystemTime::now();
+        self.journal(Event::Submitting {
+            tag: tag.clone(),
+            at: unix(at),
+        })?;
+        state.batches[index].entry.submitting = Some(at);
+        let entry = &state.batches[index].entry;
+        let input = BatchInput {
+            model: &self.model,
+            tag: &tag,
+            lines: &path,
+            count: entry.jobs.len(),
+            uploaded: entry.file.as_deref(),
+        };
+        match api.create(input).await {
+            Ok(status) => {
+                crash_point("after-create");
+                if let BatchPhase::Ended(BatchEnd::Refused(message)) = &status.phase {
+                    self.journal(Event::Created {
+                        tag: tag.clone(),
+                        id: status.id.clone(),
+                    })?;
+                    self.refused(state, index, message.clone())
+                } else {
+                    self.created(state, index, status)
+                }
+            }
+            Err(error) => self.submit_failed(state, index, error),
+        }
+    }
+
+    /// The batch exists at the provider: journal its id and poll it.
+    fn created(&self, state: &mut State, index: usize, status: BatchStatus) -> Result<(), Stop> {
+        let batch = &mut state.batches[index];
+        self.journal(Event::Created {
+            tag: batch.entry.tag.clone(),
+            id: status.id.clone(),
+        })?;
+        batch.entry.id = Some(status.id.clone());
+        self.show(batch.entry.tag.clone(), &status, Some(Duration::ZERO));
+        batch.track = Track::Out {
+            status,
+            since: Instant::now(),
+        };
+        Ok(())
+    }
+
+    /// Refused for the queue limit: nothing ran; wait for an earlier batch to end.
+    pub(super) fn refused(
+        &self,
+        state: &mut State,
+        index: usize,
+        message: String,
+    ) -> Result<(), Stop> {
+        let batch = &mut state.batches[index];
+        self.journal(Event::Refused {
+            tag: batch.entry.tag.clone(),
+            message: message.clone(),
+        })?;
+        batch.entry.id = None;
+        batch.entry.submitting = None;
+        (self.progress)(&BatchProgress {
+            label: self.label.clone(),
+            tag: batch.entry.tag.clone(),
+            id: None,
+            state: format!("refused, waiting for the queue: {message}"),
+            succeeded: 0,
+            failed: 0,
+            total: batch.entry.jobs.len() as u64,
+            since_submit: None,
+        });
+        let wait = (self.settings.poll * 4).min(MAX_REFUSED_WAIT);
+        batch.track = Track::Waiting(Instant::now() + wait);
+        Ok(())
+    }
+
+    /// An upload or creation failed: a refusal waits, a passing failure tries again at the
+    /// next poll, anything else stops the lane (its jobs stay pending).
+    fn submit_failed(
+        &self,
+        state: &mut State,
+        index: usize,
+        error: ProviderError,
+    ) -> Result<(), Stop> {
+        if error.kind == ErrorKind::RateLimited {
+            return self.refused(state, index, error.message);
+        }
+        if error.kind.is_retryable() {
+            tracing::warn!(label = %self.label, %error, "submitting a batch failed; trying again");
+            state.batches[index].track = Track::Waiting(Instant::now() + self.settings.poll);
+            return Ok(());
+        }
+        Err(halt(
+            Some(error.kind),
+            format!(
+                "{}: submitting a batch failed: {error} ({})",
+                self.label,
+                error.kind.advice()
+            ),
+        ))
+    }
+
+    /// Polls every batch out; the ended ones are collected at the next step.
+    pub(super) async fn poll(&self, state: &mut State) -> Result<(), Stop> {
+        for batch in &mut state.batches {
+            let Track::Out { status, since } = &mut batch.track else {
+                continue;
+            };
+            if status.is_ended() {
+                continue;
+            }
+            match self.api().status(&status.id).await {
+                Ok(now) => {
+                    crash_point("polling");
+                    if now != *status {
+                        self.show(batch.entry.tag.clone(), &now, Some(since.elapsed()));
+                    }
+                    *status = now;
+                }
+                Err(error) if error.kind.stops_lane() => {
+                    return Err(halt(
+                        Some(error.kind),
+                        format!("{}: polling a batch failed: {error}", self.label),
+                    ));
+                }
+                Err(error) => {
+                    tracing::warn!(label = %self.label, %error, "polling a batch failed; trying again");
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Shows a batch's progress.
+    pub(super) fn show(&self, tag: String, status: &BatchStatus, since: Option<Duration>) {
+        (self.progress)(&BatchProgress {
+            label: self.label.clone(),
+            tag,
+            id: Some(status.id.clone()),
+            state: status.state.clone(),
+            succeeded: status.succeeded,
+            failed: status.failed,
+            total: status.total,
+            since_submit: since,
+        });
+    }
+
+    pub(super) fn journal(&self, event: Event) -> Result<(), Stop> {
+        self.ledger()
+            .append(&event)
+            .map_err(|e| halt(None, format!("{}: {e}", self.label)))
+    }
+}
+
+/// The status of a batch known only by its id, until it is polled.
+fn placeholder(id: &str) -> BatchStatus {
+    BatchStatus {
+        id: id.to_owned(),
+        state: "submitted".into(),
+        phase: BatchPhase::Queued,
+        total: 0,
+        succeeded: 0,
+        failed: 0,
+    }
+}

@@ -1,0 +1,147 @@
+//! Starting each model's lane: a live lane fed by its cursor over the prompts, or a batch
+//! lane (with, where failed lines go live, a live lane behind it).
+
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use futures_util::stream;
+use pacer_engine::{Budget, Lane, LaneConfig, Outcome, StopHandle, StopReason, WorkItem};
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinHandle;
+
+use super::BatchModel;
+use super::batched::{BatchLane, BatchProgress, LedgerBatch, Numbers, ledger::Ledger};
+use super::feed::Job;
+
+/// How one model's lane ended.
+#[derive(Debug)]
+pub(crate) struct LaneRun {
+    /// Why it stopped early, if it did.
+    pub stopped: Option<StopReason>,
+    /// Items that ended in this session (calls, for a live lane).
+    pub finished: u64,
+    /// Its wall time.
+    pub elapsed: Duration,
+    /// Its batches still running at the provider.
+    pub in_flight: Vec<String>,
+}
+
+/// What the batch lanes of a run share.
+pub(crate) struct BatchShared {
+    pub run_id: String,
+    pub dir: PathBuf,
+    pub ledger: Arc<Mutex<Ledger>>,
+    pub numbers: Arc<Numbers>,
+    pub earlier: Vec<LedgerBatch>,
+    pub progress: Arc<dyn Fn(&BatchProgress) + Send + Sync>,
+    pub stop: watch::Receiver<Option<String>>,
+}
+
+/// Everything a lane is started with.
+pub(crate) struct Start<'a> {
+    pub index: usize,
+    pub model: &'a BatchModel,
+    pub budget: Option<Arc<Budget>>,
+    pub items: mpsc::Receiver<WorkItem<Job>>,
+    pub outcomes: mpsc::Sender<Outcome<Job>>,
+}
+
+/// A live lane on `config`, and the handle that stops it.
+fn live_lane(model: &BatchModel, budget: Option<Arc<Budget>>) -> (Arc<Lane>, StopHandle) {
+    let config = LaneConfig {
+        name: model.label.clone(),
+        budget,
+        ..model.lane.clone()
+    };
+    let lane = Arc::new(Lane::builder(config, model.provider.clone()).build());
+    let stop = lane.stop_handle();
+    (lane, stop)
+}
+
+/// Runs `lane` over the items of `rx`, its outcomes into `tx`.
+async fn run_live(
+    lane: Arc<Lane>,
+    rx: mpsc::Receiver<WorkItem<Job>>,
+    tx: mpsc::Sender<Outcome<Job>>,
+) -> (Option<StopReason>, u64) {
+    let items = stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|i| (i, rx)) });
+    let stats = lane.run(items, tx).await;
+    (lane.stopped(), stats.total)
+}
+
+/// Starts a model's live lane; returns its task and stop handle.
+pub(crate) fn live(start: Start<'_>) -> (JoinHandle<LaneRun>, StopHandle) {
+    let (lane, stop) = live_lane(start.model, start.budget);
+    let started = Instant::now();
+    let task = tokio::spawn(async move {
+        let (stopped, finished) = run_live(lane, start.items, start.outcomes).await;
+        LaneRun {
+            stopped,
+            finished,
+            elapsed: started.elapsed(),
+            in_flight: Vec::new(),
+        }
+    });
+    (task, stop)
+}
+
+/// Starts a model's batch lane (and its live fallback lane, if it has one); returns its
+/// task and, with a fallback, the fallback's stop handle.
+pub(crate) fn batch(
+    start: Start<'_>,
+    shared: &BatchShared,
+) -> (JoinHandle<LaneRun>, Option<StopHandle>) {
+    let model = start.model;
+    let settings = model.batch.clone().unwrap_or_default();
+    let fallback = settings
+        .fallback_live
+        .then(|| (live_lane(model, start.budget.clone()), mpsc::channel(64)));
+    let stop = fallback.as_ref().map(|((_, stop), _)| stop.clone());
+    let (fallback, live_tx) = match fallback {
+        Some(((lane, _), (tx, rx))) => (Some((lane, rx)), Some(tx)),
+        None => (None, None),
+    };
+    let lane = BatchLane {
+        label: model.label.clone(),
+        model: model.name.clone(),
+        lane: start.index,
+        provider: model.provider.clone(),
+        price: settings.price_over(model.lane.price),
+        settings,
+        max_retries: model.lane.retry.max_retries,
+        budget: start.budget,
+        run_id: shared.run_id.clone(),
+        dir: shared.dir.clone(),
+        ledger: shared.ledger.clone(),
+        numbers: shared.numbers.clone(),
+        outcomes: start.outcomes.clone(),
+        live: live_tx,
+        progress: shared.progress.clone(),
+        stop: shared.stop.clone(),
+        earlier: shared
+            .earlier
+            .iter()
+            .filter(|b| b.label == model.label)
+            .cloned()
+            .collect(),
+    };
+    let items = start.items;
+    let outcomes = start.outcomes;
+    let started = Instant::now();
+    let task = tokio::spawn(async move {
+        let live = fallback.map(|(lane, rx)| tokio::spawn(run_live(lane, rx, outcomes)));
+        let end = lane.run(items).await;
+        let (live_stopped, _) = match live {
+            Some(task) => task.await.unwrap_or((None, 0)),
+            None => (None, 0),
+        };
+        LaneRun {
+            stopped: end.stopped.or(live_stopped),
+            finished: 0,
+            elapsed: started.elapsed(),
+            in_flight: end.in_flight,
+        }
+    });
+    (task, stop)
+}

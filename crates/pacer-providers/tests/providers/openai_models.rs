@@ -2,7 +2,6 @@
 //! samples per call, a custom reasoning pattern, `supports_n`, the encoding behind token
 //! estimates, and its accounting (with the key kept out of `Debug`).
 
-mod support;
 
 use pacer_core::{Accounting, Provider, Request};
 use pacer_providers::openai::{
@@ -10,7 +9,7 @@ use pacer_providers::openai::{
 };
 use regex::Regex;
 use serde_json::json;
-use support::openai::*;
+use crate::support::openai::*;
 
 #[tokio::test]
 async fn reasoning_models_get_max_completion_tokens_and_no_sampling_parameters() {

@@ -2,14 +2,13 @@
 //! the wait a 429's `RetryInfo` asks for, a daily quota told from a per-minute limit, and
 //! keys kept out of every message.
 
-mod support;
 
 use std::time::Duration;
 
 use pacer_core::{ErrorKind, Provider, ProviderError, Request};
 use pacer_providers::gemini::{GeminiConfig, GeminiProvider};
 use serde_json::{Value, json};
-use support::{Reply, Server};
+use crate::support::{Reply, Server};
 
 const KEY: &str = "AIzaSyTEST-SECRETsecret0123456789abcd";
 
@@ -260,7 +259,7 @@ async fn the_key_never_shows_even_when_the_server_echoes_it() {
 
 #[tokio::test]
 async fn a_refused_connection_is_a_connection_error_without_the_key() {
-    let error = provider(&support::refusing_root().await)
+    let error = provider(&crate::support::refusing_root().await)
         .send(&Request::text("gemini-x", None, "Hi"))
         .await
         .unwrap_err();

@@ -2,7 +2,6 @@
 //! never the URL), the replies it reads (candidates, thinking, logprobs, usage, blocked
 //! prompts), and what it tells the engine.
 
-mod support;
 
 use axum::http::Method;
 use pacer_core::{
@@ -11,7 +10,7 @@ use pacer_core::{
 };
 use pacer_providers::gemini::{DEFAULT_BASE_URL, GeminiConfig, GeminiProvider};
 use serde_json::{Value, json};
-use support::{Reply, Server};
+use crate::support::{Reply, Server};
 
 const KEY: &str = "AIzaSyTEST-SECRETsecret0123456789abcd";
 

@@ -1,7 +1,6 @@
 //! Structured output on the wire: what each provider sends for a request with an output
 //! schema, captured by a loopback server. (The lane, not the provider, validates replies.)
 
-mod support;
 
 use std::sync::Arc;
 
@@ -10,8 +9,8 @@ use pacer_providers::anthropic::{AnthropicConfig, AnthropicProvider};
 use pacer_providers::gemini::{GeminiConfig, GeminiProvider};
 use pacer_providers::openai::{Api, OpenAiProvider};
 use serde_json::{Value, json};
-use support::openai::OpenAiServer;
-use support::{Reply, Server};
+use crate::support::openai::OpenAiServer;
+use crate::support::{Reply, Server};
 
 fn schema() -> Value {
     json!({

@@ -2,13 +2,12 @@
 //! error class, the headers a refusal carries, unreadable replies, and keys kept out of
 //! every message.
 
-mod support;
 
 use std::time::Duration;
 
 use pacer_core::{ErrorKind, Provider, ProviderError, Request};
 use pacer_providers::anthropic::{AnthropicConfig, AnthropicProvider};
-use support::{Reply, Server};
+use crate::support::{Reply, Server};
 
 const KEY: &str = "sk-ant-api03-SECRETsecret0123456789";
 
@@ -198,7 +197,7 @@ async fn unreadable_successes_are_invalid_responses() {
 
 #[tokio::test]
 async fn a_refused_connection_is_a_connection_error() {
-    let error = provider(support::refusing_root().await)
+    let error = provider(crate::support::refusing_root().await)
         .send(&Request::text("claude-x", None, "Hi"))
         .await
         .unwrap_err();

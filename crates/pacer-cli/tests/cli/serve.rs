@@ -1,11 +1,10 @@
 //! `pacer serve` end to end: the real binary, its config, a mock upstream, loopback only.
 
-mod common;
 
 use std::io::{BufRead, BufReader};
 use std::process::Stdio;
 
-use common::{command, pacer, write};
+use crate::common::{command, pacer, write};
 use http::post;
 
 /// A tiny HTTP/1.1 client over a TCP stream, enough for one JSON POST.

@@ -4,9 +4,8 @@
 //! through `-m local:PATH` and its record carries top-5 logprobs.
 #![cfg(feature = "local")]
 
-mod common;
 
-use common::*;
+use crate::common::{self, *};
 
 #[test]
 fn a_missing_or_corrupt_model_file_is_an_error_naming_the_path() {

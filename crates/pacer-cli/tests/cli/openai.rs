@@ -2,11 +2,10 @@
 //! loopback: request shapes the mock checks as the real API does, `n` sampling, reasoning
 //! models, limits learned from headers, and the errors that stop a lane.
 
-mod common;
 
 use std::path::Path;
 
-use common::*;
+use crate::common::*;
 use pacer_mock::{MockServer, MockServerConfig};
 
 const KEY: &str = "sk-test-key-0123456789";

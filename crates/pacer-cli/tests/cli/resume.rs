@@ -2,12 +2,11 @@
 //! refusing a second plain run, `--resume`, `--fresh`, `--retry-failed`, a lane stopped on an
 //! auth error, a corrupt journal line, and `--skip-invalid` on resume.
 
-mod common;
 
 use std::collections::HashSet;
 use std::fs;
 
-use common::*;
+use crate::common::*;
 use serde_json::Value;
 
 /// A one-model TOML config writing to `out`.

@@ -2,9 +2,8 @@
 //! run stopped before its budget would be passed with the rest pending, and a resume with a
 //! larger budget finishing it.
 
-mod common;
 
-use common::*;
+use crate::common::*;
 
 /// Ten-word replies at $1 / $2 per million input / output tokens.
 const CONFIG: &str = r#"

@@ -2,11 +2,10 @@
 //! the summary, CLI-only models, seed 003's JSON config, a relative `prompts_file`, input
 //! formats and rate limits.
 
-mod common;
 
 use std::collections::BTreeMap;
 
-use common::*;
+use crate::common::*;
 use serde_json::{Value, json};
 
 /// Every field a record must carry.

@@ -1,7 +1,6 @@
 //! Interrupted runs of the real `pacer` binary: `kill -9` (with and without a torn last
 //! line) or Ctrl-C, then `--resume` to the end with exactly one record per job.
 
-mod common;
 
 use std::fs::OpenOptions;
 use std::path::Path;
@@ -9,7 +8,7 @@ use std::process::{Child, Command};
 use std::thread::sleep;
 use std::time::Duration;
 
-use common::*;
+use crate::common::*;
 
 /// 300 prompts on two mock models (4 and 8 requests in flight, 20 ms each): about 1.5 s.
 const SLOW_PROMPTS: usize = 300;

@@ -1,12 +1,11 @@
 //! `pacer export` and `pacer run --export` through the real binary on the mock provider:
 //! seed 003's combined `results.json`, one run per label, holding the journal's records.
 
-mod common;
 
 use std::collections::BTreeSet;
 use std::path::Path;
 
-use common::*;
+use crate::common::*;
 use serde_json::Value;
 
 /// Checks `results.json` in seed 003's combined format against the journal in `out`.

@@ -2,15 +2,14 @@
 //! `schema` key, every record's `parsed` value, invalid replies retried and recorded as
 //! `InvalidOutput`, and schema files that cannot be used refused before anything runs.
 
-mod common;
 
 use std::path::Path;
 
-use common::*;
+use crate::common::*;
 use serde_json::Value;
 
 /// The example schema shipped in `examples/`, used by the README's command.
-const EXAMPLE_SCHEMA: &str = include_str!("../../../examples/answer.schema.json");
+const EXAMPLE_SCHEMA: &str = include_str!("../../../../examples/answer.schema.json");
 
 /// Checks that `record` is a success whose `parsed` value fits the example schema and is
 /// its `full_response` read as JSON.

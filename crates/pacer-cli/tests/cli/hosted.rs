@@ -2,11 +2,10 @@
 //! started in-process on loopback: records, limits that meet no 429, and the errors that stop
 //! a lane.
 
-mod common;
 
 use std::path::Path;
 
-use common::*;
+use crate::common::*;
 use pacer_mock::{MockServer, MockServerConfig};
 
 /// Runs `pacer ARGS` from `dir` with `env` set.

@@ -2,7 +2,6 @@
 //! order with usage, logprobs and rate limits, odd finish reasons, and the legacy Completions
 //! API (its prompt, its logprobs count, its replies).
 
-mod support;
 
 use std::time::Duration;
 
@@ -10,8 +9,8 @@ use axum::http::Method;
 use pacer_core::{FinishReason, LimitReading, Provider, Request, TokenLogprob, Usage};
 use pacer_providers::openai::{Api, OpenAiConfig, OpenAiProvider};
 use serde_json::json;
-use support::openai::*;
-use support::{Reply, Server};
+use crate::support::openai::*;
+use crate::support::{Reply, Server};
 
 #[tokio::test]
 async fn legacy_completions_send_a_prompt_and_a_logprobs_count() {

@@ -1,11 +1,10 @@
 //! End-to-end errors of the real `pacer` binary: bad prompt files and bad configs end with
 //! exit status 2 and a message naming the file, the line or key, and what was expected.
 
-mod common;
 
 use std::path::Path;
 
-use common::*;
+use crate::common::*;
 
 const THREE_WITH_A_BAD_LINE: &str = concat!(
     "{\"prompt_id\": \"a\", \"prompt\": \"first\"}\n",

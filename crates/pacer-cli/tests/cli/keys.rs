@@ -1,12 +1,11 @@
 //! API keys through the real `pacer` binary on the mock provider: a key from the config or
 //! the environment never reaches a file it writes or a message it prints.
 
-mod common;
 
 use std::fs;
 use std::path::Path;
 
-use common::*;
+use crate::common::*;
 
 /// Every file under `dir`, recursively, with its text.
 fn all_files(dir: &Path) -> Vec<(String, String)> {

@@ -1,11 +1,10 @@
 //! `pacer validate` through the real binary: each check passing and failing, the run's
 //! estimate, and `--ping` against `pacer mock` on loopback.
 
-mod common;
 
 use std::path::Path;
 
-use common::*;
+use crate::common::*;
 use pacer_mock::{MockServer, MockServerConfig};
 
 const KEY: &str = "sk-validate-key-0123456789";

@@ -4,13 +4,12 @@
 //! batch's life then `--resume`, each job submitted exactly once; Ctrl-C, `pacer batches`
 //! and `--cancel`.
 
-mod common;
 
 use std::path::Path;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::common::{self, *};
 use pacer_mock::{MockBatchConfig, MockServer, MockServerConfig};
 use serde_json::Value;
 

@@ -1,7 +1,6 @@
 //! The Anthropic provider against a loopback server: the requests it sends, the replies it
 //! reads, the rate-limit headers it learns from, and what it tells the engine.
 
-mod support;
 
 use std::time::{Duration, SystemTime};
 
@@ -12,7 +11,7 @@ use pacer_core::{
 };
 use pacer_providers::anthropic::{AnthropicConfig, AnthropicProvider, DEFAULT_BASE_URL};
 use serde_json::{Value, json};
-use support::{Reply, Server};
+use crate::support::{Reply, Server};
 
 const KEY: &str = "sk-ant-api03-SECRETsecret0123456789";
 

@@ -1,0 +1,20 @@
+//! The `pacer` binary end to end, one test binary (each test file a module): a run, its
+//! errors, resume and interrupts, budgets, schemas, exports, keys, validation, the hosted
+//! providers, batch mode, `pacer serve` and (feature `local`) the local models.
+
+mod common;
+
+mod batch;
+mod budget;
+mod errors;
+mod export;
+mod hosted;
+mod interrupt;
+mod keys;
+mod local;
+mod openai;
+mod resume;
+mod run;
+mod schema;
+mod serve;
+mod validate;

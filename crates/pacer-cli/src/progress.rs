@@ -49,7 +49,7 @@ impl Progress {
     pub fn start(&self) -> Display {
         let started = Instant::now();
         match self.mode {
-            Mode::Quiet => Display(None),
+            Mode::Quiet => Display(None, None),
             Mode::Bars => {
                 let multi = MultiProgress::with_draw_target(ProgressDrawTarget::stderr_with_hz(8));
                 let style = ProgressStyle::with_template(
@@ -76,10 +76,14 @@ impl Progress {
                         tokio::time::sleep(Duration::from_millis(150)).await;
                     }
                 });
-                Display(Some(Box::new(move || {
-                    task.abort();
-                    drop(multi);
-                })))
+                let shown = multi.clone();
+                Display(
+                    Some(Box::new(move || {
+                        task.abort();
+                        drop(multi);
+                    })),
+                    Some(shown),
+                )
             }
             Mode::Lines => {
                 let lanes = self.lanes.clone();
@@ -91,7 +95,7 @@ impl Progress {
                         }
                     }
                 });
-                Display(Some(Box::new(move || task.abort())))
+                Display(Some(Box::new(move || task.abort())), None)
             }
         }
     }
@@ -136,10 +140,20 @@ fn human(n: u64) -> String {
     }
 }
 
-/// Stops the display when finished.
-pub struct Display(Option<Box<dyn FnOnce() + Send>>);
+/// Stops the display when finished; says a line above the bars meanwhile.
+pub struct Display(Option<Box<dyn FnOnce() + Send>>, Option<MultiProgress>);
 
 impl Display {
+    /// Writes `line` to stderr, above the bars when they are shown.
+    pub fn say(&self, line: &str) {
+        match &self.1 {
+            Some(multi) => {
+                let _ = multi.println(line);
+            }
+            None => eprintln!("{line}"),
+        }
+    }
+
     /// Stops showing progress and clears the bars.
     pub fn finish(mut self) {
         if let Some(stop) = self.0.take() {

@@ -45,14 +45,12 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
-use pacer_core::ErrorKind;
 use pacer_engine::{Budget, Spending};
 use serde_json::Value;
 use tokio::sync::{mpsc, watch};
 
 use crate::{
-    Journal, JournalError, LaneReport, Manifest, OpenMode, RESULTS_FILE, RETRIED_FAILURES_FILE,
-    Summary, Tally, scan,
+    Journal, JournalError, Manifest, OpenMode, RESULTS_FILE, RETRIED_FAILURES_FILE, Tally, scan,
 };
 
 pub use batched::{BatchProgress, BatchSettings};
@@ -342,31 +340,6 @@ impl Batch {
         self.report(&manifest, resumed, tally, &ended)
     }
 
-    /// What the run's batch lanes share, when it has any: the ledger (its earlier batches
-    /// read back), the counters of batches and jobs, the progress notices and the stop.
-    fn open_batches(&self, manifest: &Manifest) -> Result<Option<spawn::BatchShared>, BatchError> {
-        if self.models.iter().all(|m| m.batch.is_none()) {
-            return Ok(None);
-        }
-        let earlier = batched::read_ledger(&self.output)?;
-        let notices = self.notices.clone();
-        Ok(Some(spawn::BatchShared {
-            run_id: manifest.run_id.clone(),
-            dir: self.output.clone(),
-            ledger: Arc::new(std::sync::Mutex::new(batched::ledger::Ledger::open(
-                &self.output,
-            )?)),
-            numbers: Arc::new(batched::Numbers::after(&earlier, &manifest.run_id)),
-            earlier,
-            progress: Arc::new(move |progress: &BatchProgress| {
-                if let Some(notices) = &notices {
-                    notices(&Notice::Batch(progress));
-                }
-            }),
-            stop: self.stop.subscribe(),
-        }))
-    }
-
     /// The budget over the whole run: what earlier sessions of this folder billed counts,
     /// the failures `--retry-failed` moved aside included.
     fn open_budget(&self, tally: &Tally) -> Result<Option<Arc<Budget>>, BatchError> {
@@ -382,62 +355,5 @@ impl Batch {
             tokens: spent_tokens + moved_tokens,
         };
         Ok(Some(Budget::new(usd, tokens, spent)))
-    }
-
-    fn report(
-        &self,
-        manifest: &Manifest,
-        resumed: bool,
-        tally: Tally,
-        ended: &[spawn::LaneRun],
-    ) -> Result<Report, BatchError> {
-        let mut pending_total = 0;
-        let mut stopped = Vec::new();
-        let mut lanes = Vec::new();
-        let mut finished_items = 0;
-        let mut in_flight = Vec::new();
-        for (run, (model, counters)) in ended.iter().zip(self.models.iter().zip(&self.counters)) {
-            let completed = counters.done.load(Ordering::Relaxed);
-            let finished = completed + counters.skipped.load(Ordering::Relaxed);
-            let pending = counters
-                .total
-                .load(Ordering::Relaxed)
-                .saturating_sub(finished);
-            pending_total += pending;
-            finished_items += match model.batch {
-                Some(_) => completed,
-                None => run.finished,
-            };
-            in_flight.extend(run.in_flight.iter().cloned());
-            let reason = run.stopped.clone();
-            lanes.push(LaneReport {
-                label: model.label.clone(),
-                elapsed_seconds: run.elapsed.as_secs_f64(),
-                // Jobs (records), not calls: samples sent as `n` share one call.
-                completed,
-                pending,
-                stopped: reason.as_ref().map(|r| r.message.clone()),
-            });
-            if let Some(reason) = reason {
-                stopped.push((model.label.clone(), reason));
-            }
-        }
-        let mut summary = Summary::new(manifest, tally.finish(), &lanes);
-        summary.resumed = resumed;
-        let budget_exhausted = stopped
-            .iter()
-            .any(|(_, r)| r.kind == Some(ErrorKind::BudgetExhausted));
-        summary.budget_exhausted = budget_exhausted;
-        summary.write(&self.output)?;
-        Ok(Report {
-            summary,
-            finished: finished_items,
-            pending: pending_total,
-            stopped,
-            interrupted: self.stop.borrow().is_some(),
-            budget_exhausted,
-            results: self.output.join(RESULTS_FILE),
-            batches_in_flight: in_flight,
-        })
     }
 }

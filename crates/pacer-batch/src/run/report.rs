@@ -4,9 +4,13 @@
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
+use std::sync::atomic::Ordering;
+
+use pacer_core::ErrorKind;
 use pacer_engine::StopReason;
 
-use crate::{InputError, JournalError, Summary};
+use super::spawn;
+use crate::{InputError, JournalError, LaneReport, Manifest, RESULTS_FILE, Summary, Tally};
 
 /// How a run ended.
 #[derive(Debug)]
@@ -95,4 +99,64 @@ pub(super) fn write_invalid(dir: &Path, invalid: &[InputError]) -> Result<PathBu
     }
     file.flush().map_err(io)?;
     Ok(path)
+}
+
+impl super::Batch {
+    /// The run's report, and its summary written.
+    pub(super) fn report(
+        &self,
+        manifest: &Manifest,
+        resumed: bool,
+        tally: Tally,
+        ended: &[spawn::LaneRun],
+    ) -> Result<Report, BatchError> {
+        let mut pending_total = 0;
+        let mut stopped = Vec::new();
+        let mut lanes = Vec::new();
+        let mut finished_items = 0;
+        let mut in_flight = Vec::new();
+        for (run, (model, counters)) in ended.iter().zip(self.models.iter().zip(&self.counters)) {
+            let completed = counters.done.load(Ordering::Relaxed);
+            let finished = completed + counters.skipped.load(Ordering::Relaxed);
+            let pending = counters
+                .total
+                .load(Ordering::Relaxed)
+                .saturating_sub(finished);
+            pending_total += pending;
+            finished_items += match model.batch {
+                Some(_) => completed,
+                None => run.finished,
+            };
+            in_flight.extend(run.in_flight.iter().cloned());
+            let reason = run.stopped.clone();
+            lanes.push(LaneReport {
+                label: model.label.clone(),
+                elapsed_seconds: run.elapsed.as_secs_f64(),
+                // Jobs (records), not calls: samples sent as `n` share one call.
+                completed,
+                pending,
+                stopped: reason.as_ref().map(|r| r.message.clone()),
+            });
+            if let Some(reason) = reason {
+                stopped.push((model.label.clone(), reason));
+            }
+        }
+        let mut summary = Summary::new(manifest, tally.finish(), &lanes);
+        summary.resumed = resumed;
+        let budget_exhausted = stopped
+            .iter()
+            .any(|(_, r)| r.kind == Some(ErrorKind::BudgetExhausted));
+        summary.budget_exhausted = budget_exhausted;
+        summary.write(&self.output)?;
+        Ok(Report {
+            summary,
+            finished: finished_items,
+            pending: pending_total,
+            stopped,
+            interrupted: self.stop.borrow().is_some(),
+            budget_exhausted,
+            results: self.output.join(RESULTS_FILE),
+            batches_in_flight: in_flight,
+        })
+    }
 }

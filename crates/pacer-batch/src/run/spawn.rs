@@ -10,9 +10,10 @@ use pacer_engine::{Budget, Lane, LaneConfig, Outcome, StopHandle, StopReason, Wo
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
-use super::BatchModel;
-use super::batched::{BatchLane, BatchProgress, LedgerBatch, Numbers, ledger::Ledger};
+use super::batched::{self, BatchLane, BatchProgress, LedgerBatch, Numbers, ledger::Ledger};
 use super::feed::Job;
+use super::{BatchError, BatchModel, Notice};
+use crate::Manifest;
 
 /// How one model's lane ended.
 #[derive(Debug)]
@@ -144,4 +145,34 @@ pub(crate) fn batch(
         }
     });
     (task, stop)
+}
+
+impl super::Batch {
+    /// What the run's batch lanes share, when it has any: the ledger (its earlier batches
+    /// read back), the counters of batches and jobs, the progress notices and the stop.
+    pub(super) fn open_batches(
+        &self,
+        manifest: &Manifest,
+    ) -> Result<Option<BatchShared>, BatchError> {
+        if self.models.iter().all(|m| m.batch.is_none()) {
+            return Ok(None);
+        }
+        let earlier = batched::read_ledger(&self.output)?;
+        let notices = self.notices.clone();
+        Ok(Some(BatchShared {
+            run_id: manifest.run_id.clone(),
+            dir: self.output.clone(),
+            ledger: Arc::new(std::sync::Mutex::new(batched::ledger::Ledger::open(
+                &self.output,
+            )?)),
+            numbers: Arc::new(batched::Numbers::after(&earlier, &manifest.run_id)),
+            earlier,
+            progress: Arc::new(move |progress: &BatchProgress| {
+                if let Some(notices) = &notices {
+                    notices(&Notice::Batch(progress));
+                }
+            }),
+            stop: self.stop.subscribe(),
+        }))
+    }
 }

@@ -93,12 +93,19 @@ async fn run(config: RunConfig, args: &RunArgs) -> anyhow::Result<ExitCode> {
         .budget(config.budget.usd, config.budget.tokens)
         .config(config.redacted.clone());
     let progress = Progress::new(batch.counters(), Mode::detect(args.quiet));
-    let batch = batch.on_notice(move |notice| {
-        if let Notice::Running = notice {
+    let batch = batch.on_notice(move |notice| match notice {
+        Notice::Running => {
             *shown.lock().unwrap_or_else(|e| e.into_inner()) = Some(progress.start());
-        } else {
-            notify(notice, quiet);
         }
+        // A batch's progress goes above the bars, if they are shown.
+        Notice::Batch(batch) if !quiet => {
+            let line = format!("pacer: {}", batch_line(batch));
+            match shown.lock().unwrap_or_else(|e| e.into_inner()).as_ref() {
+                Some(display) => display.say(&line),
+                None => eprintln!("{line}"),
+            }
+        }
+        _ => notify(notice, quiet),
     });
     let stopper = batch.stopper();
     let ctrl_c = tokio::spawn(async move {
@@ -192,8 +199,7 @@ fn notify(notice: &Notice<'_>, quiet: bool) {
         } => {
             eprintln!("pacer: resuming: {done} jobs already done ({succeeded} ok, {failed} failed)")
         }
-        Notice::Batch(batch) => eprintln!("pacer: {}", batch_line(batch)),
-        Notice::Running => {}
+        Notice::Batch(_) | Notice::Running => {}
     }
 }
 

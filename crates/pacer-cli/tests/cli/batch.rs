@@ -4,7 +4,6 @@
 //! batch's life then `--resume`, each job submitted exactly once; Ctrl-C, `pacer batches`
 //! and `--cancel`.
 
-
 use std::path::Path;
 use std::process::Stdio;
 use std::time::{Duration, Instant};

@@ -2,7 +2,6 @@
 //! run stopped before its budget would be passed with the rest pending, and a resume with a
 //! larger budget finishing it.
 
-
 use crate::common::*;
 
 /// Ten-word replies at $1 / $2 per million input / output tokens.

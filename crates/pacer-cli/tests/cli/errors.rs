@@ -1,7 +1,6 @@
 //! End-to-end errors of the real `pacer` binary: bad prompt files and bad configs end with
 //! exit status 2 and a message naming the file, the line or key, and what was expected.
 
-
 use std::path::Path;
 
 use crate::common::*;

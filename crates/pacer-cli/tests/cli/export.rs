@@ -1,7 +1,6 @@
 //! `pacer export` and `pacer run --export` through the real binary on the mock provider:
 //! seed 003's combined `results.json`, one run per label, holding the journal's records.
 
-
 use std::collections::BTreeSet;
 use std::path::Path;
 

@@ -2,7 +2,6 @@
 //! started in-process on loopback: records, limits that meet no 429, and the errors that stop
 //! a lane.
 
-
 use std::path::Path;
 
 use crate::common::*;

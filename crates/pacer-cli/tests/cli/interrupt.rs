@@ -1,7 +1,6 @@
 //! Interrupted runs of the real `pacer` binary: `kill -9` (with and without a torn last
 //! line) or Ctrl-C, then `--resume` to the end with exactly one record per job.
 
-
 use std::fs::OpenOptions;
 use std::path::Path;
 use std::process::{Child, Command};

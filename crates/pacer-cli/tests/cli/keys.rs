@@ -1,7 +1,6 @@
 //! API keys through the real `pacer` binary on the mock provider: a key from the config or
 //! the environment never reaches a file it writes or a message it prints.
 
-
 use std::fs;
 use std::path::Path;
 

@@ -4,7 +4,6 @@
 //! through `-m local:PATH` and its record carries top-5 logprobs.
 #![cfg(feature = "local")]
 
-
 use crate::common::{self, *};
 
 #[test]

@@ -2,7 +2,6 @@
 //! loopback: request shapes the mock checks as the real API does, `n` sampling, reasoning
 //! models, limits learned from headers, and the errors that stop a lane.
 
-
 use std::path::Path;
 
 use crate::common::*;

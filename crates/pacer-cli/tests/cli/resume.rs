@@ -2,7 +2,6 @@
 //! refusing a second plain run, `--resume`, `--fresh`, `--retry-failed`, a lane stopped on an
 //! auth error, a corrupt journal line, and `--skip-invalid` on resume.
 
-
 use std::collections::HashSet;
 use std::fs;
 

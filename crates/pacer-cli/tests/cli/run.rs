@@ -2,7 +2,6 @@
 //! the summary, CLI-only models, seed 003's JSON config, a relative `prompts_file`, input
 //! formats and rate limits.
 
-
 use std::collections::BTreeMap;
 
 use crate::common::*;

@@ -2,7 +2,6 @@
 //! `schema` key, every record's `parsed` value, invalid replies retried and recorded as
 //! `InvalidOutput`, and schema files that cannot be used refused before anything runs.
 
-
 use std::path::Path;
 
 use crate::common::*;

@@ -1,6 +1,5 @@
 //! `pacer serve` end to end: the real binary, its config, a mock upstream, loopback only.
 
-
 use std::io::{BufRead, BufReader};
 use std::process::Stdio;
 

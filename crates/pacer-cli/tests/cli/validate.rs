@@ -1,7 +1,6 @@
 //! `pacer validate` through the real binary: each check passing and failing, the run's
 //! estimate, and `--ping` against `pacer mock` on loopback.
 
-
 use std::path::Path;
 
 use crate::common::*;

@@ -8,139 +8,20 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use hyper::http::{Method, Uri};
 use pacer_core::{
-    BatchApi, BatchEnd, BatchInput, BatchLimits, BatchLine, BatchPhase, BatchResults, BatchStatus,
-    ErrorKind, ProviderError, Request,
+    BatchApi, BatchInput, BatchLimits, BatchLine, BatchResults, BatchStatus, ErrorKind,
+    ProviderError, Request,
 };
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::{Api, OpenAiProvider, classify, convert};
+use super::batch_wire::{TAG_KEY, WireBatch, WireList, result_line};
+use super::{Api, OpenAiProvider, classify};
 use crate::transfer::parse;
 use crate::{http, transfer};
-
-/// The metadata key that carries Pacer's tag on a batch.
-const TAG_KEY: &str = "pacer_tag";
 
 /// How far back the listing is read when a batch is looked for, before the time its
 /// creation was intended: clocks differ between here and the provider.
 const CLOCK_SLACK: Duration = Duration::from_secs(600);
-
-/// A batch object, as far as Pacer reads it.
-#[derive(Debug, Deserialize)]
-struct WireBatch {
-    id: String,
-    status: String,
-    #[serde(default)]
-    created_at: u64,
-    #[serde(default)]
-    output_file_id: Option<String>,
-    #[serde(default)]
-    error_file_id: Option<String>,
-    #[serde(default)]
-    errors: Option<WireErrors>,
-    #[serde(default)]
-    request_counts: Option<WireCounts>,
-    #[serde(default)]
-    metadata: Option<Value>,
-}
-
-#[derive(Debug, Deserialize)]
-struct WireErrors {
-    #[serde(default)]
-    data: Vec<WireError>,
-}
-
-#[derive(Debug, Deserialize)]
-struct WireError {
-    #[serde(default)]
-    code: Option<String>,
-    #[serde(default)]
-    message: Option<String>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-struct WireCounts {
-    #[serde(default)]
-    total: u64,
-    #[serde(default)]
-    completed: u64,
-    #[serde(default)]
-    failed: u64,
-}
-
-#[derive(Debug, Deserialize)]
-struct WireList {
-    data: Vec<WireBatch>,
-    #[serde(default)]
-    has_more: bool,
-}
-
-/// One line of an output or error file.
-#[derive(Debug, Deserialize)]
-struct WireResultLine {
-    custom_id: String,
-    #[serde(default)]
-    response: Option<WireLineResponse>,
-    #[serde(default)]
-    error: Option<WireError>,
-}
-
-#[derive(Debug, Deserialize)]
-struct WireLineResponse {
-    status_code: u16,
-    #[serde(default)]
-    body: Value,
-}
-
-impl WireBatch {
-    fn status(self) -> BatchStatus {
-        let counts = self.request_counts.unwrap_or_default();
-        let phase = match self.status.as_str() {
-            "validating" => BatchPhase::Queued,
-            "in_progress" | "finalizing" => BatchPhase::Running,
-            "cancelling" => BatchPhase::Cancelling,
-            "completed" => BatchPhase::Ended(BatchEnd::Completed),
-            "expired" => BatchPhase::Ended(BatchEnd::Expired),
-            "cancelled" => BatchPhase::Ended(BatchEnd::Cancelled),
-            _ => BatchPhase::Ended(failure(self.errors.as_ref())),
-        };
-        BatchStatus {
-            id: self.id,
-            state: self.status,
-            phase,
-            total: counts.total,
-            succeeded: counts.completed,
-            failed: counts.failed,
-        }
-    }
-
-    fn tag(&self) -> Option<&str> {
-        self.metadata.as_ref()?.get(TAG_KEY)?.as_str()
-    }
-}
-
-/// How a `failed` batch ended: refused for the enqueued-token limit, or failed.
-fn failure(errors: Option<&WireErrors>) -> BatchEnd {
-    let errors = errors.map(|e| e.data.as_slice()).unwrap_or_default();
-    let message = errors
-        .iter()
-        .filter_map(|e| e.message.clone())
-        .collect::<Vec<_>>()
-        .join("; ");
-    let message = if message.is_empty() {
-        "the batch failed".to_owned()
-    } else {
-        message
-    };
-    if errors
-        .iter()
-        .any(|e| e.code.as_deref() == Some("token_limit_exceeded"))
-    {
-        BatchEnd::Refused(message)
-    } else {
-        BatchEnd::Failed(message)
-    }
-}
 
 impl OpenAiProvider {
     fn batch_uri(&self, path: &str) -> Result<Uri, ProviderError> {
@@ -222,60 +103,6 @@ impl BatchResults for Results<'_> {
             }
         }
     }
-}
-
-/// One output- or error-file line as a result.
-fn result_line(line: &[u8], api: Api, key: Option<&str>) -> BatchLine {
-    let wire: WireResultLine = match parse(line, "result line") {
-        Ok(wire) => wire,
-        Err(error) => {
-            return BatchLine {
-                custom_id: None,
-                position: None,
-                result: Err(error),
-            };
-        }
-    };
-    let result = match (wire.response, wire.error) {
-        (Some(response), _) if (200..300).contains(&response.status_code) => {
-            let body = response.body.to_string();
-            match api {
-                Api::Chat => convert::chat_response(body.as_bytes()),
-                Api::Completions => convert::completion_response(body.as_bytes()),
-            }
-        }
-        (Some(response), _) => Err(classify::status(
-            response.status_code,
-            response.body.to_string().as_bytes(),
-            key,
-        )),
-        (None, Some(error)) => Err(line_error(&error)),
-        (None, None) => Err(ProviderError::new(
-            ErrorKind::InvalidResponse,
-            "a result line held neither a response nor an error",
-        )),
-    };
-    BatchLine {
-        custom_id: Some(wire.custom_id),
-        position: None,
-        result,
-    }
-}
-
-/// An error-file line's error: expired and cancelled lines never ran.
-fn line_error(error: &WireError) -> ProviderError {
-    let kind = match error.code.as_deref() {
-        Some("batch_expired") => ErrorKind::Expired,
-        Some("batch_cancelled") => ErrorKind::Cancelled,
-        _ => ErrorKind::BadRequest,
-    };
-    let message = error.message.clone().unwrap_or_else(|| {
-        format!(
-            "the batch API refused the line ({})",
-            error.code.as_deref().unwrap_or("no code")
-        )
-    });
-    ProviderError::new(kind, message)
 }
 
 #[async_trait]

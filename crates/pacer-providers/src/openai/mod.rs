@@ -3,6 +3,7 @@
 //! rate-limit headers the limiter learns from.
 
 mod batch;
+mod batch_wire;
 mod classify;
 mod convert;
 mod tokens;

@@ -1,9 +1,9 @@
 //! The Anthropic provider against a loopback server: the requests it sends, the replies it
 //! reads, the rate-limit headers it learns from, and what it tells the engine.
 
-
 use std::time::{Duration, SystemTime};
 
+use crate::support::{Reply, Server};
 use axum::http::Method;
 use pacer_core::{
     Accounting, BatchInput, BatchPhase, ErrorKind, FinishReason, Message, Provider, Request, Role,
@@ -11,7 +11,6 @@ use pacer_core::{
 };
 use pacer_providers::anthropic::{AnthropicConfig, AnthropicProvider, DEFAULT_BASE_URL};
 use serde_json::{Value, json};
-use crate::support::{Reply, Server};
 
 const KEY: &str = "sk-ant-api03-SECRETsecret0123456789";
 

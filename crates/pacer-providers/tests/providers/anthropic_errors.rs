@@ -2,12 +2,11 @@
 //! error class, the headers a refusal carries, unreadable replies, and keys kept out of
 //! every message.
 
-
 use std::time::Duration;
 
+use crate::support::{Reply, Server};
 use pacer_core::{ErrorKind, Provider, ProviderError, Request};
 use pacer_providers::anthropic::{AnthropicConfig, AnthropicProvider};
-use crate::support::{Reply, Server};
 
 const KEY: &str = "sk-ant-api03-SECRETsecret0123456789";
 

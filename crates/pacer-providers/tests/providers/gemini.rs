@@ -2,7 +2,7 @@
 //! never the URL), the replies it reads (candidates, thinking, logprobs, usage, blocked
 //! prompts), and what it tells the engine.
 
-
+use crate::support::{Reply, Server};
 use axum::http::Method;
 use pacer_core::{
     Accounting, BatchInput, BatchPhase, ErrorKind, FinishReason, Message, Provider, Request, Role,
@@ -10,7 +10,6 @@ use pacer_core::{
 };
 use pacer_providers::gemini::{DEFAULT_BASE_URL, GeminiConfig, GeminiProvider};
 use serde_json::{Value, json};
-use crate::support::{Reply, Server};
 
 const KEY: &str = "AIzaSyTEST-SECRETsecret0123456789abcd";
 

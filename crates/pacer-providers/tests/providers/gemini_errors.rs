@@ -2,13 +2,12 @@
 //! the wait a 429's `RetryInfo` asks for, a daily quota told from a per-minute limit, and
 //! keys kept out of every message.
 
-
 use std::time::Duration;
 
+use crate::support::{Reply, Server};
 use pacer_core::{ErrorKind, Provider, ProviderError, Request};
 use pacer_providers::gemini::{GeminiConfig, GeminiProvider};
 use serde_json::{Value, json};
-use crate::support::{Reply, Server};
 
 const KEY: &str = "AIzaSyTEST-SECRETsecret0123456789abcd";
 

@@ -1,13 +1,12 @@
 //! The OpenAI provider against a loopback HTTP server: the requests it sends (the key, JSON,
 //! every parameter, what is left out, the URL), and the base URLs and keys it refuses.
 
-
+use crate::support::openai::*;
+use crate::support::{Reply, Server};
 use axum::http::Method;
 use pacer_core::{ErrorKind, Provider, Request};
 use pacer_providers::openai::{OpenAiConfig, OpenAiProvider};
 use serde_json::{Value, json};
-use crate::support::openai::*;
-use crate::support::{Reply, Server};
 
 #[tokio::test]
 async fn chat_request_carries_the_key_json_and_every_parameter() {

@@ -2,14 +2,13 @@
 //! samples per call, a custom reasoning pattern, `supports_n`, the encoding behind token
 //! estimates, and its accounting (with the key kept out of `Debug`).
 
-
+use crate::support::openai::*;
 use pacer_core::{Accounting, Provider, Request};
 use pacer_providers::openai::{
     Api, Encoding, OpenAiConfig, OpenAiProvider, chat_prompt_tokens, completion_prompt_tokens,
 };
 use regex::Regex;
 use serde_json::json;
-use crate::support::openai::*;
 
 #[tokio::test]
 async fn reasoning_models_get_max_completion_tokens_and_no_sampling_parameters() {

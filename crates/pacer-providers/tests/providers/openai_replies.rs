@@ -2,15 +2,14 @@
 //! order with usage, logprobs and rate limits, odd finish reasons, and the legacy Completions
 //! API (its prompt, its logprobs count, its replies).
 
-
 use std::time::Duration;
 
+use crate::support::openai::*;
+use crate::support::{Reply, Server};
 use axum::http::Method;
 use pacer_core::{FinishReason, LimitReading, Provider, Request, TokenLogprob, Usage};
 use pacer_providers::openai::{Api, OpenAiConfig, OpenAiProvider};
 use serde_json::json;
-use crate::support::openai::*;
-use crate::support::{Reply, Server};
 
 #[tokio::test]
 async fn legacy_completions_send_a_prompt_and_a_logprobs_count() {

@@ -1,16 +1,15 @@
 //! Structured output on the wire: what each provider sends for a request with an output
 //! schema, captured by a loopback server. (The lane, not the provider, validates replies.)
 
-
 use std::sync::Arc;
 
+use crate::support::openai::OpenAiServer;
+use crate::support::{Reply, Server};
 use pacer_core::{Provider, Request};
 use pacer_providers::anthropic::{AnthropicConfig, AnthropicProvider};
 use pacer_providers::gemini::{GeminiConfig, GeminiProvider};
 use pacer_providers::openai::{Api, OpenAiProvider};
 use serde_json::{Value, json};
-use crate::support::openai::OpenAiServer;
-use crate::support::{Reply, Server};
 
 fn schema() -> Value {
     json!({

@@ -3,20 +3,19 @@
 
 use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex};
-use std::time::{Instant, SystemTime};
+use std::time::Instant;
 
-use pacer_core::{BatchApi, BatchStatus, Price, Provider, Request, Usage};
-use pacer_engine::{Budget, Outcome, Reservation, StopReason, Work, WorkItem};
+use pacer_core::{BatchApi, BatchStatus, Price, Provider, Request};
+use pacer_engine::{Budget, Outcome, Reservation, StopReason, WorkItem};
 use serde_json::{Map, Value};
 use tokio::sync::{mpsc, watch};
 
-use super::build::{Builder, Built, Caps};
-use super::ledger::{Event, Ledger, LedgerBatch, unix};
+use super::build::{Builder, Caps};
+use super::ledger::{Ledger, LedgerBatch};
 use super::submit::halt;
-use super::{BatchProgress, BatchSettings, batch_tag, custom_id};
-use crate::JournalError;
+use super::{BatchProgress, BatchSettings};
 use crate::run::feed::Job;
 
 /// The run's counters of batches and jobs, shared by its batch lanes so that tags and
@@ -256,195 +255,7 @@ impl BatchLane {
         state
     }
 
-    /// Takes one job from the prompts: into the batch that already holds it (a resume), or
-    /// into the batch being built.
-    async fn take(&self, state: &mut State, item: WorkItem<Job>) -> Result<(), JournalError> {
-        let Work::Prompt(mut request) = item.work else {
-            unreachable!("the feed makes prompt items")
-        };
-        let job = item.context;
-        let sample = job.samples.first().copied().unwrap_or(0);
-        let key = (job.prompt_id, sample);
-        if let Some(number) = state.expected.remove(&key) {
-            if !self.settings.fallback_live {
-                request.messages.clear();
-            }
-            let attempts = state.tries.get(&number).copied().unwrap_or(0);
-            state.held.insert(
-                number,
-                held(key, job.metadata, request, attempts.saturating_sub(1)),
-            );
-            return Ok(());
-        }
-        let number = self.numbers.jobs.fetch_add(1, Ordering::Relaxed);
-        let line = match self.api().line(&custom_id(&self.run_id, number), &request) {
-            Ok(line) => line,
-            Err(error) => {
-                // The request cannot be written as a batch line: its record says why.
-                let held = held(key, job.metadata, request, 0);
-                self.record_failure(number, held, error, None).await;
-                return Ok(());
-            }
-        };
-        let cost = pacer_engine::estimate(&*self.provider, &request, true);
-        let tokens = cost.input_tokens + cost.output_tokens;
-        let caps = self.caps();
-        if state
-            .builder
-            .as_ref()
-            .is_some_and(|b| !b.fits(&caps, line.len(), tokens))
-        {
-            self.seal(state)?;
-        }
-        if state.builder.is_none() {
-            let tag = batch_tag(
-                &self.run_id,
-                self.numbers.batches.fetch_add(1, Ordering::Relaxed),
-            );
-            state.builder = Some(Builder::start(&self.dir, tag)?);
-        }
-        let builder = state.builder.as_mut().expect("started above");
-        builder.push(
-            (number, key.0.clone(), key.1),
-            &line,
-            tokens,
-            cost.input_tokens,
-        )?;
-        if !self.settings.fallback_live {
-            request.messages.clear();
-        }
-        state
-            .held
-            .insert(number, held(key, job.metadata, request, 0));
-        Ok(())
-    }
-
-    /// Ends the batch being built: its lines synced, it is journalled and ready to submit.
-    pub(super) fn seal(&self, state: &mut State) -> Result<(), JournalError> {
-        let Some(builder) = state.builder.take() else {
-            return Ok(());
-        };
-        if builder.is_empty() {
-            let _ = std::fs::remove_file(&builder.path);
-            return Ok(());
-        }
-        let built = builder.finish()?;
-        self.journal_built(state, built)
-    }
-
-    /// Journals a built batch as intended and tracks it.
-    pub(super) fn journal_built(
-        &self,
-        state: &mut State,
-        built: Built,
-    ) -> Result<(), JournalError> {
-        let at = SystemTime::now();
-        self.ledger().append(&Event::Intended {
-            tag: built.tag.clone(),
-            label: self.label.clone(),
-            at: unix(at),
-            jobs: built.jobs.clone(),
-            tokens: built.tokens,
-            input_tokens: built.input_tokens,
-        })?;
-        let index = state.batches.len();
-        for (number, ..) in &built.jobs {
-            state.current.insert(*number, index);
-            *state.tries.entry(*number).or_default() += 1;
-        }
-        let total = built.jobs.len() as u64;
-        (self.progress)(&BatchProgress {
-            label: self.label.clone(),
-            tag: built.tag.clone(),
-            id: None,
-            state: "built".into(),
-            succeeded: 0,
-            failed: 0,
-            total,
-            since_submit: None,
-        });
-        state.batches.push(Tracked {
-            entry: LedgerBatch {
-                tag: built.tag,
-                label: self.label.clone(),
-                at,
-                jobs: built.jobs,
-                tokens: built.tokens,
-                input_tokens: built.input_tokens,
-                file: None,
-                submitting: None,
-                id: None,
-                state: None,
-            },
-            track: Track::Ready,
-            adopted: false,
-            checked: true,
-            hold: None,
-        });
-        Ok(())
-    }
-
     pub(super) fn ledger(&self) -> std::sync::MutexGuard<'_, Ledger> {
         self.ledger.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    /// A failed job's record, written now.
-    pub(super) async fn record_failure(
-        &self,
-        number: u64,
-        held: Held,
-        error: pacer_core::ProviderError,
-        batch: Option<&str>,
-    ) {
-        let _ = number;
-        self.emit(held, Err(error), batch, Usage::default()).await;
-    }
-
-    /// Sends a job's outcome to the journal writer.
-    pub(super) async fn emit(
-        &self,
-        held: Held,
-        result: Result<pacer_core::Response, pacer_core::ProviderError>,
-        batch: Option<&str>,
-        billed: Usage,
-    ) {
-        let attempts = held.attempts + u32::from(batch.is_some());
-        let outcome = Outcome {
-            id: held.prompt_id.clone(),
-            context: Job {
-                lane: self.lane,
-                prompt_id: held.prompt_id,
-                samples: vec![held.sample],
-                metadata: held.metadata,
-                batch_id: batch.map(str::to_owned),
-            },
-            result,
-            request: Some(held.request),
-            attempts: attempts.max(1),
-            usage_all_attempts: billed,
-            elapsed: held.first.elapsed(),
-            queued: std::time::Duration::ZERO,
-            upstream: std::time::Duration::ZERO,
-            held: None,
-            finished_at: SystemTime::now(),
-        };
-        // The writer outlives every lane; a closed channel means the run is failing already.
-        let _ = self.outcomes.send(outcome).await;
-    }
-}
-
-fn held(
-    key: (String, u32),
-    metadata: Arc<Map<String, Value>>,
-    request: Request,
-    attempts: u32,
-) -> Held {
-    Held {
-        prompt_id: key.0,
-        sample: key.1,
-        metadata,
-        request,
-        attempts,
-        first: Instant::now(),
     }
 }

@@ -11,6 +11,7 @@
 
 mod build;
 mod collect;
+mod intake;
 mod lane;
 pub(crate) mod ledger;
 mod submit;

@@ -351,10 +351,83 @@ max_tokens = 16
             mock.gemini_url()
         )
     };
-    for step in ["after-create", "downloading"] {
+    // Neither takes a file upload: the lines go with the creation.
+    for step in ["before-upload", "after-create", "polling", "downloading"] {
         kill_then_resume(step, anthropic).await;
         kill_then_resume(step, gemini).await;
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_cancelled_while_pacer_was_down_is_submitted_again_on_resume() {
+    let mock = mock(MockBatchConfig {
+        processing: Duration::from_secs(8),
+        ..MockBatchConfig::default()
+    })
+    .await;
+    let dir = setup(6, &openai_config(&mock, ""));
+    let killed = run_with(
+        dir.path(),
+        &[("PACER_TEST_KILL_AT", "polling")],
+        &["run", "-c", "pacer.toml"],
+    )
+    .await;
+    assert_eq!(killed.code, None, "{}", killed.stderr);
+    run_with(
+        dir.path(),
+        &[],
+        &["batches", "out", "--cancel", "-c", "pacer.toml"],
+    )
+    .await
+    .expect_code(0);
+    assert_eq!(mock.stats().batches_cancelled, 1);
+    run_with(dir.path(), &[], &["run", "-c", "pacer.toml", "--resume"])
+        .await
+        .expect_code(0);
+    let records = common::records(&dir.path().join("out"));
+    assert_one_per_key(&records, &prompt_ids(6), &[("gpt-4o-mini", 1)]);
+    let ids: std::collections::BTreeSet<_> =
+        records.iter().map(|r| r["batch_id"].to_string()).collect();
+    assert_eq!(ids.len(), 1, "answered by the second batch only: {ids:?}");
+    let stats = mock.stats();
+    assert_eq!(stats.batches_created, 2);
+    assert_eq!(
+        stats.batch_lines_submitted, 12,
+        "the cancelled batch ran nothing"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_budget_holds_each_batch_at_its_worst_case() {
+    let mock = mock(quick()).await;
+    // Batches of 5 lines, each line at most ~30 + 16 tokens: a batch's worst case is about
+    // $0.0003 at $2 per million tokens: the budget fits one batch, not two.
+    let dir = setup(
+        15,
+        &openai_config(
+            &mock,
+            "batch_size = 5\nbatch_price = { input = 2.0, output = 2.0 }",
+        ),
+    );
+    let out = run_with(
+        dir.path(),
+        &[],
+        &["run", "-c", "pacer.toml", "--budget-usd", "0.0005"],
+    )
+    .await;
+    out.expect_code(3).expect_stderr(&["budget"]);
+    let records = common::records(&dir.path().join("out"));
+    assert!(
+        !records.is_empty() && records.len() < 15,
+        "some batches ran, not all: {}",
+        records.len()
+    );
+    let spent: f64 = records
+        .iter()
+        .map(|r| r["cost_usd"].as_f64().unwrap())
+        .sum();
+    assert!(spent <= 0.0005, "{spent}");
+    assert_eq!(mock.stats().batch_lines_submitted, records.len() as u64);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -134,6 +134,9 @@ pub(super) struct State {
     pub builder: Option<Builder>,
     pub feeding: bool,
     pub stopped: Option<StopReason>,
+    /// The budget would be passed by the next batch: nothing more is submitted; what is out
+    /// is still collected.
+    pub halted: Option<StopReason>,
 }
 
 impl BatchLane {
@@ -157,11 +160,20 @@ impl BatchLane {
     pub(crate) async fn run(mut self, mut items: mpsc::Receiver<WorkItem<Job>>) -> LaneEnd {
         let mut state = self.resume_state();
         let mut stop = self.stop.clone();
+        // Polls come quickly after a submission, then less often, up to `poll` apart: a
+        // short batch is collected soon, a day-long one is not asked about every second.
+        let first_gap = self.settings.poll.min(std::time::Duration::from_secs(1));
+        let mut gap = first_gap;
         let mut next_poll = tokio::time::Instant::now();
         loop {
+            let out = out_count(&state);
             if let Err(error) = self.step(&mut state).await {
                 state.stopped = Some(error);
                 break;
+            }
+            if out_count(&state) > out {
+                gap = first_gap;
+                next_poll = next_poll.min(tokio::time::Instant::now() + gap);
             }
             if state.stopped.is_some() || self.all_done(&state) {
                 break;
@@ -182,7 +194,8 @@ impl BatchLane {
                     }
                 },
                 () = tokio::time::sleep_until(next_poll) => {
-                    next_poll = tokio::time::Instant::now() + self.settings.poll;
+                    next_poll = tokio::time::Instant::now() + gap;
+                    gap = (gap * 2).min(self.settings.poll);
                     if let Err(error) = self.poll(&mut state).await {
                         state.stopped = Some(error);
                     }
@@ -211,17 +224,20 @@ impl BatchLane {
             .collect();
         LaneEnd {
             in_flight,
-            stopped: state.stopped,
+            stopped: state.stopped.or(state.halted),
         }
     }
 
     fn all_done(&self, state: &State) -> bool {
+        let halted = state.halted.is_some();
         !state.feeding
             && state.builder.is_none()
-            && state
-                .batches
-                .iter()
-                .all(|b| matches!(b.track, Track::Finished))
+            && state.batches.iter().all(|b| match b.track {
+                Track::Finished => true,
+                // Past the budget, what was not submitted stays for a resume.
+                Track::Ready | Track::Waiting(_) => halted,
+                Track::Out { .. } => false,
+            })
     }
 
     /// The state a session starts from: this model's batches in the ledger, each job in the
@@ -236,6 +252,7 @@ impl BatchLane {
             builder: None,
             feeding: true,
             stopped: None,
+            halted: None,
         };
         for entry in std::mem::take(&mut self.earlier) {
             let index = state.batches.len();
@@ -258,4 +275,13 @@ impl BatchLane {
     pub(super) fn ledger(&self) -> std::sync::MutexGuard<'_, Ledger> {
         self.ledger.lock().unwrap_or_else(|e| e.into_inner())
     }
+}
+
+/// Batches out at the provider.
+fn out_count(state: &State) -> usize {
+    state
+        .batches
+        .iter()
+        .filter(|b| matches!(b.track, Track::Out { .. }))
+        .count()
 }

@@ -84,7 +84,7 @@ impl BatchLane {
                 Track::Waiting(until) => until <= now,
                 _ => false,
             };
-            if due && self.queue_has_room(state, index) {
+            if due && state.halted.is_none() && self.queue_has_room(state, index) {
                 self.submit(state, index).await?;
             }
         }
@@ -125,14 +125,16 @@ impl BatchLane {
             match budget.reserve(usd, entry.tokens) {
                 Ok(hold) => state.batches[index].hold = Some(hold),
                 Err(_) => {
-                    return Err(halt(
+                    // Like a live lane: nothing new goes out, what is out is collected.
+                    let jobs = entry.jobs.len();
+                    state.halted = Some(halt(
                         Some(ErrorKind::BudgetExhausted),
                         format!(
-                            "{}: the budget would be passed by the next batch ({} requests); raise the budget and run again with --resume",
-                            self.label,
-                            entry.jobs.len()
+                            "{}: the budget would be passed by the next batch ({jobs} requests at most ${usd:.4}); raise the budget and run again with --resume",
+                            self.label
                         ),
                     ));
+                    return Ok(());
                 }
             }
         }
@@ -214,7 +216,12 @@ impl BatchLane {
             id: status.id.clone(),
         })?;
         batch.entry.id = Some(status.id.clone());
-        self.show(batch.entry.tag.clone(), &status, Some(Duration::ZERO));
+        self.show(
+            batch.entry.tag.clone(),
+            batch.entry.jobs.len(),
+            &status,
+            Some(Duration::ZERO),
+        );
         batch.track = Track::Out {
             status,
             since: Instant::now(),
@@ -290,7 +297,12 @@ impl BatchLane {
                 Ok(now) => {
                     crash_point("polling");
                     if now != *status {
-                        self.show(batch.entry.tag.clone(), &now, Some(since.elapsed()));
+                        self.show(
+                            batch.entry.tag.clone(),
+                            batch.entry.jobs.len(),
+                            &now,
+                            Some(since.elapsed()),
+                        );
                     }
                     *status = now;
                 }
@@ -309,7 +321,13 @@ impl BatchLane {
     }
 
     /// Shows a batch's progress.
-    pub(super) fn show(&self, tag: String, status: &BatchStatus, since: Option<Duration>) {
+    pub(super) fn show(
+        &self,
+        tag: String,
+        jobs: usize,
+        status: &BatchStatus,
+        since: Option<Duration>,
+    ) {
         (self.progress)(&BatchProgress {
             label: self.label.clone(),
             tag,
@@ -317,7 +335,8 @@ impl BatchLane {
             state: status.state.clone(),
             succeeded: status.succeeded,
             failed: status.failed,
-            total: status.total,
+            // Some providers count no requests while they validate the file.
+            total: status.total.max(jobs as u64),
             since_submit: since,
         });
     }

@@ -12,6 +12,8 @@ use std::path::{Path, PathBuf};
 /// a probability near 2⁻¹²⁸ per pair.
 pub struct Done {
     pub(super) keys: HashSet<u128, BuildHasherDefault<PreHashed>>,
+    /// The jobs whose failed records `--retry-failed` took out of the journal at opening.
+    pub(super) retried: HashSet<u128, BuildHasherDefault<PreHashed>>,
     pub(super) hashing: KeyHashing,
     pub(super) succeeded: u64,
     pub(super) failed: u64,
@@ -34,6 +36,7 @@ impl Done {
     pub(super) fn new(hashing: KeyHashing) -> Self {
         Self {
             keys: HashSet::default(),
+            retried: HashSet::default(),
             hashing,
             succeeded: 0,
             failed: 0,
@@ -47,6 +50,14 @@ impl Done {
     /// Whether the job (`label`, `prompt_id`, `sample`) is done and must not run again.
     pub fn contains(&self, label: &str, prompt_id: &str, sample: u32) -> bool {
         self.keys
+            .contains(&self.hashing.hash(label, prompt_id, sample))
+    }
+
+    /// Whether the job's failed record was taken out of the journal by `--retry-failed` as
+    /// it opened: the job runs again (in batch mode: in a new batch, not the one that
+    /// failed it).
+    pub fn was_retried(&self, label: &str, prompt_id: &str, sample: u32) -> bool {
+        self.retried
             .contains(&self.hashing.hash(label, prompt_id, sample))
     }
 

@@ -9,22 +9,25 @@ use chrono::Utc;
 use super::atomic::sync_dir;
 use super::{JournalError, RESULTS_FILE, RETRIED_FAILURES_FILE};
 
-/// The files of a run folder that `--fresh` moves aside; anything else (a prompts file kept
-/// there, say) stays where it is.
-const RUN_FILES: [&str; 6] = [
+/// The files (and the batch lines folder) of a run folder that `--fresh` moves aside;
+/// anything else (a prompts file kept there, say) stays where it is.
+const RUN_FILES: [&str; 8] = [
     RESULTS_FILE,
     RETRIED_FAILURES_FILE,
     "run.json",
     "summary.json",
     "results.json",
     "invalid_inputs.jsonl",
+    crate::run::batched::BATCHES_FILE,
+    crate::run::batched::BATCH_LINES_DIR,
 ];
 
-/// Moves every file of `dir` (not its folders) into a new `dir/previous-<UTC time>/`.
+/// Moves the run's files of `dir` (and its batch lines folder) into a new
+/// `dir/previous-<UTC time>/`.
 pub(super) fn move_aside(dir: &Path) -> Result<Option<PathBuf>, JournalError> {
     let files: Vec<_> = RUN_FILES
         .iter()
-        .filter(|name| dir.join(name).is_file())
+        .filter(|name| dir.join(name).exists())
         .map(std::ffi::OsString::from)
         .collect();
     if files.is_empty() {

@@ -57,6 +57,7 @@ pub(super) fn resume(dir: &Path, path: &Path, retry_failed: bool) -> Result<Done
     if retry_failed && (!failed.is_empty() || done.duplicates > 0) {
         take_out_failures(dir, path, &hashing, &ok, done.duplicates > 0)?;
         done.retried_failures = failed.len() as u64;
+        done.retried = failed;
     } else if !retry_failed {
         done.failed = failed.len() as u64;
         ok.extend(failed);

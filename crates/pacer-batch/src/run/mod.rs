@@ -203,6 +203,15 @@ impl Batch {
         }
 
         let resumed = matches!(self.mode, OpenMode::Resume { .. });
+        if self.mode == OpenMode::New {
+            let batches = batched::read_ledger(&self.output)?;
+            if !batches.is_empty() {
+                return Err(BatchError::HasBatches {
+                    dir: self.output.clone(),
+                    count: batches.len(),
+                });
+            }
+        }
         let (journal, done) = Journal::open(&self.output, self.mode)?;
         if let Some(repaired) = done.repaired() {
             self.notice(Notice::TornLineDropped {
@@ -299,6 +308,7 @@ impl Batch {
                 budget: budget.clone(),
                 items,
                 outcomes: outcomes_tx.clone(),
+                done: done.clone(),
             };
             let (task, stop) = match &batches {
                 Some(shared) if self.models[index].batch.is_some() => spawn::batch(start, shared),

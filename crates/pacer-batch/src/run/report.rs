@@ -62,6 +62,14 @@ pub enum BatchError {
     /// A dollar budget needs every model's price.
     #[error("no price is known for `{0}`, and a budget in dollars needs one")]
     NoPrice(String),
+    /// A new run in a folder whose batches (of an earlier run) may still be running.
+    #[error("{} holds {count} batches of an earlier run (batches.jsonl): run with --resume to collect them, or --fresh to set them aside (they keep running at the provider: `pacer batches {} --cancel` cancels them)", dir.display(), dir.display())]
+    HasBatches {
+        /// The output folder.
+        dir: PathBuf,
+        /// Its batches.
+        count: usize,
+    },
     /// Batch mode on a provider without a batch API.
     #[error(
         "`{label}` is set to batch mode, but its provider ({provider}) has no batch API: batch mode works with openai, anthropic and gemini"

@@ -46,6 +46,8 @@ pub(crate) struct Start<'a> {
     pub budget: Option<Arc<Budget>>,
     pub items: mpsc::Receiver<WorkItem<Job>>,
     pub outcomes: mpsc::Sender<Outcome<Job>>,
+    /// The jobs the journal holds at opening.
+    pub done: Arc<crate::Done>,
 }
 
 /// A live lane on `config`, and the handle that stops it.
@@ -117,6 +119,7 @@ pub(crate) fn batch(
         ledger: shared.ledger.clone(),
         numbers: shared.numbers.clone(),
         outcomes: start.outcomes.clone(),
+        done: start.done.clone(),
         live: live_tx,
         progress: shared.progress.clone(),
         stop: shared.stop.clone(),
@@ -157,7 +160,10 @@ impl super::Batch {
         if self.models.iter().all(|m| m.batch.is_none()) {
             return Ok(None);
         }
-        let earlier = batched::read_ledger(&self.output)?;
+        // Only this run's batches: a tag carries the run id.
+        let prefix = format!("pacer-{}-", manifest.run_id);
+        let mut earlier = batched::read_ledger(&self.output)?;
+        earlier.retain(|b| b.tag.starts_with(&prefix));
         let notices = self.notices.clone();
         Ok(Some(BatchShared {
             run_id: manifest.run_id.clone(),

@@ -465,6 +465,12 @@ async fn ctrl_c_leaves_batches_running_and_cancel_stops_them() {
     assert!(stderr.contains("keep running at the provider"), "{stderr}");
     assert!(stderr.contains("--resume"), "{stderr}");
 
+    // A new run in the folder would submit the same jobs again: refused.
+    let again = run_with(dir.path(), &[], &["run", "-c", "pacer.toml"]).await;
+    again
+        .expect_code(2)
+        .expect_stderr(&["holds 1 batches of an earlier run", "--resume"]);
+
     let listed = run_with(dir.path(), &[], &["batches", "out", "-c", "pacer.toml"]).await;
     listed.expect_code(0);
     assert!(
@@ -488,5 +494,67 @@ async fn ctrl_c_leaves_batches_running_and_cancel_stops_them() {
     assert!(
         !dir.path().join("out/results.jsonl").exists()
             || records(&dir.path().join("out")).is_empty()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retry_failed_sends_failed_jobs_in_a_new_batch() {
+    let mock = mock(MockBatchConfig {
+        line_failure: 0.5,
+        ..quick()
+    })
+    .await;
+    let dir = setup(12, &openai_config(&mock, ""));
+    let first = run_with(
+        dir.path(),
+        &[],
+        &["run", "-c", "pacer.toml", "--max-retries", "0"],
+    )
+    .await;
+    first.expect_code(0);
+    let records = common::records(&dir.path().join("out"));
+    let failed: Vec<String> = records
+        .iter()
+        .filter(|r| r["status"] == "error")
+        .map(|r| r["prompt_id"].as_str().unwrap().to_owned())
+        .collect();
+    assert!(!failed.is_empty(), "half the lines fail");
+    assert!(
+        records
+            .iter()
+            .filter(|r| r["status"] == "error")
+            .all(|r| r["error"]["kind"] == "Server")
+    );
+    let first_batch = records[0]["batch_id"].clone();
+
+    run_with(
+        dir.path(),
+        &[],
+        &[
+            "run",
+            "-c",
+            "pacer.toml",
+            "--retry-failed",
+            "--max-retries",
+            "0",
+        ],
+    )
+    .await
+    .expect_code(0);
+    let records = common::records(&dir.path().join("out"));
+    assert_one_per_key(&records, &prompt_ids(12), &[("gpt-4o-mini", 1)]);
+    for record in records
+        .iter()
+        .filter(|r| failed.contains(&r["prompt_id"].as_str().unwrap().to_owned()))
+    {
+        assert_ne!(
+            record["batch_id"], first_batch,
+            "retried in a new batch: {record}"
+        );
+    }
+    assert_eq!(
+        mock.stats().batch_lines_submitted,
+        12 + failed.len() as u64,
+        "only the failed jobs went again"
     );
 }

@@ -88,7 +88,9 @@ impl WireBatch {
             "completed" => BatchPhase::Ended(BatchEnd::Completed),
             "expired" => BatchPhase::Ended(BatchEnd::Expired),
             "cancelled" => BatchPhase::Ended(BatchEnd::Cancelled),
-            _ => BatchPhase::Ended(failure(self.errors.as_ref())),
+            "failed" => BatchPhase::Ended(failure(self.errors.as_ref())),
+            // A state this client does not know yet: still running, polled again.
+            _ => BatchPhase::Running,
         };
         BatchStatus {
             id: self.id,

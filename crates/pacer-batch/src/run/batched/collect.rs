@@ -6,6 +6,7 @@
 use std::collections::BTreeSet;
 use std::fs::File;
 use std::io::{BufRead, BufReader};
+use std::time::{Duration, Instant};
 
 use pacer_core::{BatchEnd, BatchPhase, ErrorKind, ProviderError, Usage};
 use pacer_engine::WorkItem;
@@ -17,18 +18,13 @@ use super::submit::{Stop, crash_point, halt};
 use super::{batch_tag, job_number};
 use crate::run::feed::Job;
 
-/// What becomes of a job whose line failed.
-enum Fate {
-    /// Into a later batch.
-    Again,
-    /// Pending: no record (a batch of this session was cancelled).
-    Pending,
-    /// Recorded as failed, or sent live.
-    Done,
-}
+/// Reads of one batch's results that may fail in a row before the lane stops.
+const MAX_READ_FAILURES: u32 = 10;
 
 impl BatchLane {
-    /// Reads the results of the ended batch at `index` and ends every job it held.
+    /// Reads the results of the ended batch at `index` and ends every job it held. A read
+    /// cut short keeps what it found and is tried again later; the jobs it answered have
+    /// their records already.
     pub(super) async fn collect(&self, state: &mut State, index: usize) -> Result<(), Stop> {
         let Track::Out { status, .. } = &state.batches[index].track else {
             return Ok(());
@@ -40,19 +36,22 @@ impl BatchLane {
         if let BatchEnd::Refused(message) = end {
             return self.requeue_refused(state, index, message);
         }
-        let mut again = BTreeSet::new();
-        let mut billed = Usage::default();
-        let mut cancelled = 0;
+        if state.batches[index]
+            .read
+            .next
+            .is_some_and(|next| next > Instant::now())
+        {
+            return Ok(());
+        }
         let mut results = match self.api().results(&id).await {
             Ok(results) => results,
-            Err(error) => return self.read_failed(error),
+            Err(error) => return self.read_failed(state, index, error),
         };
         let mut read = 0_usize;
         while let Some(line) = results.next().await {
             let line = match line {
                 Ok(line) => line,
-                // What was read is recorded; the rest is read again at the next poll.
-                Err(error) => return self.read_failed(error),
+                Err(error) => return self.read_failed(state, index, error),
             };
             let jobs = &state.batches[index].entry.jobs;
             let number = line
@@ -61,7 +60,9 @@ impl BatchLane {
                 .and_then(|custom| job_number(&self.run_id, custom))
                 .or_else(|| line.position.and_then(|p| jobs.get(p)).map(|j| j.0));
             let Some(number) = number else { continue };
-            if state.current.get(&number) != Some(&index) {
+            if state.current.get(&number) != Some(&index)
+                || state.batches[index].read.again.contains(&number)
+            {
                 continue;
             }
             let Some(held) = state.held.remove(&number) else {
@@ -69,17 +70,11 @@ impl BatchLane {
             };
             match line.result {
                 Ok(response) => {
-                    billed.add(&response.usage);
+                    state.batches[index].read.billed.add(&response.usage);
                     let usage = response.usage;
                     self.emit(held, Ok(response), Some(&id), usage).await;
                 }
-                Err(error) => match self.failed_line(state, index, number, held, error).await {
-                    Fate::Again => {
-                        again.insert(number);
-                    }
-                    Fate::Pending => cancelled += 1,
-                    Fate::Done => {}
-                },
+                Err(error) => self.failed_line(state, index, number, held, error).await,
             }
             read += 1;
             if read == 1 {
@@ -87,33 +82,26 @@ impl BatchLane {
             }
         }
         drop(results);
-        self.unanswered(state, index, &end, &id, &mut again, &mut cancelled)
-            .await;
-        self.finish(state, index, &id, billed, &end);
-        if cancelled > 0 {
+        self.unanswered(state, index, &end, &id).await;
+        let reading = std::mem::take(&mut state.batches[index].read);
+        self.finish(state, index, &id, reading.billed, &end);
+        if reading.cancelled > 0 {
             state.stopped = Some(halt(
                 Some(ErrorKind::Cancelled),
                 format!(
-                    "{}: batch {id} was cancelled; its {cancelled} unanswered jobs stay pending: run again with --resume to submit them again",
-                    self.label
+                    "{}: batch {id} was cancelled; its {} unanswered jobs stay pending: run again with --resume to submit them again",
+                    self.label, reading.cancelled
                 ),
             ));
         }
-        self.rebatch(state, index, again)
+        self.rebatch(state, index, reading.again)
             .map_err(|e| halt(None, format!("{}: {e}", self.label)))
     }
 
     /// The batch's jobs that no line answered: ended as its end says.
-    async fn unanswered(
-        &self,
-        state: &mut State,
-        index: usize,
-        end: &BatchEnd,
-        id: &str,
-        again: &mut BTreeSet<u64>,
-        cancelled: &mut usize,
-    ) {
-        let missing: Vec<u64> = state.batches[index]
+    async fn unanswered(&self, state: &mut State, index: usize, end: &BatchEnd, id: &str) {
+        let batch = &state.batches[index];
+        let missing: Vec<u64> = batch
             .entry
             .jobs
             .iter()
@@ -121,7 +109,7 @@ impl BatchLane {
             .filter(|n| {
                 state.current.get(n) == Some(&index)
                     && state.held.contains_key(n)
-                    && !again.contains(n)
+                    && !batch.read.again.contains(n)
             })
             .collect();
         for number in missing {
@@ -141,23 +129,19 @@ impl BatchLane {
                     ErrorKind::BadRequest,
                     format!("batch {id} failed: {message}"),
                 ),
+                // It may have run and been billed: recorded, never sent again.
                 BatchEnd::Completed | BatchEnd::Refused(_) => ProviderError::new(
                     ErrorKind::InvalidResponse,
                     format!("batch {id} ended with no result for this request"),
                 ),
             };
-            match self.failed_line(state, index, number, held, error).await {
-                Fate::Again => {
-                    again.insert(number);
-                }
-                Fate::Pending => *cancelled += 1,
-                Fate::Done => {}
-            }
+            self.failed_line(state, index, number, held, error).await;
         }
     }
 
-    /// A failed line: into a later batch (or live) while retries are left and the failure
-    /// may pass, else its record.
+    /// A failed line: into a later batch (or live) while retries are left and the line did
+    /// not run (expired, cancelled, a server error or refusal: nothing billed), else its
+    /// record. A line that ran, even if its answer cannot be read, is never sent again.
     async fn failed_line(
         &self,
         state: &mut State,
@@ -165,14 +149,23 @@ impl BatchLane {
         number: u64,
         mut held: Held,
         error: ProviderError,
-    ) -> Fate {
+    ) {
         if error.kind == ErrorKind::Cancelled && !state.batches[index].adopted {
             // Cancelled in this session (by `pacer batches --cancel`, or at the provider):
             // not sent again now; a resume does.
-            return Fate::Pending;
+            state.batches[index].read.cancelled += 1;
+            return;
         }
-        let again = error.kind.is_retryable() || error.kind == ErrorKind::Cancelled;
-        if again && held.attempts < self.max_retries {
+        let unrun = matches!(
+            error.kind,
+            ErrorKind::Expired
+                | ErrorKind::Cancelled
+                | ErrorKind::Server
+                | ErrorKind::Overloaded
+                | ErrorKind::RateLimited
+                | ErrorKind::Timeout
+        );
+        if unrun && held.attempts < self.max_retries {
             if let Some(live) = &self.live {
                 let item = WorkItem::prompt(
                     held.prompt_id.clone(),
@@ -185,29 +178,42 @@ impl BatchLane {
                         batch_id: None,
                     },
                 );
+                // A live lane that stopped takes nothing: the job stays pending.
                 let _ = live.send(item).await;
-                return Fate::Done;
+                return;
             }
             held.attempts += 1;
             state.held.insert(number, held);
-            return Fate::Again;
+            state.batches[index].read.again.insert(number);
+            return;
         }
         let id = state.batches[index].entry.id.clone();
         self.emit(held, Err(error), id.as_deref(), Usage::default())
             .await;
-        Fate::Done
     }
 
-    /// A download failed part-way: what was read is recorded, the rest is read at the next
-    /// poll; a refused key stops the lane.
-    fn read_failed(&self, error: ProviderError) -> Result<(), Stop> {
-        if error.kind.stops_lane() {
+    /// A download failed part-way: what was read is recorded, the rest is read again after
+    /// a pause; a refused key, or failures that do not pass, stop the lane.
+    fn read_failed(
+        &self,
+        state: &mut State,
+        index: usize,
+        error: ProviderError,
+    ) -> Result<(), Stop> {
+        let read = &mut state.batches[index].read;
+        read.failures += 1;
+        if error.kind.stops_lane() || read.failures >= MAX_READ_FAILURES {
             return Err(halt(
                 Some(error.kind),
-                format!("{}: reading a batch's results failed: {error}", self.label),
+                format!(
+                    "{}: reading a batch's results failed ({} times): {error}; run again with --resume to read them",
+                    self.label, read.failures
+                ),
             ));
         }
         tracing::warn!(label = %self.label, %error, "reading a batch's results failed; trying again");
+        read.next =
+            Some(Instant::now() + self.settings.poll.min(Duration::from_secs(5)) * read.failures);
         Ok(())
     }
 

@@ -11,7 +11,7 @@ use pacer_engine::{Outcome, Work, WorkItem};
 use serde_json::{Map, Value};
 
 use super::build::{Builder, Built};
-use super::lane::{BatchLane, Held, State, Track, Tracked};
+use super::lane::{BatchLane, Held, Reading, State, Track, Tracked};
 use super::ledger::{Event, LedgerBatch, unix};
 use super::{BatchProgress, batch_tag, custom_id};
 use crate::JournalError;
@@ -31,7 +31,11 @@ impl BatchLane {
         let job = item.context;
         let sample = job.samples.first().copied().unwrap_or(0);
         let key = (job.prompt_id, sample);
-        if let Some(number) = state.expected.remove(&key) {
+        // In a batch already, unless `--retry-failed` took its failed record out: then it
+        // goes into a new batch, not back to the one that failed it.
+        let earlier = state.expected.remove(&key);
+        if let Some(number) = earlier.filter(|_| !self.done.was_retried(&self.label, &key.0, key.1))
+        {
             if !self.settings.fallback_live {
                 request.messages = Vec::new();
             }
@@ -146,6 +150,8 @@ impl BatchLane {
             adopted: false,
             checked: true,
             hold: None,
+            read: Reading::default(),
+            refused_alone: 0,
         });
         Ok(())
     }

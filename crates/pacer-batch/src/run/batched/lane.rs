@@ -86,6 +86,25 @@ pub(super) struct Tracked {
     pub checked: bool,
     /// The budget's hold on its worst case, until its results are in.
     pub hold: Option<Reservation>,
+    /// What reading its results has found so far (a download cut short is read again).
+    pub read: Reading,
+    /// Refusals for the queue limit with no other batch out.
+    pub refused_alone: u32,
+}
+
+/// What reading a batch's results has found so far, kept across reads cut short.
+#[derive(Debug, Default)]
+pub(super) struct Reading {
+    /// Jobs to go into a later batch.
+    pub again: std::collections::BTreeSet<u64>,
+    /// Jobs left pending: lines of a batch cancelled in this session.
+    pub cancelled: usize,
+    /// What its answers billed.
+    pub billed: pacer_core::Usage,
+    /// Reads that failed in a row.
+    pub failures: u32,
+    /// When to read again after a failure.
+    pub next: Option<Instant>,
 }
 
 /// Everything a batch lane needs.
@@ -103,6 +122,8 @@ pub(crate) struct BatchLane {
     pub ledger: Arc<Mutex<Ledger>>,
     pub numbers: Arc<Numbers>,
     pub outcomes: mpsc::Sender<Outcome<Job>>,
+    /// The jobs the journal held at opening.
+    pub done: Arc<crate::Done>,
     /// The live lane failed lines go to, with `fallback_live`.
     pub live: Option<mpsc::Sender<WorkItem<Job>>>,
     pub progress: Arc<dyn Fn(&BatchProgress) + Send + Sync>,
@@ -166,6 +187,10 @@ impl BatchLane {
         let mut gap = first_gap;
         let mut next_poll = tokio::time::Instant::now();
         loop {
+            // A stopped lane submits nothing more: what is out keeps running for a resume.
+            if state.stopped.is_some() {
+                break;
+            }
             let out = out_count(&state);
             if let Err(error) = self.step(&mut state).await {
                 state.stopped = Some(error);
@@ -267,6 +292,8 @@ impl BatchLane {
                 adopted: true,
                 checked: false,
                 hold: None,
+                read: Reading::default(),
+                refused_alone: 0,
             });
         }
         state

@@ -176,9 +176,18 @@ pub fn read_ledger(dir: &Path) -> Result<Vec<LedgerBatch>, JournalError> {
     };
     let mut batches: Vec<LedgerBatch> = Vec::new();
     let mut index: HashMap<String, usize> = HashMap::new();
-    for line in BufReader::new(file).lines() {
-        let line = line.map_err(JournalError::io("read the batch ledger", &path))?;
-        let Ok(event) = serde_json::from_str::<Event>(&line) else {
+    let mut reader = BufReader::new(file);
+    let mut line = Vec::new();
+    loop {
+        line.clear();
+        let read = reader
+            .read_until(b'\n', &mut line)
+            .map_err(JournalError::io("read the batch ledger", &path))?;
+        if read == 0 {
+            break;
+        }
+        // Bytes, not text: a line torn inside a character is skipped like any torn line.
+        let Ok(event) = serde_json::from_slice::<Event>(&line) else {
             continue;
         };
         apply(event, &mut batches, &mut index);

@@ -15,6 +15,10 @@ use super::ledger::{Event, unix};
 /// earlier batch ends first.
 const MAX_REFUSED_WAIT: Duration = Duration::from_secs(600);
 
+/// Refusals of a batch with nothing else out after which the lane gives up: the batch is
+/// larger than the provider's queue.
+const MAX_REFUSED_ALONE: u32 = 3;
+
 /// Test hook: `PACER_TEST_KILL_AT=<step>` makes the process `kill -9` itself at that step
 /// (`before-upload`, `after-upload`, `after-create`, `polling`, `downloading`), so that tests
 /// can check that a crash at any step neither loses a job nor pays for one twice.
@@ -69,7 +73,39 @@ impl BatchLane {
                 }
                 (None, true) => Track::Ready,
             };
+            if matches!(batch.track, Track::Out { .. }) {
+                // Out already: what it costs counts against the budget all the same.
+                match self.reserve(&batch.entry) {
+                    Ok(hold) => batch.hold = hold,
+                    Err(stop) => state.halted = Some(stop),
+                }
+            }
         }
+    }
+
+    /// Holds a batch's worst case against the budget, if there is one; the reason to submit
+    /// nothing more when it does not fit.
+    fn reserve(
+        &self,
+        entry: &super::ledger::LedgerBatch,
+    ) -> Result<Option<pacer_engine::Reservation>, Stop> {
+        let Some(budget) = &self.budget else {
+            return Ok(None);
+        };
+        let output = entry.tokens.saturating_sub(entry.input_tokens);
+        let usd = self
+            .price
+            .map_or(0.0, |p| p.worst_case(entry.input_tokens, output));
+        budget.reserve(usd, entry.tokens).map(Some).map_err(|_| {
+            halt(
+                Some(ErrorKind::BudgetExhausted),
+                format!(
+                    "{}: the budget would be passed by the next batch ({} requests at most ${usd:.4}); raise the budget and run again with --resume",
+                    self.label,
+                    entry.jobs.len()
+                ),
+            )
+        })
     }
 
     /// Does what can be done now: submits the batches the queue has room for, collects the
@@ -114,26 +150,12 @@ impl BatchLane {
     /// Submits the batch at `index`: uploads its lines unless they are, finds it again if
     /// its creation's outcome is unknown, else creates it.
     async fn submit(&self, state: &mut State, index: usize) -> Result<(), Stop> {
-        if state.batches[index].hold.is_none()
-            && let Some(budget) = &self.budget
-        {
-            let entry = &state.batches[index].entry;
-            let output = entry.tokens.saturating_sub(entry.input_tokens);
-            let usd = self
-                .price
-                .map_or(0.0, |p| p.worst_case(entry.input_tokens, output));
-            match budget.reserve(usd, entry.tokens) {
-                Ok(hold) => state.batches[index].hold = Some(hold),
-                Err(_) => {
+        if state.batches[index].hold.is_none() {
+            match self.reserve(&state.batches[index].entry) {
+                Ok(hold) => state.batches[index].hold = hold,
+                Err(stop) => {
                     // Like a live lane: nothing new goes out, what is out is collected.
-                    let jobs = entry.jobs.len();
-                    state.halted = Some(halt(
-                        Some(ErrorKind::BudgetExhausted),
-                        format!(
-                            "{}: the budget would be passed by the next batch ({jobs} requests at most ${usd:.4}); raise the budget and run again with --resume",
-                            self.label
-                        ),
-                    ));
+                    state.halted = Some(stop);
                     return Ok(());
                 }
             }
@@ -161,20 +183,31 @@ impl BatchLane {
             // A creation was asked for and its reply never journalled: the batch may exist.
             match api.find(&tag, since, entry.jobs.len()).await {
                 Ok(found) => {
-                    // Not a refused one, nor one the ledger gives another batch (a provider
-                    // without tags is searched by shape).
+                    // Not a refused one, nor one the ledger gives another batch, of any
+                    // model (a provider without tags is searched by shape).
+                    let known = self.known_ids();
                     let found = found.into_iter().find(|found| {
                         !matches!(found.phase, BatchPhase::Ended(BatchEnd::Refused(_)))
-                            && !state
-                                .batches
-                                .iter()
-                                .any(|b| b.entry.id.as_deref() == Some(found.id.as_str()))
+                            && !known.contains(&found.id)
                     });
                     if let Some(found) = found {
                         return self.created(state, index, found);
                     }
                 }
-                Err(error) => return self.submit_failed(state, index, error),
+                // Whether the batch exists is still unknown: nothing is created until the
+                // listing answers.
+                Err(error) if error.kind.stops_lane() => {
+                    return Err(halt(
+                        Some(error.kind),
+                        format!("{}: listing the batches failed: {error}", self.label),
+                    ));
+                }
+                Err(error) => {
+                    tracing::warn!(label = %self.label, %error, "listing the batches failed; trying again");
+                    state.batches[index].track =
+                        Track::Waiting(Instant::now() + self.settings.poll);
+                    return Ok(());
+                }
             }
         }
         let at = SystemTime::now();
@@ -255,6 +288,23 @@ impl BatchLane {
         });
         let wait = (self.settings.poll * 4).min(MAX_REFUSED_WAIT);
         batch.track = Track::Waiting(Instant::now() + wait);
+        let alone = !state
+            .batches
+            .iter()
+            .any(|b| matches!(&b.track, Track::Out { status, .. } if !status.is_ended()));
+        let batch = &mut state.batches[index];
+        batch.refused_alone = if alone { batch.refused_alone + 1 } else { 0 };
+        if batch.refused_alone >= MAX_REFUSED_ALONE {
+            return Err(halt(
+                Some(ErrorKind::Config),
+                format!(
+                    "{}: a batch of {} requests (~{} tokens) is refused by the provider's queue limit even with no other batch out: set batch_queue_tokens below the provider's enqueued-token limit, or a smaller batch_size, then run again with --resume",
+                    self.label,
+                    batch.entry.jobs.len(),
+                    batch.entry.tokens
+                ),
+            ));
+        }
         Ok(())
     }
 
@@ -339,6 +389,15 @@ impl BatchLane {
             total: status.total.max(jobs as u64),
             since_submit: since,
         });
+    }
+
+    /// Every batch id the run's ledger holds, of every model.
+    fn known_ids(&self) -> std::collections::HashSet<String> {
+        super::ledger::read_ledger(&self.dir)
+            .unwrap_or_default()
+            .into_iter()
+            .filter_map(|b| b.id)
+            .collect()
     }
 
     pub(super) fn journal(&self, event: Event) -> Result<(), Stop> {

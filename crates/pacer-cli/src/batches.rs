@@ -27,7 +27,7 @@ pub async fn main(args: BatchesArgs) -> anyhow::Result<ExitCode> {
     }
     let providers = providers_of(&args)?;
     println!(
-        "{:<16} {:<24} {:<28} {:<14} {:>8} {:>8} {:>8}",
+        "{:<16} {:<24} {:<28} {:<20} {:>8} {:>8} {:>8}",
         "MODEL", "BATCH", "ID", "STATE", "DONE", "FAILED", "TOTAL"
     );
     let mut failures = 0;
@@ -95,7 +95,7 @@ fn row(batch: &LedgerBatch, status: Option<&BatchStatus>) -> String {
         }
     };
     format!(
-        "{:<16} {:<24} {:<28} {:<14} {:>8} {:>8} {:>8}",
+        "{:<16} {:<24} {:<28} {:<20} {:>8} {:>8} {:>8}",
         batch.label, batch.tag, id, state, done, failed, total
     )
 }

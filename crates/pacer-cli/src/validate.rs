@@ -218,7 +218,11 @@ fn estimate(config: &RunConfig, model: &ModelSpec, provider: &dyn Provider) -> E
     let Ok(reader) = PromptReader::open(&config.prompts) else {
         return e;
     };
-    let per_call = u64::from(provider.max_samples_per_call(&model.name).max(1));
+    // A batch line answers one sample.
+    let per_call = match model.batch {
+        Some(_) => 1,
+        None => u64::from(provider.max_samples_per_call(&model.name).max(1)),
+    };
     let samples = u64::from(model.samples);
     for prompt in reader.with_limit(config.num_prompts).flatten() {
         let mut request = pacer_batch::job_request(

@@ -6,6 +6,7 @@
 use std::collections::BTreeSet;
 use std::fs::File;
 use std::io::{BufRead, BufReader};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use pacer_core::{BatchEnd, BatchPhase, ErrorKind, ProviderError, Usage};
@@ -167,9 +168,14 @@ impl BatchLane {
         );
         if unrun && held.attempts < self.max_retries {
             if let Some(live) = &self.live {
+                let request = pacer_core::Request {
+                    model: self.model.clone(),
+                    messages: held.messages.unwrap_or_default(),
+                    params: Arc::unwrap_or_clone(held.params),
+                };
                 let item = WorkItem::prompt(
                     held.prompt_id.clone(),
-                    held.request,
+                    request,
                     Job {
                         lane: self.lane,
                         prompt_id: held.prompt_id,

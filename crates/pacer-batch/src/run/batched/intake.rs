@@ -25,7 +25,7 @@ impl BatchLane {
         state: &mut State,
         item: WorkItem<Job>,
     ) -> Result<(), JournalError> {
-        let Work::Prompt(mut request) = item.work else {
+        let Work::Prompt(request) = item.work else {
             unreachable!("the feed makes prompt items")
         };
         let job = item.context;
@@ -36,14 +36,15 @@ impl BatchLane {
         let earlier = state.expected.remove(&key);
         if let Some(number) = earlier.filter(|_| !self.done.was_retried(&self.label, &key.0, key.1))
         {
-            if !self.settings.fallback_live {
-                request.messages = Vec::new();
-            }
             let attempts = state.tries.get(&number).copied().unwrap_or(0);
-            state.held.insert(
-                number,
-                held(key, job.metadata, request, attempts.saturating_sub(1)),
+            let held = self.held(
+                state,
+                key,
+                job.metadata,
+                request,
+                attempts.saturating_sub(1),
             );
+            state.held.insert(number, held);
             return Ok(());
         }
         let number = self.numbers.jobs.fetch_add(1, Ordering::Relaxed);
@@ -51,7 +52,7 @@ impl BatchLane {
             Ok(line) => line,
             Err(error) => {
                 // The request cannot be written as a batch line: its record says why.
-                let held = held(key, job.metadata, request, 0);
+                let held = self.held(state, key, job.metadata, request, 0);
                 self.record_failure(number, held, error, None).await;
                 return Ok(());
             }
@@ -80,12 +81,8 @@ impl BatchLane {
             tokens,
             cost.input_tokens,
         )?;
-        if !self.settings.fallback_live {
-            request.messages = Vec::new();
-        }
-        state
-            .held
-            .insert(number, held(key, job.metadata, request, 0));
+        let held = self.held(state, key, job.metadata, request, 0);
+        state.held.insert(number, held);
         Ok(())
     }
 
@@ -156,6 +153,35 @@ impl BatchLane {
         Ok(())
     }
 
+    /// What the lane keeps of a job it holds: its parameters shared with the job before
+    /// when they are the same, its messages only when failed lines may go live.
+    fn held(
+        &self,
+        state: &mut State,
+        key: (String, u32),
+        metadata: Arc<Map<String, Value>>,
+        request: Request,
+        attempts: u32,
+    ) -> Held {
+        let params = match &state.params {
+            Some(shared) if **shared == request.params => shared.clone(),
+            _ => {
+                let shared = Arc::new(request.params);
+                state.params = Some(shared.clone());
+                shared
+            }
+        };
+        Held {
+            prompt_id: key.0,
+            sample: key.1,
+            metadata,
+            params,
+            messages: self.settings.fallback_live.then_some(request.messages),
+            attempts,
+            first: Instant::now(),
+        }
+    }
+
     /// A failed job's record, written now.
     pub(super) async fn record_failure(
         &self,
@@ -187,7 +213,11 @@ impl BatchLane {
                 batch_id: batch.map(str::to_owned),
             },
             result,
-            request: Some(held.request),
+            request: Some(Request {
+                model: self.model.clone(),
+                messages: Vec::new(),
+                params: Arc::unwrap_or_clone(held.params),
+            }),
             attempts: attempts.max(1),
             usage_all_attempts: billed,
             elapsed: held.first.elapsed(),
@@ -198,21 +228,5 @@ impl BatchLane {
         };
         // The writer outlives every lane; a closed channel means the run is failing already.
         let _ = self.outcomes.send(outcome).await;
-    }
-}
-
-fn held(
-    key: (String, u32),
-    metadata: Arc<Map<String, Value>>,
-    request: Request,
-    attempts: u32,
-) -> Held {
-    Held {
-        prompt_id: key.0,
-        sample: key.1,
-        metadata,
-        request,
-        attempts,
-        first: Instant::now(),
     }
 }

@@ -7,7 +7,7 @@ use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-use pacer_core::{BatchApi, BatchStatus, Price, Provider, Request};
+use pacer_core::{BatchApi, BatchStatus, Price, Provider};
 use pacer_engine::{Budget, Outcome, Reservation, StopReason, WorkItem};
 use serde_json::{Map, Value};
 use tokio::sync::{mpsc, watch};
@@ -53,9 +53,10 @@ pub(super) struct Held {
     pub prompt_id: String,
     pub sample: u32,
     pub metadata: Arc<Map<String, Value>>,
-    /// The request: its parameters for the record, and its messages too when failed lines
-    /// go live.
-    pub request: Request,
+    /// The request's parameters, for the record: shared by the jobs that have the same.
+    pub params: Arc<pacer_core::Params>,
+    /// The request's messages, kept only when failed lines go live.
+    pub messages: Option<Vec<pacer_core::Message>>,
     /// Batches it went into in earlier sessions.
     pub attempts: u32,
     pub first: Instant,
@@ -155,6 +156,8 @@ pub(super) struct State {
     pub builder: Option<Builder>,
     pub feeding: bool,
     pub stopped: Option<StopReason>,
+    /// The parameters of the last job taken, shared with the next that has the same.
+    pub params: Option<Arc<pacer_core::Params>>,
     /// The budget would be passed by the next batch: nothing more is submitted; what is out
     /// is still collected.
     pub halted: Option<StopReason>,
@@ -277,6 +280,7 @@ impl BatchLane {
             builder: None,
             feeding: true,
             stopped: None,
+            params: None,
             halted: None,
         };
         for entry in std::mem::take(&mut self.earlier) {

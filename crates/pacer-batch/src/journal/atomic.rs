@@ -36,7 +36,7 @@ pub(super) fn temp_path(path: &Path) -> PathBuf {
 
 /// Makes a rename in `dir` durable. Best effort: some file systems refuse to sync a folder,
 /// and the rename itself is already atomic.
-pub(super) fn sync_dir(dir: &Path) {
+pub(crate) fn sync_dir(dir: &Path) {
     #[cfg(unix)]
     if let Ok(dir) = File::open(if dir.as_os_str().is_empty() {
         Path::new(".")

@@ -25,7 +25,7 @@ use std::path::{Path, PathBuf};
 
 use crate::record::Record;
 
-pub(crate) use atomic::write_atomically;
+pub(crate) use atomic::{sync_dir, write_atomically};
 pub use done::{Done, Repaired};
 pub(crate) use done::{KeyHashing, PreHashed};
 pub use error::JournalError;

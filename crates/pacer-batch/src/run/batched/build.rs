@@ -106,6 +106,10 @@ impl Builder {
             .into_inner()
             .map_err(|e| JournalError::io("write", &path)(e.into_error()))?;
         file.sync_all().map_err(JournalError::io("write", &path))?;
+        // The file's name too: the ledger will point at it.
+        if let Some(folder) = path.parent() {
+            crate::journal::sync_dir(folder);
+        }
         Ok(Built {
             tag: self.tag,
             jobs: self.jobs,

@@ -149,6 +149,8 @@ impl Ledger {
             let keep = whole.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
             file.set_len(keep as u64).map_err(io)?;
         }
+        // A ledger just created must survive with its folder.
+        crate::journal::sync_dir(dir);
         Ok(Ledger { path, file })
     }
 

@@ -1,7 +1,7 @@
 //! Helpers shared by the end-to-end tests: running the real `pacer` binary in a temporary
 //! folder and reading what it wrote.
 //!
-//! Each test file compiles this module on its own and uses only part of it.
+//! Each test module uses only part of it.
 #![allow(dead_code)]
 
 use std::collections::{BTreeMap, HashMap};

@@ -1,7 +1,7 @@
 //! A loopback HTTP server for provider tests: it records every request and answers each with
 //! one canned reply. Nothing leaves 127.0.0.1.
 
-// Each test binary uses its own share of these helpers.
+// Each test module uses its own share of these helpers.
 #![allow(dead_code)]
 
 use std::sync::{Arc, Mutex};

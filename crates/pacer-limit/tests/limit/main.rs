@@ -1,0 +1,8 @@
+//! The rate limiter on tokio's paused clock, one test binary (each test file a module): its
+//! arithmetic, first come first served, pacing to what a server says, and rate-limit
+//! verdicts.
+
+mod limiter;
+mod line;
+mod server_word;
+mod verdicts;

@@ -1,0 +1,15 @@
+//! `pacer mock` over loopback, one test binary (each test file a module): OpenAI's replies
+//! and refusals, Anthropic's and Gemini's APIs with their limits and quotas, rate limits and
+//! injected faults, Pacer's own providers against the mock, and the batch APIs on a paused
+//! clock.
+
+mod common;
+
+mod anthropic;
+mod anthropic_limits;
+mod batches;
+mod gemini;
+mod limits_faults;
+mod providers;
+mod refusals;
+mod replies;

@@ -1,0 +1,10 @@
+//! The `pacer serve` gateway, one test binary (each test file a module): in front of
+//! `pacer mock` over loopback (routing, keys, retries, usage and metrics) and driven in
+//! process on tokio's paused clock.
+
+mod common;
+
+mod gateway;
+mod gateway_in_process;
+mod gateway_retries;
+mod gateway_usage;

@@ -6,6 +6,9 @@
 #
 #   bench/batch.sh [N] [PROCESSING]     (defaults: 100000 10s)
 #
+# MOCK_FLAGS adds `pacer mock` flags, e.g. conditions Pacer is not told about:
+#   MOCK_FLAGS="--batch-expire 0.02 --batch-fail 0.01 --batch-queue-tokens 1500000"
+#
 # Set PACER to use a binary already built.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -17,7 +20,8 @@ if [ -z "${PACER:-}" ]; then
     PACER=./target/release/pacer
 fi
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-"$PACER" mock --port "$port" --batch-time "$processing" 2> "$work/mock.log" &
+# shellcheck disable=SC2086
+"$PACER" mock --port "$port" --batch-time "$processing" ${MOCK_FLAGS:-} 2> "$work/mock.log" &
 mock=$!
 trap 'kill $mock 2>/dev/null; rm -rf "$work"' EXIT
 for _ in $(seq 100); do curl -sf "http://127.0.0.1:$port/stats" >/dev/null && break; sleep 0.05; done
@@ -56,13 +60,15 @@ start=$(date +%s.%N)
     || { echo "pacer run failed" >&2; exit 1; }
 end=$(date +%s.%N)
 records=$(wc -l < "$work/out/results.jsonl")
+failed=$(grep -c '"status":"error"' "$work/out/results.jsonl" || true)
 batches=$(grep -c '"event":"created"' "$work/out/batches.jsonl")
-echo "records:        $records"
+echo "records:        $records ($failed failed)"
 echo "batches:        $batches"
 printf 'wall time:      %.1f s\n' "$(echo "$end - $start" | bc)"
 echo "peak memory:    $(( $(cat "$work/time.txt") / 1024 )) MiB (max RSS of pacer run)"
 curl -sf "http://127.0.0.1:$port/stats" | python3 -c '
 import json, sys
 s = json.load(sys.stdin)
-print("mock: batches created %d, refused %d, lines submitted %d, files uploaded %d" % (
-    s["batches_created"], s["batches_refused"], s["batch_lines_submitted"], s["files_uploaded"]))'
+print("mock: batches created %d, refused %d, lines submitted %d (failed %d, expired %d), files uploaded %d" % (
+    s["batches_created"], s["batches_refused"], s["batch_lines_submitted"],
+    s["batch_lines_failed"], s["batch_lines_expired"], s["files_uploaded"]))'

@@ -53,7 +53,7 @@ impl BatchLane {
             Err(error) => {
                 // The request cannot be written as a batch line: its record says why.
                 let held = self.held(state, key, job.metadata, request, 0);
-                self.record_failure(number, held, error, None).await;
+                self.emit(held, Err(error), None, Usage::default()).await;
                 return Ok(());
             }
         };
@@ -180,18 +180,6 @@ impl BatchLane {
             attempts,
             first: Instant::now(),
         }
-    }
-
-    /// A failed job's record, written now.
-    pub(super) async fn record_failure(
-        &self,
-        number: u64,
-        held: Held,
-        error: pacer_core::ProviderError,
-        batch: Option<&str>,
-    ) {
-        let _ = number;
-        self.emit(held, Err(error), batch, Usage::default()).await;
     }
 
     /// Sends a job's outcome to the journal writer.

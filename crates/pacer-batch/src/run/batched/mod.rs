@@ -15,6 +15,7 @@ mod intake;
 mod lane;
 pub(crate) mod ledger;
 mod submit;
+mod watch;
 
 use std::time::Duration;
 

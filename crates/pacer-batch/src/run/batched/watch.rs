@@ -107,7 +107,6 @@ impl BatchLane {
             since_submit: since,
         });
     }
-
 }
 
 /// The status of a batch known only by its id, until it is polled.

@@ -3,6 +3,7 @@
 //! trait that each API implements. No I/O happens here.
 
 mod batch;
+mod content;
 mod error;
 mod estimate;
 mod events;
@@ -13,12 +14,14 @@ mod provider;
 mod ratelimit;
 mod response;
 mod timestamp;
+mod tools;
 
 pub use batch::{
     BatchApi, BatchEnd, BatchInput, BatchLimits, BatchLine, BatchPhase, BatchResults, BatchStatus,
 };
+pub use content::{Content, Image, ImageBilling, Part};
 pub use error::{ErrorKind, ProviderError};
-pub use estimate::estimate_tokens;
+pub use estimate::{estimate_request, estimate_tokens, estimate_with};
 pub use events::chat_completion_events;
 pub use message::{Message, Request, Role};
 pub use params::Params;
@@ -26,4 +29,5 @@ pub use price::Price;
 pub use provider::{Accounting, DEFAULT_MAX_TOKENS, Provider};
 pub use ratelimit::{LimitDimension, LimitReading, RateLimitInfo, parse_duration, retry_after};
 pub use response::{Choice, FinishReason, Response, TokenLogprob, Usage};
+pub use tools::{Tool, ToolCall, ToolChoice};
 pub use timestamp::{civil_from_days, days_from_civil, parse_rfc3339};

@@ -46,6 +46,13 @@ pub struct Params {
     /// a prompt file cannot set it.
     #[serde(skip)]
     pub schema: Option<Arc<Value>>,
+    /// Tools the model may call, from the model's entry or the prompt. Not serialized into
+    /// records' `sampling_params`: they are no sampling parameter.
+    #[serde(skip)]
+    pub tools: Vec<crate::Tool>,
+    /// Whether and which tool the model must call; `None` leaves the provider's default.
+    #[serde(skip)]
+    pub tool_choice: Option<crate::ToolChoice>,
 }
 
 fn one() -> u32 {

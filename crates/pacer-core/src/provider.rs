@@ -35,10 +35,11 @@ pub const DEFAULT_MAX_TOKENS: u32 = 1024;
 ///     fn kind(&self) -> &'static str { "echo" }
 ///     fn accounting(&self) -> Accounting { Accounting::Actual }
 ///     async fn send(&self, request: &Request) -> Result<Response, ProviderError> {
-///         let text = request.messages.last().map(|m| m.content.clone()).unwrap_or_default();
+///         let text = request.messages.last().map(|m| m.text().into_owned()).unwrap_or_default();
 ///         Ok(Response {
 ///             model_version: None,
-///             choices: vec![Choice { text, finish_reason: FinishReason::Stop, logprobs: None, parsed: None }],
+///             choices: vec![Choice::text(text, FinishReason::Stop)],
+///             embeddings: Vec::new(),
 ///             usage: Usage::default(),
 ///             rate_limits: None,
 ///         })
@@ -55,7 +56,11 @@ pub trait Provider: Send + Sync {
 
     /// Estimates the prompt tokens of `request` before it is sent, for the token limiter.
     fn estimate_input_tokens(&self, request: &Request) -> u64 {
-        crate::estimate_tokens(&request.messages)
+        crate::estimate_request(
+            request,
+            |text| (text.chars().count() as u64).div_ceil(4),
+            crate::ImageBilling::OpenAi,
+        )
     }
 
     /// The most completions one call may ask for (`n`); more samples are sent as separate

@@ -14,6 +14,8 @@ pub enum FinishReason {
     ContentFilter,
     /// It called a tool.
     ToolCalls,
+    /// It declined to answer (OpenAI's Responses API `refusal`, Anthropic's `refusal`).
+    Refusal,
     /// Any other reason, as the provider spelled it.
     #[serde(untagged)]
     Other(String),
@@ -27,6 +29,7 @@ impl FinishReason {
             FinishReason::Length => "length",
             FinishReason::ContentFilter => "content_filter",
             FinishReason::ToolCalls => "tool_calls",
+            FinishReason::Refusal => "refusal",
             FinishReason::Other(other) => other,
         }
     }
@@ -89,6 +92,21 @@ pub struct Choice {
     /// The text read as JSON and checked against the request's output schema; `None`
     /// when there was no schema. Providers leave it `None`: the lane fills it in.
     pub parsed: Option<serde_json::Value>,
+    /// The tools the model called, in order.
+    pub tool_calls: Vec<crate::ToolCall>,
+}
+
+impl Choice {
+    /// A completion of `text` that ended for `finish_reason`, with nothing else.
+    pub fn text(text: impl Into<String>, finish_reason: FinishReason) -> Self {
+        Self {
+            text: text.into(),
+            finish_reason,
+            logprobs: None,
+            parsed: None,
+            tool_calls: Vec::new(),
+        }
+    }
 }
 
 /// A successful reply to one [`Request`](crate::Request).
@@ -96,8 +114,10 @@ pub struct Choice {
 pub struct Response {
     /// The exact model version that answered, when the provider says.
     pub model_version: Option<String>,
-    /// The completions, one per `n`.
+    /// The completions, one per `n` (none for an embedding request).
     pub choices: Vec<Choice>,
+    /// The vectors of an embedding request, one per input, in order.
+    pub embeddings: Vec<Vec<f32>>,
     /// Tokens billed for the whole request.
     pub usage: Usage,
     /// What the reply's headers said about the rate limits.

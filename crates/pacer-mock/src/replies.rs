@@ -241,9 +241,11 @@ mod tests {
                 finish_reason: FinishReason::Length,
                 logprobs: logprobs.then(|| vec![lp]),
                 parsed: None,
+                tool_calls: Vec::new(),
             }],
             usage: Billed::default(),
             rate_limits: None,
+            embeddings: Vec::new(),
         }
     }
 

@@ -125,6 +125,7 @@ pub(crate) fn chat_request(wire: ChatRequest, reasoning: bool) -> Request {
             schema,
             ..Params::default()
         },
+        inputs: Vec::new(),
     }
 }
 
@@ -144,6 +145,7 @@ pub(crate) fn completion_request(wire: CompletionRequest) -> Request {
             top_logprobs: Some(wire.logprobs.unwrap_or(0).max(1)),
             ..Params::default()
         },
+        inputs: Vec::new(),
     }
 }
 

@@ -65,7 +65,7 @@ impl Encoding {
         PER_REPLY
             + messages
                 .iter()
-                .map(|m| PER_MESSAGE + self.count(&m.content))
+                .map(|m| PER_MESSAGE + self.count(&m.text()))
                 .sum::<u64>()
     }
 }

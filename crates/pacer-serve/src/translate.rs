@@ -91,6 +91,7 @@ pub(crate) fn request(model: &str, body: &Map<String, Value>) -> Result<Request,
                 .map(|k| u8::try_from(k).unwrap_or(u8::MAX)),
             ..Params::default()
         },
+        inputs: Vec::new(),
     })
 }
 
@@ -188,7 +189,7 @@ mod tests {
         let request = request("claude-x", body.as_object().unwrap()).unwrap();
         assert_eq!(request.model, "claude-x");
         assert_eq!(request.messages[0].role, Role::System);
-        assert_eq!(request.messages[1].content, "hi");
+        assert_eq!(request.messages[1].text(), "hi");
         assert_eq!(request.params.max_tokens, Some(7));
         assert_eq!(request.params.stop, vec!["\n".to_string()]);
         assert_eq!((request.params.n, request.params.seed), (2, Some(3)));
@@ -211,6 +212,7 @@ mod tests {
                     top_logprobs: vec![-0.25, -1.5],
                 }]),
                 parsed: None,
+                tool_calls: Vec::new(),
             }],
             usage: Usage {
                 input_tokens: 3,
@@ -218,6 +220,7 @@ mod tests {
                 ..Usage::default()
             },
             rate_limits: None,
+            embeddings: Vec::new(),
         };
         let c = completion("id1", 1, "claude", &response);
         assert_eq!(c["choices"][0]["message"]["content"], "hello");

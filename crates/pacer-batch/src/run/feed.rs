@@ -124,6 +124,7 @@ pub fn request(
         model: model.to_owned(),
         messages,
         params,
+        inputs: Vec::new(),
     }
 }
 

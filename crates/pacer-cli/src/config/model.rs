@@ -195,6 +195,8 @@ pub(super) fn model(
         top_logprobs: entry.top_logprobs,
         extra: entry.extra.clone(),
         schema: None,
+        tools: Vec::new(),
+        tool_choice: None,
     };
     let mut shown = serde_json::to_value(entry).unwrap_or(Value::Null);
     if let Value::Object(map) = &mut shown {

@@ -41,6 +41,7 @@ impl Provider for Scripted {
                     finish_reason: FinishReason::Stop,
                     logprobs: None,
                     parsed: None,
+                    tool_calls: Vec::new(),
                 })
                 .collect(),
             usage: Usage {
@@ -49,6 +50,7 @@ impl Provider for Scripted {
                 ..Usage::default()
             },
             rate_limits: None,
+            embeddings: Vec::new(),
         })
     }
 }

@@ -186,6 +186,7 @@ fn request(wire: MessagesRequest) -> Request {
             stop: wire.stop_sequences.unwrap_or_default(),
             ..Params::default()
         },
+        inputs: Vec::new(),
     }
 }
 

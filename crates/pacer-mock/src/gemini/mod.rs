@@ -147,7 +147,7 @@ pub(crate) fn prepare(
     let prompt_tokens = request
         .messages
         .iter()
-        .map(|m| Encoding::Cl100k.count(&m.content))
+        .map(|m| Encoding::Cl100k.count(&m.text()))
         .sum();
     let cap = config
         .max_output_tokens
@@ -251,6 +251,7 @@ fn request(model: &str, wire: GenerateContentRequest) -> Request {
             top_logprobs: Some(config.logprobs.unwrap_or(0).max(1)),
             ..Params::default()
         },
+        inputs: Vec::new(),
     }
 }
 

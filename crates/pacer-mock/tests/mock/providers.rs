@@ -153,7 +153,7 @@ async fn gemini_provider_reads_candidates_and_logprobs() {
     let prompt: u64 = request
         .messages
         .iter()
-        .map(|m| Encoding::Cl100k.count(&m.content))
+        .map(|m| Encoding::Cl100k.count(&m.text()))
         .sum();
     assert_eq!(response.usage.input_tokens, prompt);
     assert_eq!(response.usage.output_tokens, expected.usage.output_tokens);

@@ -17,12 +17,12 @@ use serde_json::Value;
 pub(crate) fn request(request: &Request, default_max_tokens: u32) -> MessagesRequest {
     let p = &request.params;
     let instruction = p.schema.as_deref().map(schema_instruction);
-    let system: Vec<&str> = request
+    let system: Vec<std::borrow::Cow<'_, str>> = request
         .messages
         .iter()
         .filter(|m| m.role == Role::System)
-        .map(|m| m.content.as_str())
-        .chain(instruction.as_deref())
+        .map(|m| m.text())
+        .chain(instruction.as_deref().map(std::borrow::Cow::Borrowed))
         .collect();
     let messages = request
         .messages
@@ -30,7 +30,7 @@ pub(crate) fn request(request: &Request, default_max_tokens: u32) -> MessagesReq
         .filter(|m| m.role != Role::System)
         .map(|m| Message {
             role: m.role.as_str().to_owned(),
-            content: m.content.clone(),
+            content: m.text().into_owned(),
         })
         .collect();
     MessagesRequest {
@@ -103,9 +103,11 @@ pub(crate) fn response(body: &[u8]) -> Result<Response, ProviderError> {
             finish_reason: finish_reason(reply.stop_reason.as_deref()),
             logprobs: None,
             parsed: None,
+            tool_calls: Vec::new(),
         }],
         usage: usage(reply.usage.unwrap_or_default()),
         rate_limits: None,
+        embeddings: Vec::new(),
     })
 }
 

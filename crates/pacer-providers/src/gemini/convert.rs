@@ -34,19 +34,19 @@ const TOP_LEVEL: [&str; 6] = [
 /// takes only an OpenAPI subset and must then be absent, so an `extra` one is dropped).
 pub(crate) fn request(request: &Request) -> GenerateContentRequest {
     let p = &request.params;
-    let system: Vec<&str> = request
+    let system: Vec<std::borrow::Cow<'_, str>> = request
         .messages
         .iter()
         .filter(|m| m.role == Role::System)
-        .map(|m| m.content.as_str())
+        .map(|m| m.text())
         .collect();
     let contents = request
         .messages
         .iter()
         .filter_map(|m| match m.role {
             Role::System => None,
-            Role::User => Some(Content::text(Some("user"), m.content.clone())),
-            Role::Assistant => Some(Content::text(Some("model"), m.content.clone())),
+            Role::User | Role::Tool => Some(Content::text(Some("user"), m.text().into_owned())),
+            Role::Assistant => Some(Content::text(Some("model"), m.text().into_owned())),
         })
         .collect();
     let mut config = GenerationConfig {
@@ -154,6 +154,7 @@ fn choice(candidate: Candidate) -> Choice {
         finish_reason: finish_reason(candidate.finish_reason.as_deref()),
         logprobs: candidate.logprobs_result.map(logprobs),
         parsed: None,
+        tool_calls: Vec::new(),
     }
 }
 
@@ -185,6 +186,7 @@ pub(crate) fn response(body: &[u8]) -> Result<Response, ProviderError> {
         choices: candidates.into_iter().map(choice).collect(),
         usage,
         rate_limits: None,
+        embeddings: Vec::new(),
     })
 }
 

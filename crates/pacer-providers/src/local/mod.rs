@@ -136,6 +136,7 @@ impl Provider for LocalProvider {
     }
 
     async fn send(&self, request: &Request) -> Result<Response, ProviderError> {
+        refuse_what_it_cannot_take(request)?;
         let p = &request.params;
         let sampling = Sampling {
             temperature: p.temperature.unwrap_or(1.0),
@@ -171,6 +172,7 @@ impl Provider for LocalProvider {
                 finish_reason: g.finish,
                 logprobs: p.logprobs.then_some(g.logprobs),
                 parsed: None,
+                tool_calls: Vec::new(),
             }],
             usage: Usage {
                 input_tokens: g.input_tokens as u64,
@@ -178,9 +180,33 @@ impl Provider for LocalProvider {
                 ..Usage::default()
             },
             rate_limits: None,
+            embeddings: Vec::new(),
         })
     }
 }
 
 #[cfg(test)]
 mod tests;
+
+/// Refuses what a local text model cannot take: images, tools, embeddings. A bad request:
+/// never retried, and the record says why.
+fn refuse_what_it_cannot_take(request: &Request) -> Result<(), ProviderError> {
+    let refusal = if request.is_embedding() {
+        Some("embeddings")
+    } else if request.has_images() {
+        Some("images")
+    } else if !request.params.tools.is_empty()
+        || request.messages.iter().any(|m| m.role == pacer_core::Role::Tool)
+    {
+        Some("tools")
+    } else {
+        None
+    };
+    match refusal {
+        Some(what) => Err(ProviderError::new(
+            ErrorKind::BadRequest,
+            format!("the local provider takes text conversations only, not {what}"),
+        )),
+        None => Ok(()),
+    }
+}

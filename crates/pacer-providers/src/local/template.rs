@@ -52,7 +52,7 @@ impl ChatTemplate {
     pub fn render(&self, messages: &[Message]) -> Result<String, String> {
         let messages: Vec<_> = messages
             .iter()
-            .map(|m| context! { role => m.role.as_str(), content => &m.content })
+            .map(|m| context! { role => m.role.as_str(), content => m.text().as_ref() })
             .collect();
         self.env
             .get_template("chat")

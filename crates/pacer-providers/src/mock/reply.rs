@@ -55,7 +55,7 @@ fn request_hash(request: &Request) -> u64 {
     let mut h = fnv(request.model.as_bytes(), 0xcbf2_9ce4_8422_2325);
     for m in &request.messages {
         h = fnv(m.role.as_str().as_bytes(), h);
-        h = fnv(m.content.as_bytes(), h);
+        h = fnv(m.text().as_bytes(), h);
     }
     let p = &request.params;
     let params = format!(
@@ -95,6 +95,7 @@ pub fn reply(request: &Request) -> Response {
             ..Usage::default()
         },
         rate_limits: None,
+        embeddings: Vec::new(),
     }
 }
 
@@ -110,6 +111,7 @@ fn choice(request: &Request, mut state: u64) -> Choice {
             finish_reason: FinishReason::Stop,
             logprobs: None,
             parsed: None,
+            tool_calls: Vec::new(),
         };
     }
     let wanted = 8 + (state % 57) as usize;
@@ -135,6 +137,7 @@ fn choice(request: &Request, mut state: u64) -> Choice {
         finish_reason,
         logprobs: request.params.logprobs.then_some(logprobs),
         parsed: None,
+        tool_calls: Vec::new(),
     }
 }
 

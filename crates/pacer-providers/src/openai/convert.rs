@@ -28,7 +28,7 @@ pub(crate) fn chat_request(request: &Request, reasoning: bool, send_n: bool) -> 
         .iter()
         .map(|m| ChatMessage {
             role: m.role.as_str().to_owned(),
-            content: m.content.clone(),
+            content: m.text().into_owned(),
         })
         .collect();
     let stop = (!p.stop.is_empty()).then(|| p.stop.clone());
@@ -72,10 +72,10 @@ fn response_format(schema: &Value) -> Value {
 /// The prompt of a legacy completion: the messages' texts, blank-line separated.
 pub(crate) fn completion_prompt(request: &Request) -> String {
     match request.messages.as_slice() {
-        [only] => only.content.clone(),
+        [only] => only.text().into_owned(),
         messages => messages
             .iter()
-            .map(|m| m.content.as_str())
+            .map(|m| m.text())
             .collect::<Vec<_>>()
             .join("\n\n"),
     }
@@ -152,6 +152,7 @@ fn response<C>(
         choices: choices.into_iter().map(choice).collect(),
         usage: usage(wire_usage),
         rate_limits: None,
+        embeddings: Vec::new(),
     })
 }
 
@@ -182,6 +183,7 @@ pub(crate) fn chat_response(body: &[u8]) -> Result<Response, ProviderError> {
                 text: c.message.content.or(c.message.refusal).unwrap_or_default(),
                 logprobs,
                 parsed: None,
+                tool_calls: Vec::new(),
             }
         },
     )
@@ -200,6 +202,7 @@ pub(crate) fn completion_response(body: &[u8]) -> Result<Response, ProviderError
             text: c.text,
             logprobs: c.logprobs.map(legacy_logprobs),
             parsed: None,
+            tool_calls: Vec::new(),
         },
     )
 }

@@ -84,7 +84,7 @@ pub fn chat_prompt_tokens(encoding: Encoding, messages: &[Message]) -> u64 {
     PER_REPLY
         + messages
             .iter()
-            .map(|m| PER_MESSAGE + encoding.count(&m.content))
+            .map(|m| PER_MESSAGE + encoding.count(&m.text()))
             .sum::<u64>()
 }
 

@@ -233,6 +233,7 @@ fn work_item(
                     choices: Vec::new(),
                     usage,
                     rate_limits,
+                    embeddings: Vec::new(),
                 })
             })
         },
@@ -250,11 +251,13 @@ fn estimated_as(route: &Route, endpoint: Endpoint, body: &Map<String, Value>) ->
             model: model.clone(),
             messages: Vec::new(),
             params: Default::default(),
+            inputs: Vec::new(),
         },
         Endpoint::Chat => translate::request(model, body).unwrap_or_else(|_| Request {
             model: model.clone(),
             messages: Vec::new(),
             params: Default::default(),
+            inputs: Vec::new(),
         }),
         Endpoint::Completions => {
             let prompt = match body.get("prompt") {
@@ -266,6 +269,7 @@ fn estimated_as(route: &Route, endpoint: Endpoint, body: &Map<String, Value>) ->
                 model: model.clone(),
                 messages: vec![Message::new(Role::User, prompt)],
                 params: Default::default(),
+                inputs: Vec::new(),
             }
         }
     };

@@ -172,6 +172,7 @@ impl BatchLane {
                     model: self.model.clone(),
                     messages: held.messages.unwrap_or_default(),
                     params: Arc::unwrap_or_clone(held.params),
+                    inputs: Vec::new(),
                 };
                 let item = WorkItem::prompt(
                     held.prompt_id.clone(),

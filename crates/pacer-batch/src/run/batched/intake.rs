@@ -205,6 +205,7 @@ impl BatchLane {
                 model: self.model.clone(),
                 messages: Vec::new(),
                 params: Arc::unwrap_or_clone(held.params),
+                inputs: Vec::new(),
             }),
             attempts: attempts.max(1),
             usage_all_attempts: billed,

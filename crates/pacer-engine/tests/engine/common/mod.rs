@@ -23,6 +23,7 @@ pub fn ok(text: &str) -> Response {
             finish_reason: FinishReason::Stop,
             logprobs: None,
             parsed: None,
+            tool_calls: Vec::new(),
         }],
         usage: Usage {
             input_tokens: 10,
@@ -30,6 +31,7 @@ pub fn ok(text: &str) -> Response {
             ..Usage::default()
         },
         rate_limits: None,
+        embeddings: Vec::new(),
     }
 }
 

@@ -12,18 +12,22 @@ mod summary;
 mod tally;
 
 pub use export::{ExportStats, export};
-pub use input::{Format, InputError, Origin, Problem, Prompt, PromptReader, Scan, scan};
+pub use input::{
+    Endpoint, Format, InputError, Origin, Problem, Prompt, PromptReader, Scan, ToolsError,
+    read_tool_choice, read_tools, scan,
+};
 pub use journal::{
     Done, Journal, JournalError, OpenMode, RESULTS_FILE, RETRIED_FAILURES_FILE, Repaired,
 };
 pub use manifest::{MANIFEST_FILE, Manifest, new_run_id};
 pub use record::{
-    JobKey, Record, RecordError, RecordStatus, SendMode, TokenCounts, UsageTotals, sampling_params,
+    Embedding, EmbeddingIndex, JobKey, Record, RecordError, RecordStatus, SendMode, TokenCounts,
+    UsageTotals, sampling_params,
 };
 pub use run::batched::{BATCH_LINES_DIR, BATCHES_FILE, LedgerBatch, read_ledger};
 pub use run::{
-    Batch, BatchError, BatchModel, BatchProgress, BatchSettings, LaneCounters, Notice, Report,
-    Stopper, job_request,
+    Batch, BatchError, BatchModel, BatchProgress, BatchSettings, EMBEDDINGS_FILE, EmbedSettings,
+    LaneCounters, Notice, Report, Stopper, job_request,
 };
 pub use summary::{LaneReport, ModelSummary, ModelTotals, SUMMARY_FILE, Summary, Totals, table};
 pub use tally::{Tally, summarize};

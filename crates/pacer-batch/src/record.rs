@@ -8,7 +8,7 @@
 use std::fmt;
 
 use chrono::{DateTime, NaiveDateTime, SecondsFormat, Utc};
-use pacer_core::{ErrorKind, FinishReason, Params, ProviderError, TokenLogprob, Usage};
+use pacer_core::{ErrorKind, FinishReason, Params, ProviderError, TokenLogprob, ToolCall, Usage};
 use serde::de::{self, Deserializer};
 use serde::ser::{SerializeMap, Serializer};
 use serde::{Deserialize, Serialize};
@@ -68,6 +68,17 @@ pub struct Record {
     /// the schema. `None` (written `null`) without a schema, and when the job failed.
     #[serde(default)]
     pub parsed: Option<Value>,
+    /// The tools the model called, when it called any (written only then).
+    #[serde(default)]
+    pub tool_calls: Option<Vec<ToolCall>>,
+    /// An embedding model's vector (a list of vectors for an `input` list), when the vectors
+    /// are kept in the records (written only then).
+    #[serde(default)]
+    pub embedding: Option<Embedding>,
+    /// Where the vectors are in the side file `embeddings.f32`, when they are kept there
+    /// (written only then).
+    #[serde(default)]
+    pub embedding_index: Option<EmbeddingIndex>,
     /// Requests sent for this job, the last one included.
     pub attempts: u32,
     /// Tokens billed over every attempt, failed ones included.
@@ -81,6 +92,40 @@ pub struct Record {
     /// The provider's id of the batch that answered, for a batch record.
     #[serde(default)]
     pub batch_id: Option<String>,
+}
+
+/// An embedding record's vectors: one for one text, a list for an `input` list.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Embedding {
+    /// The vector of the prompt's one text.
+    One(Vec<f32>),
+    /// The vectors of an `input` list, in its order.
+    Many(Vec<Vec<f32>>),
+}
+
+impl Embedding {
+    /// The vectors, in order.
+    pub fn vectors(&self) -> Vec<&[f32]> {
+        match self {
+            Embedding::One(vector) => vec![vector.as_slice()],
+            Embedding::Many(vectors) => vectors.iter().map(Vec::as_slice).collect(),
+        }
+    }
+}
+
+/// Where a record's vectors are in the side file: `count` vectors of `dimensions`
+/// little-endian `f32`s each, one after another from byte `offset`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EmbeddingIndex {
+    /// The side file, relative to the output folder (`embeddings.f32`).
+    pub file: String,
+    /// The byte at which the first vector starts.
+    pub offset: u64,
+    /// How many vectors.
+    pub count: u32,
+    /// Floats per vector.
+    pub dimensions: u32,
 }
 
 /// How a job was sent.
@@ -213,7 +258,7 @@ impl From<&ProviderError> for RecordError {
 
 impl Record {
     /// Every field name a record writes itself, in order; `metadata` goes after `retry_count`.
-    pub const FIELDS: [&'static str; 24] = [
+    pub const FIELDS: [&'static str; 27] = [
         "run_id",
         "prompt_id",
         "model",
@@ -233,6 +278,9 @@ impl Record {
         "finish_reason",
         "truncated",
         "parsed",
+        "tool_calls",
+        "embedding",
+        "embedding_index",
         "attempts",
         "usage_all_attempts",
         "cost_usd",
@@ -297,7 +345,14 @@ fn metadata_name<'a>(key: &'a str, metadata: &Map<String, Value>) -> std::borrow
 
 impl Serialize for Record {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut map = serializer.serialize_map(Some(Self::FIELDS.len() + self.metadata.len()))?;
+        let written = [
+            self.tool_calls.is_some(),
+            self.embedding.is_some(),
+            self.embedding_index.is_some(),
+        ];
+        let skipped = written.iter().filter(|written| !**written).count();
+        let len = Self::FIELDS.len() - skipped + self.metadata.len();
+        let mut map = serializer.serialize_map(Some(len))?;
         map.serialize_entry("run_id", &self.run_id)?;
         map.serialize_entry("prompt_id", &self.prompt_id)?;
         map.serialize_entry("model", &self.model)?;
@@ -320,6 +375,15 @@ impl Serialize for Record {
         map.serialize_entry("finish_reason", &self.finish_reason)?;
         map.serialize_entry("truncated", &self.truncated)?;
         map.serialize_entry("parsed", &self.parsed)?;
+        if let Some(calls) = &self.tool_calls {
+            map.serialize_entry("tool_calls", calls)?;
+        }
+        if let Some(embedding) = &self.embedding {
+            map.serialize_entry("embedding", embedding)?;
+        }
+        if let Some(index) = &self.embedding_index {
+            map.serialize_entry("embedding_index", index)?;
+        }
         map.serialize_entry("attempts", &self.attempts)?;
         map.serialize_entry("usage_all_attempts", &self.usage_all_attempts)?;
         map.serialize_entry("cost_usd", &self.cost_usd)?;
@@ -360,6 +424,9 @@ mod tests {
             cost_usd: None,
             mode: SendMode::Live,
             batch_id: None,
+            embedding: None,
+            embedding_index: None,
+            tool_calls: None,
         }
     }
 

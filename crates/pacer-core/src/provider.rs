@@ -83,6 +83,13 @@ pub trait Provider: Send + Sync {
         false
     }
 
+    /// The most inputs one embedding request may carry, and the most input tokens over all
+    /// of them: a run packs prompts into requests up to both (OpenAI takes 2,048 inputs and
+    /// 300,000 tokens a request).
+    fn embedding_limits(&self) -> (usize, u64) {
+        (2048, 300_000)
+    }
+
     /// The provider's batch API, where it has one (OpenAI, Anthropic, Gemini): the same
     /// requests at the batch price, answered within a day.
     fn batch_api(&self) -> Option<&dyn crate::BatchApi> {

@@ -8,7 +8,7 @@ use pacer_limit::Cost;
 /// What `request` costs on `provider` at most: its prompt tokens (counted with the provider's
 /// tokenizer when `count_prompt`, else 0, for a lane with no token limit or budget to feed)
 /// plus `max_tokens` (else the provider's [`default_max_tokens`](Provider::default_max_tokens))
-/// times its `n` completions.
+/// times its `n` completions. An embedding request writes nothing: its cost is its inputs.
 ///
 /// ```
 /// use pacer_core::Request;
@@ -26,10 +26,12 @@ pub fn estimate(provider: &dyn Provider, request: &Request, count_prompt: bool) 
     } else {
         0
     };
-    Cost::request(
-        input,
+    let output = if request.is_embedding() {
+        0
+    } else {
         request
             .params
-            .max_output_tokens(provider.default_max_tokens()),
-    )
+            .max_output_tokens(provider.default_max_tokens())
+    };
+    Cost::request(input, output)
 }

@@ -1,12 +1,14 @@
-//! OpenAI Batch API input lines (`{"custom_id", "method", "url", "body": {...}}`): the id
-//! from `custom_id`, the conversation from the body, the body's sampling parameters as the
+//! Request bodies as they are: OpenAI Batch API input lines (`{"custom_id", "method", "url",
+//! "body": {...}}`) for chat completions, the Responses API and embeddings, and the OpenAI
+//! cookbook's request files (one body per line, with an optional `metadata` object). The id
+//! from `custom_id`, the conversation or texts from the body, the body's parameters as the
 //! prompt's overrides, and `body.model` kept as `batch_model`.
 
-use pacer_core::Params;
+use pacer_core::{Message, Params, Role};
 use serde_json::{Map, Value};
 
 use super::item::{self, ItemError};
-use super::prompt::{Origin, Prompt};
+use super::prompt::{Endpoint, Origin, Prompt};
 
 /// Whether an item is a batch line: a `body` object next to `custom_id`, `url` or `method`.
 pub(crate) fn is_batch_line(fields: &Map<String, Value>) -> bool {
@@ -16,35 +18,113 @@ pub(crate) fn is_batch_line(fields: &Map<String, Value>) -> bool {
             .any(|key| fields.contains_key(key))
 }
 
-/// The prompt a batch line describes. `url` and `method` are dropped (Pacer picks the
-/// endpoint per model); other top-level fields are metadata.
+/// The prompt a batch line describes. `url` says which models the line is for (an
+/// `/v1/embeddings` line only goes to embedding models, a chat or responses line only to the
+/// others); `method` is dropped; other top-level fields are metadata.
 pub(crate) fn to_prompt(
     mut fields: Map<String, Value>,
     origin: Origin,
 ) -> Result<Prompt, ItemError> {
     let id = item::take_id(&mut fields, origin)?;
     let mut body = Map::new();
-    let rest = fields
-        .into_iter()
-        .filter_map(|(key, value)| match (key.as_str(), value) {
-            ("method" | "url", _) => None,
-            ("body", Value::Object(fields)) => {
-                body = fields;
-                item::take(&mut body, "model").map(|model| ("batch_model".to_owned(), model))
+    let mut endpoint = Endpoint::Any;
+    let mut rest = Map::new();
+    for (key, value) in fields {
+        match (key.as_str(), value) {
+            ("method", _) => {}
+            ("url", url) => endpoint = endpoint_of(&url)?,
+            ("body", Value::Object(fields)) => body = fields,
+            (_, value) => {
+                rest.insert(key, value);
             }
-            (_, value) => Some((key, value)),
-        })
-        .collect();
-    let prompt = item::take(&mut body, "prompt");
-    let messages = item::take(&mut body, "messages");
-    let messages = item::conversation(prompt, messages, Some("body"))?;
+        }
+    }
+    from_body(id, body, Some("body"), rest, endpoint, origin)
+}
+
+/// Whether an item is a request body as it is (the OpenAI cookbook's request files): a
+/// `model` string beside `messages` or `input`, with no `body`.
+pub(crate) fn is_request_body(fields: &Map<String, Value>) -> bool {
+    matches!(fields.get("model"), Some(Value::String(_)))
+        && !fields.contains_key("body")
+        && ["messages", "input"].iter().any(|key| fields.contains_key(*key))
+}
+
+/// The prompt a request body line describes: its `metadata` object's fields are the
+/// prompt's metadata, the rest is read as a batch line's body.
+pub(crate) fn request_body(
+    mut fields: Map<String, Value>,
+    origin: Origin,
+) -> Result<Prompt, ItemError> {
+    let id = item::take_id(&mut fields, origin)?;
+    let metadata = match item::take(&mut fields, "metadata") {
+        None => Map::new(),
+        Some(Value::Object(metadata)) => metadata,
+        Some(other) => {
+            return Err(ItemError::expected(
+                "metadata",
+                "an object of the request's metadata",
+                Some(&other),
+            ));
+        }
+    };
+    from_body(id, fields, None, metadata, Endpoint::Any, origin)
+}
+
+/// The prompt a request body makes, in `parent` (`body` for a batch line): the
+/// conversation (`instructions` as a system message) or the texts to embed, the body's
+/// parameters as the prompt's overrides, `model` kept as `batch_model` in the metadata.
+fn from_body(
+    id: String,
+    mut body: Map<String, Value>,
+    parent: Option<&str>,
+    mut metadata: Map<String, Value>,
+    endpoint: Endpoint,
+    origin: Origin,
+) -> Result<Prompt, ItemError> {
+    if let Some(model) = item::take(&mut body, "model") {
+        metadata.insert("batch_model".to_owned(), model);
+    }
+    let field = |name: &str| match parent {
+        Some(parent) => format!("{parent}.{name}"),
+        None => name.to_owned(),
+    };
+    let instructions = item::take(&mut body, "instructions")
+        .map(|text| item::string(&field("instructions"), text))
+        .transpose()?;
+    let mut asked = item::asked(&mut body, parent)?;
+    if let Some(instructions) = instructions.filter(|text| !text.is_empty()) {
+        asked
+            .messages
+            .insert(0, Message::new(Role::System, instructions));
+    }
+    let tools = item::tool_params(&mut body, parent)?;
+    let mut params = overrides(body, parent)?.unwrap_or_default();
+    params.tools = tools.tools;
+    params.tool_choice = tools.tool_choice;
+    let endpoint = match (endpoint, asked.endpoint) {
+        (Endpoint::Any, shape) => shape,
+        (url, _) => url,
+    };
     Ok(Prompt {
         id,
-        messages,
-        params: overrides(body)?,
-        metadata: item::metadata(rest),
+        messages: asked.messages,
+        inputs: asked.inputs,
+        endpoint,
+        params: (params != Params::default()).then_some(params),
+        metadata: item::metadata(metadata),
         origin,
     })
+}
+
+/// Which models a batch line's `url` is for.
+fn endpoint_of(url: &Value) -> Result<Endpoint, ItemError> {
+    const URLS: &str = "/v1/chat/completions, /v1/responses, /v1/completions or /v1/embeddings";
+    match url.as_str() {
+        Some("/v1/embeddings") => Ok(Endpoint::Embeddings),
+        Some("/v1/chat/completions" | "/v1/responses" | "/v1/completions") => Ok(Endpoint::Chat),
+        _ => Err(ItemError::expected("url", URLS, Some(url))),
+    }
 }
 
 /// The parameters the rest of a body sets: `temperature`, `top_p`, `max_tokens` (or
@@ -52,19 +132,24 @@ pub(crate) fn to_prompt(
 /// onto [`Params`]; `n` and `stream` are ignored (samples are Pacer's to count, and it never
 /// streams a batch); anything else passes through in [`Params::extra`]. `None` when the body
 /// sets nothing.
-fn overrides(body: Map<String, Value>) -> Result<Option<Params>, ItemError> {
+fn overrides(body: Map<String, Value>, parent: Option<&str>) -> Result<Option<Params>, ItemError> {
     let mut params = Params::default();
     let mut max_completion_tokens = None;
     for (key, value) in body {
         if value.is_null() {
             continue;
         }
-        let field = format!("body.{key}");
+        let field = match parent {
+            Some(parent) => format!("{parent}.{key}"),
+            None => key.clone(),
+        };
         match key.as_str() {
             "temperature" => params.temperature = Some(number(&field, &value)?),
             "top_p" => params.top_p = Some(number(&field, &value)?),
             "max_tokens" => params.max_tokens = Some(whole(&field, &value)?),
-            "max_completion_tokens" => max_completion_tokens = Some(whole(&field, &value)?),
+            "max_completion_tokens" | "max_output_tokens" => {
+                max_completion_tokens = Some(whole(&field, &value)?);
+            }
             "seed" => params.seed = Some(whole(&field, &value)?),
             "stop" => params.stop = stop(&field, value)?,
             "logprobs" => params.logprobs = boolean(&field, &value)?,

@@ -98,11 +98,11 @@ pub enum Problem {
         /// What it holds.
         found: String,
     },
-    /// An item with neither `prompt` nor `messages`.
-    #[error("expected a `prompt` string or a `messages` list, found neither")]
+    /// An item with none of `prompt`, `messages` and `input`.
+    #[error("expected a `prompt` string, a `messages` list or an `input`, found none")]
     NoPrompt,
-    /// An item with both `prompt` and `messages`.
-    #[error("expected either `prompt` or `messages`, found both")]
+    /// An item with more than one of `prompt`, `messages` and `input`.
+    #[error("expected one of `prompt`, `messages` and `input`, found more than one")]
     PromptAndMessages,
     /// An id seen before in the same file.
     #[error("duplicate id `{id}`, first seen at line {first_line}; ids must be unique")]

@@ -1,12 +1,14 @@
 //! Turning one input item, a JSON object (a CSV row arrives as one), into a [`Prompt`]: the
-//! id, the conversation and the metadata.
+//! id, the conversation (or the texts to embed), the prompt's tools and the metadata.
 
-use pacer_core::{Message, Role};
+use pacer_core::{Message, Params, Role};
 use serde_json::{Map, Value};
 
 use super::batch;
 use super::error::Problem;
-use super::prompt::{Origin, Prompt};
+use super::message;
+use super::prompt::{Endpoint, Origin, Prompt};
+use super::tools::{read_tool_choice, read_tools};
 
 /// The fields that may hold an item's id, first present wins.
 const ID_FIELDS: [&str; 3] = ["prompt_id", "id", "custom_id"];
@@ -57,27 +59,132 @@ pub(crate) fn to_prompt(value: Value, origin: Origin) -> Result<Prompt, ItemErro
     }
 }
 
-/// An item of Pacer's own shape: an id, `prompt` or `messages`, maybe `system`, metadata.
+/// An item of Pacer's own shape: an id, `prompt`, `messages` or `input`, maybe `system`,
+/// `tools` and `tool_choice`, metadata. An item that is a request body as it is (a `model`
+/// beside `messages` or `input`: the OpenAI cookbook's request files) is read as one.
 fn plain(mut fields: Map<String, Value>, origin: Origin) -> Result<Prompt, ItemError> {
+    if batch::is_request_body(&fields) {
+        return batch::request_body(fields, origin);
+    }
     let id = take_id(&mut fields, origin)?;
     let system = take(&mut fields, "system");
-    let prompt = take(&mut fields, "prompt");
-    let messages = take(&mut fields, "messages");
-    let mut chat = Vec::new();
+    let mut asked = asked(&mut fields, None)?;
     if let Some(system) = system {
         let text = string("system", system)?;
         if !text.is_empty() {
-            chat.push(Message::new(Role::System, text));
+            asked.messages.insert(0, Message::new(Role::System, text));
         }
     }
-    chat.extend(conversation(prompt, messages, None)?);
+    let params = tool_params(&mut fields, None)?;
     Ok(Prompt {
         id,
-        messages: chat,
-        params: None,
+        messages: asked.messages,
+        inputs: asked.inputs,
+        endpoint: asked.endpoint,
+        params: (params != Params::default()).then_some(params),
         metadata: metadata(fields),
         origin,
     })
+}
+
+/// What an item asks for: a conversation, or texts to embed.
+pub(crate) struct Asked {
+    /// The conversation; empty for a list of texts to embed.
+    pub(crate) messages: Vec<Message>,
+    /// The texts of an `input` list.
+    pub(crate) inputs: Vec<String>,
+    /// Which models the item is for, as far as its shape says.
+    pub(crate) endpoint: Endpoint,
+}
+
+/// Takes the one of `prompt`, `messages` and `input` that `fields` (the item, or its
+/// `parent` field) holds. `input` is a text (a prompt, or one text to embed), a list of texts
+/// (to embed) or a list of messages (the Responses API's input items).
+pub(crate) fn asked(
+    fields: &mut Map<String, Value>,
+    parent: Option<&str>,
+) -> Result<Asked, ItemError> {
+    let child = |name: &str| match parent {
+        Some(parent) => format!("{parent}.{name}"),
+        None => name.to_owned(),
+    };
+    let whole = |problem| ItemError {
+        field: parent.map(str::to_owned),
+        problem,
+    };
+    let present: Vec<(&str, Value)> = ["prompt", "messages", "input"]
+        .into_iter()
+        .filter_map(|key| take(fields, key).map(|value| (key, value)))
+        .collect();
+    let (key, value) = match <[_; 1]>::try_from(present) {
+        Ok([one]) => one,
+        Err(present) if present.is_empty() => return Err(whole(Problem::NoPrompt)),
+        Err(_) => return Err(whole(Problem::PromptAndMessages)),
+    };
+    let text = |text: String| Asked {
+        messages: vec![Message::new(Role::User, text)],
+        inputs: Vec::new(),
+        endpoint: Endpoint::Any,
+    };
+    match (key, value) {
+        ("prompt" | "input", Value::String(prompt)) if !prompt.is_empty() => Ok(text(prompt)),
+        ("prompt", other) => Err(ItemError::expected(
+            child("prompt"),
+            "a non-empty string",
+            Some(&other),
+        )),
+        ("input", list) if message::is_text_list(&list) => Ok(Asked {
+            messages: Vec::new(),
+            inputs: serde_json::from_value(list).unwrap_or_default(),
+            endpoint: Endpoint::Embeddings,
+        }),
+        ("input", Value::Array(list)) if list.iter().all(Value::is_object) => Ok(Asked {
+            messages: message::conversation(&child("input"), Value::Array(list))?,
+            inputs: Vec::new(),
+            endpoint: Endpoint::Chat,
+        }),
+        ("input", other) => Err(ItemError::expected(
+            child("input"),
+            "a non-empty string, a list of strings to embed, or a list of messages",
+            Some(&other),
+        )),
+        (_, messages) => Ok(Asked {
+            messages: message::conversation(&child("messages"), messages)?,
+            inputs: Vec::new(),
+            endpoint: Endpoint::Any,
+        }),
+    }
+}
+
+/// The prompt's own `tools` and `tool_choice`, taken from `fields` (in `parent`).
+pub(crate) fn tool_params(
+    fields: &mut Map<String, Value>,
+    parent: Option<&str>,
+) -> Result<Params, ItemError> {
+    let child = |name: &str| match parent {
+        Some(parent) => format!("{parent}.{name}"),
+        None => name.to_owned(),
+    };
+    let mut params = Params::default();
+    if let Some(tools) = take(fields, "tools") {
+        params.tools = read_tools(&tools).map_err(|e| ItemError {
+            field: Some(format!("{}{}", child("tools"), e.at)),
+            problem: Problem::Expected {
+                expected: e.expected,
+                found: e.found,
+            },
+        })?;
+    }
+    if let Some(choice) = take(fields, "tool_choice") {
+        params.tool_choice = Some(read_tool_choice(&choice).map_err(|e| ItemError {
+            field: Some(child("tool_choice")),
+            problem: Problem::Expected {
+                expected: e.expected,
+                found: e.found,
+            },
+        })?);
+    }
+    Ok(params)
 }
 
 /// Removes the field `key`, treating `null` as absent.
@@ -118,90 +225,6 @@ pub(crate) fn metadata(fields: Map<String, Value>) -> Map<String, Value> {
             _ => (key, value),
         })
         .collect()
-}
-
-/// The conversation of an item holding exactly one of `prompt` and `messages`, both fields
-/// of `parent` (the item itself when `None`).
-pub(crate) fn conversation(
-    prompt: Option<Value>,
-    messages: Option<Value>,
-    parent: Option<&str>,
-) -> Result<Vec<Message>, ItemError> {
-    let child = |name: &str| match parent {
-        Some(parent) => format!("{parent}.{name}"),
-        None => name.to_owned(),
-    };
-    let whole = |problem| ItemError {
-        field: parent.map(str::to_owned),
-        problem,
-    };
-    match (prompt, messages) {
-        (Some(_), Some(_)) => Err(whole(Problem::PromptAndMessages)),
-        (None, None) => Err(whole(Problem::NoPrompt)),
-        (Some(prompt), None) => match prompt {
-            Value::String(text) if !text.is_empty() => Ok(vec![Message::new(Role::User, text)]),
-            other => Err(ItemError::expected(
-                child("prompt"),
-                "a non-empty string",
-                Some(&other),
-            )),
-        },
-        (None, Some(messages)) => chat(&child("messages"), messages),
-    }
-}
-
-/// A non-empty list of `{role, content}` messages.
-fn chat(field: &str, value: Value) -> Result<Vec<Message>, ItemError> {
-    const EXPECTED: &str = "a non-empty list of {role, content} messages";
-    match value {
-        Value::Array(list) if !list.is_empty() => list
-            .into_iter()
-            .enumerate()
-            .map(|(at, message)| chat_message(&format!("{field}[{at}]"), message))
-            .collect(),
-        other => Err(ItemError::expected(field, EXPECTED, Some(&other))),
-    }
-}
-
-/// One `{role, content}` message; other keys (`name`, ...) are ignored.
-fn chat_message(field: &str, value: Value) -> Result<Message, ItemError> {
-    const ROLES: &str = "one of system, user, assistant";
-    let Value::Object(mut message) = value else {
-        return Err(ItemError::expected(
-            field,
-            "a {role, content} object",
-            Some(&value),
-        ));
-    };
-    let role_field = format!("{field}.role");
-    let role = match message.shift_remove("role") {
-        Some(Value::String(role)) => match role.as_str() {
-            "system" => Role::System,
-            "user" => Role::User,
-            "assistant" => Role::Assistant,
-            _ => {
-                return Err(ItemError {
-                    field: Some(role_field),
-                    problem: Problem::Expected {
-                        expected: ROLES,
-                        found: format!("`{role}`"),
-                    },
-                });
-            }
-        },
-        other => return Err(ItemError::expected(role_field, ROLES, other.as_ref())),
-    };
-    let content = match message.shift_remove("content") {
-        Some(Value::String(content)) => content,
-        other => {
-            return Err(ItemError::expected(
-                format!("{field}.content"),
-                "a string",
-                other.as_ref(),
-            ));
-        }
-    };
-    Ok(Message::new(role, content))
 }
 
 /// The string `field` holds.

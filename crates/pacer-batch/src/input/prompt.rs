@@ -12,8 +12,13 @@ pub struct Prompt {
     /// The conversation: the system message first when one is given, then the chat, or the
     /// single user message of a `prompt`.
     pub messages: Vec<Message>,
-    /// Per-prompt parameter overrides. Only OpenAI Batch API lines carry them (from their
-    /// `body`); `None` for every other item.
+    /// Texts to embed, from an `input` list; empty otherwise (an embedding model embeds a
+    /// prompt's one user text, see [`Prompt::embed_texts`]).
+    pub inputs: Vec<String>,
+    /// Which models the prompt is for: a batch line's `url`, or its shape.
+    pub endpoint: Endpoint,
+    /// Per-prompt parameter overrides: a request body's parameters (batch lines, request
+    /// files), and an item's own `tools` and `tool_choice`; `None` when the item sets none.
     pub params: Option<Params>,
     /// Every other field of the item, in input order, copied as is; `category` is renamed
     /// `prompt_category` (the name `run_pilot.py` results use), and a batch line's
@@ -21,6 +26,45 @@ pub struct Prompt {
     pub metadata: Map<String, Value>,
     /// Where in the file the prompt came from.
     pub origin: Origin,
+}
+
+/// Which models a prompt is for.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum Endpoint {
+    /// Any: chat models answer it, embedding models embed it when it is one user text.
+    #[default]
+    Any,
+    /// Chat (and Responses API) models only: a batch line for `/v1/chat/completions`,
+    /// `/v1/responses` or `/v1/completions`, or an `input` list of messages.
+    Chat,
+    /// Embedding models only: a batch line for `/v1/embeddings`, or an `input` list of texts.
+    Embeddings,
+}
+
+impl Prompt {
+    /// The texts an embedding model embeds for this prompt: its `input` list, or its one
+    /// user message when that is all it says; `None` when it is no embedding prompt (a
+    /// conversation, a system message, images) or is for chat models only.
+    pub fn embed_texts(&self) -> Option<Vec<&str>> {
+        if self.endpoint == Endpoint::Chat {
+            return None;
+        }
+        if !self.inputs.is_empty() {
+            return Some(self.inputs.iter().map(String::as_str).collect());
+        }
+        match self.messages.as_slice() {
+            [only] if only.role == pacer_core::Role::User => match &only.content {
+                pacer_core::Content::Text(text) => Some(vec![text.as_str()]),
+                pacer_core::Content::Parts(_) => None,
+            },
+            _ => None,
+        }
+    }
+
+    /// Whether a chat model answers this prompt.
+    pub fn for_chat(&self) -> bool {
+        self.endpoint != Endpoint::Embeddings && !self.messages.is_empty()
+    }
 }
 
 /// Where an item starts in its input file.

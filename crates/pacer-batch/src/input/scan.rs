@@ -12,6 +12,11 @@ use super::reader::PromptReader;
 pub struct Scan {
     /// Valid prompts, at most the limit.
     pub count: u64,
+    /// Of those, the prompts chat models answer (see [`Prompt::for_chat`](super::Prompt::for_chat)).
+    pub for_chat: u64,
+    /// Of those, the prompts embedding models embed (see
+    /// [`Prompt::embed_texts`](super::Prompt::embed_texts)).
+    pub for_embedding: u64,
     /// The invalid items passed over, in file order (only when skipping them was asked for).
     pub invalid: Vec<InputError>,
 }
@@ -31,6 +36,8 @@ pub fn scan(path: &Path, limit: Option<u64>, skip_invalid: bool) -> Result<Scan,
             Ok(prompt) => {
                 seen.insert(&prompt)?;
                 scan.count += 1;
+                scan.for_chat += u64::from(prompt.for_chat());
+                scan.for_embedding += u64::from(prompt.embed_texts().is_some());
             }
             Err(error) if skip_invalid && error.is_skippable() => scan.invalid.push(error),
             Err(error) => return Err(error),

@@ -11,6 +11,7 @@ use serde_json::{Map, Value};
 use tokio::sync::mpsc;
 
 use super::LaneCounters;
+use super::embed::{self, Member, Packing};
 use crate::{Done, Prompt, PromptReader};
 
 /// What a work item carries to its record.
@@ -26,6 +27,9 @@ pub(crate) struct Job {
     pub metadata: Arc<Map<String, Value>>,
     /// The provider's id of the batch that answered it (batch mode).
     pub batch_id: Option<String>,
+    /// The prompts of a packed embedding request, in the order of its texts (the first is
+    /// the one named above); empty for every other job.
+    pub pack: Vec<Member>,
 }
 
 /// Everything a feeder needs.
@@ -50,6 +54,8 @@ pub(crate) struct Feed {
     pub counters: Arc<LaneCounters>,
     /// The most samples one call may ask for (`n`).
     pub max_per_call: u32,
+    /// For an embedding model: how its prompts are packed into requests.
+    pub packing: Option<Packing>,
 }
 
 /// Streams `feed`'s jobs into `tx` from a thread of its own; returns when the input is read
@@ -61,9 +67,13 @@ pub(crate) fn spawn(feed: Feed, tx: mpsc::Sender<WorkItem<Job>>) -> std::thread:
             // input, and its jobs stay pending for a resume.
             return;
         };
-        for prompt in reader.with_limit(feed.limit) {
-            // Invalid prompts were reported (or recorded, with --skip-invalid) by the scan.
-            let Ok(prompt) = prompt else { continue };
+        // Invalid prompts were reported (or recorded, with --skip-invalid) by the scan.
+        let prompts = reader.with_limit(feed.limit).filter_map(Result::ok);
+        if let Some(packing) = &feed.packing {
+            embed::send_packs(&feed, packing, prompts, &tx);
+            return;
+        }
+        for prompt in prompts.filter(Prompt::for_chat) {
             if !send_samples(&feed, prompt, &tx) {
                 return;
             }
@@ -99,6 +109,7 @@ fn send_samples(feed: &Feed, prompt: Prompt, tx: &mpsc::Sender<WorkItem<Job>>) -
             samples: samples.to_vec(),
             metadata: metadata.clone(),
             batch_id: None,
+            pack: Vec::new(),
         };
         let item = WorkItem::prompt(prompt.id.clone(), request, job);
         if tx.blocking_send(item).is_err() {
@@ -147,5 +158,11 @@ fn merge(params: &mut Params, overrides: &Params) {
     }
     for (key, value) in &overrides.extra {
         params.extra.insert(key.clone(), value.clone());
+    }
+    if !overrides.tools.is_empty() {
+        params.tools = overrides.tools.clone();
+    }
+    if overrides.tool_choice.is_some() {
+        params.tool_choice = overrides.tool_choice.clone();
     }
 }

@@ -35,10 +35,12 @@
 //! ```
 
 pub mod batched;
+mod embed;
 mod feed;
 mod model;
 mod report;
 mod spawn;
+mod vectors;
 mod write;
 
 use std::path::{Path, PathBuf};
@@ -54,6 +56,8 @@ use crate::{
 };
 
 pub use batched::{BatchProgress, BatchSettings};
+pub use embed::EmbedSettings;
+pub use vectors::EMBEDDINGS_FILE;
 pub use feed::request as job_request;
 pub use model::{BatchModel, LaneCounters, Notice, Stopper};
 pub use report::{BatchError, Report};
@@ -178,6 +182,9 @@ impl Batch {
             if self.budget.0.is_some() && model.lane.price.is_none() {
                 return Err(BatchError::NoPrice(model.label.clone()));
             }
+            if model.batch.is_some() && model.embed.is_some() {
+                return Err(BatchError::EmbeddingBatch(model.label.clone()));
+            }
             if model.batch.is_some() && model.provider.batch_api().is_none() {
                 return Err(BatchError::NoBatchApi {
                     label: model.label.clone(),
@@ -259,9 +266,11 @@ impl Batch {
         let mut infos = Vec::new();
         let mut feeders = Vec::new();
         for (index, (model, counters)) in self.models.iter().zip(&self.counters).enumerate() {
-            counters
-                .total
-                .store(scanned.count * u64::from(model.samples), Ordering::Relaxed);
+            let jobs = match model.embed {
+                Some(_) => scanned.for_embedding,
+                None => scanned.for_chat * u64::from(model.samples),
+            };
+            counters.total.store(jobs, Ordering::Relaxed);
             infos.push(write::LaneInfo {
                 label: model.label.clone(),
                 model: model.name.clone(),
@@ -272,6 +281,7 @@ impl Batch {
                     .as_ref()
                     .and_then(|b| b.price_over(model.lane.price)),
                 counters: counters.clone(),
+                side_file: model.embed.as_ref().is_some_and(|e| e.side_file),
             });
             let (items_tx, items_rx) = mpsc::channel(ITEMS_AHEAD);
             // A batch line answers one sample: batches are cheap per request, not per call.
@@ -291,6 +301,10 @@ impl Batch {
                     done: done.clone(),
                     counters: counters.clone(),
                     max_per_call,
+                    packing: model.embed.clone().map(|settings| embed::Packing {
+                        settings,
+                        provider: model.provider.clone(),
+                    }),
                 },
                 items_tx,
             ));

@@ -9,6 +9,7 @@ use pacer_core::{Params, Provider};
 use pacer_engine::LaneConfig;
 
 use super::batched::{BatchProgress, BatchSettings};
+use super::embed::EmbedSettings;
 use tokio::sync::watch;
 
 /// One model of a batch: its label (unique in the batch, written in each record), the name
@@ -30,6 +31,9 @@ pub struct BatchModel {
     pub lane: LaneConfig,
     /// Through the provider's batch API instead of one request each, with these settings.
     pub batch: Option<BatchSettings>,
+    /// An embedding model: its prompts' texts are embedded, many a request, with these
+    /// settings (one sample each: an embedding is no draw).
+    pub embed: Option<EmbedSettings>,
 }
 
 impl BatchModel {
@@ -44,7 +48,15 @@ impl BatchModel {
             samples: 1,
             params: Params::default(),
             batch: None,
+            embed: None,
         }
+    }
+
+    /// Makes it an embedding model: its prompts' texts are embedded, packed many a request.
+    pub fn embed(mut self, settings: EmbedSettings) -> Self {
+        self.embed = Some(settings);
+        self.samples = 1;
+        self
     }
 
     /// Sends its jobs through the provider's batch API (half price, within a day).

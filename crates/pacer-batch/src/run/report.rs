@@ -80,6 +80,11 @@ pub enum BatchError {
         /// The provider.
         provider: &'static str,
     },
+    /// Batch mode for an embedding model, which Pacer sends live only.
+    #[error(
+        "`{0}` is an embedding model set to batch mode: embedding models run live (packed many texts a request); set `mode = \"live\"` on it"
+    )]
+    EmbeddingBatch(String),
     /// A part of the run panicked.
     #[error("{0} panicked")]
     Panicked(&'static str),

@@ -10,6 +10,7 @@ use tokio::sync::mpsc;
 
 use super::LaneCounters;
 use super::feed::Job;
+use super::vectors::{SideFile, pack_records};
 use crate::{
     Journal, Record, RecordError, RecordStatus, SendMode, Tally, TokenCounts, UsageTotals,
     sampling_params,
@@ -32,6 +33,8 @@ pub(crate) struct LaneInfo {
     pub batch_price: Option<Price>,
     /// Progress counters.
     pub counters: Arc<LaneCounters>,
+    /// Whether its vectors go to the side file.
+    pub side_file: bool,
 }
 
 /// Appends every outcome from `rx` to `journal`, counting each record in `tally`, until all
@@ -46,12 +49,25 @@ pub(crate) fn spawn(
 ) -> std::thread::JoinHandle<std::io::Result<(Journal, Tally)>> {
     std::thread::spawn(move || {
         let mut batch = Vec::new();
+        let mut side: Option<SideFile> = None;
+        let journal_dir = journal
+            .path()
+            .parent()
+            .map(std::path::Path::to_path_buf)
+            .unwrap_or_default();
         while let Some(first) = rx.blocking_recv() {
             // Whatever else is already queued goes out in the same write.
             let mut next = Some(first);
             while let Some(outcome) = next {
                 let lane = &lanes[outcome.context.lane];
-                for record in records(&run_id, lane, outcome) {
+                for mut record in records(&run_id, lane, outcome) {
+                    if lane.side_file && record.embedding.is_some() {
+                        let side = match &mut side {
+                            Some(side) => side,
+                            None => side.insert(SideFile::open(&journal_dir)?),
+                        };
+                        side.keep(&mut record)?;
+                    }
                     let counters = &lane.counters;
                     counters.done.fetch_add(1, Ordering::Relaxed);
                     counters.failed.fetch_add(
@@ -70,6 +86,9 @@ pub(crate) fn spawn(
                     None
                 };
             }
+            if let Some(side) = &mut side {
+                side.flush()?;
+            }
             journal.append_all(&batch)?;
             batch.clear();
         }
@@ -82,7 +101,8 @@ pub(crate) fn spawn(
 /// completions gives choice `i` to its `i`-th sample and shares the tokens billed evenly, so
 /// the records' tokens add up to the bill.
 pub(crate) fn records(run_id: &str, lane: &LaneInfo, outcome: Outcome<Job>) -> Vec<Record> {
-    let job = outcome.context;
+    let mut job = outcome.context;
+    let pack = std::mem::take(&mut job.pack);
     let count = job.samples.len().max(1);
     let mut sampling = outcome
         .request
@@ -122,7 +142,19 @@ pub(crate) fn records(run_id: &str, lane: &LaneInfo, outcome: Outcome<Job>) -> V
         cost_usd: None,
         mode,
         batch_id: job.batch_id,
+        tool_calls: None,
+        embedding: None,
+        embedding_index: None,
     };
+    if !pack.is_empty() {
+        return pack_records(
+            template,
+            &pack,
+            outcome.result,
+            &outcome.usage_all_attempts,
+            price,
+        );
+    }
     let mut result = outcome.result;
     let mut choices: Vec<Option<Choice>> = match &mut result {
         Ok(response) => std::mem::take(&mut response.choices)
@@ -158,6 +190,8 @@ pub(crate) fn records(run_id: &str, lane: &LaneInfo, outcome: Outcome<Job>) -> V
                     record.full_response = Some(choice.text);
                     record.token_logprobs = choice.logprobs;
                     record.parsed = choice.parsed;
+                    record.tool_calls =
+                        (!choice.tool_calls.is_empty()).then_some(choice.tool_calls);
                 }
                 (Ok(response), None) => {
                     record.status = RecordStatus::Error;

@@ -214,15 +214,15 @@ fn each_item_rule_has_its_error() {
         ),
         (
             r#"{"id": "x"}"#,
-            "expected a `prompt` string or a `messages` list, found neither",
+            "expected a `prompt` string, a `messages` list or an `input`, found none",
         ),
         (
             r#"{"prompt": null}"#,
-            "expected a `prompt` string or a `messages` list, found neither",
+            "expected a `prompt` string, a `messages` list or an `input`, found none",
         ),
         (
             r#"{"prompt": "a", "messages": [{"role": "user", "content": "b"}]}"#,
-            "expected either `prompt` or `messages`, found both",
+            "expected one of `prompt`, `messages` and `input`, found more than one",
         ),
         (
             r#"{"messages": []}"#,
@@ -234,15 +234,15 @@ fn each_item_rule_has_its_error() {
         ),
         (
             r#"{"messages": [{"role": "user", "content": "a"}, {"role": "tool", "content": "b"}]}"#,
-            "field `messages[1].role`: expected one of system, user, assistant, found `tool`",
+            "field `messages[1].tool_call_id`: expected the id of the tool call this message answers, found nothing",
         ),
         (
             r#"{"messages": [{"content": "a"}]}"#,
-            "field `messages[0].role`: expected one of system, user, assistant, found nothing",
+            "field `messages[0].role`: expected one of system, developer, user, assistant, tool, found nothing",
         ),
         (
             r#"{"messages": [{"role": "user", "content": 3}]}"#,
-            "field `messages[0].content`: expected a string, found a number",
+            "field `messages[0].content`: expected a string or a non-empty list of content parts, found a number",
         ),
         (
             r#"{"messages": ["hi"]}"#,
@@ -262,7 +262,7 @@ fn each_item_rule_has_its_error() {
         ),
         (
             r#"{"custom_id": "r", "url": "/v1/chat/completions", "body": {"model": "m"}}"#,
-            "field `body`: expected a `prompt` string or a `messages` list, found neither",
+            "field `body`: expected a `prompt` string, a `messages` list or an `input`, found none",
         ),
         (
             r#"{"custom_id": "r", "body": {"messages": [{"role": "user", "content": "a"}], "max_tokens": -1}}"#,

@@ -47,6 +47,9 @@ fn failed_record() -> Record {
         cost_usd: None,
         mode: pacer_batch::SendMode::Live,
         batch_id: None,
+        embedding: None,
+        embedding_index: None,
+        tool_calls: None,
     }
 }
 

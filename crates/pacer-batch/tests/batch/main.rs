@@ -6,6 +6,7 @@ mod common;
 
 mod input_errors;
 mod input_formats;
+mod input_shapes;
 mod input_scan;
 mod input_stream;
 mod journal_export;

@@ -183,6 +183,7 @@ impl BatchLane {
                         samples: vec![held.sample],
                         metadata: held.metadata,
                         batch_id: None,
+                        pack: Vec::new(),
                     },
                 );
                 // A live lane that stopped takes nothing: the job stays pending.

@@ -55,6 +55,9 @@ pub fn record(label: &str, prompt_id: &str, sample: u32, ok: bool) -> Record {
         cost_usd: None,
         mode: pacer_batch::SendMode::Live,
         batch_id: None,
+        embedding: None,
+        embedding_index: None,
+        tool_calls: None,
     }
 }
 

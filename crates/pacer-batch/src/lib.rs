@@ -3,6 +3,7 @@
 //! from Rust (see [`run`](crate::Batch::run) and the example in the [`run` module](mod@run)).
 
 mod export;
+mod export_openai;
 pub mod input;
 mod journal;
 mod manifest;
@@ -12,10 +13,8 @@ mod summary;
 mod tally;
 
 pub use export::{ExportStats, export};
-pub use input::{
-    Endpoint, Format, InputError, Origin, Problem, Prompt, PromptReader, Scan, ToolsError,
-    read_tool_choice, read_tools, scan,
-};
+pub use export_openai::export_openai_batch;
+pub use input::{Endpoint, Format, InputError, Origin, Problem, Prompt, PromptReader, Scan, scan};
 pub use journal::{
     Done, Journal, JournalError, OpenMode, RESULTS_FILE, RETRIED_FAILURES_FILE, Repaired,
 };

@@ -189,7 +189,23 @@ pub struct ExportArgs {
     /// The run's output folder.
     #[arg(value_name = "DIR")]
     pub dir: PathBuf,
-    /// Where to write (default DIR/results.json).
+    /// Where to write (default DIR/results.json, or DIR/batch_output.jsonl).
     #[arg(long, value_name = "FILE")]
     pub out: Option<PathBuf>,
+    /// `seed003`: one results.json of every run, as run_pilot.py wrote it; `openai-batch`:
+    /// OpenAI Batch API output lines, one per record.
+    #[arg(long, value_enum, default_value = "seed003")]
+    pub format: ExportFormat,
+    /// `--format openai-batch`: only this model's records.
+    #[arg(long, value_name = "LABEL")]
+    pub label: Option<String>,
+}
+
+/// What `pacer export` writes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum ExportFormat {
+    /// Seed 003's combined results.json.
+    Seed003,
+    /// OpenAI Batch API output lines.
+    OpenaiBatch,
 }

@@ -223,8 +223,15 @@ fn estimate(config: &RunConfig, model: &ModelSpec, provider: &dyn Provider) -> E
         Some(_) => 1,
         None => u64::from(provider.max_samples_per_call(&model.name).max(1)),
     };
+    if let Some(embed) = &model.embed {
+        return embed_estimate(config, model, provider, embed, reader);
+    }
     let samples = u64::from(model.samples);
-    for prompt in reader.with_limit(config.num_prompts).flatten() {
+    for prompt in reader
+        .with_limit(config.num_prompts)
+        .flatten()
+        .filter(pacer_batch::Prompt::for_chat)
+    {
         let mut request = pacer_batch::job_request(
             &model.name,
             &model.params,
@@ -244,6 +251,41 @@ fn estimate(config: &RunConfig, model: &ModelSpec, provider: &dyn Provider) -> E
             > e.largest.input_tokens + e.largest.output_tokens
         {
             e.largest = largest;
+        }
+    }
+    e
+}
+
+/// An embedding model's calls and tokens: its prompts packed as the run packs them.
+fn embed_estimate(
+    config: &RunConfig,
+    model: &ModelSpec,
+    provider: &dyn Provider,
+    embed: &pacer_batch::EmbedSettings,
+    reader: PromptReader,
+) -> Estimate {
+    let mut e = Estimate::default();
+    let (max_inputs, max_tokens) = provider.embedding_limits();
+    let max_inputs = max_inputs.min(embed.batch).max(1) as u64;
+    let (mut inputs, mut tokens) = (0u64, 0u64);
+    for prompt in reader.with_limit(config.num_prompts).flatten() {
+        let Some(texts) = prompt.embed_texts() else {
+            continue;
+        };
+        let texts: Vec<String> = texts.into_iter().map(str::to_owned).collect();
+        let count = texts.len() as u64;
+        let request = pacer_core::Request::embedding(&model.name, texts);
+        let cost = pacer_engine::estimate(provider, &request, true);
+        if inputs == 0 || inputs + count > max_inputs || tokens + cost.input_tokens > max_tokens {
+            e.calls += 1;
+            (inputs, tokens) = (0, 0);
+        }
+        inputs += count;
+        tokens += cost.input_tokens;
+        e.jobs += 1;
+        e.input_tokens += cost.input_tokens;
+        if tokens > e.largest.input_tokens {
+            e.largest = pacer_limit::Cost::request(tokens, 0);
         }
     }
     e

@@ -9,6 +9,7 @@ mod estimate;
 mod events;
 mod message;
 mod params;
+pub mod parse;
 mod price;
 mod provider;
 mod ratelimit;

@@ -4,11 +4,11 @@
 use pacer_core::{Message, Params, Role};
 use serde_json::{Map, Value};
 
+use pacer_core::parse::{self, ShapeError};
+
 use super::batch;
 use super::error::Problem;
-use super::message;
 use super::prompt::{Endpoint, Origin, Prompt};
-use super::tools::{read_tool_choice, read_tools};
 
 /// The fields that may hold an item's id, first present wins.
 const ID_FIELDS: [&str; 3] = ["prompt_id", "id", "custom_id"];
@@ -18,6 +18,18 @@ const ID_FIELDS: [&str; 3] = ["prompt_id", "id", "custom_id"];
 pub(crate) struct ItemError {
     pub(crate) field: Option<String>,
     pub(crate) problem: Problem,
+}
+
+impl From<ShapeError> for ItemError {
+    fn from(error: ShapeError) -> Self {
+        Self {
+            field: error.field,
+            problem: Problem::Expected {
+                expected: error.expected,
+                found: error.found,
+            },
+        }
+    }
 }
 
 impl ItemError {
@@ -133,13 +145,13 @@ pub(crate) fn asked(
             "a non-empty string",
             Some(&other),
         )),
-        ("input", list) if message::is_text_list(&list) => Ok(Asked {
+        ("input", list) if parse::is_text_list(&list) => Ok(Asked {
             messages: Vec::new(),
             inputs: serde_json::from_value(list).unwrap_or_default(),
             endpoint: Endpoint::Embeddings,
         }),
         ("input", Value::Array(list)) if list.iter().all(Value::is_object) => Ok(Asked {
-            messages: message::conversation(&child("input"), Value::Array(list))?,
+            messages: parse::messages(&child("input"), Value::Array(list))?,
             inputs: Vec::new(),
             endpoint: Endpoint::Chat,
         }),
@@ -149,7 +161,7 @@ pub(crate) fn asked(
             Some(&other),
         )),
         (_, messages) => Ok(Asked {
-            messages: message::conversation(&child("messages"), messages)?,
+            messages: parse::messages(&child("messages"), messages)?,
             inputs: Vec::new(),
             endpoint: Endpoint::Any,
         }),
@@ -167,22 +179,11 @@ pub(crate) fn tool_params(
     };
     let mut params = Params::default();
     if let Some(tools) = take(fields, "tools") {
-        params.tools = read_tools(&tools).map_err(|e| ItemError {
-            field: Some(format!("{}{}", child("tools"), e.at)),
-            problem: Problem::Expected {
-                expected: e.expected,
-                found: e.found,
-            },
-        })?;
+        params.tools = parse::tools(&tools).map_err(|e| e.under(&child("tools")))?;
     }
     if let Some(choice) = take(fields, "tool_choice") {
-        params.tool_choice = Some(read_tool_choice(&choice).map_err(|e| ItemError {
-            field: Some(child("tool_choice")),
-            problem: Problem::Expected {
-                expected: e.expected,
-                found: e.found,
-            },
-        })?);
+        params.tool_choice =
+            Some(parse::tool_choice(&choice).map_err(|e| e.under(&child("tool_choice")))?);
     }
     Ok(params)
 }
@@ -242,14 +243,5 @@ fn describe(value: Option<&Value>) -> String {
 
 /// The kind of a JSON value, as an error names it.
 pub(crate) fn kind(value: &Value) -> &'static str {
-    match value {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(text) if text.is_empty() => "an empty string",
-        Value::String(_) => "a string",
-        Value::Array(list) if list.is_empty() => "an empty list",
-        Value::Array(_) => "a list",
-        Value::Object(_) => "an object",
-    }
+    parse::kind(value)
 }

@@ -13,17 +13,14 @@ mod ids;
 mod item;
 mod json_array;
 mod jsonl;
-mod message;
 mod progress;
 mod prompt;
 mod reader;
 mod scan;
 mod step;
-mod tools;
 
 pub use error::{InputError, Problem};
 pub use format::Format;
 pub use prompt::{Endpoint, Origin, Prompt};
 pub use reader::PromptReader;
 pub use scan::{Scan, scan};
-pub use tools::{ToolsError, read_tool_choice, read_tools};

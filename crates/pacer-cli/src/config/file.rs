@@ -94,6 +94,20 @@ pub struct ModelEntry {
     /// gemini, local).
     #[serde(rename = "type", alias = "provider")]
     pub kind: Option<String>,
+    /// What the model is asked: `"chat"` (the default) or `"embedding"` (the default for a
+    /// name holding "embed").
+    #[serde(rename = "kind")]
+    pub request_kind: Option<String>,
+    /// Embedding models: the most texts one request carries (default 100; the provider's
+    /// own limit applies too).
+    pub embed_batch: Option<usize>,
+    /// Embedding models: vectors to the binary side file `embeddings.f32` instead of the
+    /// records' JSON.
+    pub embeddings_file: Option<bool>,
+    /// Tools the model may call, in OpenAI's, the Responses API's or Anthropic's form.
+    pub tools: Option<Value>,
+    /// `"auto"`, `"none"`, `"required"`, or one tool by name.
+    pub tool_choice: Option<Value>,
     /// A distinct label when one model appears twice (e.g. at two temperatures).
     pub label: Option<String>,
     /// Free text.

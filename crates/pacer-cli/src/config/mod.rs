@@ -13,6 +13,7 @@ mod openai;
 mod provider;
 mod resolve;
 mod schema;
+mod shapes;
 
 use std::fmt;
 use std::path::{Path, PathBuf};

@@ -44,6 +44,8 @@ pub struct ModelSpec {
     pub schema: Option<std::sync::Arc<pacer_engine::SchemaValidator>>,
     /// Batch mode's settings, when the model's jobs go through its provider's batch API.
     pub batch: Option<pacer_batch::BatchSettings>,
+    /// An embedding model's settings.
+    pub embed: Option<pacer_batch::EmbedSettings>,
     /// The entry as given, without secrets, for summaries and exports.
     pub entry: Value,
 }
@@ -179,6 +181,8 @@ pub(super) fn model(
                 )
             })?,
     };
+    let (tools, tool_choice) = super::shapes::tools(entry, at)?;
+    let embed = super::shapes::embed_settings(entry, samples, at)?;
     let params = Params {
         temperature,
         top_p: entry.top_p,
@@ -195,8 +199,8 @@ pub(super) fn model(
         top_logprobs: entry.top_logprobs,
         extra: entry.extra.clone(),
         schema: None,
-        tools: Vec::new(),
-        tool_choice: None,
+        tools,
+        tool_choice,
     };
     let mut shown = serde_json::to_value(entry).unwrap_or(Value::Null);
     if let Value::Object(map) = &mut shown {
@@ -230,7 +234,12 @@ pub(super) fn model(
             retry_after: Duration::from_millis(entry.retry_after_ms.unwrap_or(1000)),
             invalid_json_rate: entry.invalid_json_rate.unwrap_or(0.0),
         },
-        batch: batch_settings(entry, o.batch, at)?,
+        batch: match embed {
+            // `--batch` leaves embedding models live.
+            Some(_) => None,
+            None => batch_settings(entry, o.batch, at)?,
+        },
+        embed,
         connection,
         schema: None,
         entry: shown,

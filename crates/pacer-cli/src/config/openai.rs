@@ -36,10 +36,11 @@ pub(super) fn settings(
     config.api = match entry.api.as_deref().map(str::to_ascii_lowercase).as_deref() {
         None | Some("chat") | Some("chat/completions") => Api::Chat,
         Some("completions") | Some("completion") | Some("legacy") => Api::Completions,
+        Some("responses") => Api::Responses,
         Some(other) => {
             return Err(at(
                 "api",
-                format!("expected `chat` or `completions`, found `{other}`"),
+                format!("expected `chat`, `responses` or `completions`, found `{other}`"),
             ));
         }
     };

@@ -70,6 +70,7 @@ async fn run(config: RunConfig, args: &RunArgs) -> anyhow::Result<ExitCode> {
             params: model.params.clone(),
             lane: lane_config(&config, model),
             batch: model.batch.clone(),
+            embed: model.embed.clone(),
         });
     }
     let mode = if args.fresh {

@@ -4,6 +4,8 @@
 mod batch;
 mod classify;
 mod convert;
+mod tools;
+mod turns;
 mod wire;
 
 use std::fmt;
@@ -12,7 +14,8 @@ use std::time::SystemTime;
 use async_trait::async_trait;
 use hyper::http::header::{HeaderMap, HeaderName, HeaderValue};
 use pacer_core::{
-    Accounting, ErrorKind, LimitReading, Provider, ProviderError, RateLimitInfo, Request, Response,
+    Accounting, ErrorKind, ImageBilling, LimitReading, Provider, ProviderError, RateLimitInfo,
+    Request, Response,
 };
 
 use crate::http;
@@ -120,16 +123,16 @@ impl AnthropicProvider {
         self.url.to_string()
     }
 
-    /// The JSON body `request` is sent as.
+    /// The JSON body `request` is sent as; an embedding request is a
+    /// [`ErrorKind::BadRequest`], as Anthropic has no embeddings API.
     pub fn body(&self, request: &Request) -> Result<Vec<u8>, ProviderError> {
-        serde_json::to_vec(&convert::request(request, self.config.default_max_tokens)).map_err(
-            |e| {
-                ProviderError::new(
-                    ErrorKind::BadRequest,
-                    format!("cannot encode the request: {e}"),
-                )
-            },
-        )
+        let body = convert::request(request, self.config.default_max_tokens)?;
+        serde_json::to_vec(&body).map_err(|e| {
+            ProviderError::new(
+                ErrorKind::BadRequest,
+                format!("cannot encode the request: {e}"),
+            )
+        })
     }
 }
 
@@ -161,9 +164,15 @@ impl Provider for AnthropicProvider {
 
     fn estimate_input_tokens(&self, request: &Request) -> u64 {
         // Claude's tokenizer is not public, and it cuts English finer than four characters a
-        // token (about 3.5): the neutral estimate plus 15%, so admission errs high, not into
-        // 429s. Actual accounting settles the difference once the reply is in.
-        (pacer_core::estimate_tokens(&request.messages) * 115).div_ceil(100)
+        // token (about 3.5): each text counts 15% more than the neutral four characters a
+        // token, so admission errs high, not into 429s. Images count by Anthropic's rule
+        // (their pixels, never their base64's length). Actual accounting settles the
+        // difference once the reply is in.
+        pacer_core::estimate_request(
+            request,
+            |text| (text.chars().count() as u64 * 115).div_ceil(400),
+            ImageBilling::Anthropic,
+        )
     }
 
     fn max_samples_per_call(&self, _model: &str) -> u32 {

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 /// `POST /v1/messages`.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub(crate) struct MessagesRequest {
     /// The model.
     pub(crate) model: String,
@@ -34,20 +34,124 @@ pub(crate) struct MessagesRequest {
     /// Stop sequences.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) stop_sequences: Option<Vec<String>>,
-    /// Anything else, passed through (`metadata`, `thinking`, `tools`, ...).
+    /// The tools the model may use.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub(crate) tools: Vec<Tool>,
+    /// Whether and which tool it must use.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) tool_choice: Option<ToolChoice>,
+    /// Anything else, passed through (`metadata`, `thinking`, ...).
     #[serde(flatten)]
     pub(crate) extra: Map<String, Value>,
 }
 
-/// One turn of the conversation. Content blocks (images, tool results, ...) are read as
-/// their text.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+/// One turn of the conversation.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub(crate) struct Message {
     /// `user` or `assistant`.
     pub(crate) role: String,
-    /// The text.
-    #[serde(default, deserialize_with = "text")]
-    pub(crate) content: String,
+    /// What the turn says.
+    pub(crate) content: MessageContent,
+}
+
+/// A turn's content: a string, or content blocks.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub(crate) enum MessageContent {
+    /// Plain text.
+    Text(String),
+    /// Blocks, in order.
+    Blocks(Vec<Block>),
+}
+
+/// One content block of a request's turn.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub(crate) enum Block {
+    /// Text.
+    Text {
+        /// The text.
+        text: String,
+    },
+    /// An image.
+    Image {
+        /// Where the image comes from.
+        source: ImageSource,
+    },
+    /// A tool call of an earlier assistant turn.
+    ToolUse {
+        /// The call's id, which its result names.
+        id: String,
+        /// The tool called.
+        name: String,
+        /// The arguments, a JSON object.
+        input: Value,
+    },
+    /// A tool's result, in a user turn.
+    ToolResult {
+        /// The call it answers.
+        tool_use_id: String,
+        /// What the tool returned: text, or text and image blocks.
+        content: MessageContent,
+    },
+}
+
+/// Where an image block's image is.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub(crate) enum ImageSource {
+    /// The image itself.
+    Base64 {
+        /// `image/png`, `image/jpeg`, `image/gif` or `image/webp`.
+        media_type: String,
+        /// The image's bytes, base64.
+        data: String,
+    },
+    /// A URL Anthropic fetches.
+    Url {
+        /// The URL.
+        url: String,
+    },
+}
+
+/// A tool the model may use.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub(crate) enum Tool {
+    /// A function declared by the request's tools.
+    Custom(CustomTool),
+    /// Any other tool (a server tool such as web search), from the extra parameters, as it
+    /// came.
+    Other(Value),
+}
+
+/// A client tool: a function the caller runs.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub(crate) struct CustomTool {
+    /// Its name.
+    pub(crate) name: String,
+    /// What it does.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) description: Option<String>,
+    /// The JSON Schema of its input.
+    pub(crate) input_schema: Value,
+}
+
+/// Whether and which tool the model must use.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub(crate) enum ToolChoice {
+    /// The model decides.
+    Auto,
+    /// Some tool.
+    Any,
+    /// This tool.
+    Tool {
+        /// The tool.
+        name: String,
+    },
+    /// No tool.
+    None,
 }
 
 /// The text of a string, or of an array of `{type: "text", text}` blocks; empty otherwise.
@@ -63,10 +167,6 @@ fn text_of(value: Value) -> Option<String> {
         ),
         _ => None,
     }
-}
-
-fn text<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<String, D::Error> {
-    Ok(text_of(Value::deserialize(deserializer)?).unwrap_or_default())
 }
 
 fn optional_text<'de, D: serde::Deserializer<'de>>(
@@ -113,7 +213,16 @@ pub(crate) struct ContentBlock {
     /// The text of a `text` block.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) text: Option<String>,
-    /// The rest of the block (`thinking`, `input`, `citations`, ...).
+    /// A `tool_use` block's call id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) id: Option<String>,
+    /// A `tool_use` block's tool.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) name: Option<String>,
+    /// A `tool_use` block's arguments.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) input: Option<Value>,
+    /// The rest of the block (`thinking`, `citations`, ...).
     #[serde(flatten)]
     pub(crate) extra: Map<String, Value>,
 }
@@ -183,7 +292,7 @@ mod tests {
     use serde_json::json;
 
     #[test]
-    fn reads_block_content_and_system_as_text() {
+    fn reads_blocks_and_a_block_system_as_text() {
         let request: MessagesRequest = serde_json::from_value(json!({
             "model": "claude-x",
             "max_tokens": 10,
@@ -193,10 +302,55 @@ mod tests {
         }))
         .unwrap();
         assert_eq!(request.system.as_deref(), Some("Be brief."));
-        assert_eq!(request.messages[0].content, "Hi");
+        assert_eq!(
+            request.messages[0].content,
+            MessageContent::Blocks(vec![Block::Text { text: "Hi".into() }])
+        );
         assert_eq!(request.extra["metadata"], json!({"user_id": "u1"}));
         let back = serde_json::to_value(&request).unwrap();
         assert_eq!(back["system"], "Be brief.");
         assert_eq!(back["metadata"], json!({"user_id": "u1"}));
+    }
+
+    #[test]
+    fn blocks_and_tools_are_written_as_anthropic_reads_them() {
+        let blocks = vec![
+            Block::Image {
+                source: ImageSource::Url {
+                    url: "https://x/y.png".into(),
+                },
+            },
+            Block::ToolResult {
+                tool_use_id: "toolu_1".into(),
+                content: MessageContent::Text("42".into()),
+            },
+        ];
+        assert_eq!(
+            serde_json::to_value(&blocks).unwrap(),
+            json!([
+                {"type": "image", "source": {"type": "url", "url": "https://x/y.png"}},
+                {"type": "tool_result", "tool_use_id": "toolu_1", "content": "42"}
+            ])
+        );
+        let choice = ToolChoice::Tool { name: "f".into() };
+        assert_eq!(
+            serde_json::to_value(&choice).unwrap(),
+            json!({"type": "tool", "name": "f"})
+        );
+        let tools = vec![
+            Tool::Custom(CustomTool {
+                name: "f".into(),
+                description: None,
+                input_schema: json!({"type": "object"}),
+            }),
+            Tool::Other(json!({"type": "web_search_20250305", "name": "web_search"})),
+        ];
+        assert_eq!(
+            serde_json::to_value(&tools).unwrap(),
+            json!([
+                {"name": "f", "input_schema": {"type": "object"}},
+                {"type": "web_search_20250305", "name": "web_search"}
+            ])
+        );
     }
 }

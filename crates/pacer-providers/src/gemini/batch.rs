@@ -126,7 +126,16 @@ impl BatchApi for GeminiProvider {
         }
     }
 
+    /// A line carries the live `generateContent` body. Batch mode's `batchGenerateContent`
+    /// takes no embedding request, so one is a [`ErrorKind::BadRequest`].
     fn line(&self, custom_id: &str, request: &Request) -> Result<Vec<u8>, ProviderError> {
+        if request.is_embedding() {
+            return Err(ProviderError::new(
+                ErrorKind::BadRequest,
+                "Gemini's batch mode takes generateContent requests only: an embedding \
+                 request goes live, to batchEmbedContents",
+            ));
+        }
         Ok(batch_line(custom_id, &self.body(request)?))
     }
 

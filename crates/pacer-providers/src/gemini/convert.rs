@@ -1,13 +1,15 @@
 //! Between Pacer's [`Request`]/[`Response`] and Gemini's wire types.
 
-use serde_json::Value;
+use serde_json::{Map, Value};
 
 use super::wire::{
     Candidate, Content, GenerateContentRequest, GenerateContentResponse, GenerationConfig,
     LogprobsResult, UsageMetadata,
 };
+use super::{tools, turns};
 use pacer_core::{
-    Choice, ErrorKind, FinishReason, ProviderError, Request, Response, Role, TokenLogprob, Usage,
+    Choice, ErrorKind, FinishReason, ProviderError, Request, Response, Role, TokenLogprob,
+    ToolCall, Usage,
 };
 
 /// Alternatives per token when logprobs are asked for without a count.
@@ -24,30 +26,23 @@ const TOP_LEVEL: [&str; 6] = [
 ];
 
 /// The `generateContent` body for `request`. System messages become the
-/// `systemInstruction` (blank-line separated); assistant turns take the role `model`.
-/// `extra` parameters go where Gemini reads them: the fields of [`TOP_LEVEL`] beside
-/// `contents`, the entries of an object under `generationConfig` into it, and every other
-/// key (`responseMimeType`, `thinkingConfig`, ...) into `generationConfig` as well.
+/// `systemInstruction` (blank-line separated); the other turns are written by
+/// [`turns::contents`] (a tool result that names no earlier call is a
+/// [`ErrorKind::BadRequest`]), the tools by [`tools`]. `extra` parameters go where Gemini
+/// reads them: the fields of [`TOP_LEVEL`] beside `contents`, the entries of an object under
+/// `generationConfig` into it, and every other key (`responseMimeType`, `thinkingConfig`,
+/// ...) into `generationConfig` as well.
 ///
 /// An output schema goes into `generationConfig` as `responseMimeType: "application/json"`
 /// and `responseJsonSchema` (the field that takes JSON Schema; the older `responseSchema`
 /// takes only an OpenAPI subset and must then be absent, so an `extra` one is dropped).
-pub(crate) fn request(request: &Request) -> GenerateContentRequest {
+pub(crate) fn request(request: &Request) -> Result<GenerateContentRequest, ProviderError> {
     let p = &request.params;
     let system: Vec<std::borrow::Cow<'_, str>> = request
         .messages
         .iter()
         .filter(|m| m.role == Role::System)
         .map(|m| m.text())
-        .collect();
-    let contents = request
-        .messages
-        .iter()
-        .filter_map(|m| match m.role {
-            Role::System => None,
-            Role::User | Role::Tool => Some(Content::text(Some("user"), m.text().into_owned())),
-            Role::Assistant => Some(Content::text(Some("model"), m.text().into_owned())),
-        })
         .collect();
     let mut config = GenerationConfig {
         temperature: p.temperature,
@@ -63,12 +58,15 @@ pub(crate) fn request(request: &Request) -> GenerateContentRequest {
             .then(|| p.top_logprobs.unwrap_or(DEFAULT_TOP_LOGPROBS)),
         ..GenerationConfig::default()
     };
+    let mut extra = p.extra.clone();
     let mut body = GenerateContentRequest {
-        contents,
+        contents: turns::contents(&request.messages)?,
         system_instruction: (!system.is_empty()).then(|| Content::text(None, system.join("\n\n"))),
+        tools: tools::tools(p, &mut extra),
+        tool_config: tools::tool_config(p, &mut extra),
         ..GenerateContentRequest::default()
     };
-    for (key, value) in &p.extra {
+    for (key, value) in &extra {
         match (key.as_str(), value) {
             ("generationConfig", Value::Object(entries)) => config
                 .extra
@@ -93,7 +91,7 @@ pub(crate) fn request(request: &Request) -> GenerateContentRequest {
     if config != GenerationConfig::default() {
         body.generation_config = Some(config);
     }
-    body
+    Ok(body)
 }
 
 /// Why a candidate stopped, in Pacer's words.
@@ -138,23 +136,36 @@ fn logprobs(result: LogprobsResult) -> Vec<TokenLogprob> {
         .collect()
 }
 
-fn choice(candidate: Candidate) -> Choice {
-    let text = candidate
-        .content
-        .map(|c| {
-            c.parts
-                .into_iter()
-                .filter(|p| p.thought != Some(true))
-                .filter_map(|p| p.text)
-                .collect::<String>()
-        })
-        .unwrap_or_default();
+/// The candidate at `position` as a choice: its text parts (thoughts left out) joined, its
+/// `functionCall` parts as tool calls (id: the part's, else `call_{position}_{n}`), and a
+/// `STOP` that made calls read as [`FinishReason::ToolCalls`].
+fn choice(position: usize, candidate: Candidate) -> Choice {
+    let mut text = String::new();
+    let mut tool_calls = Vec::new();
+    for part in candidate.content.map(|c| c.parts).unwrap_or_default() {
+        if let Some(call) = part.function_call {
+            let n = tool_calls.len();
+            tool_calls.push(ToolCall {
+                id: call.id.unwrap_or_else(|| format!("call_{position}_{n}")),
+                name: call.name,
+                arguments: call.args.unwrap_or_else(|| Value::Object(Map::new())),
+            });
+        } else if part.thought != Some(true)
+            && let Some(part_text) = part.text
+        {
+            text.push_str(&part_text);
+        }
+    }
+    let finish_reason = match finish_reason(candidate.finish_reason.as_deref()) {
+        FinishReason::Stop if !tool_calls.is_empty() => FinishReason::ToolCalls,
+        other => other,
+    };
     Choice {
         text,
-        finish_reason: finish_reason(candidate.finish_reason.as_deref()),
+        finish_reason,
         logprobs: candidate.logprobs_result.map(logprobs),
         parsed: None,
-        tool_calls: Vec::new(),
+        tool_calls,
     }
 }
 
@@ -183,7 +194,11 @@ pub(crate) fn response(body: &[u8]) -> Result<Response, ProviderError> {
     candidates.sort_by_key(|c| c.index.unwrap_or(0));
     Ok(Response {
         model_version: reply.model_version,
-        choices: candidates.into_iter().map(choice).collect(),
+        choices: candidates
+            .into_iter()
+            .enumerate()
+            .map(|(position, candidate)| choice(position, candidate))
+            .collect(),
         usage,
         rate_limits: None,
         embeddings: Vec::new(),
@@ -208,7 +223,7 @@ mod tests {
             "safetySettings".into(),
             json!([{"category": "X", "threshold": "BLOCK_NONE"}]),
         );
-        let body = serde_json::to_value(super::request(&request)).unwrap();
+        let body = serde_json::to_value(super::request(&request).unwrap()).unwrap();
         assert_eq!(
             body,
             json!({
@@ -220,7 +235,8 @@ mod tests {
                 "safetySettings": [{"category": "X", "threshold": "BLOCK_NONE"}]
             })
         );
-        let bare = serde_json::to_value(super::request(&Request::text("g", None, "Hi"))).unwrap();
+        let bare =
+            serde_json::to_value(super::request(&Request::text("g", None, "Hi")).unwrap()).unwrap();
         assert!(bare.get("generationConfig").is_none(), "{bare}");
     }
 

@@ -2,11 +2,18 @@
 //! usage, logprobs, the 429s that tell a per-minute limit from a used-up daily quota, and
 //! batch mode.
 //! Gemini sends no rate-limit headers; a 429 says how long to wait in its body.
+//! Embedding requests go to `batchEmbedContents` (`embed`), at most [`EMBED_BATCH_LIMIT`]
+//! inputs a call.
 
 mod batch;
 mod classify;
 mod convert;
+mod embed;
+mod tools;
+mod turns;
 mod wire;
+
+pub use embed::EMBED_BATCH_LIMIT;
 
 use std::fmt;
 use std::sync::OnceLock;
@@ -14,7 +21,7 @@ use std::time::SystemTime;
 
 use async_trait::async_trait;
 use hyper::http::header::{HeaderMap, HeaderName};
-use pacer_core::{Accounting, ErrorKind, Provider, ProviderError, Request, Response};
+use pacer_core::{Accounting, ErrorKind, ImageBilling, Provider, ProviderError, Request, Response};
 
 use crate::http;
 
@@ -138,14 +145,40 @@ impl GeminiProvider {
             .expect("a checked base and an escaped segment make a URL")
     }
 
-    /// The JSON body `request` is sent as.
+    /// The JSON body `request` is sent as: a `generateContent` body, or for an embedding
+    /// request a `batchEmbedContents` one.
     pub fn body(&self, request: &Request) -> Result<Vec<u8>, ProviderError> {
-        serde_json::to_vec(&convert::request(request)).map_err(|e| {
+        let encoded = if request.is_embedding() {
+            serde_json::to_vec(&embed::request(request)?)
+        } else {
+            serde_json::to_vec(&convert::request(request)?)
+        };
+        encoded.map_err(|e| {
             ProviderError::new(
                 ErrorKind::BadRequest,
                 format!("cannot encode the request: {e}"),
             )
         })
+    }
+
+    /// Posts `body` to `url`: a non-2xx reply is classified (with its `retry-after` where
+    /// the body gives no wait), a 2xx one read by `parse`.
+    async fn call(
+        &self,
+        url: &hyper::http::Uri,
+        body: Vec<u8>,
+        parse: impl FnOnce(&[u8]) -> Result<Response, ProviderError>,
+    ) -> Result<Response, ProviderError> {
+        let reply = http::post(&self.client, url, &self.headers, body, |_| None).await?;
+        if !(200..300).contains(&reply.status) {
+            let api_key = self.config.api_key.as_deref();
+            let mut error = classify::status(reply.status, &reply.body, api_key, SystemTime::now());
+            if error.retry_after.is_none() {
+                error.retry_after = http::retry_after(&reply.headers);
+            }
+            return Err(error);
+        }
+        parse(&reply.body).map_err(|e| e.with_status(reply.status))
     }
 }
 
@@ -160,6 +193,16 @@ impl Provider for GeminiProvider {
         Accounting::Actual
     }
 
+    fn estimate_input_tokens(&self, request: &Request) -> u64 {
+        // Gemini's tokenizer is not public: four characters a token, images by Gemini's tile
+        // rule.
+        pacer_core::estimate_request(
+            request,
+            |text| (text.chars().count() as u64).div_ceil(4),
+            ImageBilling::Gemini,
+        )
+    }
+
     fn max_samples_per_call(&self, _model: &str) -> u32 {
         // `candidateCount` goes up to 8.
         8
@@ -169,22 +212,29 @@ impl Provider for GeminiProvider {
         false
     }
 
+    fn embedding_limits(&self) -> (usize, u64) {
+        // batchEmbedContents takes 100 requests a call; each text's own cap is the model's.
+        (EMBED_BATCH_LIMIT, u64::MAX)
+    }
+
     fn batch_api(&self) -> Option<&dyn pacer_core::BatchApi> {
         Some(self)
     }
 
+    /// Sends a completion to `generateContent`, an embedding request to
+    /// `batchEmbedContents`. The latter's reply counts no tokens: its usage's input tokens
+    /// are this provider's own estimate of the inputs.
     async fn send(&self, request: &Request) -> Result<Response, ProviderError> {
         let body = self.body(request)?;
-        let url = self.url(&request.model);
-        let reply = http::post(&self.client, &url, &self.headers, body, |_| None).await?;
-        if !(200..300).contains(&reply.status) {
-            let api_key = self.config.api_key.as_deref();
-            let mut error = classify::status(reply.status, &reply.body, api_key, SystemTime::now());
-            if error.retry_after.is_none() {
-                error.retry_after = http::retry_after(&reply.headers);
-            }
-            return Err(error);
+        if request.is_embedding() {
+            let url = self.model_url(&request.model, "batchEmbedContents");
+            let estimate = self.estimate_input_tokens(request);
+            let inputs = request.inputs.len();
+            return self
+                .call(&url, body, |reply| embed::response(reply, inputs, estimate))
+                .await;
         }
-        convert::response(&reply.body).map_err(|e| e.with_status(reply.status))
+        self.call(&self.url(&request.model), body, convert::response)
+            .await
     }
 }

@@ -13,9 +13,11 @@ use pacer_core::{
 };
 use serde::Deserialize;
 use serde_json::{Value, json};
+use tokio::io::{AsyncBufReadExt, BufReader};
 
 use super::batch_wire::{TAG_KEY, WireBatch, WireList, result_line};
-use super::{Api, OpenAiProvider, classify};
+use super::route::Route;
+use super::{OpenAiProvider, classify};
 use crate::transfer::parse;
 use crate::{http, transfer};
 
@@ -68,6 +70,37 @@ impl OpenAiProvider {
     }
 }
 
+/// The endpoint a file of batch lines asks, named by its first line's `url`: one batch
+/// serves one endpoint, and a lane's lines all go to the same one (embeddings, or the
+/// model's API).
+async fn lines_endpoint(path: &Path) -> Result<Route, ProviderError> {
+    let unreadable = |why: String| {
+        ProviderError::new(
+            ErrorKind::Config,
+            format!("cannot read the batch file {}: {why}", path.display()),
+        )
+    };
+    let file = tokio::fs::File::open(path)
+        .await
+        .map_err(|e| unreadable(e.to_string()))?;
+    let mut first = Vec::new();
+    BufReader::new(file)
+        .read_until(b'\n', &mut first)
+        .await
+        .map_err(|e| unreadable(e.to_string()))?;
+    #[derive(Deserialize)]
+    struct Line {
+        url: String,
+    }
+    let line: Line = serde_json::from_slice(&first).map_err(|e| unreadable(e.to_string()))?;
+    Route::from_batch_url(&line.url).ok_or_else(|| {
+        unreadable(format!(
+            "its lines ask {}, no endpoint Pacer knows",
+            line.url
+        ))
+    })
+}
+
 /// A batch's output file, then its error file, read line by line.
 struct Results<'a> {
     provider: &'a OpenAiProvider,
@@ -118,10 +151,7 @@ impl BatchApi for OpenAiProvider {
         let body: Value = serde_json::from_slice(&self.body(request)?).map_err(|e| {
             ProviderError::new(ErrorKind::BadRequest, format!("cannot encode: {e}"))
         })?;
-        let url = match self.config.api {
-            Api::Chat => "/v1/chat/completions",
-            Api::Completions => "/v1/completions",
-        };
+        let url = Route::of(self.config.api, request).batch_url();
         let line = json!({"custom_id": custom_id, "method": "POST", "url": url, "body": body});
         Ok(line.to_string().into_bytes())
     }
@@ -162,10 +192,7 @@ impl BatchApi for OpenAiProvider {
                 "an OpenAI batch needs its file uploaded first",
             ));
         };
-        let endpoint = match self.config.api {
-            Api::Chat => "/v1/chat/completions",
-            Api::Completions => "/v1/completions",
-        };
+        let endpoint = lines_endpoint(input.lines).await?.batch_url();
         let body = json!({
             "input_file_id": file,
             "endpoint": endpoint,

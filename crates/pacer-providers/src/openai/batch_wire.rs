@@ -5,7 +5,8 @@ use pacer_core::{BatchEnd, BatchLine, BatchPhase, BatchStatus, ErrorKind, Provid
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::{Api, classify, convert};
+use super::route::Route;
+use super::{Api, classify};
 use crate::transfer::parse;
 
 /// The metadata key that carries Pacer's tag on a batch.
@@ -144,11 +145,9 @@ pub(super) fn result_line(line: &[u8], api: Api, key: Option<&str>) -> BatchLine
     };
     let result = match (wire.response, wire.error) {
         (Some(response), _) if (200..300).contains(&response.status_code) => {
-            let body = response.body.to_string();
-            match api {
-                Api::Chat => convert::chat_response(body.as_bytes()),
-                Api::Completions => convert::completion_response(body.as_bytes()),
-            }
+            // The body names its endpoint: an embeddings lane's lines are no completions.
+            let route = Route::of_reply(&response.body, Route::of_api(api));
+            route.read(response.body.to_string().as_bytes(), None)
         }
         (Some(response), _) => Err(classify::status(
             response.status_code,

@@ -2,6 +2,7 @@
 
 use pacer_core::{ErrorKind, ProviderError};
 
+use super::responses_wire::ResponseError;
 use super::wire::ErrorReply;
 use crate::http::{excerpt, redact};
 
@@ -53,6 +54,32 @@ pub(crate) fn status(status: u16, body: &[u8], api_key: Option<&str>) -> Provide
         .unwrap_or_default();
     let message = redact(&format!("HTTP {status}{label}: {text}"), api_key);
     ProviderError::new(kind, message).with_status(status)
+}
+
+/// Classifies a Responses API reply whose `status` is `failed`: a 200 whose body is an
+/// error. The codes are the API's: the server's faults and rate limits are retried, an image
+/// refused by the content policy is filtered, any other code (a prompt or an image the API
+/// cannot use) is the request's fault.
+pub(crate) fn failed_response(error: Option<&ResponseError>) -> ProviderError {
+    let code = error.and_then(|e| e.code.as_deref()).unwrap_or_default();
+    let kind = match code {
+        "server_error" | "vector_store_timeout" | "" => ErrorKind::Server,
+        "rate_limit_exceeded" => ErrorKind::RateLimited,
+        "image_content_policy_violation" => ErrorKind::ContentFiltered,
+        _ => ErrorKind::BadRequest,
+    };
+    let text = error
+        .and_then(|e| e.message.as_deref())
+        .unwrap_or("the response failed");
+    let label = if code.is_empty() {
+        String::new()
+    } else {
+        format!(" {code}")
+    };
+    ProviderError::new(
+        kind,
+        redact(&format!("response failed{label}: {text}"), None),
+    )
 }
 
 #[cfg(test)]
@@ -116,6 +143,32 @@ mod tests {
             ErrorKind::Overloaded
         );
         assert_eq!(kind(529, ""), ErrorKind::Overloaded);
+    }
+
+    #[test]
+    fn failed_responses_are_classified_by_their_code() {
+        let failed = |code: Option<&str>| {
+            failed_response(Some(&ResponseError {
+                code: code.map(str::to_owned),
+                message: Some("m".into()),
+            }))
+        };
+        assert_eq!(failed(Some("server_error")).kind, ErrorKind::Server);
+        assert_eq!(
+            failed(Some("rate_limit_exceeded")).kind,
+            ErrorKind::RateLimited
+        );
+        assert_eq!(failed(Some("invalid_image")).kind, ErrorKind::BadRequest);
+        assert_eq!(
+            failed(Some("image_content_policy_violation")).kind,
+            ErrorKind::ContentFiltered
+        );
+        assert_eq!(failed(None).kind, ErrorKind::Server);
+        assert_eq!(failed_response(None).kind, ErrorKind::Server);
+        assert_eq!(
+            failed(Some("invalid_prompt")).message,
+            "response failed invalid_prompt: m"
+        );
     }
 
     #[test]

@@ -1,20 +1,24 @@
 //! Between Pacer's [`Request`]/[`Response`] and OpenAI's wire types.
 
+use super::tools;
 use super::wire::{
-    ChatMessage, ChatRequest, ChatResponse, CompletionLogprobs, CompletionRequest,
-    CompletionResponse, WireUsage,
+    ChatMessage, ChatRequest, ChatResponse, ChatTokenLogprob, CompletionLogprobs,
+    CompletionRequest, CompletionResponse, WireUsage,
 };
 use pacer_core::{
-    Choice, ErrorKind, FinishReason, ProviderError, Request, Response, TokenLogprob, Usage,
+    Choice, ErrorKind, FinishReason, Message, ProviderError, Request, Response, Role, TokenLogprob,
+    Usage,
 };
 use serde_json::{Value, json};
 
 /// Alternatives per token when logprobs are asked for without a count.
 const DEFAULT_TOP_LOGPROBS: u8 = 5;
 
-/// The chat body for `request`. Reasoning models get `max_completion_tokens` and lose the
-/// parameters they refuse: `temperature`, `top_p`, `stop` and logprobs. `n` goes only where
-/// `send_n` says the model takes it (by default, not reasoning models).
+/// The chat body for `request`: messages with their content parts (images as `image_url`),
+/// tool calls and tool results, and the tools the model may call. Reasoning models get
+/// `max_completion_tokens` and lose the parameters they refuse: `temperature`, `top_p`,
+/// `stop` and logprobs. `n` goes only where `send_n` says the model takes it (by default,
+/// not reasoning models).
 ///
 /// An output schema is sent as OpenAI's structured output, `response_format: {"type":
 /// "json_schema", "json_schema": {"name": "output", "schema": ..., "strict": false}}`,
@@ -23,14 +27,7 @@ const DEFAULT_TOP_LOGPROBS: u8 = 5;
 /// every reply is validated by the lane anyway.
 pub(crate) fn chat_request(request: &Request, reasoning: bool, send_n: bool) -> ChatRequest {
     let p = &request.params;
-    let messages = request
-        .messages
-        .iter()
-        .map(|m| ChatMessage {
-            role: m.role.as_str().to_owned(),
-            content: m.text().into_owned(),
-        })
-        .collect();
+    let messages = request.messages.iter().map(chat_message).collect();
     let stop = (!p.stop.is_empty()).then(|| p.stop.clone());
     let n = (p.n > 1).then_some(p.n);
     let top_logprobs = p
@@ -41,9 +38,18 @@ pub(crate) fn chat_request(request: &Request, reasoning: bool, send_n: bool) -> 
         messages,
         seed: p.seed,
         n: if send_n { n } else { None },
+        tools: tools::chat_tools(&p.tools),
+        tool_choice: p.tool_choice.as_ref().map(tools::chat_tool_choice),
         extra: p.extra.clone(),
         ..ChatRequest::default()
     };
+    // The typed fields replace what the extra parameters say, rather than sending both.
+    if !body.tools.is_empty() {
+        body.extra.remove("tools");
+    }
+    if body.tool_choice.is_some() {
+        body.extra.remove("tool_choice");
+    }
     if let Some(schema) = &p.schema {
         body.extra
             .insert("response_format".into(), response_format(schema));
@@ -59,6 +65,20 @@ pub(crate) fn chat_request(request: &Request, reasoning: bool, send_n: bool) -> 
         body.top_logprobs = top_logprobs;
     }
     body
+}
+
+/// One message in the chat form. An assistant turn that only called tools has a null
+/// content, as OpenAI writes it.
+fn chat_message(message: &Message) -> ChatMessage {
+    let tool_calls: Vec<_> = message.tool_calls.iter().map(tools::chat_call).collect();
+    let content =
+        (tool_calls.is_empty() || !message.content.is_empty()).then(|| message.content.clone());
+    ChatMessage {
+        role: message.role.as_str().to_owned(),
+        content,
+        tool_calls,
+        tool_call_id: message.tool_call_id.clone(),
+    }
 }
 
 /// OpenAI's `response_format` for an output schema.
@@ -82,10 +102,21 @@ pub(crate) fn completion_prompt(request: &Request) -> String {
 }
 
 /// The legacy completions body for `request`. The legacy API has no structured output: an
-/// output schema is not sent (the lane still validates every reply against it).
-pub(crate) fn completion_request(request: &Request) -> CompletionRequest {
+/// output schema is not sent (the lane still validates every reply against it). It takes
+/// one prompt of text, so a request with images, tools, tool calls or tool results is
+/// refused as a bad request: sending its text alone would answer another question.
+pub(crate) fn completion_request(request: &Request) -> Result<CompletionRequest, ProviderError> {
+    if let Some(what) = beyond_text(request) {
+        return Err(ProviderError::new(
+            ErrorKind::BadRequest,
+            format!(
+                "the legacy completions API takes text only, and this request holds {what}; \
+                 use the chat or responses API for it"
+            ),
+        ));
+    }
     let p = &request.params;
-    CompletionRequest {
+    Ok(CompletionRequest {
         model: request.model.clone(),
         prompt: completion_prompt(request),
         temperature: p.temperature,
@@ -99,10 +130,27 @@ pub(crate) fn completion_request(request: &Request) -> CompletionRequest {
             .logprobs
             .then(|| p.top_logprobs.unwrap_or(DEFAULT_TOP_LOGPROBS).min(5)),
         extra: p.extra.clone(),
+    })
+}
+
+/// What a request holds that a text prompt cannot carry, if anything.
+fn beyond_text(request: &Request) -> Option<&'static str> {
+    let messages = &request.messages;
+    if request.has_images() {
+        Some("images")
+    } else if !request.params.tools.is_empty() || request.params.tool_choice.is_some() {
+        Some("tools")
+    } else if messages.iter().any(|m| !m.tool_calls.is_empty()) {
+        Some("tool calls")
+    } else if messages.iter().any(|m| m.role == Role::Tool) {
+        Some("tool results")
+    } else {
+        None
     }
 }
 
-fn invalid(what: impl std::fmt::Display) -> ProviderError {
+/// A reply that cannot be read.
+pub(crate) fn invalid(what: impl std::fmt::Display) -> ProviderError {
     ProviderError::new(
         ErrorKind::InvalidResponse,
         format!("unreadable reply: {what}"),
@@ -119,7 +167,7 @@ fn finish_reason(reason: Option<&str>) -> FinishReason {
     }
 }
 
-fn usage(wire: Option<WireUsage>) -> Usage {
+pub(crate) fn usage(wire: Option<WireUsage>) -> Usage {
     let wire = wire.unwrap_or_default();
     Usage {
         input_tokens: wire.prompt_tokens,
@@ -165,28 +213,37 @@ pub(crate) fn chat_response(body: &[u8]) -> Result<Response, ProviderError> {
         reply.usage,
         |c| c.index,
         |c| {
-            let logprobs = c.logprobs.and_then(|l| l.content).map(|tokens| {
-                tokens
-                    .into_iter()
-                    .enumerate()
-                    .map(|(i, t)| TokenLogprob {
-                        token_position: i,
-                        token: t.token,
-                        logprob: t.logprob,
-                        top_tokens: t.top_logprobs.iter().map(|a| a.token.clone()).collect(),
-                        top_logprobs: t.top_logprobs.iter().map(|a| a.logprob).collect(),
-                    })
-                    .collect()
-            });
+            let logprobs = c.logprobs.and_then(|l| l.content).map(token_logprobs);
             Choice {
                 finish_reason: finish_reason(c.finish_reason.as_deref()),
                 text: c.message.content.or(c.message.refusal).unwrap_or_default(),
                 logprobs,
                 parsed: None,
-                tool_calls: Vec::new(),
+                tool_calls: c
+                    .message
+                    .tool_calls
+                    .into_iter()
+                    .map(tools::read_chat_call)
+                    .collect(),
             }
         },
     )
+}
+
+/// Output tokens with their alternatives, as the chat and Responses APIs list them, in
+/// records' form.
+pub(crate) fn token_logprobs(tokens: Vec<ChatTokenLogprob>) -> Vec<TokenLogprob> {
+    tokens
+        .into_iter()
+        .enumerate()
+        .map(|(i, t)| TokenLogprob {
+            token_position: i,
+            token: t.token,
+            logprob: t.logprob,
+            top_tokens: t.top_logprobs.iter().map(|a| a.token.clone()).collect(),
+            top_logprobs: t.top_logprobs.iter().map(|a| a.logprob).collect(),
+        })
+        .collect()
 }
 
 /// Reads a legacy completion.

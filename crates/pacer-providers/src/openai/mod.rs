@@ -1,28 +1,43 @@
 //! OpenAI and every server that speaks its API (vLLM, llama.cpp, Ollama, hosted compatible
-//! APIs): chat completions and legacy completions, reasoning models, logprobs, and the
-//! rate-limit headers the limiter learns from.
+//! APIs): chat completions, the Responses API and legacy completions, with images, tools,
+//! reasoning models and logprobs; embeddings; and the rate-limit headers the limiter learns
+//! from.
+//!
+//! - `route`: which endpoint a request goes to and which reader its reply takes.
+//! - `wire` and `convert`: chat and legacy completions; `tools`: tools on both chat-style
+//!   APIs.
+//! - `responses_wire` and `responses`: the Responses API.
+//! - `embeddings`: the embeddings endpoint.
+//! - `classify`: every failure, once; `tokens`: tiktoken counts.
+//! - `batch`, `batch_wire`: the Batch API; `forward`: the gateway's pass-through.
 
 mod batch;
 mod batch_wire;
 mod classify;
 mod convert;
+mod embeddings;
+mod forward;
+mod responses;
+mod responses_wire;
+mod route;
 mod tokens;
+mod tools;
 mod wire;
 
 use std::fmt;
 use std::sync::OnceLock;
 
 use async_trait::async_trait;
-use bytes::Bytes;
-use http_body_util::BodyExt;
 use hyper::http::header::{AUTHORIZATION, HeaderMap};
 use pacer_core::{
-    Accounting, ErrorKind, Provider, ProviderError, RateLimitInfo, Request, Response,
+    Accounting, ErrorKind, ImageBilling, Provider, ProviderError, RateLimitInfo, Request, Response,
 };
 use regex::Regex;
 
 use crate::http;
 use crate::http::http_client;
+pub use forward::Forwarded;
+use route::{Endpoints, Route};
 pub use tokens::{Encoding, chat_prompt_tokens, completion_prompt_tokens};
 
 /// Where OpenAI's API lives.
@@ -32,14 +47,21 @@ pub const DEFAULT_BASE_URL: &str = "https://api.openai.com/v1";
 /// `stop`: the o-series and gpt-5, fine-tunes of them included.
 pub const DEFAULT_REASONING_PATTERN: &str = r"^(ft:)?(o1|o3|o4|gpt-5)";
 
-/// Which endpoint a model is called through.
+/// Which endpoint a model is called through for completions. Embedding requests go to
+/// `POST {base_url}/embeddings` whatever the API.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Api {
     /// `POST {base_url}/chat/completions`.
     Chat,
     /// `POST {base_url}/completions`, the legacy text API (base models on vLLM and
-    /// llama.cpp, `gpt-3.5-turbo-instruct`). Messages are joined into one prompt.
+    /// llama.cpp, `gpt-3.5-turbo-instruct`). Messages are joined into one prompt; a request
+    /// with images or tools is refused as a bad request.
     Completions,
+    /// `POST {base_url}/responses`, OpenAI's Responses API (config `api = "responses"`):
+    /// system messages become `instructions`, the rest `input` items. It has no `n`, no
+    /// `stop` and no `seed`: one sample per call, the others left out. Responses are sent
+    /// with `store: false` unless the extra parameters say otherwise.
+    Responses,
 }
 
 /// How to reach one OpenAI-compatible server.
@@ -96,10 +118,7 @@ impl fmt::Debug for OpenAiConfig {
 pub struct OpenAiProvider {
     client: http::HttpClient,
     config: OpenAiConfig,
-    /// Parsed once: parsing a URL per request shows in profiles.
-    url: hyper::http::Uri,
-    /// The other API's URL, for bodies forwarded to it.
-    other_url: hyper::http::Uri,
+    endpoints: Endpoints,
     headers: HeaderMap,
     encoding_cache: OnceLock<(String, Encoding)>,
 }
@@ -115,16 +134,7 @@ impl fmt::Debug for OpenAiProvider {
 impl OpenAiProvider {
     /// A provider for `config`, on the shared HTTP client.
     pub fn new(config: OpenAiConfig) -> Result<Self, ProviderError> {
-        let path = |api| match api {
-            Api::Chat => "/chat/completions",
-            Api::Completions => "/completions",
-        };
-        let other = match config.api {
-            Api::Chat => Api::Completions,
-            Api::Completions => Api::Chat,
-        };
-        let url = http::endpoint(&config.base_url, path(config.api))?;
-        let other_url = http::endpoint(&config.base_url, path(other))?;
+        let endpoints = Endpoints::new(&config.base_url)?;
         let auth = config
             .api_key
             .as_ref()
@@ -133,63 +143,9 @@ impl OpenAiProvider {
         Ok(Self {
             client: http_client(),
             config,
-            url,
-            other_url,
+            endpoints,
             headers,
             encoding_cache: OnceLock::new(),
-        })
-    }
-
-    /// Posts a client's JSON `body` as it is to `api`'s endpoint (a gateway's pass-through):
-    /// a 2xx reply comes back whole, or, with `stream`, as soon as its head is in, its
-    /// server-sent events still coming. Any other reply is classified as [`send`]'s are, its
-    /// message redacted of the key.
-    ///
-    /// [`send`]: Provider::send
-    pub async fn forward(
-        &self,
-        api: Api,
-        body: Vec<u8>,
-        stream: bool,
-    ) -> Result<Forwarded, ProviderError> {
-        let url = if api == self.config.api {
-            &self.url
-        } else {
-            &self.other_url
-        };
-        let key = self.config.api_key.as_deref();
-        if stream {
-            let reply = self.client.post_streaming(url, &self.headers, body).await?;
-            let limits = rate_limits(reply.headers());
-            if reply.status().is_success() {
-                return Ok(Forwarded::Stream {
-                    reply,
-                    rate_limits: limits,
-                });
-            }
-            let status = reply.status().as_u16();
-            let retry_after = http::retry_after(reply.headers());
-            let body = reply
-                .into_body()
-                .collect()
-                .await
-                .map(http_body_util::Collected::to_bytes)
-                .unwrap_or_default();
-            let mut error = classify::status(status, &body, key);
-            error.retry_after = retry_after;
-            return Err(error.with_rate_limits(limits));
-        }
-        let whole = http::post(&self.client, url, &self.headers, body, rate_limits).await?;
-        let limits = rate_limits(&whole.headers);
-        if !(200..300).contains(&whole.status) {
-            let mut error = classify::status(whole.status, &whole.body, key);
-            error.retry_after = http::retry_after(&whole.headers);
-            return Err(error.with_rate_limits(limits));
-        }
-        Ok(Forwarded::Whole {
-            status: whole.status,
-            body: whole.body,
-            rate_limits: limits,
         })
     }
 
@@ -198,9 +154,11 @@ impl OpenAiProvider {
         &self.config
     }
 
-    /// The URL requests are posted to.
+    /// The URL completion requests are posted to (the configured API's).
     pub fn url(&self) -> String {
-        self.url.to_string()
+        self.endpoints
+            .url(Route::of_api(self.config.api))
+            .to_string()
     }
 
     fn encoding(&self, model: &str) -> Encoding {
@@ -215,14 +173,18 @@ impl OpenAiProvider {
         }
     }
 
-    /// The JSON body `request` is sent as.
+    /// The JSON body `request` is sent as: an embeddings body for an embedding request,
+    /// else the configured API's. A request the legacy completions API cannot carry (images,
+    /// tools) is a [`BadRequest`](ErrorKind::BadRequest).
     pub fn body(&self, request: &Request) -> Result<Vec<u8>, ProviderError> {
         let reasoning = self.config.is_reasoning(&request.model);
         // The same rule as `max_samples_per_call`, so grouped samples always get their `n`.
         let send_n = self.config.supports_n.unwrap_or(!reasoning);
-        let body = match self.config.api {
-            Api::Chat => serde_json::to_vec(&convert::chat_request(request, reasoning, send_n)),
-            Api::Completions => serde_json::to_vec(&convert::completion_request(request)),
+        let body = match self.route(request) {
+            Route::Embeddings => serde_json::to_vec(&embeddings::request(request)),
+            Route::Chat => serde_json::to_vec(&convert::chat_request(request, reasoning, send_n)),
+            Route::Completions => serde_json::to_vec(&convert::completion_request(request)?),
+            Route::Responses => serde_json::to_vec(&responses::request(request, reasoning)),
         };
         body.map_err(|e| {
             ProviderError::new(
@@ -231,27 +193,11 @@ impl OpenAiProvider {
             )
         })
     }
-}
 
-/// What came back for a body [forwarded](OpenAiProvider::forward) as it is.
-#[derive(Debug)]
-pub enum Forwarded {
-    /// A 2xx reply, read whole.
-    Whole {
-        /// Its status.
-        status: u16,
-        /// Its body, as the server sent it.
-        body: Bytes,
-        /// What its headers said about the rate limits.
-        rate_limits: Option<RateLimitInfo>,
-    },
-    /// A 2xx reply whose body (server-sent events) is still coming.
-    Stream {
-        /// The reply, its body unread.
-        reply: hyper::Response<hyper::body::Incoming>,
-        /// What its headers said about the rate limits.
-        rate_limits: Option<RateLimitInfo>,
-    },
+    /// The endpoint `request` goes to.
+    fn route(&self, request: &Request) -> Route {
+        Route::of(self.config.api, request)
+    }
 }
 
 /// The rate-limit headers of a reply.
@@ -272,19 +218,28 @@ impl Provider for OpenAiProvider {
 
     fn estimate_input_tokens(&self, request: &Request) -> u64 {
         let encoding = self.encoding(&request.model);
-        match self.config.api {
-            Api::Chat => chat_prompt_tokens(encoding, &request.messages),
-            Api::Completions => {
+        match self.route(request) {
+            // The legacy prompt is the messages' texts joined, with no per-message overhead.
+            Route::Completions => {
                 completion_prompt_tokens(encoding, &convert::completion_prompt(request))
             }
+            Route::Chat | Route::Responses | Route::Embeddings => pacer_core::estimate_request(
+                request,
+                |text| encoding.count(text),
+                ImageBilling::OpenAi,
+            ),
         }
     }
 
     fn max_samples_per_call(&self, model: &str) -> u32 {
-        let allowed = self
-            .config
-            .supports_n
-            .unwrap_or(!self.config.is_reasoning(model));
+        let allowed = match self.config.api {
+            Api::Chat | Api::Completions => self
+                .config
+                .supports_n
+                .unwrap_or(!self.config.is_reasoning(model)),
+            // The Responses API has no `n`.
+            Api::Responses => false,
+        };
         if allowed { 128 } else { 1 }
     }
 
@@ -299,18 +254,16 @@ impl Provider for OpenAiProvider {
     async fn send(&self, request: &Request) -> Result<Response, ProviderError> {
         let body = self.body(request)?;
         let key = self.config.api_key.as_deref();
-        let api = self.config.api;
+        let route = self.route(request);
+        let inputs = request.inputs.len();
         http::exchange(
             &self.client,
-            &self.url,
+            self.endpoints.url(route),
             &self.headers,
             body,
             rate_limits,
             |status, body| classify::status(status, body, key),
-            |body| match api {
-                Api::Chat => convert::chat_response(body),
-                Api::Completions => convert::completion_response(body),
-            },
+            |body| route.read(body, Some(inputs)),
         )
         .await
     }

@@ -3,6 +3,7 @@
 //! own, so that a mistake here shows up against it. Unknown fields are ignored on the way
 //! in, so newer servers' additions do no harm.
 
+use pacer_core::Content;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
@@ -40,33 +41,82 @@ pub(crate) struct ChatRequest {
     /// Alternatives per token, 0 to 20.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) top_logprobs: Option<u8>,
+    /// The functions the model may call.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub(crate) tools: Vec<ChatTool>,
+    /// `auto`, `none`, `required` or `{"type": "function", "function": {"name"}}`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) tool_choice: Option<Value>,
     /// Anything else, passed through (`response_format`, `reasoning_effort`, ...).
     #[serde(flatten)]
     pub(crate) extra: Map<String, Value>,
 }
 
-/// One chat message. Content parts (images, ...) are read as their text.
+/// One chat message: its content as OpenAI's chat format has it (a string, or text and
+/// `image_url` parts), the tools an assistant turn called, the call a tool result answers.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub(crate) struct ChatMessage {
-    /// `system`, `developer`, `user` or `assistant`.
+    /// `system`, `developer`, `user`, `assistant` or `tool`.
     pub(crate) role: String,
-    /// The text.
-    #[serde(default, deserialize_with = "content_text")]
-    pub(crate) content: String,
+    /// What is said; null for an assistant turn that only called tools.
+    #[serde(default)]
+    pub(crate) content: Option<Content>,
+    /// The calls an assistant turn made.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub(crate) tool_calls: Vec<WireToolCall>,
+    /// The call a `tool` message answers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) tool_call_id: Option<String>,
 }
 
-/// Reads `content` as a string, an array of `{type: "text", text}` parts, or null.
-fn content_text<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<String, D::Error> {
-    let value = Value::deserialize(deserializer)?;
-    Ok(match value {
-        Value::String(text) => text,
-        Value::Array(parts) => parts
-            .iter()
-            .filter_map(|p| p.get("text").and_then(Value::as_str))
-            .collect::<Vec<_>>()
-            .join(""),
-        _ => String::new(),
-    })
+/// A function the model may call: `{"type": "function", "function": {...}}`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub(crate) struct ChatTool {
+    /// `function`.
+    #[serde(rename = "type")]
+    pub(crate) kind: String,
+    /// The function.
+    pub(crate) function: ChatFunction,
+}
+
+/// A function's definition.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub(crate) struct ChatFunction {
+    /// Its name.
+    pub(crate) name: String,
+    /// What it does.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) description: Option<String>,
+    /// The JSON Schema of its arguments.
+    pub(crate) parameters: Value,
+}
+
+/// A tool call, in a reply or in an assistant turn sent back.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub(crate) struct WireToolCall {
+    /// The call's id, which the tool result names.
+    #[serde(default)]
+    pub(crate) id: String,
+    /// `function`.
+    #[serde(rename = "type", default = "function_kind")]
+    pub(crate) kind: String,
+    /// The function called.
+    pub(crate) function: WireFunctionCall,
+}
+
+fn function_kind() -> String {
+    "function".to_owned()
+}
+
+/// The function a call names, and its arguments.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub(crate) struct WireFunctionCall {
+    /// The function.
+    #[serde(default)]
+    pub(crate) name: String,
+    /// The arguments, as JSON text.
+    #[serde(default)]
+    pub(crate) arguments: String,
 }
 
 /// `POST /v1/completions` (legacy; vLLM and llama.cpp serve it for base models).
@@ -153,6 +203,9 @@ pub(crate) struct ReplyMessage {
     /// The model's refusal, when it refused.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) refusal: Option<String>,
+    /// The tools the model called.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub(crate) tool_calls: Vec<WireToolCall>,
 }
 
 /// Chat log-probabilities.

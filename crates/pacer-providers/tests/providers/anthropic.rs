@@ -180,7 +180,7 @@ async fn stop_reasons_map_to_finish_reasons() {
         ("stop_sequence", FinishReason::Stop),
         ("max_tokens", FinishReason::Length),
         ("tool_use", FinishReason::ToolCalls),
-        ("refusal", FinishReason::ContentFilter),
+        ("refusal", FinishReason::Refusal),
         ("pause_turn", FinishReason::Other("pause_turn".into())),
     ];
     for (stop_reason, expected) in cases {

@@ -1,16 +1,23 @@
 //! The providers against loopback servers, one test binary (each test file a module):
-//! OpenAI's, Anthropic's and Gemini's requests, replies and every way a call fails,
-//! structured output, and (feature `local`) SmolLM2 through candle.
+//! OpenAI's (chat, Responses, legacy completions, embeddings), Anthropic's and Gemini's
+//! requests, replies and every way a call fails, structured output, and (feature `local`)
+//! SmolLM2 through candle.
 
 mod support;
 
 mod anthropic;
 mod anthropic_errors;
+mod anthropic_shapes;
 mod gemini;
+mod gemini_embeddings;
 mod gemini_errors;
+mod gemini_shapes;
 mod local_smollm2;
 mod openai;
+mod openai_embeddings;
 mod openai_errors;
 mod openai_models;
 mod openai_replies;
+mod openai_responses;
+mod openai_shapes;
 mod structured;

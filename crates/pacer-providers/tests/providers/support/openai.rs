@@ -1,9 +1,14 @@
 //! What the OpenAI provider's tests share on top of the loopback [`Server`]: the key they send,
-//! configs and providers pointed at the server's `/v1`, and the requests and replies.
+//! configs and providers pointed at the server's `/v1`, the requests and replies, and the
+//! Batch API's lines, creation and results.
 
-use pacer_core::{Provider, Request};
+use axum::routing::get;
+use axum::{Json, Router};
+use pacer_core::{BatchInput, BatchLine, Provider, Request};
 use pacer_providers::openai::{OpenAiConfig, OpenAiProvider};
 use serde_json::{Value, json};
+use tempfile::NamedTempFile;
+use tokio::net::TcpListener;
 
 use super::{Reply, Server};
 
@@ -72,4 +77,83 @@ pub async fn sent_body(mut config: OpenAiConfig, request: &Request) -> Value {
     let body = provider.body(request).unwrap();
     assert_eq!(seen.body, serde_json::from_slice::<Value>(&body).unwrap());
     seen.body
+}
+
+/// Writes `requests` as a batch's lines file, as the batch runner does.
+pub fn lines_file(provider: &OpenAiProvider, requests: &[(&str, Request)]) -> NamedTempFile {
+    let api = provider.batch_api().unwrap();
+    let mut text = Vec::new();
+    for (id, request) in requests {
+        text.extend(api.line(id, request).unwrap());
+        text.push(b'\n');
+    }
+    let file = NamedTempFile::new().unwrap();
+    std::fs::write(file.path(), text).unwrap();
+    file
+}
+
+/// A batch's line as JSON, as `provider` writes it for `request`.
+pub fn batch_line(provider: &OpenAiProvider, request: &Request) -> Value {
+    let line = provider.batch_api().unwrap().line("id-0", request).unwrap();
+    serde_json::from_slice(&line).unwrap()
+}
+
+/// The body of the `POST /batches` that creates a batch of `requests` (uploaded as
+/// `file-in`), as a server answering a batch object saw it.
+pub async fn batch_creation(mut config: OpenAiConfig, requests: &[(&str, Request)]) -> Value {
+    let batch =
+        json!({"id": "batch_1", "object": "batch", "status": "validating", "created_at": 1});
+    let server = Server::start(Reply::ok(&batch)).await;
+    config.base_url = server.base_url();
+    let provider = OpenAiProvider::new(config).unwrap();
+    let file = lines_file(&provider, requests);
+    let input = BatchInput {
+        model: "m",
+        tag: "t",
+        lines: file.path(),
+        count: requests.len(),
+        uploaded: Some("file-in"),
+    };
+    provider.batch_api().unwrap().create(input).await.unwrap();
+    let seen = server.only();
+    assert_eq!(seen.path, "/v1/batches");
+    seen.body
+}
+
+/// The results of batch `batch_1` as a provider made from `config` reads them from a
+/// loopback server whose output file holds one line per `bodies` entry: a 200 result with
+/// that body, under `custom_id` `t-<i>`.
+pub async fn batch_results(mut config: OpenAiConfig, bodies: &[Value]) -> Vec<BatchLine> {
+    let output: String = bodies
+        .iter()
+        .enumerate()
+        .map(|(i, body)| {
+            let line = json!({"id": format!("batch_req_{i}"), "custom_id": format!("t-{i}"),
+                "response": {"status_code": 200, "request_id": "r", "body": body}, "error": null});
+            format!("{line}\n")
+        })
+        .collect();
+    let batch = json!({"id": "batch_1", "object": "batch", "status": "completed",
+        "created_at": 1, "output_file_id": "file-out", "error_file_id": null});
+    let app = Router::new()
+        .route(
+            "/v1/batches/batch_1",
+            get(move || async move { Json(batch) }),
+        )
+        .route(
+            "/v1/files/file-out/content",
+            get(move || async move { output }),
+        );
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    config.base_url = format!("http://{addr}/v1");
+    let provider = OpenAiProvider::new(config).unwrap();
+    let api = provider.batch_api().unwrap();
+    let mut results = api.results("batch_1").await.unwrap();
+    let mut lines = Vec::new();
+    while let Some(line) = results.next().await {
+        lines.push(line.unwrap());
+    }
+    lines
 }

@@ -2,47 +2,25 @@
 //! (`{type: function, function: {name, description, parameters}}`), the Responses API
 //! (`{type: function, name, ...}`) and Anthropic (`{name, description, input_schema}`).
 
-use pacer_core::{Tool, ToolChoice};
+use super::ShapeError;
+use crate::{Tool, ToolChoice};
 use serde_json::{Map, Value};
 
-/// Why a tools list or a tool choice cannot be read: what was expected, and what was found.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ToolsError {
-    /// Where in the value (`[2].function.name`), empty for the value itself.
-    pub at: String,
-    /// What was expected there.
-    pub expected: &'static str,
-    /// What was found.
-    pub found: String,
-}
-
-impl std::fmt::Display for ToolsError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "expected {}, found {}", self.expected, self.found)
-    }
-}
-
-impl std::error::Error for ToolsError {}
-
-fn error(at: impl Into<String>, expected: &'static str, found: Option<&Value>) -> ToolsError {
-    ToolsError {
-        at: at.into(),
-        expected,
-        found: found.map_or("nothing", super::item::kind).to_owned(),
-    }
+fn error(at: impl Into<String>, expected: &'static str, found: Option<&Value>) -> ShapeError {
+    ShapeError::expected(at, expected, found)
 }
 
 /// Reads a list of tool definitions in any of the three forms.
 ///
 /// ```
-/// let tools = pacer_batch::read_tools(&serde_json::json!([
+/// let tools = pacer_core::parse::tools(&serde_json::json!([
 ///     {"type": "function", "function": {"name": "get_weather", "parameters": {"type": "object"}}},
 ///     {"name": "lookup", "description": "Looks up a word", "input_schema": {"type": "object"}},
 /// ]))
 /// .unwrap();
 /// assert_eq!(tools[1].name, "lookup");
 /// ```
-pub fn read_tools(value: &Value) -> Result<Vec<Tool>, ToolsError> {
+pub fn tools(value: &Value) -> Result<Vec<Tool>, ShapeError> {
     const TOOLS: &str = "a list of tools ({type: function, function: {name, parameters}})";
     let Value::Array(list) = value else {
         return Err(error("", TOOLS, Some(value)));
@@ -53,7 +31,7 @@ pub fn read_tools(value: &Value) -> Result<Vec<Tool>, ToolsError> {
         .collect()
 }
 
-fn read_tool(at: &str, value: &Value) -> Result<Tool, ToolsError> {
+fn read_tool(at: &str, value: &Value) -> Result<Tool, ShapeError> {
     const TOOL: &str = "a tool: {type: function, function: {name, description, parameters}}";
     let Value::Object(tool) = value else {
         return Err(error(at, TOOL, Some(value)));
@@ -103,7 +81,7 @@ fn read_tool(at: &str, value: &Value) -> Result<Tool, ToolsError> {
 /// Reads a tool choice: `auto`, `none`, `required` (or Anthropic's `any`), or one tool by
 /// name (`{type: function, function: {name}}`, `{type: function, name}`, `{type: tool,
 /// name}`, or a tool's name alone).
-pub fn read_tool_choice(value: &Value) -> Result<ToolChoice, ToolsError> {
+pub fn tool_choice(value: &Value) -> Result<ToolChoice, ShapeError> {
     const CHOICE: &str = "auto, none, required, or {type: function, function: {name}}";
     match value {
         Value::String(choice) => Ok(match choice.as_str() {
@@ -122,7 +100,7 @@ pub fn read_tool_choice(value: &Value) -> Result<ToolChoice, ToolsError> {
                 (_, Some(Value::String(name))) if !name.is_empty() => {
                     Ok(ToolChoice::Tool(name.clone()))
                 }
-                (Some(kind), None) => read_tool_choice(&Value::String(kind.to_owned())),
+                (Some(kind), None) => tool_choice(&Value::String(kind.to_owned())),
                 _ => Err(error("", CHOICE, Some(value))),
             }
         }
@@ -137,17 +115,17 @@ mod tests {
 
     #[test]
     fn reads_the_three_forms_of_a_tool() {
-        let tools = read_tools(&json!([
+        let read = tools(&json!([
             {"type": "function", "function": {"name": "a", "description": "A", "parameters": {"type": "object"}}},
             {"type": "function", "name": "b"},
             {"name": "c", "input_schema": {"type": "object", "properties": {"x": {"type": "string"}}}},
         ]))
         .unwrap();
-        assert_eq!(tools[0].description.as_deref(), Some("A"));
-        assert_eq!(tools[1].parameters["type"], "object");
-        assert_eq!(tools[2].parameters["properties"]["x"]["type"], "string");
-        let bad = read_tools(&json!([{"type": "function", "function": {"name": 3}}])).unwrap_err();
-        assert_eq!(bad.at, "[0].function.name");
+        assert_eq!(read[0].description.as_deref(), Some("A"));
+        assert_eq!(read[1].parameters["type"], "object");
+        assert_eq!(read[2].parameters["properties"]["x"]["type"], "string");
+        let bad = tools(&json!([{"type": "function", "function": {"name": 3}}])).unwrap_err();
+        assert_eq!(bad.field.as_deref(), Some("[0].function.name"));
     }
 
     #[test]
@@ -160,8 +138,8 @@ mod tests {
             (json!({"type": "function", "function": {"name": "f"}}), ToolChoice::Tool("f".into())),
             (json!({"type": "tool", "name": "f"}), ToolChoice::Tool("f".into())),
         ] {
-            assert_eq!(read_tool_choice(&value).unwrap(), choice, "{value}");
+            assert_eq!(tool_choice(&value).unwrap(), choice, "{value}");
         }
-        assert!(read_tool_choice(&json!(3)).is_err());
+        assert!(tool_choice(&json!(3)).is_err());
     }
 }

@@ -3,27 +3,27 @@
 //! (`function_call`, `function_call_output`, `input_text`, `input_image`), and Anthropic's
 //! image blocks, all read into Pacer's [`Message`]s.
 
-use pacer_core::{Content, Image, Message, Part, Role, ToolCall};
+use crate::{Content, Image, Message, Part, Role, ToolCall};
 use serde_json::{Map, Value};
 
-use super::item::ItemError;
+use super::ShapeError;
 
 const LIST: &str = "a non-empty list of {role, content} messages";
 const ROLES: &str = "one of system, developer, user, assistant, tool";
 
 /// A non-empty list of messages (or Responses API input items) in `field`.
-pub(crate) fn conversation(field: &str, value: Value) -> Result<Vec<Message>, ItemError> {
+pub fn messages(field: &str, value: Value) -> Result<Vec<Message>, ShapeError> {
     let Value::Array(list) = value else {
-        return Err(ItemError::expected(field, LIST, Some(&value)));
+        return Err(ShapeError::expected(field, LIST, Some(&value)));
     };
     if list.is_empty() {
-        return Err(ItemError::expected(field, LIST, Some(&Value::Array(list))));
+        return Err(ShapeError::expected(field, LIST, Some(&Value::Array(list))));
     }
     let mut messages: Vec<Message> = Vec::with_capacity(list.len());
     for (at, item) in list.into_iter().enumerate() {
         let field = format!("{field}[{at}]");
         let Value::Object(item) = item else {
-            return Err(ItemError::expected(
+            return Err(ShapeError::expected(
                 field,
                 "a {role, content} object",
                 Some(&item),
@@ -52,7 +52,7 @@ pub(crate) fn conversation(field: &str, value: Value) -> Result<Vec<Message>, It
 }
 
 /// One `{role, content}` message; other keys (`name`, ...) are ignored.
-fn message(field: &str, mut item: Map<String, Value>) -> Result<Message, ItemError> {
+fn message(field: &str, mut item: Map<String, Value>) -> Result<Message, ShapeError> {
     let role_field = format!("{field}.role");
     let role = match item.shift_remove("role") {
         Some(Value::String(role)) => match role.as_str() {
@@ -61,14 +61,14 @@ fn message(field: &str, mut item: Map<String, Value>) -> Result<Message, ItemErr
             "assistant" => Role::Assistant,
             "tool" => Role::Tool,
             _ => {
-                return Err(ItemError::expected(
+                return Err(ShapeError::expected(
                     role_field,
                     ROLES,
                     Some(&Value::String(role)),
                 ));
             }
         },
-        other => return Err(ItemError::expected(role_field, ROLES, other.as_ref())),
+        other => return Err(ShapeError::expected(role_field, ROLES, other.as_ref())),
     };
     let tool_calls = match item.shift_remove("tool_calls") {
         None | Some(Value::Null) => Vec::new(),
@@ -80,7 +80,7 @@ fn message(field: &str, mut item: Map<String, Value>) -> Result<Message, ItemErr
         None | Some(Value::Null) if !tool_calls.is_empty() => Content::Text(String::new()),
         Some(content) => self::content(&content_field, content)?,
         None => {
-            return Err(ItemError::expected(
+            return Err(ShapeError::expected(
                 content_field,
                 "a string or a list of content parts",
                 None,
@@ -90,7 +90,7 @@ fn message(field: &str, mut item: Map<String, Value>) -> Result<Message, ItemErr
     let tool_call_id = match (role, item.shift_remove("tool_call_id")) {
         (Role::Tool, Some(Value::String(id))) if !id.is_empty() => Some(id),
         (Role::Tool, other) => {
-            return Err(ItemError::expected(
+            return Err(ShapeError::expected(
                 format!("{field}.tool_call_id"),
                 "the id of the tool call this message answers",
                 other.as_ref(),
@@ -107,7 +107,7 @@ fn message(field: &str, mut item: Map<String, Value>) -> Result<Message, ItemErr
 }
 
 /// A message's content: a string, or a list of parts.
-pub(crate) fn content(field: &str, value: Value) -> Result<Content, ItemError> {
+pub fn content(field: &str, value: Value) -> Result<Content, ShapeError> {
     match value {
         Value::String(text) => Ok(Content::Text(text)),
         Value::Array(parts) if !parts.is_empty() => {
@@ -123,7 +123,7 @@ pub(crate) fn content(field: &str, value: Value) -> Result<Content, ItemError> {
                 Err(parts) => Content::Parts(parts),
             })
         }
-        other => Err(ItemError::expected(
+        other => Err(ShapeError::expected(
             field,
             "a string or a non-empty list of content parts",
             Some(&other),
@@ -133,16 +133,16 @@ pub(crate) fn content(field: &str, value: Value) -> Result<Content, ItemError> {
 
 /// One content part: text (`text`, `input_text`, `output_text`) or an image (`image_url`,
 /// `input_image`, or Anthropic's `image` with a `source`).
-fn part(field: &str, value: Value) -> Result<Part, ItemError> {
+fn part(field: &str, value: Value) -> Result<Part, ShapeError> {
     const PART: &str = "a content part: {type: text, text} or {type: image_url, image_url: {url}}";
     let Value::Object(mut part) = value else {
-        return Err(ItemError::expected(field, PART, Some(&value)));
+        return Err(ShapeError::expected(field, PART, Some(&value)));
     };
     let kind = part.get("type").and_then(Value::as_str).unwrap_or("");
     match kind {
         "text" | "input_text" | "output_text" => match part.shift_remove("text") {
             Some(Value::String(text)) => Ok(Part::Text { text }),
-            other => Err(ItemError::expected(
+            other => Err(ShapeError::expected(
                 format!("{field}.text"),
                 "a string",
                 other.as_ref(),
@@ -157,7 +157,7 @@ fn part(field: &str, value: Value) -> Result<Part, ItemError> {
                     })
                 }
                 other => {
-                    return Err(ItemError::expected(
+                    return Err(ShapeError::expected(
                         format!("{field}.image_url"),
                         "an https:// URL or a data: URL, or {url, detail}",
                         other.as_ref(),
@@ -171,7 +171,7 @@ fn part(field: &str, value: Value) -> Result<Part, ItemError> {
             })
         }
         "image" => anthropic_image(field, part.shift_remove("source")),
-        _ => Err(ItemError::expected(
+        _ => Err(ShapeError::expected(
             format!("{field}.type"),
             "text, input_text, output_text, image_url, input_image or image",
             part.get("type"),
@@ -180,7 +180,7 @@ fn part(field: &str, value: Value) -> Result<Part, ItemError> {
 }
 
 /// An image URL: `https://`, `http://` or a base64 `data:` URL.
-fn url_of(field: &str, value: Option<Value>) -> Result<String, ItemError> {
+fn url_of(field: &str, value: Option<Value>) -> Result<String, ShapeError> {
     const URL: &str = "an https:// URL or a data:<media type>;base64,... URL";
     match value {
         Some(Value::String(url))
@@ -190,26 +190,26 @@ fn url_of(field: &str, value: Option<Value>) -> Result<String, ItemError> {
         {
             Ok(url)
         }
-        other => Err(ItemError::expected(field, URL, other.as_ref())),
+        other => Err(ShapeError::expected(field, URL, other.as_ref())),
     }
 }
 
 /// Anthropic's image block: `{source: {type: base64, media_type, data}}` or `{type: url}`.
-fn anthropic_image(field: &str, source: Option<Value>) -> Result<Part, ItemError> {
+fn anthropic_image(field: &str, source: Option<Value>) -> Result<Part, ShapeError> {
     const SOURCE: &str = "{type: base64, media_type, data} or {type: url, url}";
     let field = format!("{field}.source");
     let Some(Value::Object(mut source)) = source else {
-        return Err(ItemError::expected(field, SOURCE, source.as_ref()));
+        return Err(ShapeError::expected(field, SOURCE, source.as_ref()));
     };
     let url = match source.get("type").and_then(Value::as_str) {
         Some("base64") => match (source.shift_remove("media_type"), source.shift_remove("data")) {
             (Some(Value::String(media_type)), Some(Value::String(data))) => {
                 format!("data:{media_type};base64,{data}")
             }
-            _ => return Err(ItemError::expected(field, SOURCE, None)),
+            _ => return Err(ShapeError::expected(field, SOURCE, None)),
         },
         Some("url") => url_of(&format!("{field}.url"), source.shift_remove("url"))?,
-        _ => return Err(ItemError::expected(field, SOURCE, source.get("type"))),
+        _ => return Err(ShapeError::expected(field, SOURCE, source.get("type"))),
     };
     Ok(Part::Image {
         image_url: Image { url, detail: None },
@@ -217,10 +217,10 @@ fn anthropic_image(field: &str, source: Option<Value>) -> Result<Part, ItemError
 }
 
 /// The chat format's `tool_calls`: `[{id, type: function, function: {name, arguments}}]`.
-fn chat_tool_calls(field: &str, value: Value) -> Result<Vec<ToolCall>, ItemError> {
+fn chat_tool_calls(field: &str, value: Value) -> Result<Vec<ToolCall>, ShapeError> {
     const CALLS: &str = "a list of {id, function: {name, arguments}} tool calls";
     let Value::Array(calls) = value else {
-        return Err(ItemError::expected(field, CALLS, Some(&value)));
+        return Err(ShapeError::expected(field, CALLS, Some(&value)));
     };
     calls
         .into_iter()
@@ -228,11 +228,11 @@ fn chat_tool_calls(field: &str, value: Value) -> Result<Vec<ToolCall>, ItemError
         .map(|(at, call)| {
             let field = format!("{field}[{at}]");
             let Value::Object(mut call) = call else {
-                return Err(ItemError::expected(field, CALLS, Some(&call)));
+                return Err(ShapeError::expected(field, CALLS, Some(&call)));
             };
             let id = string_field(&field, &mut call, "id")?;
             let Some(Value::Object(mut function)) = call.shift_remove("function") else {
-                return Err(ItemError::expected(
+                return Err(ShapeError::expected(
                     format!("{field}.function"),
                     "{name, arguments}",
                     None,
@@ -245,20 +245,20 @@ fn chat_tool_calls(field: &str, value: Value) -> Result<Vec<ToolCall>, ItemError
 }
 
 /// A Responses API `function_call` item: `{call_id, name, arguments}`.
-fn function_call(field: &str, mut item: Map<String, Value>) -> Result<ToolCall, ItemError> {
+fn function_call(field: &str, mut item: Map<String, Value>) -> Result<ToolCall, ShapeError> {
     let id = string_field(field, &mut item, "call_id")?;
     let name = string_field(field, &mut item, "name")?;
     Ok(arguments(id, name, item.shift_remove("arguments")))
 }
 
 /// A Responses API `function_call_output` item: `{call_id, output}`, a tool message.
-fn function_output(field: &str, mut item: Map<String, Value>) -> Result<Message, ItemError> {
+fn function_output(field: &str, mut item: Map<String, Value>) -> Result<Message, ShapeError> {
     let id = string_field(field, &mut item, "call_id")?;
     let output = match item.shift_remove("output") {
         Some(Value::String(text)) => text,
         Some(other) if !other.is_null() => other.to_string(),
         other => {
-            return Err(ItemError::expected(
+            return Err(ShapeError::expected(
                 format!("{field}.output"),
                 "the tool's output",
                 other.as_ref(),
@@ -288,10 +288,10 @@ fn arguments(id: String, name: String, arguments: Option<Value>) -> ToolCall {
 }
 
 /// The non-empty string `key` of `item`, at `field`.
-fn string_field(field: &str, item: &mut Map<String, Value>, key: &str) -> Result<String, ItemError> {
+fn string_field(field: &str, item: &mut Map<String, Value>, key: &str) -> Result<String, ShapeError> {
     match item.shift_remove(key) {
         Some(Value::String(text)) if !text.is_empty() => Ok(text),
-        other => Err(ItemError::expected(
+        other => Err(ShapeError::expected(
             format!("{field}.{key}"),
             "a non-empty string",
             other.as_ref(),
@@ -300,6 +300,6 @@ fn string_field(field: &str, item: &mut Map<String, Value>, key: &str) -> Result
 }
 
 /// Whether `value` is a list of strings only (an embedding request's `input`).
-pub(crate) fn is_text_list(value: &Value) -> bool {
+pub fn is_text_list(value: &Value) -> bool {
     matches!(value, Value::Array(list) if !list.is_empty() && list.iter().all(Value::is_string))
 }

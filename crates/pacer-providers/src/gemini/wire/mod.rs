@@ -1,10 +1,19 @@
 //! Gemini's `generateContent` wire format, as serde types (camelCase on the wire), private
 //! to the provider: it writes requests and reads replies with them. `pacer mock` keeps its
 //! own, so that a mistake here shows up against it. Unknown fields are ignored on the way
-//! in, so newer servers' additions do no harm.
+//! in, so newer servers' additions do no harm. Tool declarations live in `tools`, error
+//! replies in `error`.
+
+mod error;
+mod tools;
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
+
+pub(crate) use error::{ErrorReply, ErrorStatus};
+pub(crate) use tools::{
+    FunctionCallingConfig, FunctionDeclaration, FunctionTool, Tool, ToolConfig,
+};
 
 /// `POST {base}/models/{model}:generateContent`.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -19,7 +28,13 @@ pub(crate) struct GenerateContentRequest {
     /// Sampling and output settings.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) generation_config: Option<GenerationConfig>,
-    /// Anything else, passed through (`safetySettings`, `tools`, `cachedContent`, ...).
+    /// The tools the model may use.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub(crate) tools: Vec<Tool>,
+    /// Whether and which function the model must call.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) tool_config: Option<ToolConfig>,
+    /// Anything else, passed through (`safetySettings`, `cachedContent`, ...).
     #[serde(flatten)]
     pub(crate) extra: Map<String, Value>,
 }
@@ -59,9 +74,65 @@ pub(crate) struct Part {
     /// Whether the part is the model's thinking rather than its answer.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) thought: Option<bool>,
-    /// The rest of the part (`inlineData`, `functionCall`, `thoughtSignature`, ...).
+    /// An image (or other media) inline.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) inline_data: Option<Blob>,
+    /// An image (or other media) by URI.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) file_data: Option<FileData>,
+    /// A call the model makes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) function_call: Option<FunctionCall>,
+    /// A function's result, answering a call.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) function_response: Option<FunctionResponse>,
+    /// The rest of the part (`thoughtSignature`, `executableCode`, ...).
     #[serde(flatten)]
     pub(crate) extra: Map<String, Value>,
+}
+
+/// Media inline: `{mimeType, data}`.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct Blob {
+    /// `image/png`, ...
+    pub(crate) mime_type: String,
+    /// The bytes, base64.
+    pub(crate) data: String,
+}
+
+/// Media by URI: `{mimeType, fileUri}`.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct FileData {
+    /// `image/png`, ...
+    pub(crate) mime_type: String,
+    /// Where the file is.
+    pub(crate) file_uri: String,
+}
+
+/// A function call: in a reply, or in an earlier `model` turn.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct FunctionCall {
+    /// The call's id, where the API gives one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) id: Option<String>,
+    /// The function.
+    pub(crate) name: String,
+    /// The arguments, an object (absent for a function without parameters).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) args: Option<Value>,
+}
+
+/// A function's result: `{name, response}`.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct FunctionResponse {
+    /// The function that was called.
+    pub(crate) name: String,
+    /// What it returned, an object.
+    pub(crate) response: Value,
 }
 
 /// `generationConfig`.
@@ -209,82 +280,4 @@ pub(crate) struct UsageMetadata {
     /// All of them.
     #[serde(default)]
     pub(crate) total_token_count: u64,
-}
-
-/// An error reply: `{"error": {...}}`, a `google.rpc.Status`.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-pub(crate) struct ErrorReply {
-    /// The error.
-    pub(crate) error: ErrorStatus,
-}
-
-/// What went wrong.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-pub(crate) struct ErrorStatus {
-    /// The HTTP status.
-    #[serde(default)]
-    pub(crate) code: u16,
-    /// In words.
-    #[serde(default)]
-    pub(crate) message: String,
-    /// `INVALID_ARGUMENT`, `RESOURCE_EXHAUSTED`, `UNAVAILABLE`, ...
-    #[serde(default)]
-    pub(crate) status: String,
-    /// Typed details: `RetryInfo`, `QuotaFailure`, `ErrorInfo`, ...
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub(crate) details: Vec<ErrorDetail>,
-}
-
-/// One typed detail; the fields of the types Pacer reads, the rest kept as they came.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub(crate) struct ErrorDetail {
-    /// `type.googleapis.com/google.rpc.RetryInfo`, `...QuotaFailure`, `...ErrorInfo`, ...
-    #[serde(default, rename = "@type")]
-    pub(crate) type_url: String,
-    /// RetryInfo: how long to wait, as seconds (`"32s"`, `"1.5s"`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub(crate) retry_delay: Option<String>,
-    /// QuotaFailure: the quotas used up.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub(crate) violations: Vec<QuotaViolation>,
-    /// ErrorInfo: the reason (`API_KEY_INVALID`, ...).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub(crate) reason: Option<String>,
-    /// The rest.
-    #[serde(flatten)]
-    pub(crate) extra: Map<String, Value>,
-}
-
-/// One used-up quota of a QuotaFailure.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub(crate) struct QuotaViolation {
-    /// The metric (`generativelanguage.googleapis.com/generate_content_free_tier_requests`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub(crate) quota_metric: Option<String>,
-    /// The quota (`GenerateRequestsPerDayPerProjectPerModel-FreeTier`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub(crate) quota_id: Option<String>,
-    /// The limit.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub(crate) quota_value: Option<String>,
-    /// The rest (`quotaDimensions`, ...).
-    #[serde(flatten)]
-    pub(crate) extra: Map<String, Value>,
-}
-
-impl QuotaViolation {
-    /// Whether the quota is counted per day, so it resets at midnight Pacific time.
-    pub(crate) fn is_daily(&self) -> bool {
-        [&self.quota_id, &self.quota_metric]
-            .into_iter()
-            .flatten()
-            .any(|name| {
-                let lower = name.to_ascii_lowercase();
-                ["perday", "per_day", "per-day"]
-                    .iter()
-                    .any(|p| lower.contains(p))
-            })
-    }
 }

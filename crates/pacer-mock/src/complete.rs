@@ -76,6 +76,8 @@ pub(crate) struct Rendered {
     pub(crate) prompt_tokens: u64,
     /// Output tokens reported (reasoning included).
     pub(crate) output_tokens: u64,
+    /// Vectors in the reply (embedding requests; 0 for the others).
+    pub(crate) embedded: u64,
 }
 
 /// What one API says its own way.
@@ -171,6 +173,7 @@ impl Shared {
         let rendered = protocol.render(id, pacer_providers::mock::reply(&job.request));
         Counters::add(&c.prompt_tokens, rendered.prompt_tokens);
         Counters::add(&c.completion_tokens, rendered.output_tokens);
+        Counters::add(&c.embedding_inputs, rendered.embedded);
         let readings = self
             .settle::<P>(&job, rendered.output_tokens)
             .unwrap_or(readings);

@@ -1,9 +1,10 @@
-//! OpenAI's two completion endpoints: parsing, the model check and the parameters the
-//! model refuses, then on to [`Shared::complete`], with OpenAI's errors and headers.
+//! OpenAI's endpoints: the two completion endpoints' parsing, the model check and the
+//! parameters the model refuses, then on to [`Shared::complete`], with OpenAI's errors and
+//! headers, which the embeddings and Responses endpoints share.
 
 use hyper::StatusCode;
 use hyper::header::{HeaderName, HeaderValue};
-use pacer_core::Response;
+use pacer_core::{ImageBilling, Response};
 
 use crate::complete::{Job, Prepared, Protocol, Rendered};
 use crate::handler::{Shared, unix_seconds};
@@ -14,9 +15,9 @@ use crate::respond::{self, Dropped, Reply, bad_request, error, serialize};
 use crate::timefmt::{ceil_millis, go_duration};
 use crate::tokens::Encoding;
 
-/// Which reply an OpenAI completion gets.
-#[derive(Clone, Copy, Debug)]
-enum Kind {
+/// Which reply an OpenAI request gets.
+#[derive(Clone, Debug)]
+pub(crate) enum Kind {
     /// A chat completion with `k` alternatives per token.
     Chat {
         /// Alternatives per token.
@@ -29,6 +30,10 @@ enum Kind {
         /// Alternatives per token.
         k: usize,
     },
+    /// Embeddings (`/v1/embeddings`).
+    Embeddings(crate::embeddings::Shape),
+    /// A response of the Responses API (`/v1/responses`).
+    Responses(crate::responses::Shape),
 }
 
 /// OpenAI's way of saying things, for one completion.
@@ -122,27 +127,37 @@ impl Protocol for OpenAi {
     fn render(&self, id: u64, response: Response) -> Rendered {
         let created = unix_seconds();
         let output_tokens = response.usage.output_tokens;
-        let (body, usage) = match self.kind {
+        let embedded = response.embeddings.len() as u64;
+        let (body, usage) = match &self.kind {
             Kind::Chat { k, reasoning } => {
-                let usage = Usage::new(self.prompt_tokens, output_tokens, reasoning);
-                (chat_response(id, created, response, usage, k), usage)
+                let usage = Usage::new(self.prompt_tokens, output_tokens, *reasoning);
+                (chat_response(id, created, response, usage, *k), usage)
             }
             Kind::Completion { k } => {
                 // The legacy endpoint serves no reasoning models.
                 let usage = Usage::new(self.prompt_tokens, output_tokens, false);
-                (completion_response(id, created, response, usage, k), usage)
+                (completion_response(id, created, response, usage, *k), usage)
+            }
+            Kind::Embeddings(shape) => {
+                let usage = Usage::new(self.prompt_tokens, 0, false);
+                (shape.render(response, self.prompt_tokens), usage)
+            }
+            Kind::Responses(shape) => {
+                let usage = Usage::new(self.prompt_tokens, output_tokens, shape.reasoning);
+                (shape.render(id, created, response, usage), usage)
             }
         };
         Rendered {
             body: serialize(&body),
             prompt_tokens: usage.prompt_tokens,
             output_tokens: usage.completion_tokens,
+            embedded,
         }
     }
 }
 
 /// An OpenAI request checked and priced: its cost is its prompt plus `cap` per completion.
-fn prepared(
+pub(crate) fn prepared(
     request: pacer_core::Request,
     prompt_tokens: u64,
     cap: u32,
@@ -184,7 +199,7 @@ pub(crate) fn parse<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, Bo
 }
 
 /// The parameters every model checks: the 400 refusing them, if any.
-fn common_checks(n: Option<u32>, top: Option<u8>, top_param: &str) -> Option<Reply> {
+pub(crate) fn common_checks(n: Option<u32>, top: Option<u8>, top_param: &str) -> Option<Reply> {
     if let Some(n) = n
         && !(1..=MAX_N).contains(&n)
     {
@@ -208,15 +223,38 @@ fn common_checks(n: Option<u32>, top: Option<u8>, top_param: &str) -> Option<Rep
     None
 }
 
-/// What reasoning models refuse, as the real API words it: the 400, if any.
+/// The 400 of a reasoning model for `param`.
+fn unsupported(param: &str, message: String) -> Option<Reply> {
+    Some(bad_request(
+        message,
+        Some(param),
+        Some("unsupported_parameter"),
+    ))
+}
+
+/// What reasoning models refuse of the sampling, as the real API words it: a `temperature`
+/// or `top_p` other than 1. The 400, if any.
+pub(crate) fn sampling_checks(temperature: Option<f64>, top_p: Option<f64>) -> Option<Reply> {
+    for (param, value) in [("temperature", temperature), ("top_p", top_p)] {
+        if let Some(value) = value
+            && value != 1.0
+        {
+            return unsupported(
+                param,
+                format!(
+                    "Unsupported value: '{param}' does not support {value} with this model. \
+                     Only the default (1) value is supported."
+                ),
+            );
+        }
+    }
+    None
+}
+
+/// What reasoning models refuse of a chat request, as the real API words it: the 400, if
+/// any.
 fn reasoning_checks(wire: &ChatRequest) -> Option<Reply> {
-    let refuse = |param: &str, message: String| {
-        Some(bad_request(
-            message,
-            Some(param),
-            Some("unsupported_parameter"),
-        ))
-    };
+    let refuse = unsupported;
     if wire.max_tokens.is_some() {
         return refuse(
             "max_tokens",
@@ -225,18 +263,8 @@ fn reasoning_checks(wire: &ChatRequest) -> Option<Reply> {
                 .into(),
         );
     }
-    for (param, value) in [("temperature", wire.temperature), ("top_p", wire.top_p)] {
-        if let Some(value) = value
-            && value != 1.0
-        {
-            return refuse(
-                param,
-                format!(
-                    "Unsupported value: '{param}' does not support {value} with this model. \
-                     Only the default (1) value is supported."
-                ),
-            );
-        }
+    if let Some(reply) = sampling_checks(wire.temperature, wire.top_p) {
+        return Some(reply);
     }
     if wire.stop.is_some() {
         return refuse(
@@ -277,8 +305,12 @@ pub(crate) fn prepare_chat(
         .max_completion_tokens
         .or(wire.max_tokens)
         .unwrap_or(shared.config.default_max_tokens);
-    let request = chat_request(wire, reasoning);
-    let prompt_tokens = Encoding::for_model(&request.model).chat(&request.messages);
+    let request = chat_request(wire, reasoning)?;
+    let prompt_tokens = Encoding::for_model(&request.model).prompt(
+        &request.messages,
+        &request.params.tools,
+        ImageBilling::OpenAi,
+    );
     Ok(prepared(
         request,
         prompt_tokens,

@@ -18,7 +18,7 @@ use crate::batch::{self, Batches};
 use crate::limiter::Limiter;
 use crate::respond::{Dropped, Reply, error, json, json_value, serialize};
 use crate::stats::{Counters, Stats};
-use crate::{MockServerConfig, anthropic, endpoints, gemini};
+use crate::{MockServerConfig, anthropic, embeddings, endpoints, gemini, responses};
 
 /// The largest request body read (larger ones get a 413).
 pub(crate) const MAX_BODY: usize = 32 << 20;
@@ -159,10 +159,12 @@ fn model_object(id: &str, created: u64) -> serde_json::Value {
 enum Route {
     Chat,
     Completions,
+    Embeddings,
+    Responses,
     Models,
     Model(String),
     Messages,
-    Generate(String),
+    Gemini(gemini::Call),
     Unknown,
 }
 
@@ -170,12 +172,14 @@ fn route(method: &Method, path: &str) -> Route {
     match (method, path) {
         (&Method::POST, "/v1/chat/completions") => Route::Chat,
         (&Method::POST, "/v1/completions") => Route::Completions,
+        (&Method::POST, "/v1/embeddings") => Route::Embeddings,
+        (&Method::POST, "/v1/responses") => Route::Responses,
         (&Method::POST, "/v1/messages") => Route::Messages,
         (&Method::GET, "/v1/models") => Route::Models,
         (&Method::GET, _) if path.starts_with("/v1/models/") => {
             Route::Model(path["/v1/models/".len()..].to_owned())
         }
-        (&Method::POST, _) => gemini::model_in_path(path).map_or(Route::Unknown, Route::Generate),
+        (&Method::POST, _) => gemini::call_in_path(path).map_or(Route::Unknown, Route::Gemini),
         _ => Route::Unknown,
     }
 }
@@ -228,20 +232,32 @@ pub(crate) async fn handle(
             Counters::bump(&c.anthropic_requests);
             return anthropic::messages(&shared, req).await;
         }
-        Route::Generate(model) => {
+        Route::Gemini(call) => {
             Counters::bump(&c.gemini_requests);
-            return gemini::generate(&shared, &model, req).await;
+            if call.embeds() {
+                Counters::bump(&c.embedding_requests);
+            }
+            return gemini::serve(&shared, call, req).await;
         }
         Route::Unknown => {}
-        _ => Counters::bump(&c.openai_requests),
+        Route::Embeddings => {
+            Counters::bump(&c.openai_requests);
+            Counters::bump(&c.embedding_requests);
+        }
+        Route::Responses => {
+            Counters::bump(&c.openai_requests);
+            Counters::bump(&c.responses_requests);
+        }
+        Route::Chat | Route::Completions | Route::Models | Route::Model(_) => {
+            Counters::bump(&c.openai_requests);
+        }
     }
     if let Some(reply) = shared.openai_key_refused(req.headers()) {
         Counters::bump(&c.unauthorized);
         return Ok(reply);
     }
-    let chat = match route {
-        Route::Chat => true,
-        Route::Completions => false,
+    match route {
+        Route::Chat | Route::Completions | Route::Embeddings | Route::Responses => {}
         Route::Models => {
             Counters::bump(&c.ok);
             return Ok(json(StatusCode::OK, shared.models.clone()));
@@ -266,7 +282,7 @@ pub(crate) async fn handle(
                 None,
             ));
         }
-    };
+    }
     let body = match read_body(req.into_body()).await {
         Ok(body) => body,
         Err(BodyError::TooLarge) => {
@@ -281,9 +297,11 @@ pub(crate) async fn handle(
         }
         Err(BodyError::Gone) => return Err(Dropped),
     };
-    if chat {
-        endpoints::chat(&shared, &body).await
-    } else {
-        endpoints::completions(&shared, &body).await
+    match route {
+        Route::Completions => endpoints::completions(&shared, &body).await,
+        Route::Embeddings => embeddings::embeddings(&shared, &body).await,
+        Route::Responses => responses::responses(&shared, &body).await,
+        // Every other route has replied above.
+        _ => endpoints::chat(&shared, &body).await,
     }
 }

@@ -2,9 +2,10 @@
 //! so that Pacer (or any of their clients) can be tested and benchmarked without a network,
 //! a key or a bill.
 //!
-//! It serves OpenAI's `POST /v1/chat/completions`, `POST /v1/completions` and
-//! `GET /v1/models`, Anthropic's `POST /v1/messages` and Gemini's
-//! `POST /v1beta/models/{model}:generateContent` (or `/v1/...`), all with the deterministic
+//! It serves OpenAI's `POST /v1/chat/completions`, `POST /v1/completions`,
+//! `POST /v1/embeddings`, `POST /v1/responses` and `GET /v1/models`, Anthropic's
+//! `POST /v1/messages` and Gemini's `POST /v1beta/models/{model}:generateContent`,
+//! `:embedContent` and `:batchEmbedContents` (or `/v1/...`), all with the deterministic
 //! replies of [`pacer_providers::mock::reply`], and enforces what the real services do, each
 //! in its own words:
 //!
@@ -17,6 +18,12 @@
 //! - an API key, a model allow-list, and the parameters reasoning models refuse;
 //! - latency, and injected faults: 500s, 503s, dropped connections, truncated bodies and
 //!   replies slower than any client timeout (an overload is Anthropic's 529).
+//!
+//! Every request shape is answered in each API's own form: content parts with images
+//! (billed by each provider's rule, answered by their text), tools and tool choices (a
+//! reply calls a tool when the choice forces one or the last user message names one; a
+//! tool result gets a text answer quoting it), embeddings (the in-process mock's vectors),
+//! and refusals (a last user message holding `[refuse]`); see [`pacer_providers::mock`].
 //!
 //! It also serves the three providers' batch APIs, each in its own wire format: OpenAI's
 //! `/v1/files` and `/v1/batches`, Anthropic's `/v1/messages/batches` and Gemini's
@@ -47,6 +54,7 @@ mod batch;
 mod complete;
 mod config;
 mod content;
+mod embeddings;
 mod endpoints;
 mod gemini;
 mod handler;
@@ -54,10 +62,12 @@ mod limiter;
 mod replies;
 mod requests;
 mod respond;
+mod responses;
 mod server;
 mod stats;
 mod timefmt;
 mod tokens;
+mod tools;
 
 pub use batch::MockBatchConfig;
 pub use config::{InvalidConfig, MockServerConfig};

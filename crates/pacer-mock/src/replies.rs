@@ -1,8 +1,10 @@
 //! OpenAI's replies, built from the deterministic [`pacer_providers::mock::reply`] as the
 //! JSON OpenAI documents: a chat completion, a legacy completion and their usage. Also the
-//! rules the other endpoints share: reasoning models, stop sequences, tokens of a reply.
+//! rules the other endpoints share: reasoning models, stop sequences. A tool call is
+//! `message.tool_calls` (content null) with `finish_reason: "tool_calls"`; a refusal is
+//! `message.refusal` (content null) with `finish_reason: "stop"`, as OpenAI writes them.
 
-use pacer_core::{Response, TokenLogprob};
+use pacer_core::{Choice, FinishReason, Response, TokenLogprob, ToolCall};
 use serde_json::{Map, Value, json};
 
 /// Whether `model` is a reasoning model (o1, o3, o4, gpt-5, fine-tunes of them).
@@ -22,11 +24,6 @@ pub(crate) fn first_stop<'a>(text: &str, stops: &'a [String]) -> Option<(usize, 
         .filter(|s| !s.is_empty())
         .filter_map(|s| text.find(s.as_str()).map(|at| (at, s.as_str())))
         .min_by_key(|(at, _)| *at)
-}
-
-/// Words in `text`: the mock's replies are one token a word.
-pub(crate) fn word_count(text: &str) -> u64 {
-    text.split_whitespace().count() as u64
 }
 
 /// Reasoning tokens a reasoning model reports per visible output token.
@@ -90,6 +87,39 @@ fn chat_logprobs(lps: &[TokenLogprob], k: usize) -> Value {
     json!({ "content": content })
 }
 
+/// A call as OpenAI's chat API writes it: `{"id", "type": "function", "function": {"name",
+/// "arguments"}}`, the arguments JSON text.
+pub(crate) fn chat_tool_call(call: &ToolCall) -> Value {
+    json!({
+        "id": call.id,
+        "type": "function",
+        "function": {"name": call.name, "arguments": call.arguments_text()},
+    })
+}
+
+/// The finish reason OpenAI's chat and legacy APIs give: a refusal ends as `stop`, the
+/// refusal itself in the message's `refusal`.
+fn finish_reason(choice: &Choice) -> &str {
+    match &choice.finish_reason {
+        FinishReason::Refusal => "stop",
+        other => other.as_str(),
+    }
+}
+
+/// A chat completion's message: its text as `content` (null when it only calls tools or
+/// refuses), its calls as `tool_calls`, a refusal as `refusal`.
+fn chat_message(choice: &Choice) -> Value {
+    if choice.finish_reason == FinishReason::Refusal {
+        return json!({"role": "assistant", "content": null, "refusal": choice.text});
+    }
+    if choice.tool_calls.is_empty() {
+        return json!({"role": "assistant", "content": choice.text});
+    }
+    let content = (!choice.text.is_empty()).then_some(choice.text.as_str());
+    let calls: Vec<Value> = choice.tool_calls.iter().map(chat_tool_call).collect();
+    json!({"role": "assistant", "content": content, "tool_calls": calls})
+}
+
 /// A chat completion (`object: "chat.completion"`) for `reply`, with `k` alternatives per
 /// token when log-probabilities were asked for.
 pub(crate) fn chat_response(
@@ -106,8 +136,8 @@ pub(crate) fn chat_response(
         .map(|(index, choice)| {
             json!({
                 "index": index,
-                "message": {"role": "assistant", "content": choice.text},
-                "finish_reason": choice.finish_reason.as_str(),
+                "message": chat_message(&choice),
+                "finish_reason": finish_reason(&choice),
                 "logprobs": choice.logprobs.map(|lps| chat_logprobs(&lps, k)),
             })
         })
@@ -158,8 +188,8 @@ pub(crate) fn completion_response(
         .map(|(index, choice)| {
             json!({
                 "index": index,
+                "finish_reason": finish_reason(&choice),
                 "text": choice.text,
-                "finish_reason": choice.finish_reason.as_str(),
                 "logprobs": choice.logprobs.map(|lps| completion_logprobs(&lps, k)),
             })
         })
@@ -179,7 +209,7 @@ mod tests {
     use pacer_core::{Choice, FinishReason, Response, TokenLogprob, Usage as Billed};
     use serde_json::json;
 
-    use super::{Usage, chat_response, completion_response, first_stop, is_reasoning, word_count};
+    use super::{Usage, chat_response, completion_response, first_stop, is_reasoning};
 
     #[test]
     fn reasoning_names() {
@@ -204,7 +234,6 @@ mod tests {
         assert_eq!(first_stop("the model rate", &stops), Some((0, "the")));
         assert_eq!(first_stop("a rate the", &stops), Some((2, "rate")));
         assert_eq!(first_stop("a model", &stops), None);
-        assert_eq!(word_count("a  model "), 2);
     }
 
     #[test]
@@ -274,6 +303,28 @@ mod tests {
         );
         let body = chat_response(7, 100, reply(false), Usage::new(3, 1, false), 0);
         assert!(body["choices"][0]["logprobs"].is_null());
+    }
+
+    #[test]
+    fn tool_calls_and_refusals_have_openais_shape() {
+        let mut response = reply(false);
+        let mut call = Choice::text("", FinishReason::ToolCalls);
+        call.tool_calls = vec![pacer_core::ToolCall::from_text("call_1", "f", r#"{"a":1}"#)];
+        response.choices = vec![call, Choice::text("No.", FinishReason::Refusal)];
+        let body = chat_response(1, 100, response, Usage::new(3, 1, false), 0);
+        assert_eq!(
+            body["choices"][0]["message"],
+            json!({"role": "assistant", "content": null, "tool_calls": [{
+                "id": "call_1", "type": "function",
+                "function": {"name": "f", "arguments": "{\"a\":1}"},
+            }]})
+        );
+        assert_eq!(body["choices"][0]["finish_reason"], "tool_calls");
+        assert_eq!(
+            body["choices"][1]["message"],
+            json!({"role": "assistant", "content": null, "refusal": "No."})
+        );
+        assert_eq!(body["choices"][1]["finish_reason"], "stop");
     }
 
     #[test]

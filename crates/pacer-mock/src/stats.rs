@@ -44,13 +44,21 @@ counters! {
     /// Requests received (all but `/stats`).
     requests,
     /// Of those, requests to OpenAI's endpoints (`/v1/chat/completions`, `/v1/completions`,
-    /// `/v1/models`).
+    /// `/v1/embeddings`, `/v1/responses`, `/v1/models`).
     openai_requests,
     /// Requests to Anthropic's `/v1/messages`.
     anthropic_requests,
-    /// Requests to Gemini's `models/{model}:generateContent`.
+    /// Requests to Gemini's `models/{model}:generateContent`, `:embedContent` and
+    /// `:batchEmbedContents`.
     gemini_requests,
-    /// Full 200 replies (completions and model lists).
+    /// Of the requests to OpenAI's and Gemini's endpoints, those to their embedding
+    /// endpoints (`/v1/embeddings`, `:embedContent`, `:batchEmbedContents`).
+    embedding_requests,
+    /// Inputs embedded: the vectors of the embedding requests replied to.
+    embedding_inputs,
+    /// Of the requests to OpenAI's endpoints, those to the Responses API (`/v1/responses`).
+    responses_requests,
+    /// Full 200 replies (completions, responses, embeddings and model lists).
     ok,
     /// 429s for a request or token limit.
     rate_limited,
@@ -74,7 +82,7 @@ counters! {
     unauthorized,
     /// 404s: unknown paths and models.
     not_found,
-    /// Prompt (input) tokens of the completions replied to.
+    /// Prompt (input) tokens of the completions (and responses and embeddings) replied to.
     prompt_tokens,
     /// Completion (output) tokens, reasoning included, of the completions replied to.
     completion_tokens,

@@ -5,15 +5,21 @@
 //!
 //! Input tokens are counted with OpenAI's cl100k tokenizer, plus a few tokens a message, as
 //! the OpenAI endpoints count them: an approximation of Claude's tokenizer, which is not
-//! public and cuts English a little finer.
+//! public and cuts English a little finer. Images count as Anthropic bills them, tools as
+//! their definitions' JSON.
+//!
+//! Images, tools, `tool_choice`, `tool_use` and `tool_result` blocks are read
+//! ([`convert`]); a reply that calls a tool has `tool_use` blocks and `stop_reason:
+//! "tool_use"`, a refusal `stop_reason: "refusal"`.
 
+mod convert;
 mod reply;
 mod request;
 
 use hyper::StatusCode;
 use hyper::body::Incoming;
 use hyper::header::HeaderMap;
-use pacer_core::{Message, Params, Request, Role};
+use pacer_core::ImageBilling;
 use serde_json::Value;
 
 use crate::complete::{Job, Prepared};
@@ -96,8 +102,12 @@ pub(crate) fn prepare(shared: &Shared, body: &[u8]) -> Result<Prepared<Messages>
     }
     let cap = u64::from(wire.max_tokens);
     let stop = wire.stop_sequences.clone().unwrap_or_default();
-    let request = request(wire);
-    let prompt_tokens = Encoding::Cl100k.chat(&request.messages);
+    let request = convert::request(wire).map_err(|message| Box::new(bad_request(message)))?;
+    let prompt_tokens = Encoding::Cl100k.prompt(
+        &request.messages,
+        &request.params.tools,
+        ImageBilling::Anthropic,
+    );
     let job = Job {
         request,
         cost: Cost {
@@ -160,38 +170,10 @@ fn parse(body: &[u8]) -> Result<MessagesRequest, String> {
     Ok(wire)
 }
 
-/// Pacer's request for a Messages request: the system prompt first, then the turns, so that
-/// the same conversation gets the same reply as on OpenAI's chat endpoint.
-fn request(wire: MessagesRequest) -> Request {
-    let mut messages = Vec::with_capacity(wire.messages.len() + 1);
-    if let Some(system) = wire.system.filter(|s| !s.is_empty()) {
-        messages.push(Message::new(Role::System, system));
-    }
-    messages.extend(wire.messages.into_iter().map(|m| {
-        let role = if m.role == "assistant" {
-            Role::Assistant
-        } else {
-            Role::User
-        };
-        Message::new(role, m.content)
-    }));
-    Request {
-        model: wire.model,
-        messages,
-        params: Params {
-            temperature: wire.temperature,
-            top_p: wire.top_p,
-            top_k: wire.top_k,
-            max_tokens: Some(wire.max_tokens),
-            stop: wire.stop_sequences.unwrap_or_default(),
-            ..Params::default()
-        },
-        inputs: Vec::new(),
-    }
-}
-
 #[cfg(test)]
 mod tests {
+    use pacer_core::Role;
+
     use super::*;
 
     #[test]
@@ -219,13 +201,18 @@ mod tests {
                  "messages": [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Yo"}]}"#,
         )
         .unwrap();
-        let request = request(wire);
+        let request = convert::request(wire).unwrap();
+        let texts: Vec<(Role, String)> = request
+            .messages
+            .iter()
+            .map(|m| (m.role, m.text().into_owned()))
+            .collect();
         assert_eq!(
-            request.messages,
+            texts,
             [
-                Message::new(Role::System, "Be brief."),
-                Message::new(Role::User, "Hi"),
-                Message::new(Role::Assistant, "Yo"),
+                (Role::System, "Be brief.".to_owned()),
+                (Role::User, "Hi".to_owned()),
+                (Role::Assistant, "Yo".to_owned()),
             ]
         );
         assert_eq!(request.params.top_k, Some(3));

@@ -5,12 +5,13 @@ use std::time::SystemTime;
 
 use hyper::StatusCode;
 use hyper::header::{HeaderName, HeaderValue, RETRY_AFTER};
-use pacer_core::{FinishReason, Response};
-use serde_json::json;
+use pacer_core::{Choice, FinishReason, Response};
+use pacer_providers::mock::output_tokens;
+use serde_json::{Value, json};
 
 use crate::complete::{Protocol, Rendered};
 use crate::limiter::{Dimension, Limited, Reading, Readings};
-use crate::replies::{first_stop, word_count};
+use crate::replies::first_stop;
 use crate::respond::{Reply, json_value, serialize};
 use crate::timefmt::{ceil_seconds, rfc3339_ceil};
 
@@ -30,6 +31,30 @@ pub(crate) struct Messages {
     pub(super) prompt_tokens: u64,
     /// Its stop sequences.
     pub(super) stop: Vec<String>,
+}
+
+/// Anthropic's `stop_reason` for a reply that ended for `finish` (a stop sequence aside).
+fn stop_reason(finish: &FinishReason) -> &'static str {
+    match finish {
+        FinishReason::Length => "max_tokens",
+        FinishReason::ToolCalls => "tool_use",
+        FinishReason::Refusal => "refusal",
+        FinishReason::Stop | FinishReason::ContentFilter | FinishReason::Other(_) => "end_turn",
+    }
+}
+
+/// A reply's content blocks: its text (when it has some or calls nothing), then a
+/// `tool_use` block per call, its id the call's with Anthropic's `toolu_` prefix.
+fn blocks(choice: &Choice) -> Vec<Value> {
+    let mut blocks = Vec::new();
+    if !choice.text.is_empty() || choice.tool_calls.is_empty() {
+        blocks.push(json!({"type": "text", "text": choice.text}));
+    }
+    blocks.extend(choice.tool_calls.iter().map(|call| {
+        let id = call.id.strip_prefix("call_").unwrap_or(&call.id);
+        json!({"type": "tool_use", "id": format!("toolu_{id}"), "name": call.name, "input": call.arguments})
+    }));
+    blocks
 }
 
 /// The header dimensions, by the name Anthropic gives them.
@@ -149,28 +174,26 @@ impl Protocol for Messages {
     }
 
     fn render(&self, id: u64, response: Response) -> Rendered {
-        let (mut text, finish) = response
+        let mut choice = response
             .choices
             .into_iter()
             .next()
-            .map(|c| (c.text, c.finish_reason))
-            .unwrap_or((String::new(), FinishReason::Stop));
-        let (stop_reason, stop_sequence) = match first_stop(&text, &self.stop) {
+            .unwrap_or_else(|| Choice::text("", FinishReason::Stop));
+        let (stop_reason, stop_sequence) = match first_stop(&choice.text, &self.stop) {
             Some((at, sequence)) => {
-                text.truncate(at);
+                choice.text.truncate(at);
                 ("stop_sequence", Some(sequence.to_owned()))
             }
-            None if finish == FinishReason::Length => ("max_tokens", None),
-            None => ("end_turn", None),
+            None => (stop_reason(&choice.finish_reason), None),
         };
-        let output_tokens = word_count(&text);
+        let output_tokens = output_tokens(&choice);
         // The mock caches nothing, so both cache counts are 0; Anthropic sends them anyway.
         let body = json!({
             "id": format!("msg_mock{id:016}"),
             "type": "message",
             "role": "assistant",
             "model": response.model_version,
-            "content": [{"type": "text", "text": text}],
+            "content": blocks(&choice),
             "stop_reason": stop_reason,
             "stop_sequence": stop_sequence,
             "usage": {
@@ -184,6 +207,7 @@ impl Protocol for Messages {
             body: serialize(&body),
             prompt_tokens: self.prompt_tokens,
             output_tokens,
+            embedded: 0,
         }
     }
 }
@@ -192,6 +216,24 @@ impl Protocol for Messages {
 mod tests {
     use super::*;
     use std::time::Duration;
+
+    #[test]
+    fn calls_are_tool_use_blocks() {
+        let mut choice = Choice::text("", FinishReason::ToolCalls);
+        choice.tool_calls = vec![pacer_core::ToolCall::from_text(
+            "call_ab",
+            "f",
+            r#"{"a":1}"#,
+        )];
+        assert_eq!(
+            blocks(&choice),
+            [json!({"type": "tool_use", "id": "toolu_ab", "name": "f", "input": {"a": 1}})]
+        );
+        assert_eq!(stop_reason(&choice.finish_reason), "tool_use");
+        assert_eq!(stop_reason(&FinishReason::Refusal), "refusal");
+        let text = Choice::text("", FinishReason::Stop);
+        assert_eq!(blocks(&text), [json!({"type": "text", "text": ""})]);
+    }
 
     fn reading(remaining: u64, reset_ms: u64) -> Option<Reading> {
         Some(Reading {

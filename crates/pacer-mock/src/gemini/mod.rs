@@ -1,15 +1,19 @@
-//! Gemini's `POST /v1beta/models/{model}:generateContent` (and `/v1/...`): the key
+//! Gemini's `POST /v1beta/models/{model}:generateContent` (and `/v1/...`), and its
+//! embedding methods `:embedContent` and `:batchEmbedContents` ([`embed`]): the key
 //! (`x-goog-api-key` or `?key=`), the body's checks, then on to [`Shared::complete`] with
 //! Gemini's limits (requests and tokens per minute), errors and no rate-limit headers.
 //!
-//! Prompt tokens are counted with OpenAI's cl100k tokenizer: an approximation of Gemini's.
+//! Prompt tokens are counted with OpenAI's cl100k tokenizer, an approximation of Gemini's;
+//! images as Gemini bills them, tools as their declarations' JSON.
 
+mod convert;
+mod embed;
 mod reply;
 mod request;
 
 use hyper::StatusCode;
 use hyper::body::Incoming;
-use pacer_core::{Message, Params, Request, Role};
+use pacer_core::ImageBilling;
 
 use crate::complete::{Job, Prepared};
 use crate::handler::{BodyError, Shared, read_body};
@@ -17,19 +21,47 @@ use crate::limiter::Cost;
 use crate::respond::{Dropped, Reply};
 use crate::stats::Counters;
 use crate::tokens::Encoding;
+use reply::Output;
 pub(crate) use reply::{Generate, error, exhausted};
 use request::{Content, GenerateContentRequest};
+
+/// A call to one of a model's methods.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Call {
+    /// `{model}:generateContent`.
+    Generate(String),
+    /// `{model}:embedContent`.
+    Embed(String),
+    /// `{model}:batchEmbedContents`.
+    BatchEmbed(String),
+}
+
+impl Call {
+    /// Whether it asks for embeddings.
+    pub(crate) fn embeds(&self) -> bool {
+        match self {
+            Call::Generate(_) => false,
+            Call::Embed(_) | Call::BatchEmbed(_) => true,
+        }
+    }
+}
+
+/// The call a path makes (`/v1beta/models/{model}:{method}` or `/v1/models/...`), for the
+/// methods served live; `None` for any other path.
+pub(crate) fn call_in_path(path: &str) -> Option<Call> {
+    if let Some(model) = model_calling(path, "generateContent") {
+        return Some(Call::Generate(model));
+    }
+    if let Some(model) = model_calling(path, "embedContent") {
+        return Some(Call::Embed(model));
+    }
+    model_calling(path, "batchEmbedContents").map(Call::BatchEmbed)
+}
 
 /// The most candidates one call may ask for.
 const MAX_CANDIDATES: u32 = 8;
 /// The most alternatives per token.
 const MAX_LOGPROBS: u8 = 20;
-
-/// The model named by a `generateContent` path (`/v1beta/models/{model}:generateContent`
-/// or `/v1/models/...`), percent-decoded; `None` for any other path.
-pub(crate) fn model_in_path(path: &str) -> Option<String> {
-    model_calling(path, "generateContent")
-}
 
 /// The model named by a path that calls `method` on it
 /// (`/v1beta/models/{model}:{method}` or `/v1/models/...`), percent-decoded.
@@ -89,10 +121,10 @@ pub(crate) fn key_refused<B>(shared: &Shared, req: &hyper::Request<B>) -> Option
     }
 }
 
-/// `POST .../models/{model}:generateContent`.
-pub(crate) async fn generate(
+/// `POST .../models/{model}:generateContent`, `:embedContent` or `:batchEmbedContents`.
+pub(crate) async fn serve(
     shared: &Shared,
-    model: &str,
+    call: Call,
     req: hyper::Request<Incoming>,
 ) -> Result<Reply, Dropped> {
     if let Some(reply) = key_refused(shared, &req) {
@@ -104,10 +136,46 @@ pub(crate) async fn generate(
         Err(BodyError::TooLarge) => return Ok(shared.refused(too_large())),
         Err(BodyError::Gone) => return Err(Dropped),
     };
-    match prepare(shared, model, &body) {
+    let prepared = match &call {
+        Call::Generate(model) => prepare(shared, model, &body),
+        Call::Embed(model) => prepare_embedding(shared, model, &body, false),
+        Call::BatchEmbed(model) => prepare_embedding(shared, model, &body, true),
+    };
+    match prepared {
         Ok(prepared) => shared.complete(prepared).await,
         Err(reply) => Ok(shared.refused(*reply)),
     }
+}
+
+/// An embedding body for `model` (`batch` or not) checked and priced: one request and the
+/// texts' tokens, no output; the refusal (a 404 or a 400, uncounted) otherwise.
+fn prepare_embedding(
+    shared: &Shared,
+    model: &str,
+    body: &[u8],
+    batch: bool,
+) -> Result<Prepared<Generate>, Box<Reply>> {
+    if !shared.serves(model) {
+        return Err(Box::new(unknown_model(model)));
+    }
+    let (request, shape, tokens) = embed::parse(body, batch)
+        .and_then(|requests| embed::read(model, requests, batch))
+        .map_err(|message| Box::new(bad_request(message)))?;
+    let job = Job {
+        request,
+        cost: Cost {
+            tokens,
+            input: None,
+            output: None,
+        },
+        output_cap: 0,
+    };
+    let protocol = Generate {
+        prompt_tokens: tokens,
+        quota: shared.config.quota_tokens,
+        output: Output::Embedding(shape),
+    };
+    Ok(Prepared { job, protocol })
 }
 
 /// Google's 400 for a body over the limit.
@@ -143,12 +211,18 @@ pub(crate) fn prepare(
     let config = wire.generation_config.clone().unwrap_or_default();
     let logprobs =
         (config.response_logprobs == Some(true)).then(|| usize::from(config.logprobs.unwrap_or(0)));
-    let request = request(model, wire);
+    let request = convert::request(model, wire);
     let prompt_tokens = request
         .messages
         .iter()
-        .map(|m| Encoding::Cl100k.count(&m.text()))
-        .sum();
+        .map(|m| Encoding::Cl100k.message(m, ImageBilling::Gemini))
+        .sum::<u64>()
+        + request
+            .params
+            .tools
+            .iter()
+            .map(|t| Encoding::Cl100k.tool(t))
+            .sum::<u64>();
     let cap = config
         .max_output_tokens
         .unwrap_or(shared.config.default_max_tokens);
@@ -164,9 +238,11 @@ pub(crate) fn prepare(
     };
     let protocol = Generate {
         prompt_tokens,
-        stop: config.stop_sequences.unwrap_or_default(),
-        logprobs,
         quota: shared.config.quota_tokens,
+        output: Output::Content {
+            stop: config.stop_sequences.unwrap_or_default(),
+            logprobs,
+        },
     };
     Ok(Prepared { job, protocol })
 }
@@ -188,7 +264,12 @@ fn parse(body: &[u8]) -> Result<GenerateContentRequest, String> {
     if wire.contents.is_empty() {
         return Err("* GenerateContentRequest.contents: contents is not specified".into());
     }
-    let valid = |c: &Content| matches!(c.role.as_deref(), None | Some("user" | "model"));
+    let valid = |c: &Content| {
+        matches!(
+            c.role.as_deref(),
+            None | Some("user" | "model" | "function")
+        )
+    };
     if !wire.contents.iter().all(valid) {
         return Err("Please use a valid role: user, model.".into());
     }
@@ -212,56 +293,15 @@ fn parse(body: &[u8]) -> Result<GenerateContentRequest, String> {
     Ok(wire)
 }
 
-/// The text of a turn: its parts' text, joined.
-fn text(content: Content) -> String {
-    content.parts.into_iter().filter_map(|p| p.text).collect()
-}
-
-/// Pacer's request for a `generateContent` request: the system instruction first, then
-/// the turns (`model` as the assistant), so that the same conversation gets the same reply
-/// as on OpenAI's chat endpoint.
-fn request(model: &str, wire: GenerateContentRequest) -> Request {
-    let mut messages = Vec::with_capacity(wire.contents.len() + 1);
-    if let Some(system) = wire.system_instruction.map(text).filter(|s| !s.is_empty()) {
-        messages.push(Message::new(Role::System, system));
-    }
-    messages.extend(wire.contents.into_iter().map(|c| {
-        let role = if c.role.as_deref() == Some("model") {
-            Role::Assistant
-        } else {
-            Role::User
-        };
-        Message::new(role, text(c))
-    }));
-    let config = wire.generation_config.unwrap_or_default();
-    let logprobs = config.response_logprobs == Some(true);
-    Request {
-        model: model.to_owned(),
-        messages,
-        params: Params {
-            temperature: config.temperature,
-            top_p: config.top_p,
-            top_k: config.top_k,
-            max_tokens: config.max_output_tokens,
-            seed: config.seed,
-            stop: config.stop_sequences.unwrap_or_default(),
-            n: config.candidate_count.unwrap_or(1),
-            logprobs,
-            // The reply always computes at least one alternative; the wire reply keeps `k`.
-            top_logprobs: Some(config.logprobs.unwrap_or(0).max(1)),
-            ..Params::default()
-        },
-        inputs: Vec::new(),
-    }
-}
-
 #[cfg(test)]
 mod tests {
+    use pacer_core::Role;
+
     use super::*;
 
     #[test]
-    fn paths_name_the_model() {
-        let model = |path| model_in_path(path);
+    fn paths_name_the_model_and_the_method() {
+        let model = |path| model_calling(path, "generateContent");
         assert_eq!(
             model("/v1beta/models/gemini-2.0-flash:generateContent").as_deref(),
             Some("gemini-2.0-flash")
@@ -274,6 +314,19 @@ mod tests {
         assert_eq!(model("/v1beta/models/:generateContent"), None);
         assert_eq!(model("/v1/chat/completions"), None);
         assert_eq!(percent_decode("a%2Fb%zz").as_deref(), Some("a/b%zz"));
+        assert_eq!(
+            call_in_path("/v1beta/models/e:embedContent"),
+            Some(Call::Embed("e".into()))
+        );
+        assert_eq!(
+            call_in_path("/v1/models/e:batchEmbedContents"),
+            Some(Call::BatchEmbed("e".into()))
+        );
+        assert_eq!(
+            call_in_path("/v1beta/models/g:generateContent"),
+            Some(Call::Generate("g".into()))
+        );
+        assert_eq!(call_in_path("/v1beta/models/g:countTokens"), None);
     }
 
     #[test]
@@ -303,13 +356,18 @@ mod tests {
                                       "maxOutputTokens": 9, "responseLogprobs": true}}"#,
         )
         .unwrap();
-        let request = request("g", wire);
+        let request = convert::request("g", wire);
+        let texts: Vec<(Role, String)> = request
+            .messages
+            .iter()
+            .map(|m| (m.role, m.text().into_owned()))
+            .collect();
         assert_eq!(
-            request.messages,
+            texts,
             [
-                Message::new(Role::System, "Be brief."),
-                Message::new(Role::User, "Hi there"),
-                Message::new(Role::Assistant, "Yo"),
+                (Role::System, "Be brief.".to_owned()),
+                (Role::User, "Hi \n\nthere".to_owned()),
+                (Role::Assistant, "Yo".to_owned()),
             ]
         );
         let p = &request.params;

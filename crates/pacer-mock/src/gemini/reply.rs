@@ -1,14 +1,16 @@
-//! How Gemini says things: its reply (candidates, usage, log-probabilities) and its
-//! `google.rpc.Status` error bodies. It sends no rate-limit headers: a 429 says how long to
+//! How Gemini says things: its reply (candidates, with `functionCall` parts for tool calls,
+//! usage, log-probabilities; or embeddings) and its `google.rpc.Status` error bodies. A
+//! refusal is text ending `STOP`, as Gemini words its own; a tool call ends `STOP` too. It sends no rate-limit headers: a 429 says how long to
 //! wait in its body's `RetryInfo`, and which quota ran out in its `QuotaFailure`.
 
 use hyper::StatusCode;
-use pacer_core::{FinishReason, Response, TokenLogprob};
+use pacer_core::{Choice, FinishReason, Response, TokenLogprob};
+use pacer_providers::mock::output_tokens;
 use serde_json::{Value, json};
 
 use crate::complete::{Protocol, Rendered};
 use crate::limiter::{Dimension, Limited, Readings};
-use crate::replies::{first_stop, word_count};
+use crate::replies::first_stop;
 use crate::respond::{Reply, json_value, serialize};
 use crate::timefmt::ceil_seconds;
 
@@ -107,17 +109,44 @@ pub(crate) fn exhausted(
     )
 }
 
-/// One `generateContent` request, for its reply.
+/// One `generateContent` or embedding request, for its reply.
 #[derive(Debug)]
 pub(crate) struct Generate {
     /// Its prompt tokens.
     pub(super) prompt_tokens: u64,
-    /// Its stop sequences.
-    pub(super) stop: Vec<String>,
-    /// Alternatives per token when log-probabilities were asked for.
-    pub(super) logprobs: Option<usize>,
     /// The server's token quota, named in the daily quota's 429.
     pub(super) quota: Option<u64>,
+    /// What it asks for.
+    pub(super) output: Output,
+}
+
+/// What a Gemini request asks for.
+#[derive(Debug)]
+pub(super) enum Output {
+    /// Candidates (`generateContent`).
+    Content {
+        /// The stop sequences.
+        stop: Vec<String>,
+        /// Alternatives per token when log-probabilities were asked for.
+        logprobs: Option<usize>,
+    },
+    /// Vectors (`embedContent`, `batchEmbedContents`).
+    Embedding(super::embed::Shape),
+}
+
+/// A candidate's parts: its text (when it has some or calls nothing), then its calls.
+fn parts(choice: &Choice) -> Vec<Value> {
+    let mut parts = Vec::new();
+    if !choice.text.is_empty() || choice.tool_calls.is_empty() {
+        parts.push(json!({"text": choice.text}));
+    }
+    parts.extend(
+        choice
+            .tool_calls
+            .iter()
+            .map(|call| json!({"functionCall": {"name": call.name, "args": call.arguments}})),
+    );
+    parts
 }
 
 /// A token and its log-probability, as `logprobsResult` lists them.
@@ -216,29 +245,49 @@ impl Protocol for Generate {
     }
 
     fn render(&self, id: u64, response: Response) -> Rendered {
-        let mut output_tokens = 0;
+        match &self.output {
+            Output::Content { stop, logprobs } => self.content(id, response, stop, *logprobs),
+            Output::Embedding(shape) => shape.render(response, self.prompt_tokens),
+        }
+    }
+}
+
+impl Generate {
+    /// The reply of `generateContent`: a candidate per choice, cut at the first stop
+    /// sequence, with `k` alternatives per token when log-probabilities were asked for.
+    fn content(
+        &self,
+        id: u64,
+        response: Response,
+        stop: &[String],
+        logprobs: Option<usize>,
+    ) -> Rendered {
+        let mut total = 0;
         let candidates: Vec<Value> = response
             .choices
             .into_iter()
             .enumerate()
-            .map(|(index, choice)| {
-                let mut text = choice.text;
+            .map(|(index, mut choice)| {
                 let mut finish = match choice.finish_reason {
                     FinishReason::Length => "MAX_TOKENS",
-                    _ => "STOP",
+                    FinishReason::Stop
+                    | FinishReason::ContentFilter
+                    | FinishReason::ToolCalls
+                    | FinishReason::Refusal
+                    | FinishReason::Other(_) => "STOP",
                 };
-                if let Some((at, _)) = first_stop(&text, &self.stop) {
-                    text.truncate(at);
+                if let Some((at, _)) = first_stop(&choice.text, stop) {
+                    choice.text.truncate(at);
                     finish = "STOP";
                 }
-                let tokens = word_count(&text);
-                output_tokens += tokens;
+                let tokens = output_tokens(&choice);
+                total += tokens;
                 let mut candidate = json!({
-                    "content": {"role": "model", "parts": [{"text": text}]},
+                    "content": {"role": "model", "parts": parts(&choice)},
                     "finishReason": finish,
                     "index": index,
                 });
-                if let Some(k) = self.logprobs {
+                if let Some(k) = logprobs {
                     let lps = choice.logprobs.as_deref().unwrap_or(&[]);
                     let (result, mean) = logprobs_result(lps, tokens as usize, k);
                     if let Some(mean) = mean {
@@ -258,10 +307,10 @@ impl Protocol for Generate {
             "usageMetadata".into(),
             json!({
                 "promptTokenCount": self.prompt_tokens,
-                "candidatesTokenCount": output_tokens,
+                "candidatesTokenCount": total,
                 "thoughtsTokenCount": 0,
                 "cachedContentTokenCount": 0,
-                "totalTokenCount": self.prompt_tokens + output_tokens,
+                "totalTokenCount": self.prompt_tokens + total,
             }),
         );
         if let Some(version) = response.model_version {
@@ -271,7 +320,8 @@ impl Protocol for Generate {
         Rendered {
             body: serialize(&body),
             prompt_tokens: self.prompt_tokens,
-            output_tokens,
+            output_tokens: total,
+            embedded: 0,
         }
     }
 }

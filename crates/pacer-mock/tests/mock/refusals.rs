@@ -79,7 +79,7 @@ async fn models_unknown_paths_and_malformed_json() {
         StatusCode::NOT_FOUND
     );
 
-    let reply = client.post("/v1/embeddings", &json!({})).await;
+    let reply = client.post("/v1/audio/speech", &json!({})).await;
     assert_eq!(reply.status, StatusCode::NOT_FOUND);
     assert_eq!(reply.error().0, "invalid_request_error");
 

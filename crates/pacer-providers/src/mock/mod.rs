@@ -3,9 +3,16 @@
 //! and settings that inject latency, transient failures and rate-limit errors. A request
 //! with an output schema gets a JSON value that fits it (simple schemas only), or, at the
 //! `invalid_json_rate`, broken JSON that the lane's validator refuses.
+//!
+//! It answers every request shape: embeddings ([`embedding`]), tool calls (`tools`),
+//! refusals ([`REFUSAL_MARKER`]), images (billed, not looked at); [`reply`] says which
+//! request gets which reply. `pacer mock` builds its replies on the same functions, so the
+//! in-process mock and the mock server agree.
 
+mod embed;
 mod reply;
 mod structured;
+mod tools;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -13,7 +20,8 @@ use std::time::Duration;
 use async_trait::async_trait;
 use pacer_core::{Accounting, ErrorKind, Provider, ProviderError, Request, Response};
 
-pub use reply::reply;
+pub use embed::{DEFAULT_DIMENSIONS, dimensions, embedding};
+pub use reply::{REFUSAL_MARKER, REFUSAL_TEXT, output_tokens, reply};
 
 /// How the mock behaves.
 #[derive(Clone, Debug, PartialEq)]
@@ -140,11 +148,14 @@ impl Provider for MockProvider {
             return Err(err);
         }
         let mut response = reply(request);
-        // Its own draw (the call number salted), independent of the failure draw.
+        // Its own draw (the call number salted), independent of the failure draw. Only a
+        // JSON answer is broken: not a tool call nor a refusal.
         if request.params.schema.is_some()
             && self.config.invalid_json_rate > 0.0
             && reply::unit_draw(request, call ^ INVALID_JSON_SALT) < self.config.invalid_json_rate
             && let Some(first) = response.choices.first_mut()
+            && first.finish_reason == pacer_core::FinishReason::Stop
+            && first.tool_calls.is_empty()
         {
             first.text = structured::broken(&first.text);
         }

@@ -1,7 +1,38 @@
-//! The mock's deterministic replies: text, usage and log-probabilities derived from a hash of
-//! the request.
+//! The mock's deterministic replies: text, tool calls, refusals, usage and
+//! log-probabilities derived from a hash of the request.
+//!
+//! What a request gets, in this order:
+//!
+//! 1. an embedding request: a vector per input ([`embedding`](super::embedding));
+//! 2. a last user message holding [`REFUSAL_MARKER`]: [`REFUSAL_TEXT`], finish reason
+//!    `refusal` (never cut by `max_tokens`);
+//! 3. a conversation whose last message is a tool result: a text answer that quotes it
+//!    (`The get_weather tool returned: ...`), or JSON for an output schema;
+//! 4. tools and a choice that calls one ([`tools`](super::tools)): a tool call, finish reason
+//!    `tool_calls`;
+//! 5. an output schema: a JSON value that fits it;
+//! 6. otherwise 8 to 64 words of the mock's vocabulary, cut at `max_tokens` (finish reason
+//!    `length`).
+//!
+//! The hash covers the model, each message's role, text and tool calls, and the sampling
+//! parameters; images do not change the words, only the prompt tokens. Prompt tokens are
+//! `pacer_core::estimate_request` at four characters a token, images billed by OpenAI's
+//! rule; output tokens are one a word, plus one for each tool call and its arguments' JSON
+//! at four characters a token.
 
-use pacer_core::{Choice, FinishReason, Request, Response, TokenLogprob, Usage, estimate_tokens};
+use pacer_core::{
+    Choice, FinishReason, ImageBilling, Request, Response, Role, TokenLogprob, Usage,
+    estimate_request,
+};
+
+use super::tools;
+
+/// The marker that makes the mock refuse: a last user message holding it gets
+/// [`REFUSAL_TEXT`] with finish reason `refusal`.
+pub const REFUSAL_MARKER: &str = "[refuse]";
+
+/// What the mock says when it refuses.
+pub const REFUSAL_TEXT: &str = "I'm sorry, but I can't help with that request.";
 
 /// The mock's vocabulary.
 pub(crate) const WORDS: [&str; 32] = [
@@ -43,7 +74,7 @@ pub(crate) const WORDS: [&str; 32] = [
 const LOGPROB_TOKENS: usize = 50;
 
 /// FNV-1a: stable across Rust versions and platforms, unlike `DefaultHasher`.
-fn fnv(bytes: &[u8], mut hash: u64) -> u64 {
+pub(crate) fn fnv(bytes: &[u8], mut hash: u64) -> u64 {
     for b in bytes {
         hash ^= u64::from(*b);
         hash = hash.wrapping_mul(0x0100_0000_01b3);
@@ -56,6 +87,10 @@ fn request_hash(request: &Request) -> u64 {
     for m in &request.messages {
         h = fnv(m.role.as_str().as_bytes(), h);
         h = fnv(m.text().as_bytes(), h);
+        for call in &m.tool_calls {
+            h = fnv(call.name.as_bytes(), h);
+            h = fnv(call.arguments_text().as_bytes(), h);
+        }
     }
     let p = &request.params;
     let params = format!(
@@ -81,16 +116,19 @@ pub(crate) fn splitmix(mut x: u64) -> u64 {
 
 /// The mock's reply to `request`: the same request always gets the same reply.
 pub fn reply(request: &Request) -> Response {
+    if request.is_embedding() {
+        return super::embed::reply(request);
+    }
     let seed = request_hash(request);
     let choices: Vec<Choice> = (0..request.n())
         .map(|i| choice(request, splitmix(seed ^ u64::from(i))))
         .collect();
-    let output_tokens = choices.iter().map(|c| word_count(&c.text)).sum();
+    let output_tokens = choices.iter().map(output_tokens).sum();
     Response {
         model_version: Some(format!("{}-mock-1", request.model)),
         choices,
         usage: Usage {
-            input_tokens: estimate_tokens(&request.messages),
+            input_tokens: prompt_tokens(request),
             output_tokens,
             ..Usage::default()
         },
@@ -99,20 +137,86 @@ pub fn reply(request: &Request) -> Response {
     }
 }
 
+/// The prompt tokens the mock bills `request`: Pacer's estimate at four characters a token,
+/// images by OpenAI's rule, tools' definitions included.
+pub(crate) fn prompt_tokens(request: &Request) -> u64 {
+    estimate_request(
+        request,
+        |text| (text.chars().count() as u64).div_ceil(4),
+        ImageBilling::OpenAi,
+    )
+}
+
+/// The output tokens the mock bills for `choice`: one a word of its text, and for each
+/// tool call one plus its arguments' JSON at four characters a token.
+pub fn output_tokens(choice: &Choice) -> u64 {
+    let calls: u64 = choice
+        .tool_calls
+        .iter()
+        .map(|call| 1 + (call.arguments_text().chars().count() as u64).div_ceil(4))
+        .sum();
+    word_count(&choice.text) + calls
+}
+
 fn word_count(text: &str) -> u64 {
     text.split_whitespace().count() as u64
 }
 
+/// Whether the last user message holds the [`REFUSAL_MARKER`].
+fn refuses(request: &Request) -> bool {
+    tools::last_user_text(request).is_some_and(|text| text.contains(REFUSAL_MARKER))
+}
+
+/// The answer to a conversation whose last message is a tool result, quoting it; `None`
+/// when the last message is no tool result.
+fn tool_result_answer(request: &Request) -> Option<String> {
+    let last = request.messages.last().filter(|m| m.role == Role::Tool)?;
+    // The tool's name, from the call the result answers.
+    let name = last.tool_call_id.as_deref().and_then(|id| {
+        request
+            .messages
+            .iter()
+            .flat_map(|m| &m.tool_calls)
+            .find(|call| call.id == id)
+            .map(|call| call.name.as_str())
+    });
+    let result = last.text();
+    Some(match name {
+        Some(name) => format!("The {name} tool returned: {result}"),
+        None => format!("The tool returned: {result}"),
+    })
+}
+
+/// `text` cut to at most `max` words, and why it ended.
+fn capped(text: String, max: Option<u32>) -> (String, FinishReason) {
+    let max = max.map_or(usize::MAX, |m| m as usize);
+    if text.split_whitespace().count() <= max {
+        return (text, FinishReason::Stop);
+    }
+    let kept: Vec<&str> = text.split_whitespace().take(max).collect();
+    (kept.join(" "), FinishReason::Length)
+}
+
 fn choice(request: &Request, mut state: u64) -> Choice {
-    if let Some(schema) = &request.params.schema {
+    if refuses(request) {
+        return Choice::text(REFUSAL_TEXT, FinishReason::Refusal);
+    }
+    let schema = request.params.schema.as_ref();
+    if let Some(answer) = tool_result_answer(request)
+        && schema.is_none()
+    {
+        let (text, finish_reason) = capped(answer, request.params.max_tokens);
+        return Choice::text(text, finish_reason);
+    }
+    if let Some(tool) = tools::chosen(request) {
+        let mut choice = Choice::text("", FinishReason::ToolCalls);
+        choice.tool_calls = vec![tools::call(request, tool, state)];
+        return choice;
+    }
+    if let Some(schema) = schema {
         // Structured output: a value for the schema, never cut short.
-        return Choice {
-            text: super::structured::value_for(schema, state).to_string(),
-            finish_reason: FinishReason::Stop,
-            logprobs: None,
-            parsed: None,
-            tool_calls: Vec::new(),
-        };
+        let text = super::structured::value_for(schema, state).to_string();
+        return Choice::text(text, FinishReason::Stop);
     }
     let wanted = 8 + (state % 57) as usize;
     let max = request.params.max_tokens.map_or(usize::MAX, |m| m as usize);
@@ -133,11 +237,8 @@ fn choice(request: &Request, mut state: u64) -> Choice {
         }
     }
     Choice {
-        text: words.join(" "),
-        finish_reason,
         logprobs: request.params.logprobs.then_some(logprobs),
-        parsed: None,
-        tool_calls: Vec::new(),
+        ..Choice::text(words.join(" "), finish_reason)
     }
 }
 
@@ -209,5 +310,97 @@ mod tests {
         assert_eq!(r.choices.len(), 3);
         let words: u64 = r.choices.iter().map(|c| word_count(&c.text)).sum();
         assert_eq!(r.usage.output_tokens, words);
+    }
+
+    fn with_tools(prompt: &str) -> Request {
+        let mut request = Request::text("m", None, prompt);
+        request.params.tools = vec![pacer_core::Tool {
+            name: "get_weather".into(),
+            description: None,
+            parameters: serde_json::json!({
+                "type": "object",
+                "properties": {"city": {"type": "string"}},
+            }),
+        }];
+        request
+    }
+
+    #[test]
+    fn the_refusal_marker_refuses_whatever_else_is_asked() {
+        let mut request = with_tools("Please [refuse] to call get_weather.");
+        request.params.n = 2;
+        let r = reply(&request);
+        for choice in &r.choices {
+            assert_eq!(choice.finish_reason, FinishReason::Refusal);
+            assert_eq!(choice.text, REFUSAL_TEXT);
+            assert!(choice.tool_calls.is_empty());
+        }
+        assert_eq!(r.usage.output_tokens, 2 * word_count(REFUSAL_TEXT));
+        // Only the last user message counts.
+        let mut earlier = Request::text("m", None, "[refuse]");
+        earlier
+            .messages
+            .push(pacer_core::Message::new(Role::Assistant, "No."));
+        earlier
+            .messages
+            .push(pacer_core::Message::new(Role::User, "Please?"));
+        assert_eq!(reply(&earlier).choices[0].finish_reason, FinishReason::Stop);
+    }
+
+    #[test]
+    fn a_named_tool_is_called_and_its_result_answered() {
+        let request = with_tools("What does get_weather say of Paris?");
+        let r = reply(&request);
+        let choice = &r.choices[0];
+        assert_eq!(choice.finish_reason, FinishReason::ToolCalls);
+        assert_eq!(choice.text, "");
+        let call = &choice.tool_calls[0];
+        assert_eq!(call.name, "get_weather");
+        assert_eq!(r.usage.output_tokens, output_tokens(choice));
+        assert!(r.usage.output_tokens > 1);
+        // Tools' definitions are billed as prompt.
+        let plain = Request::text("m", None, "What does get_weather say of Paris?");
+        assert!(r.usage.input_tokens > reply(&plain).usage.input_tokens);
+
+        let mut follow = request.clone();
+        let mut turn = pacer_core::Message::new(Role::Assistant, "");
+        turn.tool_calls = vec![call.clone()];
+        follow.messages.push(turn);
+        let mut result = pacer_core::Message::new(Role::Tool, "18 degrees and sunny");
+        result.tool_call_id = Some(call.id.clone());
+        follow.messages.push(result);
+        let answer = &reply(&follow).choices[0];
+        assert_eq!(answer.finish_reason, FinishReason::Stop);
+        assert_eq!(
+            answer.text,
+            "The get_weather tool returned: 18 degrees and sunny"
+        );
+        follow.params.max_tokens = Some(3);
+        let cut = &reply(&follow).choices[0];
+        assert_eq!(
+            (cut.text.as_str(), &cut.finish_reason),
+            ("The get_weather tool", &FinishReason::Length)
+        );
+    }
+
+    #[test]
+    fn images_add_prompt_tokens_but_not_words() {
+        use pacer_core::{Content, Image, Part};
+        let text = Request::text("m", None, "Describe this.");
+        let mut with_image = text.clone();
+        with_image.messages[0].content = Content::Parts(vec![
+            Part::Text {
+                text: "Describe this.".into(),
+            },
+            Part::Image {
+                image_url: Image {
+                    url: "https://example.com/cat.png".into(),
+                    detail: Some("low".into()),
+                },
+            },
+        ]);
+        let (a, b) = (reply(&text), reply(&with_image));
+        assert_eq!(a.choices, b.choices);
+        assert_eq!(b.usage.input_tokens, a.usage.input_tokens + 85);
     }
 }

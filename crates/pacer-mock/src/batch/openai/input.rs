@@ -165,20 +165,16 @@ fn check(
 /// when the line is processed, as the live endpoint checks it.
 fn check_body(shared: &Shared, endpoint: Endpoint, body: &Map<String, Value>) -> Result<(), Fault> {
     if body.get("stream") == Some(&Value::Bool(true)) {
-        let api = match endpoint {
-            Endpoint::Chat => "Chat Completions",
-            Endpoint::Completions => "Completions",
-        };
         return Err((
             "streaming_unsupported",
-            format!("{api}: Streaming is not supported in the Batch API."),
+            format!(
+                "{}: Streaming is not supported in the Batch API.",
+                endpoint.name()
+            ),
             Some("body.stream".into()),
         ));
     }
-    let (field, name) = match endpoint {
-        Endpoint::Chat => ("messages", "Messages"),
-        Endpoint::Completions => ("prompt", "Prompt"),
-    };
+    let (field, name) = endpoint.required();
     for (field, name) in [("model", "Model"), (field, name)] {
         if body.get(field).is_none_or(Value::is_null) {
             return Err((

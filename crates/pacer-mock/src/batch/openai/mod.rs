@@ -1,6 +1,7 @@
 //! OpenAI's Batch API: input files uploaded to `/v1/files`, batches made of them at
 //! `/v1/batches`, their results served back as output and error files. Batches of
-//! `/v1/chat/completions` and `/v1/completions` lines are served.
+//! `/v1/chat/completions`, `/v1/completions`, `/v1/embeddings` and `/v1/responses` lines
+//! are served, each line answered with the body its live endpoint gives.
 //!
 //! As OpenAI does, the input file is checked when the batch is created: a file that cannot
 //! be found, a line that is not JSON or lacks a field, a repeated `custom_id`, a streaming
@@ -8,6 +9,7 @@
 //! listing each line at fault; so does the enqueued-token limit. A body the live endpoint
 //! would refuse for its parameters is a line whose result is that 4xx.
 
+mod endpoint;
 mod files;
 mod input;
 mod output;
@@ -20,12 +22,11 @@ use tokio::time::Instant;
 use super::clock::{End, Phase};
 use super::lines::Sent;
 use super::store::{Api, Batch};
-use crate::complete::Prepared;
-use crate::endpoints::{self, OpenAi};
+use crate::endpoints;
 use crate::handler::{BodyError, Shared, read_body};
-use crate::requests::{ChatRequest, CompletionRequest};
 use crate::respond::{Dropped, Reply, bad_request, error, json_value};
 use crate::stats::Counters;
+use endpoint::Endpoint;
 
 /// An OpenAI batch or file endpoint.
 #[derive(Debug)]
@@ -108,36 +109,6 @@ pub(crate) struct Submission {
     model: Option<String>,
 }
 
-/// The endpoints a batch may run.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Endpoint {
-    Chat,
-    Completions,
-}
-
-impl Endpoint {
-    /// Every endpoint a batch may run.
-    const ALL: [Endpoint; 2] = [Endpoint::Chat, Endpoint::Completions];
-
-    /// Its path, as a batch and its lines name it.
-    fn path(self) -> &'static str {
-        match self {
-            Endpoint::Chat => "/v1/chat/completions",
-            Endpoint::Completions => "/v1/completions",
-        }
-    }
-
-    /// A line's body checked and priced as this endpoint checks it live.
-    fn prepare(self, shared: &Shared, body: &[u8]) -> Result<Prepared<OpenAi>, Box<Reply>> {
-        match self {
-            Endpoint::Chat => endpoints::parse::<ChatRequest>(body)
-                .and_then(|wire| endpoints::prepare_chat(shared, wire)),
-            Endpoint::Completions => endpoints::parse::<CompletionRequest>(body)
-                .and_then(|wire| endpoints::prepare_completion(shared, wire)),
-        }
-    }
-}
-
 /// The batch object of an OpenAI batch (null for another API's, which no caller passes).
 fn object(batch: &Batch, now: Instant) -> Value {
     match &batch.api {
@@ -203,8 +174,8 @@ fn read_create(body: &[u8]) -> Result<Create, Box<Reply>> {
     let Some(endpoint) = Endpoint::ALL.into_iter().find(|e| e.path() == path) else {
         return Err(Box::new(bad_request(
             format!(
-                "Invalid value: '{path}'. Supported values are: '/v1/chat/completions' and \
-                 '/v1/completions'."
+                "Invalid value: '{path}'. Supported values are: '/v1/chat/completions', \
+                 '/v1/completions', '/v1/embeddings' and '/v1/responses'."
             ),
             Some("endpoint"),
             Some("invalid_value"),

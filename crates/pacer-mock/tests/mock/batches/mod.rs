@@ -5,6 +5,7 @@
 mod anthropic;
 mod gemini;
 mod openai;
+mod openai_endpoints;
 mod openai_refusals;
 
 use std::time::Duration;

@@ -36,7 +36,7 @@ async fn bad_files_and_the_queue_limit_fail_batches_as_openai_does() {
             .contains("Must be .jsonl")
     );
     let reply = client
-        .post("/v1/batches", &json!({"input_file_id": "file-1", "endpoint": "/v1/embeddings", "completion_window": "24h"}))
+        .post("/v1/batches", &json!({"input_file_id": "file-1", "endpoint": "/v1/moderations", "completion_window": "24h"}))
         .await;
     assert_eq!(
         reply.error(),

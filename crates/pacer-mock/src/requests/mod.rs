@@ -5,14 +5,21 @@
 //! 400 naming it. A body that is a JSON array rather than an object is refused too: serde
 //! would read a struct from an array of its fields, but a struct with a flattened field
 //! (`extra`, `_rest`) reads only objects.
+//!
+//! A chat request's content parts, tools, `tool_choice`, assistant `tool_calls` and `tool`
+//! messages are read too ([`messages`], [`crate::tools`]).
+
+mod messages;
 
 use pacer_core::{Message, Params, Request, Role};
 use serde::Deserialize;
 use serde::de::IgnoredAny;
 use serde_json::{Map, Value};
 
-use crate::content;
 use crate::replies::REASONING_PER_TOKEN;
+use crate::respond::Reply;
+use crate::tools::{self, Api};
+pub(crate) use messages::ChatMessage;
 
 /// `POST /v1/chat/completions`.
 #[derive(Debug, Deserialize)]
@@ -40,19 +47,17 @@ pub(crate) struct ChatRequest {
     pub(crate) logprobs: Option<bool>,
     #[serde(default)]
     pub(crate) top_logprobs: Option<u8>,
+    /// The functions the model may call, read by [`tools::tools`].
+    #[serde(default)]
+    pub(crate) tools: Option<Value>,
+    /// Whether and which function the model must call, read by [`tools::choice`].
+    #[serde(default)]
+    pub(crate) tool_choice: Option<Value>,
     /// Everything else, of any type: `stream`, `stream_options` and `response_format` are
     /// read from here, so that a client's value the mock does not understand is ignored
     /// rather than refused.
     #[serde(flatten)]
     pub(crate) extra: Map<String, Value>,
-}
-
-/// One chat message; content parts are read as their text.
-#[derive(Debug, Deserialize)]
-pub(crate) struct ChatMessage {
-    pub(crate) role: String,
-    #[serde(default, deserialize_with = "content::text")]
-    pub(crate) content: String,
 }
 
 /// `POST /v1/completions`, the legacy text API.
@@ -81,18 +86,13 @@ pub(crate) struct CompletionRequest {
     _rest: IgnoredAny,
 }
 
-fn role(name: &str) -> Role {
-    match name {
-        "system" | "developer" => Role::System,
-        "assistant" => Role::Assistant,
-        _ => Role::User,
-    }
-}
-
 /// Pacer's request for a chat request. A reasoning model's `max_completion_tokens` covers
 /// its reasoning too, so the visible output gets a third of it. A `response_format` of type
-/// `json_schema` becomes the output schema, so the reply is JSON that fits it.
-pub(crate) fn chat_request(wire: ChatRequest, reasoning: bool) -> Request {
+/// `json_schema` becomes the output schema, so the reply is JSON that fits it. The 400 for
+/// messages or tools OpenAI refuses.
+pub(crate) fn chat_request(wire: ChatRequest, reasoning: bool) -> Result<Request, Box<Reply>> {
+    let tools = tools::tools(wire.tools.as_ref(), Api::Chat)?;
+    let tool_choice = tools::choice(wire.tool_choice.as_ref(), &tools, Api::Chat)?;
     let schema = wire
         .extra
         .get("response_format")
@@ -105,12 +105,8 @@ pub(crate) fn chat_request(wire: ChatRequest, reasoning: bool) -> Request {
     } else {
         cap
     };
-    Request {
-        messages: wire
-            .messages
-            .into_iter()
-            .map(|m| Message::new(role(&m.role), m.content))
-            .collect(),
+    Ok(Request {
+        messages: messages::messages(wire.messages)?,
         model: wire.model,
         params: Params {
             temperature: wire.temperature,
@@ -123,10 +119,12 @@ pub(crate) fn chat_request(wire: ChatRequest, reasoning: bool) -> Request {
             // The reply always computes at least one alternative; the wire reply keeps `k`.
             top_logprobs: Some(wire.top_logprobs.unwrap_or(0).max(1)),
             schema,
+            tools,
+            tool_choice,
             ..Params::default()
         },
         inputs: Vec::new(),
-    }
+    })
 }
 
 /// Pacer's request for a legacy completion: the prompt as one user message.
@@ -152,7 +150,7 @@ pub(crate) fn completion_request(wire: CompletionRequest) -> Request {
 #[cfg(test)]
 mod tests {
     use super::{ChatRequest, CompletionRequest, chat_request, completion_request};
-    use pacer_core::{Message, Role};
+    use pacer_core::{Content, Message, Part, Role, ToolChoice};
     use serde_json::json;
 
     fn chat(value: serde_json::Value) -> Result<ChatRequest, serde_json::Error> {
@@ -166,21 +164,28 @@ mod tests {
             "messages": [
                 {"role": "developer", "content": [{"type": "text", "text": "Be brief."}]},
                 {"role": "assistant", "content": null},
-                {"role": "tool"},
+                {"role": "user", "content": "Hi"},
             ],
             "response_format": {"type": "json_schema", "json_schema": {"schema": {"type": "object"}}},
             "stream": "not a bool",
+            "tools": [{"type": "function", "function": {"name": "f"}}],
+            "tool_choice": "required",
         }))
         .unwrap();
-        let request = chat_request(wire, false);
+        let request = chat_request(wire, false).unwrap();
+        let system = Content::Parts(vec![Part::Text {
+            text: "Be brief.".into(),
+        }]);
         assert_eq!(
             request.messages,
             [
-                Message::new(Role::System, "Be brief."),
+                Message::new(Role::System, system),
                 Message::new(Role::Assistant, ""),
-                Message::new(Role::User, ""),
+                Message::new(Role::User, "Hi"),
             ]
         );
+        assert_eq!(request.params.tools[0].name, "f");
+        assert_eq!(request.params.tool_choice, Some(ToolChoice::Required));
         assert_eq!(
             request.params.schema.as_deref(),
             Some(&json!({"type": "object"}))
@@ -192,7 +197,7 @@ mod tests {
     fn a_reasoning_cap_leaves_a_third_for_the_visible_output() {
         let wire = chat(json!({"model": "o4-mini", "messages": [], "max_completion_tokens": 30}));
         assert_eq!(
-            chat_request(wire.unwrap(), true).params.max_tokens,
+            chat_request(wire.unwrap(), true).unwrap().params.max_tokens,
             Some(10)
         );
     }

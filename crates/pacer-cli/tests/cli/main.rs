@@ -17,4 +17,5 @@ mod resume;
 mod run;
 mod schema;
 mod serve;
+mod shapes;
 mod validate;

@@ -214,8 +214,14 @@ pub(crate) fn chat_response(body: &[u8]) -> Result<Response, ProviderError> {
         |c| c.index,
         |c| {
             let logprobs = c.logprobs.and_then(|l| l.content).map(token_logprobs);
+            // A refusal comes with no content: its text is the answer, and the reason says so.
+            let refused = c.message.content.is_none() && c.message.refusal.is_some();
             Choice {
-                finish_reason: finish_reason(c.finish_reason.as_deref()),
+                finish_reason: if refused {
+                    FinishReason::Refusal
+                } else {
+                    finish_reason(c.finish_reason.as_deref())
+                },
                 text: c.message.content.or(c.message.refusal).unwrap_or_default(),
                 logprobs,
                 parsed: None,

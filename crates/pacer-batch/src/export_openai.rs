@@ -191,8 +191,10 @@ fn response_body(record: &Record) -> Value {
         }));
     }
     for call in record.tool_calls.iter().flatten() {
-        output.push(json!({"type": "function_call", "call_id": call.id, "name": call.name,
-                           "arguments": call.arguments_text(), "status": "completed"}));
+        output.push(
+            json!({"type": "function_call", "call_id": call.id, "name": call.name,
+                           "arguments": call.arguments_text(), "status": "completed"}),
+        );
     }
     let incomplete = match record.finish_reason.as_ref().map(|f| f.as_str()) {
         Some("length") => Some("max_output_tokens"),

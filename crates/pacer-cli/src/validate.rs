@@ -115,6 +115,18 @@ pub async fn main(args: ValidateArgs) -> anyhow::Result<ExitCode> {
             );
             failed = true;
         }
+        if model.embed.is_some() && provider.embedding_limits().is_none() {
+            say(
+                &mut out,
+                false,
+                format!(
+                    "{}: an embedding model, but {} has no embeddings API (openai, gemini and mock do)",
+                    model.label,
+                    provider.kind()
+                ),
+            );
+            failed = true;
+        }
         let worst =
             |p: pacer_core::Price| p.worst_case(estimate.input_tokens, estimate.max_output_tokens);
         let live = model.price.map(worst);
@@ -265,7 +277,7 @@ fn embed_estimate(
     reader: PromptReader,
 ) -> Estimate {
     let mut e = Estimate::default();
-    let (max_inputs, max_tokens) = provider.embedding_limits();
+    let (max_inputs, max_tokens) = provider.embedding_limits().unwrap_or((1, u64::MAX));
     let max_inputs = max_inputs.min(embed.batch).max(1) as u64;
     let (mut inputs, mut tokens) = (0u64, 0u64);
     for prompt in reader.with_limit(config.num_prompts).flatten() {

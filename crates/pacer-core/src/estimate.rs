@@ -11,7 +11,11 @@ const PER_REQUEST_OVERHEAD: u64 = 3;
 /// close to what BPE tokenizers give for English text and errs on the high side for code;
 /// images count by OpenAI's tile rule.
 pub fn estimate_tokens(messages: &[Message]) -> u64 {
-    estimate_with(messages, |text| (text.chars().count() as u64).div_ceil(4), ImageBilling::OpenAi)
+    estimate_with(
+        messages,
+        |text| (text.chars().count() as u64).div_ceil(4),
+        ImageBilling::OpenAi,
+    )
 }
 
 /// Estimates the prompt tokens of `messages` with `count` for each text and `billing` for
@@ -75,6 +79,9 @@ mod tests {
     fn an_embedding_request_counts_its_inputs_only() {
         let request = Request::embedding("e", vec!["hello".into(), "hi".into()]);
         let count = |text: &str| (text.len() as u64).div_ceil(4);
-        assert_eq!(estimate_request(&request, count, ImageBilling::OpenAi), 2 + 1);
+        assert_eq!(
+            estimate_request(&request, count, ImageBilling::OpenAi),
+            2 + 1
+        );
     }
 }

@@ -30,5 +30,5 @@ pub use price::Price;
 pub use provider::{Accounting, DEFAULT_MAX_TOKENS, Provider};
 pub use ratelimit::{LimitDimension, LimitReading, RateLimitInfo, parse_duration, retry_after};
 pub use response::{Choice, FinishReason, Response, TokenLogprob, Usage};
-pub use tools::{Tool, ToolCall, ToolChoice};
 pub use timestamp::{civil_from_days, days_from_civil, parse_rfc3339};
+pub use tools::{Tool, ToolCall, ToolChoice};

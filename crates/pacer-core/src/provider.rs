@@ -83,11 +83,12 @@ pub trait Provider: Send + Sync {
         false
     }
 
-    /// The most inputs one embedding request may carry, and the most input tokens over all
-    /// of them: a run packs prompts into requests up to both (OpenAI takes 2,048 inputs and
-    /// 300,000 tokens a request).
-    fn embedding_limits(&self) -> (usize, u64) {
-        (2048, 300_000)
+    /// Where the provider has an embeddings API: the most inputs one embedding request may
+    /// carry, and the most input tokens over all of them (a run packs prompts into requests up
+    /// to both). `None` (the default) for a provider without one: embedding models are refused
+    /// before anything is sent.
+    fn embedding_limits(&self) -> Option<(usize, u64)> {
+        None
     }
 
     /// The provider's batch API, where it has one (OpenAI, Anthropic, Gemini): the same

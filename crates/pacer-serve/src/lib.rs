@@ -1,17 +1,21 @@
 //! `pacer serve`: one rate-limiting, OpenAI-compatible gateway shared by many client
 //! processes.
 //!
-//! Clients speak OpenAI's API (`POST /v1/chat/completions`, `POST /v1/completions`,
-//! `GET /v1/models`) with a gateway key; each request is routed by its `model` to a
-//! configured entry, waits under that entry's [`Limiter`](pacer_limit::Limiter) for capacity
-//! (up to a maximum queue wait, then 429 with `retry-after`), is sent upstream, and is retried
-//! under the engine's [`RetryPolicy`] while nothing has reached the
-//! client yet. OpenAI-compatible upstreams get the client's body as it is (streams pass
-//! through as server-sent events); Anthropic, Gemini and mock entries are translated from and
-//! to OpenAI's chat format. Every request is one [`Lane::call`](pacer_engine::Lane::call) on
-//! its model's lane, so a key the upstream refuses or a quota used up stops that model (its
-//! later requests are answered at once), and a budget caps what all models spend. `GET /metrics` serves Prometheus text, `GET /health` says it is
-//! up, and every request writes one JSON line to the usage log.
+//! Clients speak OpenAI's API (`POST /v1/chat/completions`, `POST /v1/responses`,
+//! `POST /v1/embeddings`, `POST /v1/completions`, `GET /v1/models`) with a gateway key; each
+//! request is routed by its `model` to a configured entry, waits under that entry's
+//! [`Limiter`](pacer_limit::Limiter) for capacity (up to a maximum queue wait, then 429 with
+//! `retry-after`), is sent upstream, and is retried under the engine's [`RetryPolicy`] while
+//! nothing has reached the client yet. OpenAI-compatible upstreams get the client's chat,
+//! Responses API and legacy completion bodies as they are (streams pass through as
+//! server-sent events), paced by what they estimate to (images and tools counted);
+//! Anthropic, Gemini and mock entries are translated from and to the endpoint's shape
+//! (content parts, tools and tool calls included). Embedding requests go through each
+//! entry's provider and come back in OpenAI's embeddings list. Every request is one
+//! [`Lane::call`](pacer_engine::Lane::call) on its model's lane, so a key the upstream
+//! refuses or a quota used up stops that model (its later requests are answered at once),
+//! and a budget caps what all models spend. `GET /metrics` serves Prometheus text,
+//! `GET /health` says it is up, and every request writes one JSON line to the usage log.
 
 mod gateway;
 mod metrics;
@@ -54,11 +58,13 @@ impl std::fmt::Debug for GatewayKey {
 /// How one entry's requests reach its API.
 #[derive(Clone)]
 pub enum Upstream {
-    /// An OpenAI-compatible server: the client's body is forwarded as it is (`model`
-    /// replaced by the entry's name), streams pass through.
+    /// An OpenAI-compatible server: the client's chat, Responses API and legacy completion
+    /// bodies are forwarded as they are (`model` replaced by the entry's name), streams pass
+    /// through; embedding requests go through the provider to `/embeddings`.
     OpenAi(OpenAiConfig),
     /// Any other provider (Anthropic, Gemini, the mock): requests and replies are translated
-    /// from and to OpenAI's chat format; a stream is emulated as one chunk.
+    /// from and to OpenAI's chat, Responses API and embeddings shapes; a stream is emulated
+    /// from the whole reply.
     Provider(Arc<dyn Provider>),
 }
 

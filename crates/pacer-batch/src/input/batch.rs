@@ -47,7 +47,9 @@ pub(crate) fn to_prompt(
 pub(crate) fn is_request_body(fields: &Map<String, Value>) -> bool {
     matches!(fields.get("model"), Some(Value::String(_)))
         && !fields.contains_key("body")
-        && ["messages", "input"].iter().any(|key| fields.contains_key(*key))
+        && ["messages", "input"]
+            .iter()
+            .any(|key| fields.contains_key(*key))
 }
 
 /// The prompt a request body line describes: its `metadata` object's fields are the

@@ -71,7 +71,8 @@ pub(crate) fn send_packs(
     prompts: impl Iterator<Item = Prompt>,
     tx: &mpsc::Sender<WorkItem<Job>>,
 ) -> bool {
-    let (max_inputs, max_tokens) = packing.provider.embedding_limits();
+    // A provider without embeddings was refused before the run started.
+    let (max_inputs, max_tokens) = packing.provider.embedding_limits().unwrap_or((1, u64::MAX));
     let max_inputs = max_inputs.min(packing.settings.batch).max(1);
     let mut pack = Pack::default();
     for prompt in prompts {
@@ -114,7 +115,8 @@ pub(crate) fn send_packs(
 
 /// Sends one pack as a work item; false when the lane no longer listens.
 fn send(feed: &Feed, pack: Pack, tx: &mpsc::Sender<WorkItem<Job>>) -> bool {
-    let mut request = super::feed::request(&feed.model, &feed.params, Vec::new(), pack.params.as_ref());
+    let mut request =
+        super::feed::request(&feed.model, &feed.params, Vec::new(), pack.params.as_ref());
     request.inputs = pack.inputs;
     let first = &pack.members[0];
     let id = match pack.members.len() {
@@ -173,7 +175,9 @@ mod tests {
             input_tokens: 50,
             ..Usage::default()
         };
-        let shares: Vec<u64> = (0..3).map(|i| share(&usage, &members, i).input_tokens).collect();
+        let shares: Vec<u64> = (0..3)
+            .map(|i| share(&usage, &members, i).input_tokens)
+            .collect();
         assert_eq!(shares.iter().sum::<u64>(), 50);
         assert_eq!(shares, vec![11, 32, 7]);
     }

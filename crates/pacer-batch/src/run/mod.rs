@@ -57,10 +57,10 @@ use crate::{
 
 pub use batched::{BatchProgress, BatchSettings};
 pub use embed::EmbedSettings;
-pub use vectors::EMBEDDINGS_FILE;
 pub use feed::request as job_request;
 pub use model::{BatchModel, LaneCounters, Notice, Stopper};
 pub use report::{BatchError, Report};
+pub use vectors::EMBEDDINGS_FILE;
 
 /// Items read ahead of each lane, so that a fast lane never waits on the prompts file.
 const ITEMS_AHEAD: usize = 64;
@@ -181,6 +181,12 @@ impl Batch {
             }
             if self.budget.0.is_some() && model.lane.price.is_none() {
                 return Err(BatchError::NoPrice(model.label.clone()));
+            }
+            if model.embed.is_some() && model.provider.embedding_limits().is_none() {
+                return Err(BatchError::NoEmbeddings {
+                    label: model.label.clone(),
+                    provider: model.provider.kind(),
+                });
             }
             if model.batch.is_some() && model.embed.is_some() {
                 return Err(BatchError::EmbeddingBatch(model.label.clone()));

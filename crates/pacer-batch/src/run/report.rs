@@ -80,6 +80,16 @@ pub enum BatchError {
         /// The provider.
         provider: &'static str,
     },
+    /// An embedding model on a provider without an embeddings API.
+    #[error(
+        "`{label}` is an embedding model, but its provider ({provider}) has no embeddings API: embeddings work with openai (and compatible servers), gemini and mock"
+    )]
+    NoEmbeddings {
+        /// The model's label.
+        label: String,
+        /// The provider.
+        provider: &'static str,
+    },
     /// Batch mode for an embedding model, which Pacer sends live only.
     #[error(
         "`{0}` is an embedding model set to batch mode: embedding models run live (packed many texts a request); set `mode = \"live\"` on it"

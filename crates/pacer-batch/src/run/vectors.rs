@@ -36,7 +36,11 @@ pub(crate) fn pack_records(
             response.usage,
             response.model_version.clone(),
         ),
-        Err(error) => (Vec::new().into_iter(), error.usage.unwrap_or_default(), None),
+        Err(error) => (
+            Vec::new().into_iter(),
+            error.usage.unwrap_or_default(),
+            None,
+        ),
     };
     members
         .iter()

@@ -48,7 +48,9 @@ fn a_chat_with_images_tool_calls_and_results_reads_whole() {
     let Content::Parts(parts) = &prompt.messages[0].content else {
         panic!("parts expected: {:?}", prompt.messages[0].content)
     };
-    assert!(matches!(&parts[1], Part::Image { image_url } if image_url.detail.as_deref() == Some("low")));
+    assert!(
+        matches!(&parts[1], Part::Image { image_url } if image_url.detail.as_deref() == Some("low"))
+    );
     assert_eq!(prompt.messages[1].tool_calls[0].arguments, json!({"x": 1}));
     assert_eq!(prompt.messages[2].role, Role::Tool);
     assert_eq!(prompt.messages[2].tool_call_id.as_deref(), Some("call_1"));
@@ -140,11 +142,17 @@ fn bad_shapes_name_the_field() {
         message.contains("field `messages[0].content[0].image_url.url`: expected an https:// URL or a data:<media type>;base64,... URL, found a string"),
         "{message}"
     );
-    let message = error(json!({"prompt": "a", "tools": [{"type": "function", "function": {"name": ""}}]}));
+    let message =
+        error(json!({"prompt": "a", "tools": [{"type": "function", "function": {"name": ""}}]}));
     assert!(
-        message.contains("field `tools[0].function.name`: expected a non-empty string, found an empty string"),
+        message.contains(
+            "field `tools[0].function.name`: expected a non-empty string, found an empty string"
+        ),
         "{message}"
     );
     let message = error(json!({"custom_id": "x", "url": "/v1/images", "body": {"prompt": "a"}}));
-    assert!(message.contains("field `url`: expected /v1/chat/completions"), "{message}");
+    assert!(
+        message.contains("field `url`: expected /v1/chat/completions"),
+        "{message}"
+    );
 }

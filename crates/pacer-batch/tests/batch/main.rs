@@ -6,8 +6,8 @@ mod common;
 
 mod input_errors;
 mod input_formats;
-mod input_shapes;
 mod input_scan;
+mod input_shapes;
 mod input_stream;
 mod journal_export;
 mod journal_open;

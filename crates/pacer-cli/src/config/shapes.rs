@@ -48,7 +48,8 @@ pub(super) fn embed_settings(
     if entry.mode.as_deref() == Some("batch") {
         return Err(at(
             "mode",
-            "embedding models run live, packed many texts a request; remove mode = \"batch\"".into(),
+            "embedding models run live, packed many texts a request; remove mode = \"batch\""
+                .into(),
         ));
     }
     let defaults = EmbedSettings::default();
@@ -73,7 +74,10 @@ pub(super) fn tools(
         Some(tools) => pacer_core::parse::tools(tools).map_err(|e| {
             let e = e.under("tools");
             let field = e.field.clone().unwrap_or_default();
-            at(&field, format!("expected {}, found {}", e.expected, e.found))
+            at(
+                &field,
+                format!("expected {}, found {}", e.expected, e.found),
+            )
         })?,
     };
     let choice = entry
@@ -81,6 +85,11 @@ pub(super) fn tools(
         .as_ref()
         .map(pacer_core::parse::tool_choice)
         .transpose()
-        .map_err(|e| at("tool_choice", format!("expected {}, found {}", e.expected, e.found)))?;
+        .map_err(|e| {
+            at(
+                "tool_choice",
+                format!("expected {}, found {}", e.expected, e.found),
+            )
+        })?;
     Ok((tools, choice))
 }

@@ -71,9 +71,13 @@ async fn a_cookbook_embedding_file_runs_as_it_is_packed_many_texts_a_request() {
     let dir = tempfile::tempdir().unwrap();
     write(dir.path(), "requests.jsonl", &cookbook(250));
     write(dir.path(), "run.toml", &embedding_config(""));
-    run_with(dir.path(), env(&server), &["run", "-c", "run.toml", "--quiet"])
-        .await
-        .expect_code(0);
+    run_with(
+        dir.path(),
+        env(&server),
+        &["run", "-c", "run.toml", "--quiet"],
+    )
+    .await
+    .expect_code(0);
     let stats = server.stats();
     assert_eq!(stats.embedding_requests, 3, "250 texts, 100 a request");
     assert_eq!(stats.embedding_inputs, 250);
@@ -82,9 +86,16 @@ async fn a_cookbook_embedding_file_runs_as_it_is_packed_many_texts_a_request() {
     let mut input_tokens = 0;
     for record in &records {
         assert_eq!(record["status"], "ok", "{record}");
-        assert_eq!(record["embedding"].as_array().unwrap().len(), 16, "{record}");
+        assert_eq!(
+            record["embedding"].as_array().unwrap().len(),
+            16,
+            "{record}"
+        );
         assert_eq!(record["batch_model"], "text-embedding-3-small");
-        assert!(record["row_id"].is_u64(), "the metadata object's fields: {record}");
+        assert!(
+            record["row_id"].is_u64(),
+            "the metadata object's fields: {record}"
+        );
         assert_eq!(record["tokens_used"]["output"], 0);
         input_tokens += record["tokens_used"]["input"].as_u64().unwrap();
     }
@@ -94,10 +105,18 @@ async fn a_cookbook_embedding_file_runs_as_it_is_packed_many_texts_a_request() {
     // The same vectors to the side file: each record points at its own.
     let side = tempfile::tempdir().unwrap();
     write(side.path(), "requests.jsonl", &cookbook(250));
-    write(side.path(), "run.toml", &embedding_config("embeddings_file = true\n"));
-    run_with(side.path(), env(&server), &["run", "-c", "run.toml", "--quiet"])
-        .await
-        .expect_code(0);
+    write(
+        side.path(),
+        "run.toml",
+        &embedding_config("embeddings_file = true\n"),
+    );
+    run_with(
+        side.path(),
+        env(&server),
+        &["run", "-c", "run.toml", "--quiet"],
+    )
+    .await
+    .expect_code(0);
     let bytes = std::fs::read(side.path().join("out/embeddings.f32")).unwrap();
     assert_eq!(bytes.len(), 250 * 16 * 4);
     let by_id = |records: &[Value], id: &str| {
@@ -225,9 +244,13 @@ async fn a_responses_api_entry_answers_and_a_mixed_batch_file_routes_by_url() {
          [[models]]\nname = \"o4-mini\"\ntype = \"openai\"\napi = \"responses\"\n\n\
          [[models]]\nname = \"text-embedding-3-small\"\ntype = \"openai\"\ndimensions = 8\n",
     );
-    run_with(dir.path(), env(&server), &["run", "-c", "run.toml", "--quiet"])
-        .await
-        .expect_code(0);
+    run_with(
+        dir.path(),
+        env(&server),
+        &["run", "-c", "run.toml", "--quiet"],
+    )
+    .await
+    .expect_code(0);
     let records = records(&dir.path().join("out"));
     let ids = |label: &str| {
         let mut ids: Vec<String> = records
@@ -250,7 +273,14 @@ async fn a_responses_api_entry_answers_and_a_mixed_batch_file_routes_by_url() {
     // The chat records exported as batch output lines keep their custom ids.
     pacer(
         dir.path(),
-        &["export", "out", "--format", "openai-batch", "--label", "o4-mini"],
+        &[
+            "export",
+            "out",
+            "--format",
+            "openai-batch",
+            "--label",
+            "o4-mini",
+        ],
     )
     .expect_code(0);
     let out = read_jsonl(&dir.path().join("out/batch_output.jsonl"));

@@ -151,11 +151,10 @@ fn part(field: &str, value: Value) -> Result<Part, ShapeError> {
         "image_url" | "input_image" => {
             let (url, detail) = match part.shift_remove("image_url") {
                 Some(Value::String(url)) => (url, part.shift_remove("detail")),
-                Some(Value::Object(mut image)) => {
-                    (url_of(&format!("{field}.image_url.url"), image.shift_remove("url"))?, {
-                        image.shift_remove("detail")
-                    })
-                }
+                Some(Value::Object(mut image)) => (
+                    url_of(&format!("{field}.image_url.url"), image.shift_remove("url"))?,
+                    { image.shift_remove("detail") },
+                ),
                 other => {
                     return Err(ShapeError::expected(
                         format!("{field}.image_url"),
@@ -202,7 +201,10 @@ fn anthropic_image(field: &str, source: Option<Value>) -> Result<Part, ShapeErro
         return Err(ShapeError::expected(field, SOURCE, source.as_ref()));
     };
     let url = match source.get("type").and_then(Value::as_str) {
-        Some("base64") => match (source.shift_remove("media_type"), source.shift_remove("data")) {
+        Some("base64") => match (
+            source.shift_remove("media_type"),
+            source.shift_remove("data"),
+        ) {
             (Some(Value::String(media_type)), Some(Value::String(data))) => {
                 format!("data:{media_type};base64,{data}")
             }
@@ -288,7 +290,11 @@ fn arguments(id: String, name: String, arguments: Option<Value>) -> ToolCall {
 }
 
 /// The non-empty string `key` of `item`, at `field`.
-fn string_field(field: &str, item: &mut Map<String, Value>, key: &str) -> Result<String, ShapeError> {
+fn string_field(
+    field: &str,
+    item: &mut Map<String, Value>,
+    key: &str,
+) -> Result<String, ShapeError> {
     match item.shift_remove(key) {
         Some(Value::String(text)) if !text.is_empty() => Ok(text),
         other => Err(ShapeError::expected(

@@ -26,7 +26,11 @@ pub struct ShapeError {
 
 impl ShapeError {
     /// `field` (empty for the value itself) holds `found` where it must hold `expected`.
-    pub fn expected(field: impl Into<String>, expected: &'static str, found: Option<&Value>) -> Self {
+    pub fn expected(
+        field: impl Into<String>,
+        expected: &'static str,
+        found: Option<&Value>,
+    ) -> Self {
         let field = field.into();
         Self {
             field: (!field.is_empty()).then_some(field),

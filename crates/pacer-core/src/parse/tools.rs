@@ -60,7 +60,10 @@ fn read_tool(at: &str, value: &Value) -> Result<Tool, ShapeError> {
         Some(Value::String(text)) => Some(text.clone()),
         other => return Err(error(format!("{at}.description"), "a string", other)),
     };
-    let parameters = match fields.get("parameters").or_else(|| fields.get("input_schema")) {
+    let parameters = match fields
+        .get("parameters")
+        .or_else(|| fields.get("input_schema"))
+    {
         None | Some(Value::Null) => serde_json::json!({"type": "object", "properties": {}}),
         Some(schema @ Value::Object(_)) => schema.clone(),
         other => {
@@ -135,8 +138,14 @@ mod tests {
             (json!("none"), ToolChoice::None),
             (json!("any"), ToolChoice::Required),
             (json!({"type": "required"}), ToolChoice::Required),
-            (json!({"type": "function", "function": {"name": "f"}}), ToolChoice::Tool("f".into())),
-            (json!({"type": "tool", "name": "f"}), ToolChoice::Tool("f".into())),
+            (
+                json!({"type": "function", "function": {"name": "f"}}),
+                ToolChoice::Tool("f".into()),
+            ),
+            (
+                json!({"type": "tool", "name": "f"}),
+                ToolChoice::Tool("f".into()),
+            ),
         ] {
             assert_eq!(tool_choice(&value).unwrap(), choice, "{value}");
         }

@@ -212,9 +212,9 @@ impl Provider for GeminiProvider {
         false
     }
 
-    fn embedding_limits(&self) -> (usize, u64) {
+    fn embedding_limits(&self) -> Option<(usize, u64)> {
         // batchEmbedContents takes 100 requests a call; each text's own cap is the model's.
-        (EMBED_BATCH_LIMIT, u64::MAX)
+        Some((EMBED_BATCH_LIMIT, u64::MAX))
     }
 
     fn batch_api(&self) -> Option<&dyn pacer_core::BatchApi> {

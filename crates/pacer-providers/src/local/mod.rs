@@ -196,7 +196,10 @@ fn refuse_what_it_cannot_take(request: &Request) -> Result<(), ProviderError> {
     } else if request.has_images() {
         Some("images")
     } else if !request.params.tools.is_empty()
-        || request.messages.iter().any(|m| m.role == pacer_core::Role::Tool)
+        || request
+            .messages
+            .iter()
+            .any(|m| m.role == pacer_core::Role::Tool)
     {
         Some("tools")
     } else {

@@ -127,6 +127,11 @@ fn status_of(kind: ErrorKind) -> u16 {
 
 #[async_trait]
 impl Provider for MockProvider {
+    fn embedding_limits(&self) -> Option<(usize, u64)> {
+        // OpenAI's embeddings API: 2,048 inputs and 300,000 tokens a request.
+        Some((2048, 300_000))
+    }
+
     fn kind(&self) -> &'static str {
         "mock"
     }

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use pacer_core::parse::ShapeError;
 use pacer_core::{ErrorKind, ProviderError};
 use pacer_engine::{Exhausted, StopReason};
 use serde_json::json;
@@ -25,10 +26,17 @@ pub(crate) enum GatewayError {
     UnreadableBody(String),
     /// The body is not a request the gateway can route or translate.
     InvalidRequest(String),
+    /// A field of the body is not the shape its endpoint takes.
+    Malformed(ShapeError),
     /// The `model` asked for is not configured.
     ModelNotServed { model: String, available: String },
     /// `/v1/completions` for an entry reached through translation.
     CompletionsNotServed,
+    /// `/v1/embeddings` for an entry whose provider has no embeddings API.
+    EmbeddingsNotServed { provider: &'static str },
+    /// A field that needs the upstream's own state (`previous_response_id`), for an entry
+    /// reached through translation.
+    NeedsPassThrough { field: &'static str },
     /// The client's own key is over its requests per minute.
     ClientRateLimited { wait: Duration },
     /// The model's capacity would not come within the queue bound.
@@ -80,7 +88,10 @@ impl GatewayError {
             GatewayError::BodyTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             GatewayError::UnreadableBody(_)
             | GatewayError::InvalidRequest(_)
-            | GatewayError::CompletionsNotServed => StatusCode::BAD_REQUEST,
+            | GatewayError::Malformed(_)
+            | GatewayError::CompletionsNotServed
+            | GatewayError::EmbeddingsNotServed { .. }
+            | GatewayError::NeedsPassThrough { .. } => StatusCode::BAD_REQUEST,
             GatewayError::ClientRateLimited { .. }
             | GatewayError::QueueTimeout { .. }
             | GatewayError::OverBudget(_) => StatusCode::TOO_MANY_REQUESTS,
@@ -101,8 +112,11 @@ impl GatewayError {
             | GatewayError::BodyTooLarge { .. }
             | GatewayError::UnreadableBody(_)
             | GatewayError::InvalidRequest(_)
+            | GatewayError::Malformed(_)
             | GatewayError::ModelNotServed { .. }
-            | GatewayError::CompletionsNotServed => "invalid_request_error",
+            | GatewayError::CompletionsNotServed
+            | GatewayError::EmbeddingsNotServed { .. }
+            | GatewayError::NeedsPassThrough { .. } => "invalid_request_error",
             GatewayError::ClientRateLimited { .. } | GatewayError::QueueTimeout { .. } => {
                 "rate_limit_error"
             }
@@ -122,9 +136,11 @@ impl GatewayError {
             GatewayError::NoRoute => "not_found",
             GatewayError::BodyTooLarge { .. } => "request_too_large",
             GatewayError::UnreadableBody(_) => "bad_body",
-            GatewayError::InvalidRequest(_) | GatewayError::CompletionsNotServed => {
-                "invalid_request"
-            }
+            GatewayError::InvalidRequest(_)
+            | GatewayError::Malformed(_)
+            | GatewayError::CompletionsNotServed
+            | GatewayError::NeedsPassThrough { .. } => "invalid_request",
+            GatewayError::EmbeddingsNotServed { .. } => "embeddings_not_served",
             GatewayError::ModelNotServed { .. } => "model_not_found",
             GatewayError::ClientRateLimited { .. } => "gateway_client_rate_limit",
             GatewayError::QueueTimeout { .. } => "gateway_queue_timeout",
@@ -145,7 +161,10 @@ impl GatewayError {
             GatewayError::BodyTooLarge { .. } => "TooLarge",
             GatewayError::UnreadableBody(_)
             | GatewayError::InvalidRequest(_)
-            | GatewayError::CompletionsNotServed => "BadRequest",
+            | GatewayError::Malformed(_)
+            | GatewayError::CompletionsNotServed
+            | GatewayError::EmbeddingsNotServed { .. }
+            | GatewayError::NeedsPassThrough { .. } => "BadRequest",
             GatewayError::ClientRateLimited { .. } | GatewayError::QueueTimeout { .. } => {
                 "QueueTimeout"
             }
@@ -162,16 +181,23 @@ impl GatewayError {
                 "missing gateway key: send `Authorization: Bearer KEY`".into()
             }
             GatewayError::WrongKey => "incorrect gateway key".into(),
-            GatewayError::NoRoute => "no such route; the gateway serves POST /v1/chat/completions, POST /v1/completions, GET /v1/models, GET /health and GET /metrics".into(),
+            GatewayError::NoRoute => "no such route; the gateway serves POST /v1/chat/completions, POST /v1/completions, POST /v1/responses, POST /v1/embeddings, GET /v1/models, GET /health and GET /metrics".into(),
             GatewayError::BodyTooLarge { max } => {
                 format!("the request body is larger than the gateway's limit of {max} bytes")
             }
             GatewayError::UnreadableBody(e) => format!("cannot read the request body: {e}"),
             GatewayError::InvalidRequest(message) => message.clone(),
+            GatewayError::Malformed(error) => error.to_string(),
             GatewayError::ModelNotServed { model, available } => {
                 format!("the model `{model}` is not served here; available: {available}")
             }
             GatewayError::CompletionsNotServed => "/v1/completions serves OpenAI-compatible entries only; use /v1/chat/completions".into(),
+            GatewayError::EmbeddingsNotServed { provider } => format!(
+                "this model's provider ({provider}) has no embeddings API; /v1/embeddings serves OpenAI-compatible, Gemini and mock entries"
+            ),
+            GatewayError::NeedsPassThrough { field } => format!(
+                "`{field}` needs an OpenAI-compatible entry: this model is reached through translation, which keeps no earlier responses; send the whole conversation as `input`"
+            ),
             GatewayError::ClientRateLimited { wait } => format!(
                 "this gateway key's limit of requests per minute is reached; retry in about {:.1} s",
                 wait.as_secs_f64()
@@ -202,6 +228,28 @@ impl GatewayError {
         }
     }
 
+    /// The request field at fault, where one is.
+    fn param(&self) -> Option<&str> {
+        match self {
+            GatewayError::Malformed(error) => error.field.as_deref(),
+            GatewayError::NeedsPassThrough { field } => Some(field),
+            GatewayError::MissingKey
+            | GatewayError::WrongKey
+            | GatewayError::NoRoute
+            | GatewayError::BodyTooLarge { .. }
+            | GatewayError::UnreadableBody(_)
+            | GatewayError::InvalidRequest(_)
+            | GatewayError::ModelNotServed { .. }
+            | GatewayError::CompletionsNotServed
+            | GatewayError::EmbeddingsNotServed { .. }
+            | GatewayError::ClientRateLimited { .. }
+            | GatewayError::QueueTimeout { .. }
+            | GatewayError::Upstream(_)
+            | GatewayError::OverBudget(_)
+            | GatewayError::Stopped(_) => None,
+        }
+    }
+
     /// How long the client should wait before trying again, where that is known.
     fn retry_after(&self) -> Option<Duration> {
         match self {
@@ -214,7 +262,7 @@ impl GatewayError {
 
     /// The error body the client gets, in OpenAI's shape.
     pub(crate) fn body(&self) -> serde_json::Value {
-        json!({"error": {"message": self.message(), "type": self.error_type(), "param": null, "code": self.code()}})
+        json!({"error": {"message": self.message(), "type": self.error_type(), "param": self.param(), "code": self.code()}})
     }
 }
 

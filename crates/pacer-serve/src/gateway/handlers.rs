@@ -12,7 +12,7 @@ use http_body_util::BodyExt;
 use serde_json::{Value, json};
 use tokio::time::Instant;
 
-use super::*;
+use super::{Done, Endpoint, Gateway, GatewayError, forward};
 
 pub(super) async fn chat(
     State(gateway): State<Arc<Gateway>>,
@@ -28,6 +28,22 @@ pub(super) async fn completions(
     body: Body,
 ) -> Response {
     handle(gateway, Endpoint::Completions, headers, body).await
+}
+
+pub(super) async fn embeddings(
+    State(gateway): State<Arc<Gateway>>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    handle(gateway, Endpoint::Embeddings, headers, body).await
+}
+
+pub(super) async fn responses(
+    State(gateway): State<Arc<Gateway>>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    handle(gateway, Endpoint::Responses, headers, body).await
 }
 
 pub(super) async fn models(State(gateway): State<Arc<Gateway>>, headers: HeaderMap) -> Response {
@@ -94,10 +110,7 @@ pub(super) async fn handle(
     let mut done = Done {
         id: format!("gw-{id}"),
         model: "-".into(),
-        endpoint: match endpoint {
-            Endpoint::Chat => "chat",
-            Endpoint::Completions => "completions",
-        },
+        endpoint: endpoint.as_str(),
         ..Done::default()
     };
     let fail = |done: &mut Done, error: GatewayError| {
@@ -131,7 +144,9 @@ pub(super) async fn handle(
         return fail(&mut done, GatewayError::ModelNotServed { model, available });
     };
     done.model = route.spec.name.clone();
-    done.stream = body.get("stream") == Some(&Value::Bool(true));
+    // Embeddings are never streamed, whatever the body says.
+    done.stream =
+        endpoint != Endpoint::Embeddings && body.get("stream") == Some(&Value::Bool(true));
     if gateway.log_bodies {
         done.request = Some(Value::Object(body.clone()));
     }

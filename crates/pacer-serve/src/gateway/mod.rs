@@ -1,16 +1,25 @@
 //! The gateway's routes and the life of one request: authenticate, read, route, then one
 //! call on the model's lane (wait for capacity, send, learn, retry: the engine's one attempt
 //! loop), reply, record.
+//!
+//! - `handlers`: the routes, authentication and body limits.
+//! - `forward`: one request as one call on its model's lane.
+//! - `work`: what the lane sends (a body passed through, or a translated request) and
+//!   `estimate`: what a body passed through is paced as.
+//! - `render` and `respond`: the reply, rendered or as sent, whole or streamed, recorded.
+//! - `error`: every failure with its status and OpenAI error.
 
 mod error;
+mod estimate;
 mod forward;
 mod handlers;
+mod render;
 mod respond;
+mod work;
 
 pub(crate) use error::GatewayError;
-use forward::*;
-use handlers::*;
-use respond::*;
+use forward::forward;
+use handlers::{chat, completions, embeddings, health, metrics, models, not_found, responses};
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -37,6 +46,8 @@ pub(crate) fn router(gateway: Arc<Gateway>) -> Router {
     Router::new()
         .route("/v1/chat/completions", post(chat))
         .route("/v1/completions", post(completions))
+        .route("/v1/embeddings", post(embeddings))
+        .route("/v1/responses", post(responses))
         .route("/v1/models", get(models))
         .route("/health", get(health))
         .route("/metrics", get(metrics))
@@ -68,10 +79,29 @@ struct Route {
     pass_through: Option<Arc<OpenAiProvider>>,
 }
 
-#[derive(Clone, Copy, PartialEq, Eq)]
+/// The OpenAI endpoint a request came to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Endpoint {
+    /// `POST /v1/chat/completions`.
     Chat,
+    /// `POST /v1/completions`.
     Completions,
+    /// `POST /v1/embeddings`.
+    Embeddings,
+    /// `POST /v1/responses`.
+    Responses,
+}
+
+impl Endpoint {
+    /// Its name in the usage log.
+    fn as_str(self) -> &'static str {
+        match self {
+            Endpoint::Chat => "chat",
+            Endpoint::Completions => "completions",
+            Endpoint::Embeddings => "embeddings",
+            Endpoint::Responses => "responses",
+        }
+    }
 }
 
 impl Gateway {

@@ -7,6 +7,7 @@ use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use http_body_util::BodyExt;
+use pacer_core::Usage;
 use pacer_engine::Reservation;
 use serde_json::Value;
 use tokio::sync::OwnedSemaphorePermit;
@@ -14,7 +15,7 @@ use tokio::time::Instant;
 
 use crate::translate::UsageScanner;
 
-use super::*;
+use super::{Done, Gateway, Route};
 
 /// What goes back to the client.
 pub(super) enum Reply {

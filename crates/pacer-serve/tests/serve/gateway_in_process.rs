@@ -3,73 +3,18 @@
 //! Each model is the in-process mock provider, so time is the only thing these tests wait
 //! for, and it is virtual.
 
-use std::num::NonZeroU64;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::Router;
-use axum::body::Body;
-use axum::http::{HeaderMap, Request};
-use http_body_util::BodyExt;
 use pacer_core::ErrorKind;
-use pacer_engine::{Budget, RetryPolicy, Spending};
-use pacer_limit::Limits;
+use pacer_engine::{Budget, Spending};
 use pacer_providers::{MockConfig, MockProvider};
-use pacer_serve::{GatewayConfig, GatewayKey, ModelRoute, Upstream};
+use pacer_serve::{GatewayConfig, GatewayKey};
 use serde_json::{Value, json};
 use tokio::time::Instant;
-use tower::ServiceExt;
 
-/// A route named `name` to the in-process mock, at `rpm` if given.
-fn route(name: &str, provider: &Arc<MockProvider>, rpm: Option<u64>) -> ModelRoute {
-    ModelRoute {
-        name: name.into(),
-        upstream_model: name.into(),
-        upstream: Upstream::Provider(provider.clone()),
-        limits: Limits {
-            rpm: rpm.and_then(NonZeroU64::new),
-            ..Limits::default()
-        },
-        concurrency: 256,
-        timeout: Duration::from_secs(10),
-        retry: RetryPolicy {
-            base: Duration::from_millis(5),
-            max_retries: 3,
-            ..RetryPolicy::default()
-        },
-        max_tokens: Some(16),
-        price: None,
-    }
-}
-
-struct Reply {
-    status: u16,
-    headers: HeaderMap,
-    body: Value,
-}
-
-/// POSTs `body` to `path` through `app`, with `key` as a bearer token if given.
-async fn post(app: &Router, path: &str, key: Option<&str>, body: &Value) -> Reply {
-    let mut request = Request::post(path).header("content-type", "application/json");
-    if let Some(key) = key {
-        request = request.header("authorization", format!("Bearer {key}"));
-    }
-    let request = request.body(Body::from(body.to_string())).unwrap();
-    let response = app.clone().oneshot(request).await.unwrap();
-    let (status, headers) = (response.status().as_u16(), response.headers().clone());
-    let bytes = response.into_body().collect().await.unwrap().to_bytes();
-    Reply {
-        status,
-        headers,
-        body: serde_json::from_slice(&bytes).unwrap_or(Value::Null),
-    }
-}
-
-fn chat(model: &str, text: &str) -> Value {
-    json!({"model": model, "messages": [{"role": "user", "content": text}], "max_tokens": 16})
-}
-
-const CHAT: &str = "/v1/chat/completions";
+use crate::common::chat;
+use crate::common::in_process::{CHAT, post, route};
 
 #[tokio::test(start_paused = true)]
 async fn requests_are_routed_by_model_and_translated() {

@@ -4,7 +4,10 @@
 
 mod common;
 
+mod embeddings;
 mod gateway;
 mod gateway_in_process;
 mod gateway_retries;
 mod gateway_usage;
+mod responses;
+mod tools;

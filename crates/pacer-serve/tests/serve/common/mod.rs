@@ -4,6 +4,8 @@
 //! Each test module uses only part of it.
 #![allow(dead_code)]
 
+pub mod in_process;
+
 use std::net::SocketAddr;
 use std::time::Duration;
 

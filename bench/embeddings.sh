@@ -77,8 +77,9 @@ run() {  # title, prompts file, embed_batch
     curl -sf "http://127.0.0.1:$port/stats" | python3 -c '
 import json, sys
 s = json.load(sys.stdin)
-print("requests %d (embedding %d, inputs %d), 429s %d, prompt tokens %d" % (
-    s["requests"], s["embedding_requests"], s["embedding_inputs"], s["rate_limited"], s["prompt_tokens"]))'
+print("requests %d (embedding %d, inputs %d), 429s for a limit %d, injected 429s %d, 500s %d, prompt tokens %d" % (
+    s["requests"], s["embedding_requests"], s["embedding_inputs"], s["rate_limited"], s["busy"],
+    s["server_errors"], s["prompt_tokens"]))'
 }
 
 echo "pacer mock: $rpm RPM, $tpm TPM${MOCK_FLAGS:+, $MOCK_FLAGS}; $n sentences"

@@ -245,7 +245,10 @@ fn embedding_body(record: &Record, dir: &Path, file: &mut Option<File>) -> io::R
     let data: Vec<Value> = vectors
         .into_iter()
         .enumerate()
-        .map(|(index, embedding)| json!({"object": "embedding", "index": index, "embedding": embedding}))
+        .map(|(index, embedding)| {
+            let embedding: Vec<f64> = embedding.into_iter().map(shortest).collect();
+            json!({"object": "embedding", "index": index, "embedding": embedding})
+        })
         .collect();
     Ok(json!({
         "object": "list",
@@ -253,4 +256,10 @@ fn embedding_body(record: &Record, dir: &Path, file: &mut Option<File>) -> io::R
         "model": record.model_version.as_deref().unwrap_or(&record.model),
         "usage": {"prompt_tokens": record.tokens_used.input, "total_tokens": record.tokens_used.input},
     }))
+}
+
+/// `value` as the double whose shortest text is the float's own: JSON numbers are doubles,
+/// and a float widened as it is would print as `0.004038154613226652` for `0.0040381546`.
+fn shortest(value: f32) -> f64 {
+    value.to_string().parse().unwrap_or(f64::from(value))
 }

@@ -14,6 +14,7 @@ mod price;
 mod provider;
 mod ratelimit;
 mod response;
+mod response_events;
 mod timestamp;
 mod tools;
 
@@ -30,5 +31,6 @@ pub use price::Price;
 pub use provider::{Accounting, DEFAULT_MAX_TOKENS, Provider};
 pub use ratelimit::{LimitDimension, LimitReading, RateLimitInfo, parse_duration, retry_after};
 pub use response::{Choice, FinishReason, Response, TokenLogprob, Usage};
+pub use response_events::response_events;
 pub use timestamp::{civil_from_days, days_from_civil, parse_rfc3339};
 pub use tools::{Tool, ToolCall, ToolChoice};

@@ -121,6 +121,14 @@ pub(crate) fn rate_headers(reply: &mut Reply, readings: &Readings) {
 /// chunk when asked (`stream_options.include_usage`), then `[DONE]`. The whole stream is one
 /// body, which a client reads like any other stream. Other replies are left as they are.
 pub(crate) fn as_event_stream(reply: Reply, include_usage: bool) -> Reply {
+    as_events(reply, |completion| {
+        pacer_core::chat_completion_events(completion, include_usage)
+    })
+}
+
+/// A 200 `reply` as the event stream `events` makes of its JSON body; other replies (and a
+/// truncated body) are left as they are.
+pub(crate) fn as_events(reply: Reply, events: impl Fn(&Value) -> String) -> Reply {
     use http_body_util::BodyExt;
     if reply.status() != StatusCode::OK {
         return reply;
@@ -132,11 +140,11 @@ pub(crate) fn as_event_stream(reply: Reply, include_usage: bool) -> Reply {
         .and_then(Result::ok)
         .map(http_body_util::Collected::to_bytes)
         .unwrap_or_default();
-    let Ok(completion) = serde_json::from_slice::<Value>(&bytes) else {
+    let Ok(body) = serde_json::from_slice::<Value>(&bytes) else {
         // A truncated reply stays truncated.
         return Response::from_parts(parts, Full::new(bytes));
     };
-    let out = pacer_core::chat_completion_events(&completion, include_usage);
+    let out = events(&body);
     parts
         .headers
         .insert(CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));

@@ -77,13 +77,6 @@ fn invalid(message: impl Into<String>, param: &str, code: Option<&str>) -> Box<R
 
 /// What the request's parameters are refused for: the 400, if any.
 fn checks(wire: &ResponsesRequest, reasoning: bool) -> Result<(), Box<Reply>> {
-    if wire.stream == Some(true) {
-        return Err(invalid(
-            "pacer mock does not stream the Responses API: send 'stream': false.",
-            "stream",
-            Some("unsupported_value"),
-        ));
-    }
     if let Some(max) = wire.max_output_tokens
         && max < MIN_OUTPUT_TOKENS
     {
@@ -219,9 +212,20 @@ fn echo(wire: &ResponsesRequest) -> Map<String, Value> {
 }
 
 /// `POST /v1/responses`.
+/// With `stream: true` the reply is the Responses API's events, made from the whole reply.
 pub(crate) async fn responses(shared: &Shared, body: &[u8]) -> Result<Reply, Dropped> {
-    match parse(body).and_then(|wire| prepare(shared, wire)) {
-        Ok(prepared) => shared.complete(prepared).await,
-        Err(reply) => Ok(shared.refused(*reply)),
-    }
+    let wire: ResponsesRequest = match parse(body) {
+        Ok(wire) => wire,
+        Err(reply) => return Ok(shared.refused(*reply)),
+    };
+    let stream = wire.stream == Some(true);
+    let reply = match prepare(shared, wire) {
+        Ok(prepared) => shared.complete(prepared).await?,
+        Err(reply) => return Ok(shared.refused(*reply)),
+    };
+    Ok(if stream {
+        crate::respond::as_events(reply, pacer_core::response_events)
+    } else {
+        reply
+    })
 }

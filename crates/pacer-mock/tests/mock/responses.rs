@@ -211,3 +211,34 @@ async fn max_output_tokens_is_the_output_reserved() {
     assert_eq!(reply.error().0, "tokens");
     assert_eq!(client.stats().await.tokens_charged, prompt + 50);
 }
+
+#[tokio::test]
+async fn a_stream_is_the_responses_apis_events_of_the_same_reply() {
+    let (_server, client) = start(MockServerConfig::default()).await;
+    let body = json!({"model": "gpt-4o-mini", "input": "What is a rate limit?"});
+    let whole = client.post("/v1/responses", &body).await.json();
+    let mut streamed = body.clone();
+    streamed["stream"] = json!(true);
+    let reply = client.post("/v1/responses", &streamed).await;
+    assert_eq!(reply.status, StatusCode::OK);
+    assert_eq!(reply.headers["content-type"], "text/event-stream");
+    let text = String::from_utf8(reply.body).unwrap();
+    let kinds: Vec<&str> = text
+        .lines()
+        .filter_map(|line| line.strip_prefix("event: "))
+        .collect();
+    assert_eq!(kinds.first(), Some(&"response.created"));
+    assert_eq!(kinds.last(), Some(&"response.completed"));
+    assert!(kinds.contains(&"response.output_text.delta"), "{kinds:?}");
+    let completed: Value = text
+        .split("\n\n")
+        .find(|event| event.starts_with("event: response.completed"))
+        .and_then(|event| event.split_once("data: "))
+        .map(|(_, data)| serde_json::from_str(data).unwrap())
+        .unwrap();
+    assert_eq!(
+        completed["response"]["output"][0]["content"][0]["text"],
+        whole["output"][0]["content"][0]["text"]
+    );
+    assert_eq!(completed["response"]["usage"], whole["usage"]);
+}

@@ -41,7 +41,7 @@ impl Rendering {
             Rendering::Responses => {
                 let reply = translate::responses::response(id, created, model, response);
                 if stream {
-                    (translate::responses_events::events(&reply), true)
+                    (pacer_core::response_events(&reply), true)
                 } else {
                     (reply.to_string(), false)
                 }

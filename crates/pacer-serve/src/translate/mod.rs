@@ -4,7 +4,7 @@
 //!
 //! - `chat`: chat completions (content parts, tools, tool calls and results) and their
 //!   stream.
-//! - `responses` and `responses_events`: the Responses API, whole and streamed.
+//! - `responses`: the Responses API (its stream: `pacer_core::response_events`).
 //! - `embeddings`: the embeddings endpoint.
 //! - `scan`: the usage in a stream passed through.
 //!
@@ -13,7 +13,6 @@
 pub(crate) mod chat;
 pub(crate) mod embeddings;
 pub(crate) mod responses;
-pub(crate) mod responses_events;
 mod scan;
 
 pub(crate) use scan::UsageScanner;

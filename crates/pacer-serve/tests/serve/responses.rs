@@ -1,6 +1,6 @@
 //! `POST /v1/responses`: an OpenAI-compatible entry's body passed through to the upstream's
-//! Responses API (`pacer mock` for whole replies; a stand-in server on loopback for a
-//! stream, which the mock does not serve) and paced by its estimate; other entries'
+//! Responses API (`pacer mock` for whole replies; a stand-in server on loopback sending
+//! OpenAI's own events for a stream) and paced by its estimate; other entries'
 //! translated (in process) and answered in the Responses API's shape, whole or streamed,
 //! tool calls included.
 

@@ -1,6 +1,7 @@
-//! The Responses API's stream (server-sent events) made from a whole `response`, for the
-//! entries the gateway translates: it has the whole reply before it streams, so each text
-//! and each call's arguments go as one delta.
+//! The Responses API's stream (server-sent events) made from a whole `response`, for a
+//! server that has the whole reply before it streams (`pacer mock`, and the entries the
+//! gateway translates): each text and each call's arguments go as one delta. The one
+//! builder of these events.
 //!
 //! The events are those OpenAI sends, in its order: `response.created` and
 //! `response.in_progress`; per output item `response.output_item.added`, then for a message
@@ -34,7 +35,7 @@ impl Events {
 }
 
 /// `response` (a Responses API `response` object) as the events of its stream.
-pub(crate) fn events(response: &Value) -> String {
+pub fn response_events(response: &Value) -> String {
     let mut events = Events {
         out: String::new(),
         sequence: 0,
@@ -128,7 +129,7 @@ fn message_part(
 
 #[cfg(test)]
 mod tests {
-    use super::events;
+    use super::response_events as events;
     use serde_json::{Value, json};
 
     fn parsed(stream: &str) -> Vec<(String, Value)> {

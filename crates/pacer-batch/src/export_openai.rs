@@ -8,7 +8,7 @@
 
 use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom, Write};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use serde_json::{Value, json};
 
@@ -28,6 +28,11 @@ pub fn export_openai_batch(
     label: Option<&str>,
 ) -> Result<ExportStats, JournalError> {
     let results = dir.join(RESULTS_FILE);
+    let same =
+        |a: io::Result<PathBuf>, b: io::Result<PathBuf>| matches!((a, b), (Ok(a), Ok(b)) if a == b);
+    if same(results.canonicalize(), out.canonicalize()) {
+        return Err(JournalError::ExportOverJournal { path: results });
+    }
     let keep = |record: &Record| label.is_none_or(|label| record.label == label);
     let mut labels = std::collections::BTreeSet::new();
     let mut several_samples = false;
@@ -75,7 +80,12 @@ fn responses_labels(dir: &Path) -> Result<Vec<String>, JournalError> {
         .unwrap_or_default();
     Ok(models
         .iter()
-        .filter(|entry| entry.get("api").and_then(Value::as_str) == Some("responses"))
+        .filter(|entry| {
+            entry
+                .get("api")
+                .and_then(Value::as_str)
+                .is_some_and(|api| api.eq_ignore_ascii_case("responses"))
+        })
         .filter_map(|entry| {
             entry
                 .get("label")
@@ -131,6 +141,11 @@ fn line_for(
     }))
 }
 
+/// Whether the model declined to answer.
+fn is_refusal(record: &Record) -> bool {
+    record.finish_reason == Some(pacer_core::FinishReason::Refusal)
+}
+
 fn created(record: &Record) -> i64 {
     record.timestamp.timestamp()
 }
@@ -147,10 +162,19 @@ fn chat_body(record: &Record) -> Value {
             })
             .collect()
     });
-    let mut message = json!({"role": "assistant", "content": record.full_response});
+    let refused = is_refusal(record);
+    let mut message = match refused {
+        // OpenAI's refusal: no content, the text in `refusal`, and the call ended as `stop`.
+        true => json!({"role": "assistant", "content": null, "refusal": record.full_response}),
+        false => json!({"role": "assistant", "content": record.full_response}),
+    };
     if let Some(calls) = tool_calls {
         message["tool_calls"] = Value::Array(calls);
     }
+    let finish = match refused {
+        true => Some("stop"),
+        false => record.finish_reason.as_ref().map(|f| f.as_str()),
+    };
     let logprobs = record.token_logprobs.as_ref().map(|tokens| {
         json!({"content": tokens.iter().map(|t| json!({
             "token": t.token, "logprob": t.logprob,
@@ -168,7 +192,7 @@ fn chat_body(record: &Record) -> Value {
             "index": 0,
             "message": message,
             "logprobs": logprobs,
-            "finish_reason": record.finish_reason.as_ref().map(|f| f.as_str()),
+            "finish_reason": finish,
         }],
         "usage": {
             "prompt_tokens": tokens.input,
@@ -185,9 +209,12 @@ fn response_body(record: &Record) -> Value {
     if let Some(text) = &record.full_response
         && record.tool_calls.is_none()
     {
+        let part = match is_refusal(record) {
+            true => json!({"type": "refusal", "refusal": text}),
+            false => json!({"type": "output_text", "text": text, "annotations": []}),
+        };
         output.push(json!({
-            "type": "message", "role": "assistant", "status": "completed",
-            "content": [{"type": "output_text", "text": text, "annotations": []}],
+            "type": "message", "role": "assistant", "status": "completed", "content": [part],
         }));
     }
     for call in record.tool_calls.iter().flatten() {
@@ -262,4 +289,42 @@ fn embedding_body(record: &Record, dir: &Path, file: &mut Option<File>) -> io::R
 /// and a float widened as it is would print as `0.004038154613226652` for `0.0040381546`.
 fn shortest(value: f32) -> f64 {
     value.to_string().parse().unwrap_or(f64::from(value))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(finish: pacer_core::FinishReason) -> Record {
+        let line = json!({
+            "run_id": "r", "prompt_id": "p", "model": "m", "model_version": null,
+            "full_response": "I can't help with that.", "tokens_used": {"input": 3, "output": 5, "total": 8},
+            "token_logprobs": null, "sampling_params": {}, "timestamp": "2026-12-02T10:00:00Z",
+            "elapsed_seconds": 0.1, "error": null, "retry_count": 0, "provider": "openai",
+            "label": "m", "sample": 0, "status": "ok", "finish_reason": finish.as_str(),
+            "truncated": false, "parsed": null, "attempts": 1,
+            "usage_all_attempts": {"input": 3, "output": 5, "total": 8}, "cost_usd": null,
+        });
+        serde_json::from_value(line).unwrap()
+    }
+
+    #[test]
+    fn a_refusal_is_written_as_openai_writes_one() {
+        let refused = record(pacer_core::FinishReason::Refusal);
+        let chat = chat_body(&refused);
+        let choice = &chat["choices"][0];
+        assert_eq!(choice["message"]["content"], Value::Null);
+        assert_eq!(choice["message"]["refusal"], "I can't help with that.");
+        assert_eq!(choice["finish_reason"], "stop");
+        let response = response_body(&refused);
+        assert_eq!(
+            response["output"][0]["content"][0],
+            json!({"type": "refusal", "refusal": "I can't help with that."})
+        );
+        let answered = chat_body(&record(pacer_core::FinishReason::Stop));
+        assert_eq!(
+            answered["choices"][0]["message"]["content"],
+            "I can't help with that."
+        );
+    }
 }

@@ -277,29 +277,36 @@ fn embed_estimate(
     reader: PromptReader,
 ) -> Estimate {
     let mut e = Estimate::default();
-    let (max_inputs, max_tokens) = provider.embedding_limits().unwrap_or((1, u64::MAX));
-    let max_inputs = max_inputs.min(embed.batch).max(1) as u64;
-    let (mut inputs, mut tokens) = (0u64, 0u64);
+    let per_minute = [model.limits.tpm, model.limits.itpm]
+        .into_iter()
+        .flatten()
+        .min()
+        .map(std::num::NonZeroU64::get);
+    let limits = pacer_batch::PackLimits::new(provider, embed.batch, per_minute);
+    let mut packer = pacer_batch::Packer::new(limits);
+    let mut count = |pack: pacer_batch::Pack<()>| {
+        e.calls += 1;
+        if pack.tokens > e.largest.input_tokens {
+            e.largest = Cost::request(pack.tokens, 0);
+        }
+    };
+    let (mut jobs, mut input_tokens) = (0, 0);
     for prompt in reader.with_limit(config.num_prompts).flatten() {
         let Some(texts) = prompt.embed_texts() else {
             continue;
         };
         let texts: Vec<String> = texts.into_iter().map(str::to_owned).collect();
-        let count = texts.len() as u64;
-        let request = pacer_core::Request::embedding(&model.name, texts);
-        let cost = pacer_engine::estimate(provider, &request, true);
-        if inputs == 0 || inputs + count > max_inputs || tokens + cost.input_tokens > max_tokens {
-            e.calls += 1;
-            (inputs, tokens) = (0, 0);
-        }
-        inputs += count;
-        tokens += cost.input_tokens;
-        e.jobs += 1;
-        e.input_tokens += cost.input_tokens;
-        if tokens > e.largest.input_tokens {
-            e.largest = pacer_limit::Cost::request(tokens, 0);
-        }
+        let tokens = pacer_batch::text_tokens(provider, &model.name, &texts);
+        jobs += 1;
+        input_tokens += tokens.iter().sum::<u64>();
+        packer
+            .add((), texts, &tokens, prompt.params)
+            .into_iter()
+            .for_each(&mut count);
     }
+    packer.finish().into_iter().for_each(&mut count);
+    e.jobs = jobs;
+    e.input_tokens = input_tokens;
     e
 }
 

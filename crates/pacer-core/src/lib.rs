@@ -28,7 +28,7 @@ pub use events::chat_completion_events;
 pub use message::{Message, Request, Role};
 pub use params::Params;
 pub use price::Price;
-pub use provider::{Accounting, DEFAULT_MAX_TOKENS, Provider};
+pub use provider::{Accounting, DEFAULT_MAX_TOKENS, EmbeddingLimits, Provider};
 pub use ratelimit::{LimitDimension, LimitReading, RateLimitInfo, parse_duration, retry_after};
 pub use response::{Choice, FinishReason, Response, TokenLogprob, Usage};
 pub use response_events::response_events;

@@ -15,6 +15,28 @@ pub enum Accounting {
     Actual,
 }
 
+/// What one embedding request may carry.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct EmbeddingLimits {
+    /// The most texts.
+    pub inputs: usize,
+    /// The most tokens over all of them.
+    pub tokens: u64,
+    /// The most tokens of one text (the model's input length): a longer text is refused, so
+    /// a run sends it alone, where its refusal is its own.
+    pub input_tokens: u64,
+}
+
+impl EmbeddingLimits {
+    /// OpenAI's embeddings API: 2,048 texts and 300,000 tokens a request, 8,192 tokens a
+    /// text.
+    pub const OPENAI: Self = Self {
+        inputs: 2048,
+        tokens: 300_000,
+        input_tokens: 8192,
+    };
+}
+
 /// The output tokens assumed for a request that sets no `max_tokens`, when its provider sends
 /// no cap of its own: servers without a cap answer most prompts well within it.
 pub const DEFAULT_MAX_TOKENS: u32 = 1024;
@@ -83,11 +105,10 @@ pub trait Provider: Send + Sync {
         false
     }
 
-    /// Where the provider has an embeddings API: the most inputs one embedding request may
-    /// carry, and the most input tokens over all of them (a run packs prompts into requests up
-    /// to both). `None` (the default) for a provider without one: embedding models are refused
-    /// before anything is sent.
-    fn embedding_limits(&self) -> Option<(usize, u64)> {
+    /// Where the provider has an embeddings API, what one embedding request may carry (a run
+    /// packs prompts into requests within it). `None` (the default) for a provider without
+    /// one: embedding models are refused before anything is sent.
+    fn embedding_limits(&self) -> Option<EmbeddingLimits> {
         None
     }
 

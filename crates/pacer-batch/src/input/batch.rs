@@ -42,14 +42,60 @@ pub(crate) fn to_prompt(
     from_body(id, body, Some("body"), rest, endpoint, origin)
 }
 
+/// The fields of the request bodies Pacer reads as they are (chat completions, the Responses
+/// API, embeddings), and the cookbook's `metadata`.
+const BODY_FIELDS: [&str; 39] = [
+    "model",
+    "messages",
+    "input",
+    "metadata",
+    "temperature",
+    "top_p",
+    "max_tokens",
+    "max_completion_tokens",
+    "max_output_tokens",
+    "n",
+    "stop",
+    "seed",
+    "logprobs",
+    "top_logprobs",
+    "tools",
+    "tool_choice",
+    "parallel_tool_calls",
+    "response_format",
+    "frequency_penalty",
+    "presence_penalty",
+    "logit_bias",
+    "user",
+    "stream",
+    "stream_options",
+    "reasoning_effort",
+    "reasoning",
+    "service_tier",
+    "store",
+    "instructions",
+    "text",
+    "include",
+    "truncation",
+    "prediction",
+    "modalities",
+    "audio",
+    "dimensions",
+    "encoding_format",
+    "web_search_options",
+    "verbosity",
+];
+
 /// Whether an item is a request body as it is (the OpenAI cookbook's request files): a
-/// `model` string beside `messages` or `input`, with no `body`.
+/// `model` string beside `messages` or `input`, with no `body`, and no field a request body
+/// does not have. A prompt of Pacer's own shape that names its `model` among other fields
+/// (`category`, …) stays one: those fields are its metadata, never parameters.
 pub(crate) fn is_request_body(fields: &Map<String, Value>) -> bool {
     matches!(fields.get("model"), Some(Value::String(_)))
-        && !fields.contains_key("body")
         && ["messages", "input"]
             .iter()
             .any(|key| fields.contains_key(*key))
+        && fields.keys().all(|key| BODY_FIELDS.contains(&key.as_str()))
 }
 
 /// The prompt a request body line describes: its `metadata` object's fields are the

@@ -7,6 +7,20 @@ use super::error::InputError;
 use super::ids::SeenIds;
 use super::reader::PromptReader;
 
+impl Scan {
+    /// The prompts no model of a run takes, given whether it has chat models and embedding
+    /// models: they get no record.
+    pub fn untaken(&self, chat_models: bool, embedding_models: bool) -> u64 {
+        let taken = match (chat_models, embedding_models) {
+            (true, true) => self.for_chat + self.for_embedding - self.for_both,
+            (true, false) => self.for_chat,
+            (false, true) => self.for_embedding,
+            (false, false) => 0,
+        };
+        self.count - taken
+    }
+}
+
 /// What [`scan`] found.
 #[derive(Debug, Default)]
 pub struct Scan {
@@ -17,6 +31,8 @@ pub struct Scan {
     /// Of those, the prompts embedding models embed (see
     /// [`Prompt::embed_texts`](super::Prompt::embed_texts)).
     pub for_embedding: u64,
+    /// Of those, the prompts both kinds of model take (one plain text).
+    pub for_both: u64,
     /// The invalid items passed over, in file order (only when skipping them was asked for).
     pub invalid: Vec<InputError>,
 }
@@ -36,8 +52,10 @@ pub fn scan(path: &Path, limit: Option<u64>, skip_invalid: bool) -> Result<Scan,
             Ok(prompt) => {
                 seen.insert(&prompt)?;
                 scan.count += 1;
-                scan.for_chat += u64::from(prompt.for_chat());
-                scan.for_embedding += u64::from(prompt.embed_texts().is_some());
+                let (chat, embed) = (prompt.for_chat(), prompt.embed_texts().is_some());
+                scan.for_chat += u64::from(chat);
+                scan.for_embedding += u64::from(embed);
+                scan.for_both += u64::from(chat && embed);
             }
             Err(error) if skip_invalid && error.is_skippable() => scan.invalid.push(error),
             Err(error) => return Err(error),

@@ -56,7 +56,7 @@ use crate::{
 };
 
 pub use batched::{BatchProgress, BatchSettings};
-pub use embed::EmbedSettings;
+pub use embed::{EmbedSettings, Pack, PackLimits, Packer, text_tokens};
 pub use feed::request as job_request;
 pub use model::{BatchModel, LaneCounters, Notice, Stopper};
 pub use report::{BatchError, Report};
@@ -265,6 +265,12 @@ impl Batch {
             }
         };
 
+        let embedding_models = self.models.iter().any(|m| m.embed.is_some());
+        let chat_models = self.models.iter().any(|m| m.embed.is_none());
+        let untaken = scanned.untaken(chat_models, embedding_models);
+        if untaken > 0 {
+            self.notice(Notice::Untaken { count: untaken });
+        }
         let done = Arc::new(done);
         let (outcomes_tx, outcomes_rx) = mpsc::channel(1024);
         let batches = self.open_batches(&manifest)?;
@@ -307,9 +313,17 @@ impl Batch {
                     done: done.clone(),
                     counters: counters.clone(),
                     max_per_call,
-                    packing: model.embed.clone().map(|settings| embed::Packing {
-                        settings,
-                        provider: model.provider.clone(),
+                    packing: model.embed.as_ref().map(|settings| {
+                        let limits = &model.lane.limits;
+                        let per_minute = [limits.tpm, limits.itpm].into_iter().flatten().min();
+                        embed::Packing {
+                            limits: embed::PackLimits::new(
+                                model.provider.as_ref(),
+                                settings.batch,
+                                per_minute.map(std::num::NonZeroU64::get),
+                            ),
+                            provider: model.provider.clone(),
+                        }
                     }),
                 },
                 items_tx,

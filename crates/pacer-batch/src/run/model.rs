@@ -124,6 +124,12 @@ pub enum Notice<'a> {
     /// The folder is open and the lanes start: the last notice before the lanes' own (a
     /// progress display can start now without the notices above crossing it).
     Running,
+    /// Prompts that no model of the run takes (an embedding line with no embedding model, a
+    /// chat line or a conversation with no chat model): they get no record.
+    Untaken {
+        /// How many.
+        count: u64,
+    },
     /// A batch was built, submitted, or moved on at the provider (batch mode).
     Batch(&'a BatchProgress),
 }

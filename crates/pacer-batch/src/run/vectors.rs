@@ -59,8 +59,8 @@ pub(crate) fn pack_records(
             match &result {
                 Ok(_) => {
                     let mut own: Vec<Vec<f32>> = vectors.by_ref().take(member.texts).collect();
-                    record.embedding = Some(match own.len() {
-                        1 => Embedding::One(own.remove(0)),
+                    record.embedding = Some(match (member.list, own.len()) {
+                        (false, 1) => Embedding::One(own.remove(0)),
                         _ => Embedding::Many(own),
                     });
                 }

@@ -103,6 +103,9 @@ fn embedding_lines_and_cookbook_request_files_read_as_they_are() {
         json!({"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}],
                "temperature": 0, "metadata": {"row_id": 8}}),
         json!({"model": "text-embedding-3-small", "input": ["one", "two"]}),
+        // A prompt of Pacer's own shape that names a model among its metadata stays one.
+        json!({"id": "own", "model": "gpt-4o", "messages": [{"role": "user", "content": "hi"}],
+               "category": "geo", "temperature": 0.2}),
     ]);
     assert_eq!(prompts[0].endpoint, Endpoint::Embeddings);
     assert_eq!(prompts[0].embed_texts(), Some(vec!["a sentence"]));
@@ -121,6 +124,13 @@ fn embedding_lines_and_cookbook_request_files_read_as_they_are() {
 
     assert_eq!(prompts[3].embed_texts(), Some(vec!["one", "two"]));
     assert_eq!(prompts[3].endpoint, Endpoint::Embeddings);
+
+    let own = &prompts[4];
+    assert_eq!(own.id, "own");
+    assert_eq!(own.params, None);
+    assert_eq!(own.metadata["model"], "gpt-4o");
+    assert_eq!(own.metadata["prompt_category"], "geo");
+    assert_eq!(own.metadata["temperature"], 0.2);
 }
 
 #[test]
@@ -154,5 +164,32 @@ fn bad_shapes_name_the_field() {
     assert!(
         message.contains("field `url`: expected /v1/chat/completions"),
         "{message}"
+    );
+}
+
+#[test]
+fn the_scan_counts_what_each_kind_of_model_takes() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("p.jsonl");
+    let lines = [
+        json!({"id": "plain", "prompt": "one text"}),
+        json!({"id": "chat", "messages": [{"role": "system", "content": "s"},
+                                          {"role": "user", "content": "u"}]}),
+        json!({"custom_id": "emb", "url": "/v1/embeddings", "body": {"input": "x"}}),
+        json!({"custom_id": "resp", "url": "/v1/responses", "body": {"input": "y"}}),
+    ];
+    let text: String = lines.iter().map(|l| format!("{l}\n")).collect();
+    std::fs::write(&path, text).unwrap();
+    let scan = pacer_batch::scan(&path, None, false).unwrap();
+    assert_eq!(
+        (scan.count, scan.for_chat, scan.for_embedding, scan.for_both),
+        (4, 3, 2, 1)
+    );
+    assert_eq!(scan.untaken(true, true), 0);
+    assert_eq!(scan.untaken(true, false), 1, "the embeddings line");
+    assert_eq!(
+        scan.untaken(false, true),
+        2,
+        "the conversation and the responses line"
     );
 }

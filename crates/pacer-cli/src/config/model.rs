@@ -182,7 +182,9 @@ pub(super) fn model(
             })?,
     };
     let (tools, tool_choice) = super::shapes::tools(entry, at)?;
-    let embed = super::shapes::embed_settings(entry, samples, at)?;
+    // `--samples` is for the models that sample; an entry's own `samples` is checked.
+    let embed = super::shapes::embed_settings(entry, entry.samples.unwrap_or(1), at)?;
+    let samples = if embed.is_some() { 1 } else { samples };
     let params = Params {
         temperature,
         top_p: entry.top_p,

@@ -186,6 +186,9 @@ fn notify(notice: &Notice<'_>, quiet: bool) {
             "pacer: skipped {count} invalid prompts, listed in {}",
             listed_in.display()
         ),
+        Notice::Untaken { count } => eprintln!(
+            "pacer: {count} prompts are for no model of this run (embedding lines with no embedding model, chat lines or conversations with no chat model): they get no record"
+        ),
         _ if quiet => {}
         Notice::TornLineDropped { bytes, line } => eprintln!(
             "pacer: dropped a torn last line ({bytes} bytes at line {line}) left by an interrupted run; its job runs again"

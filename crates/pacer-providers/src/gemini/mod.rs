@@ -212,9 +212,14 @@ impl Provider for GeminiProvider {
         false
     }
 
-    fn embedding_limits(&self) -> Option<(usize, u64)> {
-        // batchEmbedContents takes 100 requests a call; each text's own cap is the model's.
-        Some((EMBED_BATCH_LIMIT, u64::MAX))
+    fn embedding_limits(&self) -> Option<pacer_core::EmbeddingLimits> {
+        // batchEmbedContents takes 100 requests a call; gemini-embedding-001 reads 2,048
+        // tokens of a text.
+        Some(pacer_core::EmbeddingLimits {
+            inputs: EMBED_BATCH_LIMIT,
+            tokens: u64::MAX,
+            input_tokens: 2048,
+        })
     }
 
     fn batch_api(&self) -> Option<&dyn pacer_core::BatchApi> {

@@ -26,7 +26,7 @@ pub(crate) fn tools(params: &Params, extra: &mut Map<String, Value>) -> Vec<Tool
             .map(|tool| FunctionDeclaration {
                 name: tool.name.clone(),
                 description: tool.description.clone(),
-                parameters: tool.parameters.clone(),
+                parameters_json_schema: tool.parameters.clone(),
             })
             .collect(),
     }));
@@ -78,7 +78,7 @@ mod tests {
             serde_json::to_value(&tools).unwrap(),
             json!([
                 {"googleSearch": {}},
-                {"functionDeclarations": [{"name": "f", "parameters": {"type": "object"}}]}
+                {"functionDeclarations": [{"name": "f", "parametersJsonSchema": {"type": "object"}}]}
             ])
         );
         assert_eq!(

@@ -127,9 +127,8 @@ fn status_of(kind: ErrorKind) -> u16 {
 
 #[async_trait]
 impl Provider for MockProvider {
-    fn embedding_limits(&self) -> Option<(usize, u64)> {
-        // OpenAI's embeddings API: 2,048 inputs and 300,000 tokens a request.
-        Some((2048, 300_000))
+    fn embedding_limits(&self) -> Option<pacer_core::EmbeddingLimits> {
+        Some(pacer_core::EmbeddingLimits::OPENAI)
     }
 
     fn kind(&self) -> &'static str {

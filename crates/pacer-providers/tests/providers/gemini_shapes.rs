@@ -118,7 +118,7 @@ async fn parts_tools_and_tool_turns_reach_the_wire() {
         json!([{"functionDeclarations": [{
             "name": "weather",
             "description": "The weather in a city.",
-            "parameters": {"type": "object", "properties": {"city": {"type": "string"}}}
+            "parametersJsonSchema": {"type": "object", "properties": {"city": {"type": "string"}}}
         }]}])
     );
     assert_eq!(

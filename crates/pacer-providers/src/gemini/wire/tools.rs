@@ -31,8 +31,10 @@ pub(crate) struct FunctionDeclaration {
     /// What it does.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) description: Option<String>,
-    /// The schema of its arguments.
-    pub(crate) parameters: Value,
+    /// The JSON Schema of its arguments, sent as `parametersJsonSchema`: `parameters` takes
+    /// only Google's OpenAPI subset, which refuses `additionalProperties` and an object with
+    /// no properties.
+    pub(crate) parameters_json_schema: Value,
 }
 
 /// `toolConfig`.

@@ -2,29 +2,8 @@
 //! started in-process on loopback: records, limits that meet no 429, and the errors that stop
 //! a lane.
 
-use std::path::Path;
-
 use crate::common::*;
 use pacer_mock::{MockServer, MockServerConfig};
-
-/// Runs `pacer ARGS` from `dir` with `env` set.
-async fn run_with(dir: &Path, env: Vec<(&'static str, String)>, args: &[&str]) -> Output {
-    let mut cmd = command(dir);
-    for (name, value) in env {
-        cmd.env(name, value);
-    }
-    cmd.args(args);
-    tokio::task::spawn_blocking(move || {
-        let out = cmd.output().expect("the pacer binary starts");
-        Output {
-            code: out.status.code(),
-            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        }
-    })
-    .await
-    .unwrap()
-}
 
 fn anthropic_env(mock: &MockServer, key: &str) -> Vec<(&'static str, String)> {
     vec![

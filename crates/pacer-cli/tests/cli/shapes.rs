@@ -10,25 +10,6 @@ use crate::common::*;
 use pacer_mock::{MockServer, MockServerConfig};
 use serde_json::{Value, json};
 
-/// Runs `pacer ARGS` from `dir` with `env` set.
-async fn run_with(dir: &Path, env: Vec<(&'static str, String)>, args: &[&str]) -> Output {
-    let mut cmd = command(dir);
-    for (name, value) in env {
-        cmd.env(name, value);
-    }
-    cmd.args(args);
-    tokio::task::spawn_blocking(move || {
-        let out = cmd.output().expect("the pacer binary starts");
-        Output {
-            code: out.status.code(),
-            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        }
-    })
-    .await
-    .unwrap()
-}
-
 fn env(mock: &MockServer) -> Vec<(&'static str, String)> {
     vec![
         ("OPENAI_BASE_URL", mock.url()),

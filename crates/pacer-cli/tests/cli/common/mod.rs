@@ -75,6 +75,25 @@ pub fn pacer(dir: &Path, args: &[&str]) -> Output {
     }
 }
 
+/// Runs `pacer ARGS` from `dir` with `env` set, off the test's runtime.
+pub async fn run_with(dir: &Path, env: Vec<(&'static str, String)>, args: &[&str]) -> Output {
+    let mut cmd = command(dir);
+    for (name, value) in env {
+        cmd.env(name, value);
+    }
+    cmd.args(args);
+    tokio::task::spawn_blocking(move || {
+        let out = cmd.output().expect("the pacer binary starts");
+        Output {
+            code: out.status.code(),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    })
+    .await
+    .unwrap()
+}
+
 /// Writes `text` to `dir/name` and returns the path.
 pub fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
     let path = dir.join(name);

@@ -164,6 +164,24 @@ pub(crate) struct Packing {
     pub provider: Arc<dyn Provider>,
 }
 
+impl Packing {
+    /// How `model`'s prompts are packed, when it is an embedding model: within its
+    /// provider's limits, its `embed_batch` and its lowest token limit.
+    pub(crate) fn of(model: &super::BatchModel) -> Option<Self> {
+        let settings = model.embed.as_ref()?;
+        let limits = &model.lane.limits;
+        let per_minute = [limits.tpm, limits.itpm].into_iter().flatten().min();
+        Some(Self {
+            limits: PackLimits::new(
+                model.provider.as_ref(),
+                settings.batch,
+                per_minute.map(std::num::NonZeroU64::get),
+            ),
+            provider: model.provider.clone(),
+        })
+    }
+}
+
 /// Streams the prompts an embedding model takes, packed, into `tx`; false when the lane
 /// no longer listens.
 pub(crate) fn send_packs(

@@ -313,18 +313,7 @@ impl Batch {
                     done: done.clone(),
                     counters: counters.clone(),
                     max_per_call,
-                    packing: model.embed.as_ref().map(|settings| {
-                        let limits = &model.lane.limits;
-                        let per_minute = [limits.tpm, limits.itpm].into_iter().flatten().min();
-                        embed::Packing {
-                            limits: embed::PackLimits::new(
-                                model.provider.as_ref(),
-                                settings.batch,
-                                per_minute.map(std::num::NonZeroU64::get),
-                            ),
-                            provider: model.provider.clone(),
-                        }
-                    }),
+                    packing: embed::Packing::of(model),
                 },
                 items_tx,
             ));

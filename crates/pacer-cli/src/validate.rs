@@ -138,7 +138,9 @@ pub async fn main(args: ValidateArgs) -> anyhow::Result<ExitCode> {
             .map(worst);
         let cost = if model.batch.is_some() { batch } else { live };
         total_usd = total_usd.zip(cost).map(|(a, b)| a + b);
-        let costs = match (live, batch, provider.batch_api().is_some()) {
+        // Embedding models run live only: no batch price to compare with.
+        let batchable = provider.batch_api().is_some() && model.embed.is_none();
+        let costs = match (live, batch, batchable) {
             (None, _, _) => "cost unknown (no price)".into(),
             (Some(live), Some(batch), true) => {
                 let (chosen, other) = if model.batch.is_some() {
@@ -362,9 +364,12 @@ fn check_output(dir: &Path) -> Result<String, String> {
 
 /// One tiny request: "ok in N ms" with the start of the reply, or the classified error.
 async fn ping(model: &ModelSpec, provider: &dyn Provider) -> (bool, String) {
-    let mut request = Request::text(&model.name, None, "Reply with the word OK.");
+    let mut request = match model.embed {
+        Some(_) => Request::embedding(&model.name, vec!["OK".into()]),
+        None => Request::text(&model.name, None, "Reply with the word OK."),
+    };
     request.params = model.params.clone();
-    request.params.max_tokens = Some(16);
+    request.params.max_tokens = (!request.is_embedding()).then_some(16);
     request.params.n = 1;
     request.params.logprobs = false;
     request.params.top_logprobs = None;
@@ -372,6 +377,14 @@ async fn ping(model: &ModelSpec, provider: &dyn Provider) -> (bool, String) {
     let result = tokio::time::timeout(model.timeout, provider.send(&request)).await;
     let ms = started.elapsed().as_millis();
     match result {
+        Ok(Ok(response)) if request.is_embedding() => {
+            let version = response.model_version.unwrap_or_else(|| model.name.clone());
+            let dimensions = response.embeddings.first().map_or(0, Vec::len);
+            (
+                true,
+                format!("ok in {ms} ms from {version}: a vector of {dimensions}"),
+            )
+        }
         Ok(Ok(response)) => {
             let text: String = response
                 .choices

@@ -24,6 +24,10 @@ const TABLE: &[(&str, Price)] = &[
     ("o3", Price::with_cache(2.0, 8.0, 0.50)),
     ("o3-mini", Price::with_cache(1.10, 4.40, 0.55)),
     ("o4-mini", Price::with_cache(1.10, 4.40, 0.275)),
+    // OpenAI embeddings: input only.
+    ("text-embedding-3-small", Price::new(0.02, 0.0)),
+    ("text-embedding-3-large", Price::new(0.13, 0.0)),
+    ("text-embedding-ada-002", Price::new(0.10, 0.0)),
     // Anthropic (cache reads; cache writes are billed as input here).
     ("claude-opus-4-5", Price::with_cache(5.0, 25.0, 0.50)),
     ("claude-opus-4", Price::with_cache(15.0, 75.0, 1.50)),
@@ -44,6 +48,7 @@ const TABLE: &[(&str, Price)] = &[
     ("gemini-2.0-flash-lite", Price::new(0.075, 0.30)),
     ("gemini-1.5-pro", Price::new(1.25, 5.0)),
     ("gemini-1.5-flash", Price::new(0.075, 0.30)),
+    ("gemini-embedding-001", Price::new(0.15, 0.0)),
 ];
 
 /// The listed price of `model`, by its longest matching prefix (a leading `models/`, as

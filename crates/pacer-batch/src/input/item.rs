@@ -238,7 +238,7 @@ pub(crate) fn string(field: &str, value: Value) -> Result<String, ItemError> {
 
 /// How an error names what it found.
 fn describe(value: Option<&Value>) -> String {
-    value.map_or("nothing", kind).to_owned()
+    value.map_or_else(|| "nothing".to_owned(), parse::found)
 }
 
 /// The kind of a JSON value, as an error names it.

@@ -230,7 +230,7 @@ fn each_item_rule_has_its_error() {
         ),
         (
             r#"{"messages": "hi"}"#,
-            "field `messages`: expected a non-empty list of {role, content} messages, found a string",
+            "field `messages`: expected a non-empty list of {role, content} messages, found `hi`",
         ),
         (
             r#"{"messages": [{"role": "user", "content": "a"}, {"role": "tool", "content": "b"}]}"#,
@@ -246,7 +246,7 @@ fn each_item_rule_has_its_error() {
         ),
         (
             r#"{"messages": ["hi"]}"#,
-            "field `messages[0]`: expected a {role, content} object, found a string",
+            "field `messages[0]`: expected a {role, content} object, found `hi`",
         ),
         (
             r#"{"prompt": "a", "system": ["s"]}"#,
@@ -270,7 +270,7 @@ fn each_item_rule_has_its_error() {
         ),
         (
             r#"{"custom_id": "r", "body": {"prompt": "a", "temperature": "hot"}}"#,
-            "field `body.temperature`: expected a number, found a string",
+            "field `body.temperature`: expected a number, found `hot`",
         ),
         (
             r#"{"custom_id": "r", "body": {"prompt": "a", "stop": [1]}}"#,

@@ -149,7 +149,7 @@ fn bad_shapes_name_the_field() {
         {"type": "image_url", "image_url": {"url": "ftp://x/y.png"}},
     ]}]}));
     assert!(
-        message.contains("field `messages[0].content[0].image_url.url`: expected an https:// URL or a data:<media type>;base64,... URL, found a string"),
+        message.contains("field `messages[0].content[0].image_url.url`: expected an http(s):// URL or a data:<media type>;base64,... URL, found `ftp://x/y.png`"),
         "{message}"
     );
     let message =
@@ -164,6 +164,10 @@ fn bad_shapes_name_the_field() {
     assert!(
         message.contains("field `url`: expected /v1/chat/completions"),
         "{message}"
+    );
+    assert!(
+        message.contains("found `/v1/images`"),
+        "the value found is quoted: {message}"
     );
 }
 

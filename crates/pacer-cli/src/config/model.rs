@@ -183,7 +183,7 @@ pub(super) fn model(
     };
     let (tools, tool_choice) = super::shapes::tools(entry, at)?;
     // `--samples` is for the models that sample; an entry's own `samples` is checked.
-    let embed = super::shapes::embed_settings(entry, entry.samples.unwrap_or(1), at)?;
+    let embed = super::shapes::embed_settings(entry, provider, entry.samples.unwrap_or(1), at)?;
     let samples = if embed.is_some() { 1 } else { samples };
     let params = Params {
         temperature,

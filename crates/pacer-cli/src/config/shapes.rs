@@ -7,11 +7,13 @@ use pacer_core::{Tool, ToolChoice};
 
 use super::ConfigError;
 use super::file::ModelEntry;
+use super::provider::ProviderType;
 
 /// Whether the entry is an embedding model: `kind = "embedding"`, or, without a `kind`, a
 /// name that says so (`text-embedding-3-small`, `gemini-embedding-001`, `nomic-embed-text`).
 pub(super) fn embed_settings(
     entry: &ModelEntry,
+    provider: ProviderType,
     samples: u32,
     at: &dyn Fn(&str, String) -> ConfigError,
 ) -> Result<Option<EmbedSettings>, ConfigError> {
@@ -38,6 +40,20 @@ pub(super) fn embed_settings(
             (_, Some(_)) => Err(only("embeddings_file")),
             (None, None) => Ok(None),
         };
+    }
+    let no_embeddings = match provider {
+        ProviderType::Anthropic => Some("anthropic"),
+        #[cfg(feature = "local")]
+        ProviderType::Local => Some("local"),
+        ProviderType::Mock | ProviderType::OpenAi | ProviderType::Gemini => None,
+    };
+    if let Some(name) = no_embeddings {
+        return Err(at(
+            "kind",
+            format!(
+                "an embedding model, but {name} has no embeddings API; embeddings work with openai (and compatible servers), gemini and mock"
+            ),
+        ));
     }
     if samples > 1 {
         return Err(at(

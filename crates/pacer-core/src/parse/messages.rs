@@ -158,7 +158,7 @@ fn part(field: &str, value: Value) -> Result<Part, ShapeError> {
                 other => {
                     return Err(ShapeError::expected(
                         format!("{field}.image_url"),
-                        "an https:// URL or a data: URL, or {url, detail}",
+                        "an http(s):// URL or a data: URL, or {url, detail}",
                         other.as_ref(),
                     ));
                 }
@@ -180,7 +180,7 @@ fn part(field: &str, value: Value) -> Result<Part, ShapeError> {
 
 /// An image URL: `https://`, `http://` or a base64 `data:` URL.
 fn url_of(field: &str, value: Option<Value>) -> Result<String, ShapeError> {
-    const URL: &str = "an https:// URL or a data:<media type>;base64,... URL";
+    const URL: &str = "an http(s):// URL or a data:<media type>;base64,... URL";
     match value {
         Some(Value::String(url))
             if url.starts_with("https://")

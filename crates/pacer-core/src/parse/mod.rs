@@ -35,7 +35,7 @@ impl ShapeError {
         Self {
             field: (!field.is_empty()).then_some(field),
             expected,
-            found: found.map_or("nothing", kind).to_owned(),
+            found: found.map_or_else(|| "nothing".to_owned(), self::found),
         }
     }
 
@@ -60,6 +60,19 @@ impl std::fmt::Display for ShapeError {
 }
 
 impl std::error::Error for ShapeError {}
+
+/// What an error says it found: a short one-line string as it is (`` `ftp://x/a.png` ``), any
+/// other value by its kind (`a number`, `a list`).
+pub fn found(value: &Value) -> String {
+    match value {
+        Value::String(text)
+            if !text.is_empty() && text.chars().count() <= 40 && !text.contains(['\n', '`']) =>
+        {
+            format!("`{text}`")
+        }
+        other => kind(other).to_owned(),
+    }
+}
 
 /// The kind of a JSON value, as an error names it.
 pub fn kind(value: &Value) -> &'static str {

@@ -23,7 +23,7 @@ pub use batch::{
 };
 pub use content::{Content, Image, ImageBilling, Part};
 pub use error::{ErrorKind, ProviderError};
-pub use estimate::{estimate_request, estimate_tokens, estimate_with};
+pub use estimate::{Overheads, estimate_request, estimate_tokens, estimate_with};
 pub use events::chat_completion_events;
 pub use message::{Message, Request, Role};
 pub use params::Params;

@@ -82,6 +82,7 @@ pub trait Provider: Send + Sync {
             request,
             |text| (text.chars().count() as u64).div_ceil(4),
             crate::ImageBilling::OpenAi,
+            crate::Overheads::NEUTRAL,
         )
     }
 

@@ -172,6 +172,7 @@ impl Provider for AnthropicProvider {
             request,
             |text| (text.chars().count() as u64 * 115).div_ceil(400),
             ImageBilling::Anthropic,
+            pacer_core::Overheads::NEUTRAL,
         )
     }
 

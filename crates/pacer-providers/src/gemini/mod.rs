@@ -200,6 +200,7 @@ impl Provider for GeminiProvider {
             request,
             |text| (text.chars().count() as u64).div_ceil(4),
             ImageBilling::Gemini,
+            pacer_core::Overheads::NEUTRAL,
         )
     }
 

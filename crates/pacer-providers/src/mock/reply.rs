@@ -144,6 +144,7 @@ pub(crate) fn prompt_tokens(request: &Request) -> u64 {
         request,
         |text| (text.chars().count() as u64).div_ceil(4),
         ImageBilling::OpenAi,
+        pacer_core::Overheads::NEUTRAL,
     )
 }
 

@@ -231,6 +231,7 @@ impl Provider for OpenAiProvider {
                 request,
                 |text| encoding.count(text),
                 ImageBilling::OpenAi,
+                pacer_core::Overheads::OPENAI,
             ),
         }
     }

@@ -5,11 +5,6 @@
 use pacer_core::Message;
 use tiktoken_rs::CoreBPE;
 
-/// Tokens OpenAI adds around each chat message (role and separators).
-const PER_MESSAGE: u64 = 3;
-/// Tokens that prime the assistant's reply.
-const PER_REPLY: u64 = 3;
-
 /// A tiktoken encoding.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Encoding {
@@ -70,8 +65,9 @@ impl Encoding {
     }
 }
 
-/// The prompt tokens OpenAI counts for a chat request: each message's content plus its
-/// overhead, plus the reply's priming.
+/// The prompt tokens OpenAI counts for a chat request: each message's content (images by
+/// OpenAI's tile rule) plus its overhead, plus the reply's priming
+/// ([`Overheads::OPENAI`](pacer_core::Overheads::OPENAI)).
 ///
 /// ```
 /// use pacer_core::{Message, Role};
@@ -81,11 +77,12 @@ impl Encoding {
 /// assert_eq!(chat_prompt_tokens(Encoding::O200k, &messages), 3 + 2 + 3);
 /// ```
 pub fn chat_prompt_tokens(encoding: Encoding, messages: &[Message]) -> u64 {
-    PER_REPLY
-        + messages
-            .iter()
-            .map(|m| PER_MESSAGE + encoding.count(&m.text()))
-            .sum::<u64>()
+    pacer_core::estimate_with(
+        messages,
+        |text| encoding.count(text),
+        pacer_core::ImageBilling::OpenAi,
+        pacer_core::Overheads::OPENAI,
+    )
 }
 
 /// The prompt tokens of a legacy completions request: the prompt's text as it is sent.

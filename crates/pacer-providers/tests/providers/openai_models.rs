@@ -3,9 +3,9 @@
 //! estimates, and its accounting (with the key kept out of `Debug`).
 
 use crate::support::openai::*;
-use pacer_core::{Accounting, ImageBilling, Provider, Request, estimate_request};
+use pacer_core::{Accounting, Provider, Request};
 use pacer_providers::openai::{
-    Api, Encoding, OpenAiConfig, OpenAiProvider, completion_prompt_tokens,
+    Api, Encoding, OpenAiConfig, OpenAiProvider, chat_prompt_tokens, completion_prompt_tokens,
 };
 use regex::Regex;
 use serde_json::json;
@@ -101,10 +101,9 @@ fn estimates_use_the_model_encoding() {
     // The second model differs from the first, which the provider caches.
     for model in ["gpt-4o", "gpt-4-turbo", "o3-mini", "llama-3.1-8b", "gpt-4o"] {
         let request = Request::text(model, Some("Answer in Japanese."), text);
-        let encoding = Encoding::for_model(model);
         assert_eq!(
             provider.estimate_input_tokens(&request),
-            estimate_request(&request, |t| encoding.count(t), ImageBilling::OpenAi),
+            chat_prompt_tokens(Encoding::for_model(model), &request.messages),
             "{model}"
         );
     }

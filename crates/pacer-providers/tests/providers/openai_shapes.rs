@@ -243,7 +243,8 @@ fn estimates_bill_images_by_tiles_and_count_tools() {
         pacer_core::estimate_request(
             &with_image(png(0)),
             |t| Encoding::O200k.count(t),
-            ImageBilling::OpenAi
+            ImageBilling::OpenAi,
+            pacer_core::Overheads::OPENAI,
         )
     );
 

@@ -12,23 +12,10 @@ use crate::common::{self, *};
 use pacer_mock::{MockBatchConfig, MockServer, MockServerConfig};
 use serde_json::Value;
 
-/// Runs `pacer ARGS` from `dir` with `env` set, off the test's runtime.
+/// Runs `pacer ARGS` from `dir` with `env` set.
 async fn run_with(dir: &Path, env: &[(&str, &str)], args: &[&str]) -> Output {
-    let mut cmd = command(dir);
-    for (name, value) in env {
-        cmd.env(name, value);
-    }
-    cmd.args(args);
-    tokio::task::spawn_blocking(move || {
-        let out = cmd.output().expect("the pacer binary starts");
-        Output {
-            code: out.status.code(),
-            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        }
-    })
-    .await
-    .unwrap()
+    let env = env.iter().map(|(k, v)| (*k, (*v).to_owned())).collect();
+    common::run_with(dir, env, args).await
 }
 
 async fn mock(batch: MockBatchConfig) -> MockServer {

@@ -76,7 +76,7 @@ pub fn pacer(dir: &Path, args: &[&str]) -> Output {
 }
 
 /// Runs `pacer ARGS` from `dir` with `env` set, off the test's runtime.
-pub async fn run_with(dir: &Path, env: Vec<(&'static str, String)>, args: &[&str]) -> Output {
+pub async fn run_with(dir: &Path, env: Vec<(&str, String)>, args: &[&str]) -> Output {
     let mut cmd = command(dir);
     for (name, value) in env {
         cmd.env(name, value);

@@ -7,15 +7,28 @@ use std::time::Duration;
 use tokio::time::{Instant, sleep_until};
 
 use super::{Limiter, Permit, State};
+use crate::remote::{Answer, Booked, SharedKey};
 use crate::{Cost, Dimension, LimitError};
 
 /// How far ahead of its start a request books its slot.
 const BOOKING_HORIZON: Duration = Duration::from_millis(50);
+/// The longest a request waits before it asks the shared buckets again: others may have
+/// given units back meanwhile.
+const LOOK_AGAIN: Duration = Duration::from_secs(1);
+/// How often a lane asks again while Redis cannot be reached.
+const OUTAGE_RETRY: Duration = Duration::from_millis(500);
+/// How often a lane says again that Redis cannot be reached.
+const OUTAGE_REMINDER: Duration = Duration::from_secs(15);
 
 /// The outcome of trying to book a request.
 enum Booking {
-    /// Booked: it may go at `start`, unless a cool-down of a later epoch intervenes.
-    Booked { start: Instant, epoch: u64 },
+    /// Booked: it may go at `start`, unless a cool-down of a later epoch intervenes; with
+    /// its booking in the shared buckets, for a shared limiter.
+    Booked {
+        start: Instant,
+        epoch: u64,
+        remote: Option<Booked>,
+    },
     /// Not its turn yet: look again at this instant, or when capacity comes back.
     NotBefore(Instant),
     /// It could not start before its deadline; it would have waited this long.
@@ -88,7 +101,10 @@ impl Limiter {
             capacity.as_mut().enable();
             // Counted before looking, so a refund that lands in between still wakes it.
             self.waiting.fetch_add(1, Ordering::SeqCst);
-            let booking = self.reserve(cost, deadline, &mut queued);
+            let booking = match &self.shared {
+                None => self.reserve(cost, deadline, &mut queued),
+                Some(key) => self.reserve_shared(key, cost, deadline, &mut queued).await,
+            };
             if let Booking::NotBefore(at) = booking {
                 tokio::select! {
                     () = sleep_until(at) => {}
@@ -96,8 +112,12 @@ impl Limiter {
                 }
             }
             self.waiting.fetch_sub(1, Ordering::SeqCst);
-            let (start, epoch) = match booking {
-                Booking::Booked { start, epoch } => (start, epoch),
+            let (start, epoch, remote) = match booking {
+                Booking::Booked {
+                    start,
+                    epoch,
+                    remote,
+                } => (start, epoch, remote),
                 Booking::NotBefore(_) => continue,
                 Booking::TooLate(wait) => return Ok(Err(wait)),
             };
@@ -107,6 +127,7 @@ impl Limiter {
                 limiter: self,
                 cost,
                 epoch,
+                remote,
                 kept: false,
             };
             if start > Instant::now() {
@@ -122,6 +143,7 @@ impl Limiter {
                     marks: state.reserved,
                     probe: false,
                     sent: Instant::now(),
+                    remote,
                 }));
             }
             drop(state);
@@ -172,6 +194,7 @@ impl Limiter {
                         marks: state.reserved,
                         probe: true,
                         sent: Instant::now(),
+                        remote: None,
                     });
                 }
             }
@@ -228,6 +251,81 @@ impl Limiter {
         Booking::Booked {
             start,
             epoch: state.epoch,
+            remote: None,
+        }
+    }
+
+    /// [`reserve`](Self::reserve) in the shared buckets: one script run in Redis books the
+    /// request when its turn there is near. While Redis cannot be reached nothing is booked
+    /// (the lane fails closed): it says so once, and looks again every half second.
+    async fn reserve_shared(
+        &self,
+        key: &SharedKey,
+        cost: Cost,
+        deadline: Option<Instant>,
+        queued: &mut Queued<'_>,
+    ) -> Booking {
+        let now = Instant::now();
+        let headroom = {
+            let state = self.lock();
+            // This process's own pause (its 429) holds it even before Redis has heard.
+            if let Some(until) = state.paused_until.filter(|p| *p > now) {
+                return Booking::NotBefore(until);
+            }
+            state.headroom
+        };
+        let max_wait = deadline.map(|d| d.saturating_duration_since(now));
+        let answer = key
+            .acquire(&self.config, headroom, cost, BOOKING_HORIZON, max_wait)
+            .await;
+        let now = Instant::now();
+        let mut state = self.lock();
+        match answer {
+            Err(error) => {
+                let since = *state.outage.get_or_insert(now);
+                let said = state
+                    .outage_said
+                    .is_some_and(|at| now < at + OUTAGE_REMINDER);
+                if !said {
+                    state.outage_said = Some(now);
+                    tracing::warn!(
+                        "{error}: holding every request of this model until Redis answers (unreachable for {:.0} s)",
+                        now.duration_since(since).as_secs_f64()
+                    );
+                }
+                match deadline {
+                    // Nothing can be admitted before Redis answers.
+                    Some(deadline) if now + OUTAGE_RETRY > deadline => {
+                        Booking::TooLate(OUTAGE_RETRY)
+                    }
+                    _ => Booking::NotBefore(now + OUTAGE_RETRY),
+                }
+            }
+            Ok(answer) => {
+                if let Some(since) = state.outage.take() {
+                    state.outage_said = None;
+                    tracing::warn!(
+                        "Redis at {} answers again after {:.1} s: requests go on",
+                        key.redis.shown(),
+                        now.duration_since(since).as_secs_f64()
+                    );
+                }
+                match answer {
+                    Answer::NotYet(wait) => Booking::NotBefore(now + wait.min(LOOK_AGAIN)),
+                    Answer::TooLate(wait) => Booking::TooLate(wait),
+                    Answer::Booked(booked) => {
+                        for dimension in Dimension::ALL {
+                            state.reserved[dimension.index()] += cost.of(dimension);
+                        }
+                        queued.leave(&mut state);
+                        Booking::Booked {
+                            start: now + booked.start_in,
+                            epoch: state.epoch,
+                            remote: Some(booked),
+                        }
+                    }
+                }
+            }
         }
     }
 }
@@ -291,6 +389,7 @@ struct Slot<'a> {
     limiter: &'a Limiter,
     cost: Cost,
     epoch: u64,
+    remote: Option<Booked>,
     kept: bool,
 }
 
@@ -298,6 +397,10 @@ impl Drop for Slot<'_> {
     fn drop(&mut self) {
         if self.kept {
             return;
+        }
+        if let Some(booked) = self.remote {
+            let back = Dimension::ALL.map(|d| -(self.cost.of(d) as i64));
+            self.limiter.settle_remote(booked.epoch, back);
         }
         let mut state = self.limiter.lock();
         let undone = state.epoch != self.epoch;

@@ -72,6 +72,27 @@ impl Limiter {
         if permit.probe && state.probing && (replied || !readings.is_empty()) {
             state.probing = false;
         }
+        if let Some(key) = self.shared.clone() {
+            let mut said = [(None, None); 4];
+            for (dimension, reading) in readings {
+                said[dimension.index()] = (reading.limit, reading.remaining);
+            }
+            // The probe was booked nowhere: its limits are shared, not what remained.
+            let (marks, at) = match permit.remote {
+                Some(booked) => (booked.marks, booked.at),
+                None => {
+                    said = said.map(|(limit, _)| (limit, None));
+                    ([0; 4], 0)
+                }
+            };
+            let config = self.config.clone();
+            let headroom = state.headroom;
+            if said.iter().any(|(l, r)| l.is_some() || r.is_some()) {
+                super::background("learn", async move {
+                    key.learn(&config, headroom, said, marks, at).await
+                });
+            }
+        }
         let probe = permit.probe;
         if probe {
             state.probe_in_flight = false;

@@ -49,6 +49,8 @@ pub struct Permit {
     /// When it was let go: a reply's `remaining` describes the server's buckets at about this
     /// time, and they have refilled since.
     sent: Instant,
+    /// Its booking in the shared buckets, for a shared limiter.
+    remote: Option<crate::remote::Booked>,
 }
 
 /// What a server reported about one of its limits (see `pacer_core::LimitReading`).
@@ -105,6 +107,10 @@ struct State {
     /// Units of the requests refused with a rate-limit error so far, per dimension: sent,
     /// but not counted by the server.
     refused: [u64; 4],
+    /// Since when the shared buckets' Redis has not answered, if it has not.
+    outage: Option<Instant>,
+    /// When the lane last said so.
+    outage_said: Option<Instant>,
 }
 
 /// Paces one lane under its limits. Share it as `Arc<Limiter>` between the lane's workers.
@@ -136,6 +142,8 @@ pub struct Limiter {
     /// The line: requests book their slots one at a time, in the order they arrived (tokio's
     /// mutex is fair), so a request's wait is what the requests ahead of it explain.
     line: tokio::sync::Mutex<()>,
+    /// Where the buckets live when they are shared (see [`Limiter::shared`]).
+    shared: Option<crate::remote::SharedKey>,
 }
 
 impl Limiter {
@@ -168,13 +176,35 @@ impl Limiter {
                 queued: [0; 4],
                 others: Default::default(),
                 refused: [0; 4],
+                outage: None,
+                outage_said: None,
             }),
             probe_done: Notify::new(),
             capacity: Notify::new(),
             waiting: AtomicUsize::new(0),
             line: tokio::sync::Mutex::new(()),
+            shared: None,
             config,
         }
+    }
+
+    /// A limiter whose buckets live in Redis under `key`, shared by every process on any
+    /// host that books through the same key: each request is booked there by one atomic
+    /// script on Redis's clock, settled, learned from and cooled down for everyone. The
+    /// process keeps its own line (first come, first served within it), headroom and probe.
+    ///
+    /// It fails closed: while Redis cannot be reached nothing is admitted; the lane waits,
+    /// says what is wrong, and goes on when Redis is back.
+    pub fn shared(config: LimiterConfig, key: crate::remote::SharedKey) -> Self {
+        Self {
+            shared: Some(key),
+            ..Self::new(config)
+        }
+    }
+
+    /// The shared key, for a shared limiter.
+    pub fn shared_key(&self) -> Option<&crate::remote::SharedKey> {
+        self.shared.as_ref()
     }
 
     /// The units bucket `index` lets go at once: the configured burst, or the most the server
@@ -265,7 +295,34 @@ impl Limiter {
             }
         }
         drop(state);
+        if let Some(booked) = permit.remote {
+            let mut delta = [0i64; 4];
+            for dimension in [
+                Dimension::Tokens,
+                Dimension::InputTokens,
+                Dimension::OutputTokens,
+            ] {
+                delta[dimension.index()] =
+                    actual.of(dimension) as i64 - permit.cost.of(dimension) as i64;
+            }
+            self.settle_remote(booked.epoch, delta);
+        }
         self.capacity_changed();
+    }
+
+    /// Moves a shared booking of `epoch` by `delta` units, in the background.
+    pub(super) fn settle_remote(&self, epoch: u64, delta: [i64; 4]) {
+        if delta.iter().all(|d| *d == 0) {
+            return;
+        }
+        let Some(key) = self.shared.clone() else {
+            return;
+        };
+        let headroom = self.headroom();
+        background(
+            "settle",
+            async move { key.settle(epoch, delta, headroom).await },
+        );
     }
 
     /// Wakes the requests waiting to book, if any.
@@ -337,6 +394,22 @@ impl Limiter {
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
         // The state stays consistent under every panic point, so a poisoned lock is usable.
         self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// Runs a write to the shared buckets without waiting for it. If Redis cannot take it, it is
+/// lost: a refund not given back or a reading not shared leaves the shared pace slower,
+/// never faster, except a lost cool-down, which the next refusal begins again.
+fn background(
+    what: &'static str,
+    write: impl std::future::Future<Output = Result<(), crate::remote::RedisError>> + Send + 'static,
+) {
+    if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+        runtime.spawn(async move {
+            if let Err(error) = write.await {
+                tracing::debug!("shared limiter: {what} not written: {error}");
+            }
+        });
     }
 }
 

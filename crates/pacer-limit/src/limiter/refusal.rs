@@ -85,6 +85,10 @@ impl Limiter {
                 }
             }
             drop(state);
+            if let Some(booked) = permit.remote {
+                let back = Dimension::ALL.map(|d| -(permit.cost.of(d) as i64));
+                self.settle_remote(booked.epoch, back);
+            }
             self.capacity_changed();
             return Verdict::Hiccup {
                 wait: retry_after.unwrap_or(HICCUP_WAIT),
@@ -93,6 +97,17 @@ impl Limiter {
         if state.epoch != permit.epoch {
             return Verdict::Joined;
         }
+        // Everyone on a shared key pauses once for the event, from the first refusal any of
+        // them reports (a later one finds the epoch moved on and joins it).
+        let share_pause = |pause: Duration, resume_full: bool, headroom: f64| {
+            if let (Some(key), Some(booked)) = (self.shared.clone(), permit.remote) {
+                let config = self.config.clone();
+                super::background("cool-down", async move {
+                    key.cool(&config, headroom, booked.epoch, pause, resume_full)
+                        .await
+                });
+            }
+        };
         state.consecutive += 1;
         let doubling = 2u32.saturating_pow(state.consecutive.saturating_sub(1).min(16));
         let said = retry_after.or_else(|| {
@@ -121,6 +136,7 @@ impl Limiter {
                 bucket.reset_at(until);
             }
         }
+        share_pause(pause, resume_full, state.headroom);
         Verdict::Paused { pause }
     }
 }

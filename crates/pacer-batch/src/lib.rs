@@ -7,6 +7,7 @@ mod export_openai;
 pub mod input;
 mod journal;
 mod manifest;
+pub mod queue;
 mod record;
 pub mod run;
 mod summary;

@@ -34,6 +34,9 @@ pub enum Command {
     /// Serve an OpenAI-compatible gateway that paces every client's requests under the
     /// config's model limits.
     Serve(ServeArgs),
+    /// Run jobs of a `pacer run --redis` coordinator on this host: models from the run,
+    /// keys from this host's environment (or `--config`), pacing shared through Redis.
+    Worker(WorkerArgs),
     /// List a run's batches (batch mode) and their state at the provider; `--cancel`
     /// cancels those still running.
     Batches(BatchesArgs),
@@ -55,6 +58,30 @@ pub struct BatchesArgs {
     pub config: Option<PathBuf>,
 }
 
+/// `pacer worker`.
+#[derive(Debug, Args)]
+pub struct WorkerArgs {
+    /// The Redis server of the run (`redis://host:6379`).
+    #[arg(long, value_name = "URL", env = "PACER_REDIS")]
+    pub redis: String,
+    /// A config whose models give this worker their keys (`api_key`, by label) [default:
+    /// each provider's usual environment variable].
+    #[arg(short, long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// The run to work on [default: the newest run in progress, waiting for one].
+    #[arg(long, value_name = "ID")]
+    pub run: Option<String>,
+    /// Exit when the run ends, instead of waiting for the next.
+    #[arg(long)]
+    pub once: bool,
+    /// Take over the jobs of a worker silent this long, in seconds.
+    #[arg(long, value_name = "SECS", default_value_t = 30.0)]
+    pub idle_timeout: f64,
+    /// This worker's name among the run's workers [default: host name and process id].
+    #[arg(long, value_name = "NAME")]
+    pub name: Option<String>,
+}
+
 /// `pacer serve`.
 #[derive(Debug, Args)]
 pub struct ServeArgs {
@@ -74,6 +101,10 @@ pub struct ServeArgs {
     /// Serve without gateway keys (anyone who can reach the address may use it).
     #[arg(long)]
     pub no_auth: bool,
+    /// Share each model's limits through this Redis server with every other gateway, run
+    /// and worker on it [default: the config's `redis`].
+    #[arg(long, value_name = "URL")]
+    pub redis: Option<String>,
 }
 
 /// `pacer validate`: the same options as `pacer run`, plus `--ping`.
@@ -177,6 +208,11 @@ pub struct RunArgs {
     /// within 24 hours), except models whose entry says `mode = "live"`.
     #[arg(long)]
     pub batch: bool,
+    /// Coordinate the run through this Redis server: jobs go on its streams for `pacer
+    /// worker` processes on any host, results come back to this run's journal [default:
+    /// the config's `redis`].
+    #[arg(long, value_name = "URL")]
+    pub redis: Option<String>,
     /// A JSON Schema file every output must match (structured output), for every model:
     /// sent to the provider, each reply validated, invalid ones retried.
     #[arg(long, value_name = "FILE")]

@@ -3,6 +3,7 @@
 
 mod batches;
 mod cli;
+mod cluster;
 mod config;
 mod export;
 mod mock;
@@ -47,6 +48,7 @@ fn main() -> ExitCode {
             cli::Command::Validate(validate) => validate::main(validate).await,
             cli::Command::Serve(serve) => serve::main(serve).await,
             cli::Command::Batches(args) => batches::main(args).await,
+            cli::Command::Worker(args) => cluster::main(args).await,
         }
     });
     match result {

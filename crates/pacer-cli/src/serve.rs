@@ -116,6 +116,17 @@ pub async fn main(args: ServeArgs) -> anyhow::Result<ExitCode> {
         Some(path) => UsageLog::File(path),
     };
     let names: Vec<String> = routes.iter().map(|r| r.name.clone()).collect();
+    let mut shared_limits = std::collections::HashMap::new();
+    if let Some(url) = args.redis.as_ref().or(file.redis.as_ref()) {
+        let redis = crate::cluster::open(url, "redis")?;
+        for spec in &models {
+            shared_limits.insert(spec.label.clone(), crate::cluster::shared_key(&redis, spec));
+        }
+        eprintln!(
+            "pacer serve: each model's limits are shared through {}",
+            redis.shown()
+        );
+    }
     let config = GatewayConfig {
         models: routes,
         keys,
@@ -127,6 +138,7 @@ pub async fn main(args: ServeArgs) -> anyhow::Result<ExitCode> {
         budget: budget
             .any()
             .then(|| Budget::new(budget.usd, budget.tokens, Spending::default())),
+        shared_limits,
     };
     let server = GatewayServer::start(config, addr).await?;
     eprintln!(

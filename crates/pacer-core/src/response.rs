@@ -81,7 +81,7 @@ pub struct TokenLogprob {
 }
 
 /// One completion.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Choice {
     /// The text the model wrote.
     pub text: String,
@@ -109,8 +109,9 @@ impl Choice {
     }
 }
 
-/// A successful reply to one [`Request`](crate::Request).
-#[derive(Clone, Debug, PartialEq)]
+/// A successful reply to one [`Request`](crate::Request). Serialized whole but for the
+/// rate-limit readings (a worker returns it to its coordinator as JSON).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Response {
     /// The exact model version that answered, when the provider says.
     pub model_version: Option<String>,
@@ -121,5 +122,6 @@ pub struct Response {
     /// Tokens billed for the whole request.
     pub usage: Usage,
     /// What the reply's headers said about the rate limits.
+    #[serde(skip)]
     pub rate_limits: Option<crate::RateLimitInfo>,
 }

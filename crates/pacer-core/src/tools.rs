@@ -20,8 +20,9 @@ fn empty_object() -> Value {
     serde_json::json!({"type": "object", "properties": {}})
 }
 
-/// Whether and which tool the model must call.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// Whether and which tool the model must call. (Serialized in its own form, for a job on
+/// a queue; the providers write each API's.)
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum ToolChoice {
     /// The model decides (the providers' default).
     Auto,

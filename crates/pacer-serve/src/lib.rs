@@ -22,6 +22,7 @@ mod metrics;
 mod translate;
 mod usage_log;
 
+use std::collections::HashMap;
 use std::io;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -132,6 +133,9 @@ pub struct GatewayConfig {
     /// A spending cap shared by every model: once it would be passed, each model's requests
     /// are refused (429, `insufficient_quota`).
     pub budget: Option<Arc<Budget>>,
+    /// The models whose limits live in Redis, shared with every other gateway, run and
+    /// worker booking through the same key, by client-facing name.
+    pub shared_limits: HashMap<String, pacer_limit::remote::SharedKey>,
 }
 
 impl GatewayConfig {
@@ -147,6 +151,7 @@ impl GatewayConfig {
             usage_log: UsageLog::Off,
             log_bodies: false,
             budget: None,
+            shared_limits: HashMap::new(),
         }
     }
 }

@@ -244,6 +244,7 @@ fn send(feed: &Feed, pack: Pack<Member>, tx: &mpsc::Sender<WorkItem<Job>>) -> bo
         metadata: first.metadata.clone(),
         batch_id: None,
         pack: pack.members,
+        receipt: None,
     };
     tx.blocking_send(WorkItem::prompt(id, request, job)).is_ok()
 }

@@ -30,6 +30,8 @@ pub(crate) struct Job {
     /// The prompts of a packed embedding request, in the order of its texts (the first is
     /// the one named above); empty for every other job.
     pub pack: Vec<Member>,
+    /// For a job run by a worker: tells the coordinator its records are written.
+    pub receipt: Option<crate::queue::coordinator::Receipt>,
 }
 
 /// Everything a feeder needs.
@@ -110,6 +112,7 @@ fn send_samples(feed: &Feed, prompt: Prompt, tx: &mpsc::Sender<WorkItem<Job>>) -
             metadata: metadata.clone(),
             batch_id: None,
             pack: Vec::new(),
+            receipt: None,
         };
         let item = WorkItem::prompt(prompt.id.clone(), request, job);
         if tx.blocking_send(item).is_err() {

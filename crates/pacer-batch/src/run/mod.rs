@@ -36,10 +36,10 @@
 
 pub mod batched;
 mod embed;
-mod feed;
+pub(crate) mod feed;
 mod model;
 mod report;
-mod spawn;
+pub(crate) mod spawn;
 mod vectors;
 mod write;
 
@@ -81,6 +81,7 @@ pub struct Batch {
     config: Value,
     stop: Arc<watch::Sender<Option<String>>>,
     notices: Option<NoticeFn>,
+    queue: Option<crate::queue::Queue>,
 }
 
 impl Batch {
@@ -99,6 +100,7 @@ impl Batch {
             config: Value::Null,
             stop: Arc::new(watch::channel(None).0),
             notices: None,
+            queue: None,
         }
     }
 
@@ -146,6 +148,13 @@ impl Batch {
         self
     }
 
+    /// Runs the live models' jobs on `pacer worker` processes through Redis: this run is
+    /// their coordinator (see [`queue`](crate::queue)).
+    pub fn queue(mut self, queue: crate::queue::Queue) -> Self {
+        self.queue = Some(queue);
+        self
+    }
+
     /// Calls `notice` with what a person may want to know as the run opens its folder.
     pub fn on_notice(mut self, notice: impl Fn(&Notice<'_>) + Send + Sync + 'static) -> Self {
         self.notices = Some(Arc::new(notice));
@@ -175,29 +184,7 @@ impl Batch {
     /// Runs every job not done yet and writes the summary. Returns once every lane has
     /// ended (its input done, or stopped).
     pub async fn run(self) -> Result<Report, BatchError> {
-        for (i, model) in self.models.iter().enumerate() {
-            if self.models[..i].iter().any(|m| m.label == model.label) {
-                return Err(BatchError::DuplicateLabel(model.label.clone()));
-            }
-            if self.budget.0.is_some() && model.lane.price.is_none() {
-                return Err(BatchError::NoPrice(model.label.clone()));
-            }
-            if model.embed.is_some() && model.provider.embedding_limits().is_none() {
-                return Err(BatchError::NoEmbeddings {
-                    label: model.label.clone(),
-                    provider: model.provider.kind(),
-                });
-            }
-            if model.batch.is_some() && model.embed.is_some() {
-                return Err(BatchError::EmbeddingBatch(model.label.clone()));
-            }
-            if model.batch.is_some() && model.provider.batch_api().is_none() {
-                return Err(BatchError::NoBatchApi {
-                    label: model.label.clone(),
-                    provider: model.provider.kind(),
-                });
-            }
-        }
+        self.check_models()?;
         let prompts = self.prompts.clone();
         let (limit, skip_invalid) = (self.num_prompts, self.skip_invalid);
         let scanned = tokio::task::spawn_blocking(move || scan(&prompts, limit, skip_invalid))
@@ -319,6 +306,10 @@ impl Batch {
             ));
             starts.push(items_rx);
         }
+        let coordinator = match &self.queue {
+            Some(queue) => Some(queue.open(&manifest.run_id, &self.models, &done).await),
+            None => None,
+        };
         let writer = write::spawn(journal, tally, manifest.run_id.clone(), infos, outcomes_rx);
         self.notice(Notice::Running);
 
@@ -333,8 +324,11 @@ impl Batch {
                 outcomes: outcomes_tx.clone(),
                 done: done.clone(),
             };
-            let (task, stop) = match &batches {
-                Some(shared) if self.models[index].batch.is_some() => spawn::batch(start, shared),
+            let (task, stop) = match (&batches, &coordinator) {
+                (Some(shared), _) if self.models[index].batch.is_some() => {
+                    spawn::batch(start, shared)
+                }
+                (_, Some(coordinator)) => (coordinator.lane(start, self.stop.subscribe()), None),
                 _ => {
                     let (task, stop) = spawn::live(start);
                     (task, Some(stop))
@@ -358,6 +352,9 @@ impl Batch {
             ended.push(task.await.map_err(|_| BatchError::Panicked("a lane"))?);
         }
         stopper.abort();
+        if let Some(coordinator) = coordinator {
+            coordinator.finish(self.stop.borrow().is_none()).await;
+        }
         let (journal, tally) = writer
             .join()
             .map_err(|_| BatchError::Panicked("the journal writer"))?

@@ -10,6 +10,7 @@ use pacer_engine::LaneConfig;
 
 use super::batched::{BatchProgress, BatchSettings};
 use super::embed::EmbedSettings;
+use super::BatchError;
 use tokio::sync::watch;
 
 /// One model of a batch: its label (unique in the batch, written in each record), the name
@@ -149,5 +150,35 @@ impl Stopper {
                 true
             }
         });
+    }
+}
+
+impl super::Batch {
+    /// Refuses models that cannot run as configured.
+    pub(super) fn check_models(&self) -> Result<(), BatchError> {
+        for (i, model) in self.models.iter().enumerate() {
+            if self.models[..i].iter().any(|m| m.label == model.label) {
+                return Err(BatchError::DuplicateLabel(model.label.clone()));
+            }
+            if self.budget.0.is_some() && model.lane.price.is_none() {
+                return Err(BatchError::NoPrice(model.label.clone()));
+            }
+            if model.embed.is_some() && model.provider.embedding_limits().is_none() {
+                return Err(BatchError::NoEmbeddings {
+                    label: model.label.clone(),
+                    provider: model.provider.kind(),
+                });
+            }
+            if model.batch.is_some() && model.embed.is_some() {
+                return Err(BatchError::EmbeddingBatch(model.label.clone()));
+            }
+            if model.batch.is_some() && model.provider.batch_api().is_none() {
+                return Err(BatchError::NoBatchApi {
+                    label: model.label.clone(),
+                    provider: model.provider.kind(),
+                });
+            }
+        }
+        Ok(())
     }
 }

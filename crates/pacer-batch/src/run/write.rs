@@ -49,6 +49,7 @@ pub(crate) fn spawn(
 ) -> std::thread::JoinHandle<std::io::Result<(Journal, Tally)>> {
     std::thread::spawn(move || {
         let mut batch = Vec::new();
+        let mut receipts = Vec::new();
         let mut side: Option<SideFile> = None;
         let journal_dir = journal
             .path()
@@ -58,7 +59,8 @@ pub(crate) fn spawn(
         while let Some(first) = rx.blocking_recv() {
             // Whatever else is already queued goes out in the same write.
             let mut next = Some(first);
-            while let Some(outcome) = next {
+            while let Some(mut outcome) = next {
+                receipts.extend(outcome.context.receipt.take());
                 let lane = &lanes[outcome.context.lane];
                 for mut record in records(&run_id, lane, outcome) {
                     if lane.side_file && record.embedding.is_some() {
@@ -91,6 +93,10 @@ pub(crate) fn spawn(
             }
             journal.append_all(&batch)?;
             batch.clear();
+            // Only now may a worker's job and result leave Redis.
+            for receipt in receipts.drain(..) {
+                receipt.written();
+            }
         }
         journal.sync()?;
         Ok((journal, tally))

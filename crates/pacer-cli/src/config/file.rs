@@ -45,6 +45,10 @@ pub struct FileConfig {
     /// The models.
     #[serde(default)]
     pub models: Vec<ModelEntry>,
+    /// A Redis server (`redis://host:6379`): `pacer run` becomes the coordinator of
+    /// `pacer worker` processes, and `pacer serve` shares each model's limits with every
+    /// other process booking through it.
+    pub redis: Option<String>,
     /// `pacer serve`: the keys clients must present (`Authorization: Bearer KEY`), each a
     /// string or `{ id = "...", key = "..." }`; `PACER_GATEWAY_KEYS` adds more.
     pub gateway_keys: Option<Vec<GatewayKeyEntry>>,

@@ -72,6 +72,8 @@ pub struct RunConfig {
     pub budget: BudgetCaps,
     /// The whole config without secrets, for the summary.
     pub redacted: Value,
+    /// The config's Redis server, if any.
+    pub redis: Option<String>,
 }
 
 /// Merges `file` (with its path) and `overrides` into a checked run config.
@@ -109,8 +111,10 @@ pub fn resolve(
 
     let mut redacted = serde_json::to_value(&config).unwrap_or(Value::Null);
     if let Value::Object(map) = &mut redacted {
-        // Gateway keys are secrets, and no business of a run's summary.
+        // Gateway keys are secrets, and no business of a run's summary; nor is a Redis
+        // password.
         map.remove("gateway_keys");
+        map.remove("redis");
         map.insert(
             "models".into(),
             Value::Array(models.iter().map(|m| m.entry.clone()).collect()),
@@ -133,6 +137,7 @@ pub fn resolve(
         models,
         budget,
         redacted,
+        redis: config.redis.clone(),
     })
 }
 

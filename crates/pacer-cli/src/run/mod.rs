@@ -93,6 +93,21 @@ async fn run(config: RunConfig, args: &RunArgs) -> anyhow::Result<ExitCode> {
         .skip_invalid(args.skip_invalid)
         .budget(config.budget.usd, config.budget.tokens)
         .config(config.redacted.clone());
+    let batch = match args.redis.as_ref().or(config.redis.as_ref()) {
+        Some(url) => {
+            let redis = crate::cluster::open(url, "redis")?;
+            if !args.quiet {
+                eprintln!(
+                    "pacer: coordinating through {}: start workers with `pacer worker --redis {}`",
+                    redis.shown(),
+                    redis.shown()
+                );
+            }
+            let spec = crate::cluster::spec(&config);
+            batch.queue(pacer_batch::queue::Queue { redis, spec })
+        }
+        None => batch,
+    };
     let progress = Progress::new(batch.counters(), Mode::detect(args.quiet));
     let batch = batch.on_notice(move |notice| match notice {
         Notice::Running => {

@@ -24,6 +24,7 @@ const KEY_TTL: Duration = Duration::from_secs(15 * 60);
 pub struct Redis {
     connection: ConnectionManager,
     shown: String,
+    url: String,
 }
 
 impl std::fmt::Debug for Redis {
@@ -48,18 +49,29 @@ impl Redis {
     /// made on first use: a server that is down now is waited for by whoever uses it.
     pub fn open(url: &str) -> Result<Self, RedisError> {
         let shown = shown_url(url);
+        let url = url.to_string();
         let fail = |e: redis::RedisError| RedisError {
             server: shown.clone(),
             message: e.to_string(),
         };
-        let client = redis::Client::open(url).map_err(fail)?;
+        let client = redis::Client::open(url.as_str()).map_err(fail)?;
         let config = ConnectionManagerConfig::new()
             .set_connection_timeout(Some(Duration::from_secs(2)))
             .set_response_timeout(Some(Duration::from_secs(5)))
             .set_number_of_retries(1)
             .set_max_delay(Duration::from_millis(500));
         let connection = ConnectionManager::new_lazy_with_config(client, config).map_err(fail)?;
-        Ok(Self { connection, shown })
+        Ok(Self {
+            connection,
+            shown,
+            url,
+        })
+    }
+
+    /// A connection of its own to the same server, for blocking reads (`XREAD ... BLOCK`),
+    /// which would hold up every other command on the shared one.
+    pub fn another(&self) -> Result<Self, RedisError> {
+        Self::open(&self.url)
     }
 
     /// The connection, to run commands on (clones share it).

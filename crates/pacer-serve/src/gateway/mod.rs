@@ -140,9 +140,20 @@ impl Gateway {
                 budget: config.budget.clone(),
                 ..LaneConfig::new(spec.name.clone())
             };
+            let mut lane = Lane::builder(lane_config, provider.clone());
+            if let Some(key) = config.shared_limits.get(&spec.name) {
+                let limiter = Limiter::shared(
+                    LimiterConfig {
+                        probe: provider.reports_rate_limits(),
+                        ..LimiterConfig::new(spec.limits)
+                    },
+                    key.clone(),
+                );
+                lane = lane.limiter(Arc::new(limiter));
+            }
             let route = Route {
                 slots: Arc::new(Semaphore::new(spec.concurrency.max(1))),
-                lane: Lane::builder(lane_config, provider).build(),
+                lane: lane.build(),
                 pass_through,
                 spec,
             };

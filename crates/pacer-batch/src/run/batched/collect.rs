@@ -184,6 +184,7 @@ impl BatchLane {
                         metadata: held.metadata,
                         batch_id: None,
                         pack: Vec::new(),
+                        receipt: None,
                     },
                 );
                 // A live lane that stopped takes nothing: the job stays pending.

@@ -200,6 +200,7 @@ impl BatchLane {
                 metadata: held.metadata,
                 batch_id: batch.map(str::to_owned),
                 pack: Vec::new(),
+                receipt: None,
             },
             result,
             request: Some(Request {

@@ -149,7 +149,8 @@ impl Coordinator {
             let mut c = redis.connection();
             let (spec, spec_key) = (spec.clone(), keys.spec());
             async move {
-                c.set_ex::<_, _, ()>(&spec_key, spec, RUN_TTL.as_secs()).await?;
+                c.set_ex::<_, _, ()>(&spec_key, spec, RUN_TTL.as_secs())
+                    .await?;
                 c.zadd::<_, _, _, ()>(RUNS, run_id, unix_ms()).await
             }
         })
@@ -331,7 +332,11 @@ impl Coordinator {
         }
         for (key, lane, wire) in jobs {
             let added: Result<String, _> = c
-                .xadd(self.keys.jobs(lane), "*", &[("key", key.as_str()), ("job", &wire)])
+                .xadd(
+                    self.keys.jobs(lane),
+                    "*",
+                    &[("key", key.as_str()), ("job", &wire)],
+                )
                 .await;
             if let Ok(id) = added
                 && let Some(pending) = self.books().pending.get_mut(&key)
@@ -507,8 +512,8 @@ impl Coordinator {
         pending.job_id = match queued {
             Some(id) => id,
             None => {
-                let wire = serde_json::to_string(&WireJob::new(&pending.request))
-                    .unwrap_or_default();
+                let wire =
+                    serde_json::to_string(&WireJob::new(&pending.request)).unwrap_or_default();
                 patiently(&self.redis, "queueing jobs", || {
                     let mut c = self.redis.connection();
                     let (stream, key, wire) = (self.keys.jobs(lane), key.clone(), wire.clone());
@@ -556,7 +561,8 @@ impl Coordinator {
             price,
             worst_case: Box::new(move |request| {
                 let cost = pacer_engine::estimate(&*provider, request, true);
-                let usd = price.map_or(0.0, |p| p.worst_case(cost.input_tokens, cost.output_tokens));
+                let usd =
+                    price.map_or(0.0, |p| p.worst_case(cost.input_tokens, cost.output_tokens));
                 (usd, cost.input_tokens + cost.output_tokens)
             }),
             items: start.items,
@@ -576,6 +582,8 @@ impl Coordinator {
         }
         let mut pipe = redis::pipe();
         pipe.zrem(RUNS, &self.run_id)
+            .ignore()
+            .set_ex(self.keys.ended(), 1, 60)
             .ignore()
             .del(self.keys.spec())
             .ignore()
@@ -661,7 +669,10 @@ impl RemoteLane {
             }
             // What has not come back stays on Redis for a resume.
             let lane = self.lane;
-            self.coordinator.books().pending.retain(|_, p| p.lane != lane);
+            self.coordinator
+                .books()
+                .pending
+                .retain(|_, p| p.lane != lane);
             LaneRun {
                 stopped,
                 finished,

@@ -30,8 +30,8 @@ use pacer_core::{ErrorKind, ProviderError, Request, Response, Tool, ToolChoice, 
 use serde::{Deserialize, Serialize};
 
 pub use coordinator::Queue;
-pub use worker::{Served, Worker, WorkerLane};
 pub use pacer_limit::remote::{Redis, RedisError};
+pub use worker::{Served, Worker, WorkerLane};
 
 /// The consumer group of every job stream.
 pub const GROUP: &str = "workers";
@@ -71,6 +71,11 @@ impl RunKeys {
     /// The results.
     pub fn results(&self) -> String {
         format!("{}results", self.prefix)
+    }
+
+    /// Set when the run has ended (for a minute), so its workers leave at once.
+    pub fn ended(&self) -> String {
+        format!("{}ended", self.prefix)
     }
 }
 

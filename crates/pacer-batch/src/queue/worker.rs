@@ -20,9 +20,10 @@ use tokio::sync::mpsc;
 
 use super::{GROUP, Redis, RunKeys, WireError, WireJob, WireOutcome, patiently, unix_ms};
 
-/// How long the run's spec may be missing before the worker takes the run for ended (a
-/// restarted Redis is published again by the coordinator's next heartbeat).
-const GONE_AFTER: Duration = Duration::from_secs(3);
+/// How long the run's spec may be missing, the run not said to have ended, before the worker
+/// takes the run for ended: a restarted Redis is published again by the coordinator's next
+/// heartbeat; a coordinator gone for good leaves the run to `--resume`.
+const GONE_AFTER: Duration = Duration::from_secs(30);
 
 /// One model this worker runs jobs of.
 pub struct WorkerLane {
@@ -97,7 +98,10 @@ impl Worker {
         }
         watch.abort();
         Served {
-            jobs: states.iter().map(|s| s.returned.load(Ordering::Relaxed)).sum(),
+            jobs: states
+                .iter()
+                .map(|s| s.returned.load(Ordering::Relaxed))
+                .sum(),
             reclaimed: states
                 .iter()
                 .map(|s| s.taken_over.load(Ordering::Relaxed))
@@ -109,14 +113,21 @@ impl Worker {
     /// the jobs held alive and takes over those of workers that died.
     async fn watch_run(self, keys: RunKeys, states: Vec<Arc<LaneState>>) {
         let mut gone_since: Option<Instant> = None;
-        let beat = (self.idle_timeout / 3).clamp(Duration::from_millis(100), Duration::from_secs(5));
+        let beat =
+            (self.idle_timeout / 3).clamp(Duration::from_millis(100), Duration::from_secs(5));
         let mut refreshed = Instant::now();
         loop {
             let mut c = self.redis.connection();
-            match c.exists::<_, bool>(keys.spec()).await {
-                Ok(true) => gone_since = None,
-                Ok(false) => {
-                    if gone_since.get_or_insert_with(Instant::now).elapsed() > GONE_AFTER {
+            let seen: redis::RedisResult<(bool, bool)> = redis::pipe()
+                .exists(keys.spec())
+                .exists(keys.ended())
+                .query_async(&mut c)
+                .await;
+            match seen {
+                Ok((true, false)) => gone_since = None,
+                Ok((spec, ended)) => {
+                    let gone = gone_since.get_or_insert_with(Instant::now).elapsed();
+                    if ended || (!spec && gone > GONE_AFTER) {
                         for state in &states {
                             state.over.store(true, Ordering::SeqCst);
                         }
@@ -193,7 +204,12 @@ impl Worker {
             let state = state.clone();
             move |()| {
                 let (worker, state, reader) = (worker.clone(), state.clone(), reader.clone());
-                async move { worker.next_job(&state, &reader).await.map(|item| (item, ())) }
+                async move {
+                    worker
+                        .next_job(&state, &reader)
+                        .await
+                        .map(|item| (item, ()))
+                }
             }
         });
         let returns = tokio::spawn({
@@ -279,7 +295,9 @@ impl Worker {
                     key,
                     move |_| {
                         let message = message.clone();
-                        Box::pin(async move { Err(ProviderError::new(ErrorKind::BadRequest, message)) })
+                        Box::pin(
+                            async move { Err(ProviderError::new(ErrorKind::BadRequest, message)) },
+                        )
                     },
                     held,
                 )
@@ -336,8 +354,6 @@ impl Worker {
             .remove(&job_id);
         // The coordinator acknowledges it too, once it is journalled.
         let mut c = self.redis.connection();
-        let _: Result<(), _> = c
-            .xack(state.keys.jobs(state.lane), GROUP, &[&job_id])
-            .await;
+        let _: Result<(), _> = c.xack(state.keys.jobs(state.lane), GROUP, &[&job_id]).await;
     }
 }

@@ -8,9 +8,9 @@ use std::sync::atomic::AtomicU64;
 use pacer_core::{Params, Provider};
 use pacer_engine::LaneConfig;
 
+use super::BatchError;
 use super::batched::{BatchProgress, BatchSettings};
 use super::embed::EmbedSettings;
-use super::BatchError;
 use tokio::sync::watch;
 
 /// One model of a batch: its label (unique in the batch, written in each record), the name

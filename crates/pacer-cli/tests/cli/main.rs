@@ -1,6 +1,7 @@
 //! The `pacer` binary end to end, one test binary (each test file a module): a run, its
 //! errors, resume and interrupts, budgets, schemas, exports, keys, validation, the hosted
-//! providers, batch mode, `pacer serve` and (feature `local`) the local models.
+//! providers, batch mode, `pacer serve`, runs coordinated through a real `redis-server` and
+//! (feature `local`) the local models.
 
 mod common;
 
@@ -13,6 +14,7 @@ mod interrupt;
 mod keys;
 mod local;
 mod openai;
+mod redis;
 mod resume;
 mod run;
 mod schema;

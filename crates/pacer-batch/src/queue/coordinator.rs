@@ -7,26 +7,22 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use pacer_core::{ErrorKind, Price, Request};
-use pacer_engine::{Budget, Outcome, Reservation, StopReason, WorkItem};
+use pacer_core::{Price, Request};
+use pacer_engine::{Outcome, Reservation};
 use redis::AsyncCommands;
 use redis::streams::{StreamId, StreamRangeReply, StreamReadOptions, StreamReadReply};
 use serde_json::Value;
-use tokio::sync::{Notify, mpsc, watch};
+use tokio::sync::{Notify, mpsc};
 use tokio::task::JoinHandle;
 
-use super::{
-    GROUP, HEARTBEAT, RUN_TTL, RUNS, Redis, RunKeys, WireJob, WireOutcome, job_key, patiently,
-    unix_ms,
-};
+use super::{GROUP, RUN_TTL, RUNS, Redis, RunKeys, WireOutcome, patiently, unix_ms};
 use crate::Done;
 use crate::run::feed::Job;
-use crate::run::spawn::{LaneRun, Start};
 
 /// Jobs of one model on Redis at once, waiting or running: what bounds Redis's memory.
-const WINDOW: usize = 1024;
+pub(super) const WINDOW: usize = 1024;
 /// After this long without a result while jobs wait, the coordinator says so.
-const QUIET: Duration = Duration::from_secs(15);
+pub(super) const QUIET: Duration = Duration::from_secs(15);
 
 /// How a run's live jobs go through Redis to `pacer worker` processes (see the
 /// [module](super)): the server, and the run's models as workers rebuild them (JSON without
@@ -39,26 +35,13 @@ pub struct Queue {
     pub spec: Value,
 }
 
-impl Queue {
-    /// Opens the run `run_id` of `models` on Redis (see [`Coordinator::open`]).
-    pub(crate) async fn open(
-        &self,
-        run_id: &str,
-        models: &[crate::BatchModel],
-        done: &Done,
-    ) -> Arc<Coordinator> {
-        let labels: Vec<String> = models.iter().map(|m| m.label.clone()).collect();
-        Coordinator::open(self, run_id, &labels, done).await
-    }
-}
-
 /// Tells the coordinator that an outcome's records are in the journal, so that its job and
 /// result leave Redis.
 #[derive(Debug)]
 pub(crate) struct Receipt {
     tx: mpsc::UnboundedSender<(usize, String, Option<String>)>,
-    lane: usize,
-    job_id: String,
+    pub(super) lane: usize,
+    pub(super) job_id: String,
     result_id: Option<String>,
 }
 
@@ -70,56 +53,56 @@ impl Receipt {
 }
 
 /// A job on Redis whose result has not come back.
-struct Pending {
-    lane: usize,
-    job: Job,
-    request: Request,
-    job_id: String,
-    hold: Option<(Reservation, Option<Price>)>,
-    tx: mpsc::Sender<Outcome<Job>>,
+pub(super) struct Pending {
+    pub(super) lane: usize,
+    pub(super) job: Job,
+    pub(super) request: Request,
+    pub(super) job_id: String,
+    pub(super) hold: Option<(Reservation, Option<Price>)>,
+    pub(super) tx: mpsc::Sender<Outcome<Job>>,
 }
 
 /// A result that came back before this session asked for its job (returned to an earlier
 /// session of the run).
-struct Stored {
-    result_id: String,
-    job_id: String,
-    outcome: WireOutcome,
+pub(super) struct Stored {
+    pub(super) result_id: String,
+    pub(super) job_id: String,
+    pub(super) outcome: WireOutcome,
 }
 
 #[derive(Default)]
-struct Books {
-    pending: HashMap<String, Pending>,
-    stored: HashMap<String, Stored>,
+pub(super) struct Books {
+    pub(super) pending: HashMap<String, Pending>,
+    pub(super) stored: HashMap<String, Stored>,
     /// Jobs on the streams from earlier sessions, by key: lane and entry id.
-    queued: HashMap<String, String>,
+    pub(super) queued: HashMap<String, String>,
     /// Hashes of the keys recorded this session.
-    recorded: HashSet<u64>,
+    pub(super) recorded: HashSet<u64>,
 }
 
 /// One run's coordinator.
 pub(crate) struct Coordinator {
-    redis: Redis,
-    keys: RunKeys,
-    run_id: String,
-    spec: String,
-    lanes: usize,
-    books: Mutex<Books>,
+    pub(super) redis: Redis,
+    pub(super) keys: RunKeys,
+    pub(super) run_id: String,
+    pub(super) spec: String,
+    pub(super) lanes: usize,
+    pub(super) books: Mutex<Books>,
     /// Jobs out per lane, and a wake-up when one comes back.
-    out: Vec<AtomicU64>,
-    back: Notify,
-    written: mpsc::UnboundedSender<(usize, String, Option<String>)>,
-    tasks: Mutex<Vec<JoinHandle<()>>>,
-    last_result: Mutex<Instant>,
+    pub(super) out: Vec<AtomicU64>,
+    pub(super) back: Notify,
+    pub(super) written: mpsc::UnboundedSender<(usize, String, Option<String>)>,
+    pub(super) tasks: Mutex<Vec<JoinHandle<()>>>,
+    pub(super) last_result: Mutex<Instant>,
 }
 
-fn hash(key: &str) -> u64 {
+pub(super) fn hash(key: &str) -> u64 {
     let mut hasher = DefaultHasher::new();
     key.hash(&mut hasher);
     hasher.finish()
 }
 
-fn field(entry: &StreamId, name: &str) -> String {
+pub(super) fn field(entry: &StreamId, name: &str) -> String {
     entry.get::<String>(name).unwrap_or_default()
 }
 
@@ -240,7 +223,7 @@ impl Coordinator {
         coordinator
     }
 
-    fn books(&self) -> std::sync::MutexGuard<'_, Books> {
+    pub(super) fn books(&self) -> std::sync::MutexGuard<'_, Books> {
         self.books.lock().unwrap_or_else(|e| e.into_inner())
     }
 
@@ -248,106 +231,8 @@ impl Coordinator {
         self.tasks.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Says the run is alive every [`HEARTBEAT`], keeps its keys from expiring, and says so
-    /// when no result has come for a while though jobs wait.
-    async fn heartbeat(self: Arc<Self>) {
-        let mut said = false;
-        loop {
-            let mut c = self.redis.connection();
-            let mut pipe = redis::pipe();
-            pipe.zadd(RUNS, &self.run_id, unix_ms())
-                .ignore()
-                .expire(self.keys.spec(), RUN_TTL.as_secs() as i64)
-                .ignore()
-                .expire(self.keys.results(), RUN_TTL.as_secs() as i64)
-                .ignore();
-            for lane in 0..self.lanes {
-                pipe.expire(self.keys.jobs(lane), RUN_TTL.as_secs() as i64)
-                    .ignore();
-            }
-            match pipe.query_async::<()>(&mut c).await {
-                Err(e) => tracing::warn!(
-                    "{}: the run's heartbeat is not written; workers go on with what they hold",
-                    self.redis.error(&e)
-                ),
-                Ok(()) => {
-                    if !c.exists::<_, bool>(self.keys.spec()).await.unwrap_or(true) {
-                        self.publish_again().await;
-                    }
-                }
-            }
-            let waiting = self.out.iter().any(|o| o.load(Ordering::Relaxed) > 0);
-            let quiet = self
-                .last_result
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .elapsed()
-                > QUIET;
-            if waiting && quiet && !said {
-                said = true;
-                tracing::warn!(
-                    "no worker has returned a result for {} s: start workers with `pacer worker --redis {}`",
-                    QUIET.as_secs(),
-                    self.redis.shown()
-                );
-            } else if !quiet {
-                said = false;
-            }
-            tokio::time::sleep(HEARTBEAT).await;
-        }
-    }
-
-    /// Redis lost the run (it restarted without its data): publishes it again and puts
-    /// every job whose result has not come back on its stream again. A result already on its
-    /// way from a worker still counts; the second copy's is then dropped as a duplicate.
-    async fn publish_again(&self) {
-        tracing::warn!(
-            "Redis at {} lost this run (restarted?): publishing it again and queueing the jobs without a result again",
-            self.redis.shown()
-        );
-        let jobs: Vec<(String, usize, String)> = self
-            .books()
-            .pending
-            .iter()
-            .map(|(key, p)| {
-                let wire = serde_json::to_string(&WireJob::new(&p.request)).unwrap_or_default();
-                (key.clone(), p.lane, wire)
-            })
-            .collect();
-        let mut c = self.redis.connection();
-        let spec = self.spec.clone();
-        let mut pipe = redis::pipe();
-        pipe.set_ex(self.keys.spec(), spec, RUN_TTL.as_secs())
-            .ignore()
-            .zadd(RUNS, &self.run_id, unix_ms())
-            .ignore();
-        if let Err(e) = pipe.query_async::<()>(&mut c).await {
-            tracing::warn!("{}", self.redis.error(&e));
-            return;
-        }
-        for lane in 0..self.lanes {
-            let _: Result<(), _> = c
-                .xgroup_create_mkstream(self.keys.jobs(lane), GROUP, "0")
-                .await;
-        }
-        for (key, lane, wire) in jobs {
-            let added: Result<String, _> = c
-                .xadd(
-                    self.keys.jobs(lane),
-                    "*",
-                    &[("key", key.as_str()), ("job", &wire)],
-                )
-                .await;
-            if let Ok(id) = added
-                && let Some(pending) = self.books().pending.get_mut(&key)
-            {
-                pending.job_id = id;
-            }
-        }
-    }
-
     /// Reads the results stream from `last` on, handing each result to its job's lane.
-    async fn read_results(self: Arc<Self>, mut last: String) {
+    pub(super) async fn read_results(self: Arc<Self>, mut last: String) {
         // Blocking reads on a connection of their own.
         let reader = self.redis.another().unwrap_or_else(|_| self.redis.clone());
         loop {
@@ -381,16 +266,14 @@ impl Coordinator {
                         Some((pending, outcome))
                     }
                     None => {
-                        if !books.stored.contains_key(&key) {
-                            let job_id = field(&entry, "job_id");
-                            books.stored.insert(
-                                key,
-                                Stored {
-                                    result_id: entry.id.clone(),
-                                    job_id,
-                                    outcome,
-                                },
-                            );
+                        if let std::collections::hash_map::Entry::Vacant(slot) =
+                            books.stored.entry(key)
+                        {
+                            slot.insert(Stored {
+                                result_id: entry.id.clone(),
+                                job_id: field(&entry, "job_id"),
+                                outcome,
+                            });
                             return;
                         }
                         None
@@ -413,7 +296,12 @@ impl Coordinator {
     }
 
     /// Hands `outcome` to the journal writer as `pending`'s outcome.
-    async fn deliver(&self, pending: Pending, mut outcome: WireOutcome, result_id: Option<String>) {
+    pub(super) async fn deliver(
+        &self,
+        pending: Pending,
+        mut outcome: WireOutcome,
+        result_id: Option<String>,
+    ) {
         let result = outcome.result();
         if let Some((hold, price)) = pending.hold {
             hold.settle(&outcome.usage_all_attempts, price.as_ref());
@@ -443,135 +331,6 @@ impl Coordinator {
         self.back.notify_waiters();
     }
 
-    /// Deletes each job and result once its records are written.
-    async fn delete_written(
-        self: Arc<Self>,
-        mut receipts: mpsc::UnboundedReceiver<(usize, String, Option<String>)>,
-    ) {
-        while let Some(first) = receipts.recv().await {
-            let mut batch = vec![first];
-            while let Ok(next) = receipts.try_recv() {
-                batch.push(next);
-            }
-            let mut pipe = redis::pipe();
-            for (lane, job_id, result_id) in &batch {
-                pipe.xack(self.keys.jobs(*lane), GROUP, &[job_id]).ignore();
-                pipe.xdel(self.keys.jobs(*lane), &[job_id]).ignore();
-                if let Some(result_id) = result_id {
-                    pipe.xdel(self.keys.results(), &[result_id]).ignore();
-                }
-            }
-            patiently(&self.redis, "trimming the streams", || {
-                let mut c = self.redis.connection();
-                let pipe = pipe.clone();
-                async move { pipe.query_async::<()>(&mut c).await }
-            })
-            .await;
-        }
-    }
-
-    /// Puts one job on its lane's stream (or adopts the copy an earlier session left, or
-    /// its result).
-    async fn send(
-        &self,
-        lane: usize,
-        label: &str,
-        item: WorkItem<Job>,
-        hold: Option<(Reservation, Option<Price>)>,
-        tx: &mpsc::Sender<Outcome<Job>>,
-    ) {
-        let job = item.context;
-        let request = match item.work {
-            pacer_engine::Work::Prompt(request) => request,
-            // The feed makes prompts only.
-            _ => return,
-        };
-        let key = job_key(label, &job.prompt_id, &job.samples);
-        let (stored, queued) = {
-            let mut books = self.books();
-            let stored = books.stored.remove(&key);
-            let queued = books.queued.remove(&key);
-            (stored, queued)
-        };
-        self.out[lane].fetch_add(1, Ordering::SeqCst);
-        let mut pending = Pending {
-            lane,
-            job,
-            request,
-            job_id: String::new(),
-            hold,
-            tx: tx.clone(),
-        };
-        if let Some(stored) = stored {
-            pending.job_id = stored.job_id;
-            self.books().recorded.insert(hash(&key));
-            self.deliver(pending, stored.outcome, Some(stored.result_id))
-                .await;
-            return;
-        }
-        pending.job_id = match queued {
-            Some(id) => id,
-            None => {
-                let wire =
-                    serde_json::to_string(&WireJob::new(&pending.request)).unwrap_or_default();
-                patiently(&self.redis, "queueing jobs", || {
-                    let mut c = self.redis.connection();
-                    let (stream, key, wire) = (self.keys.jobs(lane), key.clone(), wire.clone());
-                    async move {
-                        c.xadd::<_, _, _, _, String>(stream, "*", &[("key", key), ("job", wire)])
-                            .await
-                    }
-                })
-                .await
-            }
-        };
-        // A result may have come for an adopted job between the lookups: it is stored.
-        let early = {
-            let mut books = self.books();
-            match books.stored.remove(&key) {
-                Some(stored) => {
-                    books.recorded.insert(hash(&key));
-                    Some(stored)
-                }
-                None => {
-                    books.pending.insert(key, pending);
-                    return;
-                }
-            }
-        };
-        if let Some(stored) = early {
-            self.deliver(pending, stored.outcome, Some(stored.result_id))
-                .await;
-        }
-    }
-
-    /// Starts the remote lane of `start`'s model: its jobs go to workers.
-    pub(crate) fn lane(
-        self: &Arc<Self>,
-        start: Start<'_>,
-        stop: watch::Receiver<Option<String>>,
-    ) -> JoinHandle<LaneRun> {
-        let provider = start.model.provider.clone();
-        let price = start.model.lane.price;
-        RemoteLane {
-            coordinator: self.clone(),
-            lane: start.index,
-            label: start.model.label.clone(),
-            budget: start.budget,
-            price,
-            worst_case: Box::new(move |request| {
-                let cost = pacer_engine::estimate(&*provider, request, true);
-                let usd =
-                    price.map_or(0.0, |p| p.worst_case(cost.input_tokens, cost.output_tokens));
-                (usd, cost.input_tokens + cost.output_tokens)
-            }),
-            items: start.items,
-            outcomes: start.outcomes,
-            stop,
-        }
-        .spawn()
-    }
-
     /// Ends the run on Redis: its keys go, and workers leave it.
     pub(crate) async fn finish(&self, completed: bool) {
         for task in self.lock_tasks().drain(..) {
@@ -598,108 +357,6 @@ impl Coordinator {
                 "{}: the run's keys stay until they expire in an hour",
                 self.redis.error(&e)
             );
-        }
-    }
-}
-
-/// Everything a model's remote lane needs.
-struct RemoteLane {
-    pub coordinator: Arc<Coordinator>,
-    pub lane: usize,
-    pub label: String,
-    pub budget: Option<Arc<Budget>>,
-    pub price: Option<Price>,
-    pub worst_case: Box<dyn Fn(&Request) -> (f64, u64) + Send + Sync>,
-    pub items: mpsc::Receiver<WorkItem<Job>>,
-    pub outcomes: mpsc::Sender<Outcome<Job>>,
-    pub stop: watch::Receiver<Option<String>>,
-}
-
-impl RemoteLane {
-    /// Puts the lane's jobs on Redis as room allows and waits for their results.
-    pub(crate) fn spawn(mut self) -> JoinHandle<LaneRun> {
-        tokio::spawn(async move {
-            let started = Instant::now();
-            let mut finished = 0;
-            let stopped = loop {
-                let item = tokio::select! {
-                    _ = self.stop.wait_for(Option::is_some) => None,
-                    item = self.items.recv() => Some(item),
-                };
-                let Some(item) = item else {
-                    break self.stop_reason();
-                };
-                let Some(item) = item else { break None };
-                if !self.room().await {
-                    break self.stop_reason();
-                }
-                let hold = match &self.budget {
-                    None => None,
-                    Some(budget) => {
-                        let (usd, tokens) = match &item.work {
-                            pacer_engine::Work::Prompt(request) => (self.worst_case)(request),
-                            _ => (0.0, 0),
-                        };
-                        match budget.reserve(usd, tokens) {
-                            Ok(hold) => Some((hold, self.price)),
-                            Err(exhausted) => {
-                                break Some(StopReason {
-                                    kind: Some(ErrorKind::BudgetExhausted),
-                                    message: exhausted.to_string(),
-                                });
-                            }
-                        }
-                    }
-                };
-                self.coordinator
-                    .send(self.lane, &self.label, item, hold, &self.outcomes)
-                    .await;
-                finished += 1;
-            };
-            // Everything sent comes back, unless the run stopped.
-            while stopped.is_none() || stopped.as_ref().is_some_and(|s| s.kind.is_some()) {
-                let back = self.coordinator.back.notified();
-                if self.coordinator.out[self.lane].load(Ordering::SeqCst) == 0 {
-                    break;
-                }
-                tokio::select! {
-                    () = back => {}
-                    _ = self.stop.wait_for(Option::is_some) => break,
-                }
-            }
-            // What has not come back stays on Redis for a resume.
-            let lane = self.lane;
-            self.coordinator
-                .books()
-                .pending
-                .retain(|_, p| p.lane != lane);
-            LaneRun {
-                stopped,
-                finished,
-                elapsed: started.elapsed(),
-                in_flight: Vec::new(),
-            }
-        })
-    }
-
-    fn stop_reason(&self) -> Option<StopReason> {
-        self.stop.borrow().clone().map(|message| StopReason {
-            kind: None,
-            message,
-        })
-    }
-
-    /// Waits until fewer than [`WINDOW`] jobs of the lane are out; false if the run stops.
-    async fn room(&mut self) -> bool {
-        loop {
-            let back = self.coordinator.back.notified();
-            if self.coordinator.out[self.lane].load(Ordering::SeqCst) < WINDOW as u64 {
-                return true;
-            }
-            tokio::select! {
-                () = back => {}
-                _ = self.stop.wait_for(Option::is_some) => return false,
-            }
         }
     }
 }

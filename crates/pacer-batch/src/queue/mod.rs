@@ -22,6 +22,8 @@
 //! that lives refreshes what it holds so nothing of its is taken from it.
 
 pub(crate) mod coordinator;
+mod remote_lane;
+mod upkeep;
 pub mod worker;
 
 use std::time::{Duration, SystemTime};

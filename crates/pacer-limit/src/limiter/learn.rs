@@ -88,7 +88,7 @@ impl Limiter {
             let config = self.config.clone();
             let headroom = state.headroom;
             if said.iter().any(|(l, r)| l.is_some() || r.is_some()) {
-                super::background("learn", async move {
+                super::shared::background("learn", async move {
                     key.learn(&config, headroom, said, marks, at).await
                 });
             }

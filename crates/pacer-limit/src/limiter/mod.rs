@@ -4,6 +4,7 @@ mod booking;
 mod headroom;
 mod learn;
 mod refusal;
+mod shared;
 mod shared_key;
 
 use std::sync::Mutex;
@@ -188,25 +189,6 @@ impl Limiter {
         }
     }
 
-    /// A limiter whose buckets live in Redis under `key`, shared by every process on any
-    /// host that books through the same key: each request is booked there by one atomic
-    /// script on Redis's clock, settled, learned from and cooled down for everyone. The
-    /// process keeps its own line (first come, first served within it), headroom and probe.
-    ///
-    /// It fails closed: while Redis cannot be reached nothing is admitted; the lane waits,
-    /// says what is wrong, and goes on when Redis is back.
-    pub fn shared(config: LimiterConfig, key: crate::remote::SharedKey) -> Self {
-        Self {
-            shared: Some(key),
-            ..Self::new(config)
-        }
-    }
-
-    /// The shared key, for a shared limiter.
-    pub fn shared_key(&self) -> Option<&crate::remote::SharedKey> {
-        self.shared.as_ref()
-    }
-
     /// The units bucket `index` lets go at once: the configured burst, or the most the server
     /// has said remains, up to a whole minute.
     fn burst_units(&self, state: &State, index: usize, per_minute: u64) -> f64 {
@@ -310,21 +292,6 @@ impl Limiter {
         self.capacity_changed();
     }
 
-    /// Moves a shared booking of `epoch` by `delta` units, in the background.
-    pub(super) fn settle_remote(&self, epoch: u64, delta: [i64; 4]) {
-        if delta.iter().all(|d| *d == 0) {
-            return;
-        }
-        let Some(key) = self.shared.clone() else {
-            return;
-        };
-        let headroom = self.headroom();
-        background(
-            "settle",
-            async move { key.settle(epoch, delta, headroom).await },
-        );
-    }
-
     /// Wakes the requests waiting to book, if any.
     fn capacity_changed(&self) {
         if self.waiting.load(Ordering::SeqCst) > 0 {
@@ -394,22 +361,6 @@ impl Limiter {
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
         // The state stays consistent under every panic point, so a poisoned lock is usable.
         self.state.lock().unwrap_or_else(|e| e.into_inner())
-    }
-}
-
-/// Runs a write to the shared buckets without waiting for it. If Redis cannot take it, it is
-/// lost: a refund not given back or a reading not shared leaves the shared pace slower,
-/// never faster, except a lost cool-down, which the next refusal begins again.
-fn background(
-    what: &'static str,
-    write: impl std::future::Future<Output = Result<(), crate::remote::RedisError>> + Send + 'static,
-) {
-    if let Ok(runtime) = tokio::runtime::Handle::try_current() {
-        runtime.spawn(async move {
-            if let Err(error) = write.await {
-                tracing::debug!("shared limiter: {what} not written: {error}");
-            }
-        });
     }
 }
 

@@ -102,7 +102,7 @@ impl Limiter {
         let share_pause = |pause: Duration, resume_full: bool, headroom: f64| {
             if let (Some(key), Some(booked)) = (self.shared.clone(), permit.remote) {
                 let config = self.config.clone();
-                super::background("cool-down", async move {
+                super::shared::background("cool-down", async move {
                     key.cool(&config, headroom, booked.epoch, pause, resume_full)
                         .await
                 });

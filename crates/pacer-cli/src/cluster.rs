@@ -39,7 +39,9 @@ pub fn shared_key(redis: &Redis, model: &ModelSpec) -> SharedKey {
 
 /// Opens `url`, saying which flag or key gave it when it is malformed.
 pub fn open(url: &str, from: &str) -> anyhow::Result<Redis> {
-    Redis::open(url).map_err(|e| anyhow::anyhow!("{from}: {e}"))
+    Redis::open(url).map_err(|e| {
+        anyhow::anyhow!("{from}: {e}; expected redis://[:password@]host[:port][/db] (or rediss://)")
+    })
 }
 
 /// What workers need of `config`'s models, without secrets: each entry as shown (its

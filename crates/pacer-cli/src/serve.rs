@@ -118,7 +118,7 @@ pub async fn main(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let names: Vec<String> = routes.iter().map(|r| r.name.clone()).collect();
     let mut shared_limits = std::collections::HashMap::new();
     if let Some(url) = args.redis.as_ref().or(file.redis.as_ref()) {
-        let redis = crate::cluster::open(url, "redis")?;
+        let redis = crate::cluster::open(url, "--redis (or the config's `redis`)")?;
         for spec in &models {
             shared_limits.insert(spec.label.clone(), crate::cluster::shared_key(&redis, spec));
         }

@@ -95,7 +95,7 @@ async fn run(config: RunConfig, args: &RunArgs) -> anyhow::Result<ExitCode> {
         .config(config.redacted.clone());
     let batch = match args.redis.as_ref().or(config.redis.as_ref()) {
         Some(url) => {
-            let redis = crate::cluster::open(url, "redis")?;
+            let redis = crate::cluster::open(url, "--redis (or the config's `redis`)")?;
             if !args.quiet {
                 eprintln!(
                     "pacer: coordinating through {}: start workers with `pacer worker --redis {}`",

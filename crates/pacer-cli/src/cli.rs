@@ -62,10 +62,11 @@ pub struct BatchesArgs {
 #[derive(Debug, Args)]
 pub struct WorkerArgs {
     /// The Redis server of the run (`redis://host:6379`).
-    #[arg(long, value_name = "URL", env = "PACER_REDIS")]
+    #[arg(long, value_name = "URL", env = "PACER_REDIS", hide_env_values = true)]
     pub redis: String,
-    /// A config whose models give this worker their keys (`api_key`, by label) [default:
-    /// each provider's usual environment variable].
+    /// A config whose models give this worker their keys and, where set, their `base_url`
+    /// (by label; a run's published URL is not trusted over it) [default: each provider's
+    /// usual environment variable].
     #[arg(short, long, value_name = "FILE")]
     pub config: Option<PathBuf>,
     /// The run to work on [default: the newest run in progress, waiting for one].

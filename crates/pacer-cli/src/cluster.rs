@@ -39,9 +39,8 @@ pub fn shared_key(redis: &Redis, model: &ModelSpec) -> SharedKey {
 
 /// Opens `url`, saying which flag or key gave it when it is malformed.
 pub fn open(url: &str, from: &str) -> anyhow::Result<Redis> {
-    Redis::open(url).map_err(|e| {
-        anyhow::anyhow!("{from}: {e}; expected redis://[:password@]host[:port][/db] (or rediss://)")
-    })
+    Redis::open(url)
+        .map_err(|e| anyhow::anyhow!("{from}: {e}; expected redis://[:password@]host[:port][/db]"))
 }
 
 /// What workers need of `config`'s models, without secrets: each entry as shown (its
@@ -86,15 +85,19 @@ pub fn spec(config: &RunConfig) -> Value {
 fn model(published: &Value, own: Option<&FileConfig>) -> Result<ModelSpec, String> {
     let label = published["label"].as_str().unwrap_or_default();
     let mut entry = published["entry"].clone();
-    let own_key = own
-        .and_then(|own| {
-            own.models
-                .iter()
-                .find(|m| m.label.as_deref().unwrap_or(&m.name) == label)
-        })
-        .and_then(|m| m.api_key.clone());
-    if let (Value::Object(map), Some(key)) = (&mut entry, own_key) {
-        map.insert("api_key".into(), Value::String(key));
+    let mine = own.and_then(|own| {
+        own.models
+            .iter()
+            .find(|m| m.label.as_deref().unwrap_or(&m.name) == label)
+    });
+    if let (Value::Object(map), Some(mine)) = (&mut entry, mine) {
+        if let Some(key) = &mine.api_key {
+            map.insert("api_key".into(), Value::String(key.clone()));
+        }
+        // The worker's own URL wins: its key goes nowhere a run's spec alone names.
+        if let Some(url) = &mine.base_url {
+            map.insert("base_url".into(), Value::String(url.clone()));
+        }
     }
     let file: FileConfig = serde_json::from_value(json!({ "models": [entry] }))
         .map_err(|e| format!("its entry cannot be read here: {e}"))?;
@@ -160,6 +163,7 @@ pub async fn main(args: WorkerArgs) -> anyhow::Result<ExitCode> {
         };
         let spec: Value = serde_json::from_str(&spec).context("the run's spec is not JSON")?;
         let lanes = lanes(&redis, &spec, own.as_ref(), &run_id);
+        let mut ended = true;
         if lanes.is_empty() {
             eprintln!("pacer worker {name}: run {run_id}: no model this worker can run");
         } else {
@@ -170,15 +174,24 @@ pub async fn main(args: WorkerArgs) -> anyhow::Result<ExitCode> {
             let served = Worker::new(redis.clone(), name.clone(), idle)
                 .serve(&run_id, lanes)
                 .await;
+            let how = if served.ended {
+                "ended"
+            } else {
+                "was interrupted (this worker comes back to it on its --resume)"
+            };
             eprintln!(
-                "pacer worker {name}: run {run_id} ended: {} jobs returned ({} taken over from other workers)",
+                "pacer worker {name}: run {run_id} {how}: {} jobs returned ({} taken over from other workers)",
                 served.jobs, served.reclaimed
             );
+            ended = served.ended;
         }
         if args.once || args.run.is_some() {
             return Ok(ExitCode::SUCCESS);
         }
-        finished.push(run_id);
+        // An interrupted run leaves the runs in progress until its --resume.
+        if ended {
+            finished.push(run_id);
+        }
     }
 }
 

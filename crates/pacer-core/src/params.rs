@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 /// The parameters of one request. `None` leaves the provider's default in place.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Params {
     /// Sampling temperature.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -57,6 +57,28 @@ pub struct Params {
 
 fn one() -> u32 {
     1
+}
+
+/// One completion (as serde's default has it: a request read back from JSON equals the one
+/// written), nothing else set.
+impl Default for Params {
+    fn default() -> Self {
+        Self {
+            temperature: None,
+            top_p: None,
+            top_k: None,
+            max_tokens: None,
+            seed: None,
+            stop: Vec::new(),
+            n: 1,
+            logprobs: false,
+            top_logprobs: None,
+            extra: Map::new(),
+            schema: None,
+            tools: Vec::new(),
+            tool_choice: None,
+        }
+    }
 }
 
 fn is_one(n: &u32) -> bool {

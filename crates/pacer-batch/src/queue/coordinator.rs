@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use pacer_core::{Price, Request};
-use pacer_engine::{Outcome, Reservation};
+use pacer_engine::{Outcome, Reservation, StopReason};
 use redis::AsyncCommands;
 use redis::streams::{StreamId, StreamRangeReply, StreamReadOptions, StreamReadReply};
 use serde_json::Value;
@@ -94,6 +94,8 @@ pub(crate) struct Coordinator {
     pub(super) written: mpsc::UnboundedSender<(usize, String, Option<String>)>,
     pub(super) tasks: Mutex<Vec<JoinHandle<()>>>,
     pub(super) last_result: Mutex<Instant>,
+    /// Each lane's stop, when a worker's lane stopped.
+    pub(super) stopped: Vec<Mutex<Option<StopReason>>>,
 }
 
 pub(super) fn hash(key: &str) -> u64 {
@@ -134,6 +136,7 @@ impl Coordinator {
             async move {
                 c.set_ex::<_, _, ()>(&spec_key, spec, RUN_TTL.as_secs())
                     .await?;
+                c.del::<_, ()>(RunKeys::new(run_id).stopped()).await?;
                 c.zadd::<_, _, _, ()>(RUNS, run_id, unix_ms()).await
             }
         })
@@ -213,6 +216,7 @@ impl Coordinator {
             written,
             tasks: Mutex::new(Vec::new()),
             last_result: Mutex::new(Instant::now()),
+            stopped: (0..labels.len()).map(|_| Mutex::new(None)).collect(),
         });
         let tasks = vec![
             tokio::spawn(coordinator.clone().read_results(last)),
@@ -254,8 +258,22 @@ impl Coordinator {
     /// One result: to its lane if its job is out, kept if its job has not been asked for
     /// yet, deleted if its job has a record already (a late duplicate).
     async fn take_result(&self, entry: StreamId) {
+        if entry.map.contains_key("stop") {
+            self.lane_stopped(&entry).await;
+            return;
+        }
         let key = field(&entry, "key");
-        let outcome = serde_json::from_str::<WireOutcome>(&field(&entry, "outcome"));
+        let outcome = serde_json::from_str::<WireOutcome>(&field(&entry, "outcome"))
+            .or_else(|e| {
+                // Its job gets a record all the same (a worker of another version, say).
+                tracing::warn!("a worker returned an unreadable result for {key}: {e}");
+                serde_json::from_value::<WireOutcome>(serde_json::json!({
+                    "error": {"kind": "InvalidResponse", "message": format!("the worker's result cannot be read: {e}")},
+                    "attempts": 1, "usage_all_attempts": {"input_tokens": 0, "output_tokens": 0},
+                    "elapsed_ms": 0.0, "queued_ms": 0.0, "upstream_ms": 0.0,
+                    "finished_at_ms": super::unix_ms(), "worker": field(&entry, "worker"),
+                }))
+            });
         let delivery = {
             let mut books = self.books();
             let duplicate = books.recorded.contains(&hash(&key));
@@ -293,6 +311,33 @@ impl Coordinator {
                 let _: Result<(), _> = c.xdel(self.keys.results(), &[&entry.id]).await;
             }
         }
+    }
+
+    /// A worker's lane of a model stopped (its key refused, its quota used up): the model
+    /// stops here as it would on one machine; its jobs left stay pending for `--resume`.
+    async fn lane_stopped(&self, entry: &StreamId) {
+        let lane: usize = field(entry, "stop").parse().unwrap_or(usize::MAX);
+        let kind = serde_json::from_value(Value::String(field(entry, "kind"))).ok();
+        let message = format!(
+            "{} (on worker {})",
+            field(entry, "message"),
+            field(entry, "worker")
+        );
+        if let Some(slot) = self.stopped.get(lane) {
+            slot.lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .get_or_insert(StopReason { kind, message });
+            self.back.notify_waiters();
+        }
+        let mut c = self.redis.connection();
+        let _: Result<(), _> = c.xdel(self.keys.results(), &[&entry.id]).await;
+    }
+
+    /// Why lane `lane` stopped, if a worker stopped it.
+    pub(super) fn stop_of(&self, lane: usize) -> Option<StopReason> {
+        self.stopped
+            .get(lane)
+            .and_then(|s| s.lock().unwrap_or_else(|e| e.into_inner()).clone())
     }
 
     /// Hands `outcome` to the journal writer as `pending`'s outcome.
@@ -336,7 +381,17 @@ impl Coordinator {
         for task in self.lock_tasks().drain(..) {
             task.abort();
         }
+        let mut c = self.redis.connection();
         if !completed {
+            // Interrupted: workers take nothing more until `--resume`; what they return
+            // meanwhile waits on Redis for it.
+            let _: Result<(), _> = redis::pipe()
+                .zrem(RUNS, &self.run_id)
+                .ignore()
+                .set_ex(self.keys.stopped(), 1, RUN_TTL.as_secs())
+                .ignore()
+                .query_async(&mut c)
+                .await;
             return;
         }
         let mut pipe = redis::pipe();
@@ -351,7 +406,6 @@ impl Coordinator {
         for lane in 0..self.lanes {
             pipe.del(self.keys.jobs(lane)).ignore();
         }
-        let mut c = self.redis.connection();
         if let Err(e) = pipe.query_async::<()>(&mut c).await {
             tracing::warn!(
                 "{}: the run's keys stay until they expire in an hour",

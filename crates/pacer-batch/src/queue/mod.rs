@@ -75,6 +75,12 @@ impl RunKeys {
         format!("{}results", self.prefix)
     }
 
+    /// Set while the run is interrupted (its coordinator stopped, to be resumed): workers take
+    /// no job more.
+    pub fn stopped(&self) -> String {
+        format!("{}stopped", self.prefix)
+    }
+
     /// Set when the run has ended (for a minute), so its workers leave at once.
     pub fn ended(&self) -> String {
         format!("{}ended", self.prefix)

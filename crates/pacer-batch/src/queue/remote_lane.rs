@@ -170,6 +170,9 @@ impl RemoteLane {
                 if !self.room().await {
                     break self.stop_reason();
                 }
+                if let Some(stopped) = self.coordinator.stop_of(self.lane) {
+                    break Some(stopped);
+                }
                 let hold = match &self.budget {
                     None => None,
                     Some(budget) => {
@@ -193,10 +196,16 @@ impl RemoteLane {
                     .await;
                 finished += 1;
             };
-            // Everything sent comes back, unless the run stopped.
+            // Everything sent comes back, unless the run stopped, or a worker stopped the
+            // model (its jobs out then stay pending).
+            let mut stopped = stopped;
             while stopped.is_none() || stopped.as_ref().is_some_and(|s| s.kind.is_some()) {
                 let back = self.coordinator.back.notified();
                 if self.coordinator.out[self.lane].load(Ordering::SeqCst) == 0 {
+                    break;
+                }
+                if let Some(by_worker) = self.coordinator.stop_of(self.lane) {
+                    stopped = Some(by_worker);
                     break;
                 }
                 tokio::select! {
@@ -230,7 +239,9 @@ impl RemoteLane {
     async fn room(&mut self) -> bool {
         loop {
             let back = self.coordinator.back.notified();
-            if self.coordinator.out[self.lane].load(Ordering::SeqCst) < WINDOW as u64 {
+            if self.coordinator.out[self.lane].load(Ordering::SeqCst) < WINDOW as u64
+                || self.coordinator.stop_of(self.lane).is_some()
+            {
                 return true;
             }
             tokio::select! {

@@ -20,6 +20,9 @@ impl Coordinator {
             let mut pipe = redis::pipe();
             pipe.zadd(RUNS, &self.run_id, unix_ms())
                 .ignore()
+                // Runs silent for a day are no run in progress.
+                .zrembyscore(RUNS, 0, unix_ms().saturating_sub(86_400_000))
+                .ignore()
                 .expire(self.keys.spec(), RUN_TTL.as_secs() as i64)
                 .ignore()
                 .expire(self.keys.results(), RUN_TTL.as_secs() as i64)
@@ -68,6 +71,8 @@ impl Coordinator {
             "Redis at {} lost this run (restarted?): publishing it again and queueing the jobs without a result again",
             self.redis.shown()
         );
+        // Jobs an earlier session left on the streams are gone with them: queued afresh.
+        self.books().queued.clear();
         let jobs: Vec<(String, usize, String)> = self
             .books()
             .pending

@@ -48,6 +48,8 @@ pub struct Served {
     pub jobs: u64,
     /// Of those, taken over from a worker that stopped answering.
     pub reclaimed: u64,
+    /// Whether the run ended (rather than being interrupted, to be resumed).
+    pub ended: bool,
 }
 
 /// A job's place: its entry id and key.
@@ -59,6 +61,8 @@ struct LaneState {
     held: Mutex<HashSet<String>>,
     reclaimed: Mutex<VecDeque<StreamId>>,
     over: AtomicBool,
+    /// Its lane stopped (its key refused, say): it takes no job more.
+    stopped: AtomicBool,
     returned: AtomicU64,
     taken_over: AtomicU64,
 }
@@ -86,18 +90,22 @@ impl Worker {
                 held: Mutex::default(),
                 reclaimed: Mutex::default(),
                 over: AtomicBool::new(false),
+                stopped: AtomicBool::new(false),
                 returned: AtomicU64::new(0),
                 taken_over: AtomicU64::new(0),
             });
             states.push(state.clone());
             tasks.push(tokio::spawn(self.clone().run_lane(state, engine)));
         }
-        let watch = tokio::spawn(self.clone().watch_run(keys, states.clone()));
+        let watch = tokio::spawn(self.clone().watch_run(keys.clone(), states.clone()));
         for task in tasks {
             let _ = task.await;
         }
         watch.abort();
+        let mut c = self.redis.connection();
+        let ended = c.exists::<_, bool>(keys.ended()).await.unwrap_or(true);
         Served {
+            ended,
             jobs: states
                 .iter()
                 .map(|s| s.returned.load(Ordering::Relaxed))
@@ -118,16 +126,17 @@ impl Worker {
         let mut refreshed = Instant::now();
         loop {
             let mut c = self.redis.connection();
-            let seen: redis::RedisResult<(bool, bool)> = redis::pipe()
+            let seen: redis::RedisResult<(bool, bool, bool)> = redis::pipe()
                 .exists(keys.spec())
                 .exists(keys.ended())
+                .exists(keys.stopped())
                 .query_async(&mut c)
                 .await;
             match seen {
-                Ok((true, false)) => gone_since = None,
-                Ok((spec, ended)) => {
+                Ok((true, false, false)) => gone_since = None,
+                Ok((spec, ended, stopped)) => {
                     let gone = gone_since.get_or_insert_with(Instant::now).elapsed();
-                    if ended || (!spec && gone > GONE_AFTER) {
+                    if ended || stopped || (!spec && gone > GONE_AFTER) {
                         for state in &states {
                             state.over.store(true, Ordering::SeqCst);
                         }
@@ -151,13 +160,21 @@ impl Worker {
     async fn refresh(&self, state: &LaneState) {
         let stream = state.keys.jobs(state.lane);
         let mut c = self.redis.connection();
-        let held: Vec<String> = state
-            .held
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .iter()
-            .cloned()
-            .collect();
+        // Only the jobs the group still has as this worker's: one another worker took over
+        // (this one seemed dead) is its now, and is not taken back.
+        let owned: Result<redis::streams::StreamPendingCountReply, _> = c
+            .xpending_consumer_count(&stream, GROUP, "-", "+", 10_000, &self.name)
+            .await;
+        let Ok(owned) = owned else { return };
+        let held: Vec<String> = {
+            let held = state.held.lock().unwrap_or_else(|e| e.into_inner());
+            owned
+                .ids
+                .into_iter()
+                .map(|p| p.id)
+                .filter(|id| held.contains(id))
+                .collect()
+        };
         for ids in held.chunks(256) {
             let options = StreamClaimOptions::default().with_justid();
             let refreshed: Result<redis::Value, _> = c
@@ -168,7 +185,7 @@ impl Worker {
                 return;
             }
         }
-        if state.over.load(Ordering::SeqCst) {
+        if state.over.load(Ordering::SeqCst) || state.stopped.load(Ordering::SeqCst) {
             return;
         }
         let idle = self.idle_timeout.as_millis() as u64;
@@ -224,13 +241,25 @@ impl Worker {
         engine.run(items, tx).await;
         let _ = returns.await;
         if let Some(stopped) = engine.stopped() {
-            tracing::warn!(
-                "model {}: {}; its jobs here go to other workers",
-                engine.name(),
-                stopped.message
-            );
-            // Jobs left in flight go back: another worker takes them after the idle timeout.
+            tracing::warn!("model {}: {}", engine.name(), stopped.message);
+            // It takes no job more, and its jobs in flight go back to the group.
+            state.stopped.store(true, Ordering::SeqCst);
             state.held.lock().unwrap_or_else(|e| e.into_inner()).clear();
+            state
+                .reclaimed
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .clear();
+            // The coordinator stops the model as a run on one machine would.
+            let kind = stopped.kind.map(|k| format!("{k:?}")).unwrap_or_default();
+            let fields = [
+                ("stop", state.lane.to_string()),
+                ("kind", kind),
+                ("message", stopped.message.clone()),
+                ("worker", self.name.clone()),
+            ];
+            let mut c = self.redis.connection();
+            let _: Result<String, _> = c.xadd(state.keys.results(), "*", &fields).await;
         }
     }
 
@@ -238,7 +267,7 @@ impl Worker {
     /// run is over.
     async fn next_job(&self, state: &LaneState, reader: &Redis) -> Option<WorkItem<Held>> {
         loop {
-            if state.over.load(Ordering::SeqCst) {
+            if state.over.load(Ordering::SeqCst) || state.stopped.load(Ordering::SeqCst) {
                 return None;
             }
             let reclaimed = state
@@ -343,7 +372,16 @@ impl Worker {
                 ("outcome", wire.clone()),
             ];
             let stream = state.keys.results();
-            async move { c.xadd::<_, _, _, _, String>(stream, "*", &fields).await }
+            // With an expiry: a late result after the run ended leaves nothing for good.
+            async move {
+                redis::pipe()
+                    .xadd(&stream, "*", &fields)
+                    .ignore()
+                    .expire(&stream, super::RUN_TTL.as_secs() as i64)
+                    .ignore()
+                    .query_async::<()>(&mut c)
+                    .await
+            }
         })
         .await;
         state.returned.fetch_add(1, Ordering::Relaxed);

@@ -129,6 +129,12 @@ async fn run(config: RunConfig, args: &RunArgs) -> anyhow::Result<ExitCode> {
             stopper
                 .stop("interrupted: finished work is saved; run again with --resume to continue");
         }
+        // A second Ctrl-C ends at once (waiting on Redis, say): the journal holds only
+        // whole records, and --resume goes on from them.
+        if tokio::signal::ctrl_c().await.is_ok() {
+            eprintln!("pacer: stopped at once; run again with --resume to continue");
+            std::process::exit(i32::from(EXIT_INTERRUPTED));
+        }
     });
     let report = batch.run().await;
     ctrl_c.abort();

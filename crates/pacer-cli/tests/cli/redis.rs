@@ -273,3 +273,45 @@ type = "openai"
     );
     assert!(!stderr.contains("sk-coordinator-only"));
 }
+
+#[test]
+fn a_key_refused_on_a_worker_stops_the_model_and_leaves_its_jobs_pending() {
+    let Some((server, dir)) = setup() else {
+        return;
+    };
+    write(
+        dir.path(),
+        "refused.toml",
+        r#"
+prompts_file = "prompts.jsonl"
+output_dir = "out"
+
+[[models]]
+name = "one"
+type = "mock"
+fail_rate = 1.0
+fail_kind = "Auth"
+"#,
+    );
+    let w = worker(dir.path(), &server, "w0");
+    let run = command(dir.path())
+        .args([
+            "run",
+            "--config",
+            "refused.toml",
+            "--quiet",
+            "--redis",
+            &server.url(),
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (code, stderr) = finish(run, 60);
+    // As on one machine: the model stops, its jobs stay pending (exit 3), and says why.
+    assert_eq!(code, Some(3), "{stderr}");
+    assert!(stderr.contains("on worker w0"), "{stderr}");
+    assert!(records(&dir.path().join("out")).len() < PROMPTS);
+    drop(server); // the worker's run is gone: it leaves
+    let _ = finish(w, 60);
+}

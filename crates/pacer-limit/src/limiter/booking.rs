@@ -12,6 +12,9 @@ use crate::{Cost, Dimension, LimitError};
 
 /// How far ahead of its start a request books its slot.
 pub(super) const BOOKING_HORIZON: Duration = Duration::from_millis(50);
+/// A shared booking that starts later than this asks Redis again before it goes, whether a
+/// cool-down began meanwhile.
+const RECHECK_AFTER: Duration = Duration::from_millis(200);
 
 /// The outcome of trying to book a request.
 pub(super) enum Booking {
@@ -125,6 +128,15 @@ impl Limiter {
             };
             if start > Instant::now() {
                 sleep_until(start).await;
+            }
+            // A pause another process began while this one waited for a late start sends it
+            // back behind the pause, as a local one does.
+            if let (Some(key), Some(booked)) = (&self.shared, remote)
+                && booked.start_in > RECHECK_AFTER
+                && key.epoch().await.is_ok_and(|now| now != booked.epoch)
+            {
+                queued.rejoin();
+                continue;
             }
             let state = self.lock();
             if state.epoch == epoch {

@@ -97,7 +97,9 @@ impl Limiter {
                 match answer {
                     Answer::NotYet(wait) => Booking::NotBefore(now + wait.min(LOOK_AGAIN)),
                     Answer::TooLate(wait) => Booking::TooLate(wait),
-                    Answer::Booked(booked) => {
+                    Answer::Booked(mut booked) => {
+                        // A reply's `remaining` describes the server when it was sent.
+                        booked.at += i64::try_from(booked.start_in.as_micros()).unwrap_or(0);
                         for dimension in Dimension::ALL {
                             state.reserved[dimension.index()] += cost.of(dimension);
                         }

@@ -16,13 +16,17 @@ for i = 0, 3 do
   local pm = h['pm' .. i]
   if conf[i] > 0 and (pm == nil or conf[i] < pm) then
     if pm ~= nil then
-      -- Re-time the debt ahead at the new rate.
-      local debt = math.max(tat(i) - now, 0) * rate(i, headroom)
+      -- Re-time the debt ahead at the new rate (from the end of a pause, which keeps its
+      -- length).
+      local from = math.max(now, h['paused'] or 0)
+      local debt = math.max(tat(i) - from, 0) * rate(i, headroom)
       set('pm' .. i, conf[i])
-      set('tat' .. i, now + debt / rate(i, headroom))
+      set('tat' .. i, from + debt / rate(i, headroom))
     else
       set('pm' .. i, conf[i])
     end
+    -- Configured now: a reading no longer raises it.
+    set('learned' .. i, 0)
   end
 end
 local base = math.max(now, h['paused'] or 0)

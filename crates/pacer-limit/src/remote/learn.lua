@@ -16,9 +16,10 @@ for i = 0, 3 do
       set('pm' .. i, limit)
       set('learned' .. i, 1)
     elseif pm ~= limit and (h['learned' .. i] == 1 or limit < pm) then
-      local debt = math.max(tat(i) - now, 0) * rate(i, headroom)
+      local from = math.max(now, h['paused'] or 0)
+      local debt = math.max(tat(i) - from, 0) * rate(i, headroom)
       set('pm' .. i, limit)
-      set('tat' .. i, now + debt / rate(i, headroom))
+      set('tat' .. i, from + debt / rate(i, headroom))
     end
   end
   pm = h['pm' .. i]

@@ -45,7 +45,7 @@ pub struct RedisError {
 }
 
 impl Redis {
-    /// A connection to `url` (`redis://[:password@]host[:port][/db]`, or `rediss://`),
+    /// A connection to `url` (`redis://[:password@]host[:port][/db]`),
     /// made on first use: a server that is down now is waited for by whoever uses it.
     pub fn open(url: &str) -> Result<Self, RedisError> {
         let shown = shown_url(url);
@@ -108,11 +108,16 @@ fn describe(error: &redis::RedisError) -> String {
 
 /// `url` without its password or user, for messages.
 fn shown_url(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
-        (Some(scheme), Some(at)) if at > scheme => {
-            format!("{}{}", &url[..scheme + 3], &url[at + 1..])
-        }
-        _ => url.to_string(),
+    let Some(scheme) = url.find("://") else {
+        return url.to_string();
+    };
+    let rest = &url[scheme + 3..];
+    // The authority ends where the path, query or fragment begins; its userinfo at its
+    // last `@`.
+    let authority = &rest[..rest.find(['/', '?', '#']).unwrap_or(rest.len())];
+    match authority.rfind('@') {
+        Some(at) => format!("{}{}", &url[..scheme + 3], &rest[at + 1..]),
+        None => url.to_string(),
     }
 }
 
@@ -241,6 +246,18 @@ impl SharedKey {
         }
     }
 
+    /// The key's cool-down count now.
+    pub(crate) async fn epoch(&self) -> Result<u64, RedisError> {
+        let mut connection = self.redis.connection();
+        let epoch: Option<u64> = redis::cmd("HGET")
+            .arg(&self.key)
+            .arg("epoch")
+            .query_async(&mut connection)
+            .await
+            .map_err(|e| self.redis.error(&e))?;
+        Ok(epoch.unwrap_or(0))
+    }
+
     /// Moves a booking of `epoch` by `delta` units per dimension.
     pub(crate) async fn settle(
         &self,
@@ -320,6 +337,11 @@ mod tests {
                 "gpt-4o-mini"
             ),
             "pacer:limits:openai:https://api.example.com/v1:gpt-4o-mini"
+        );
+        // An `@` in the path is no userinfo.
+        assert_eq!(
+            shown_url("https://example.com/v1/@team/x"),
+            "https://example.com/v1/@team/x"
         );
     }
 }

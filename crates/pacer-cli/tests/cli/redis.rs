@@ -315,3 +315,113 @@ fail_kind = "Auth"
     drop(server); // the worker's run is gone: it leaves
     let _ = finish(w, 60);
 }
+
+/// Starts `pacer serve` with `config` written to `name`; returns it and its address.
+fn gateway(dir: &Path, name: &str, config: &str) -> (Child, String) {
+    use std::io::{BufRead, BufReader};
+    write(dir, name, config);
+    let mut child = command(dir)
+        .args(["serve", "--config", name, "--no-auth"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let addr = loop {
+        let line = lines.next().expect("a banner").unwrap();
+        if let Some(rest) = line.split("http://").nth(1) {
+            break rest.split("/v1").next().unwrap().to_owned();
+        }
+    };
+    std::thread::spawn(move || for _ in lines {});
+    (child, addr)
+}
+
+fn post(addr: &str, body: &str) -> u16 {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(addr).unwrap();
+    let request = format!(
+        "POST /v1/chat/completions HTTP/1.1\r\nhost: {addr}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    stream.write_all(request.as_bytes()).unwrap();
+    let mut reply = String::new();
+    stream.read_to_string(&mut reply).unwrap();
+    reply[9..12].parse().unwrap()
+}
+
+#[test]
+fn two_gateways_on_one_redis_keep_one_limit_together() {
+    let Some((server, dir)) = setup() else {
+        return;
+    };
+    // The upstream: 600 RPM counted over 2 s windows (a bucket of 20, 10 a second).
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut mock = command(dir.path())
+        .args([
+            "mock",
+            "--port",
+            &port.to_string(),
+            "--rpm",
+            "600",
+            "--window",
+            "2s",
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    for _ in 0..100 {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            break;
+        }
+        sleep(Duration::from_millis(50));
+    }
+    let config = format!(
+        "listen = \"127.0.0.1:0\"\nredis = \"{}\"\n\n[[models]]\nname = \"gpt-4o-mini\"\ntype = \"openai\"\nbase_url = \"http://127.0.0.1:{port}/v1\"\napi_key = \"sk-test\"\nrpm = 600\n",
+        server.url()
+    );
+    let (mut a, addr_a) = gateway(dir.path(), "a.toml", &config);
+    let (mut b, addr_b) = gateway(dir.path(), "b.toml", &config);
+    // 8 clients, 10 requests each, half on each gateway: each gateway alone would send at
+    // the whole limit, together twice it.
+    let clients: Vec<_> = (0..8)
+        .map(|i| {
+            let addr = if i % 2 == 0 { addr_a.clone() } else { addr_b.clone() };
+            std::thread::spawn(move || {
+                let body = r#"{"model":"gpt-4o-mini","messages":[{"role":"user","content":"hi"}],"max_tokens":8}"#;
+                (0..10).map(|_| post(&addr, body)).collect::<Vec<u16>>()
+            })
+        })
+        .collect();
+    let statuses: Vec<u16> = clients
+        .into_iter()
+        .flat_map(|c| c.join().unwrap())
+        .collect();
+    let stats: serde_json::Value = {
+        use std::io::{Read, Write};
+        let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+        write!(
+            stream,
+            "GET /stats HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n"
+        )
+        .unwrap();
+        let mut reply = String::new();
+        stream.read_to_string(&mut reply).unwrap();
+        serde_json::from_str(reply.split_once("\r\n\r\n").unwrap().1).unwrap()
+    };
+    for child in [&mut a, &mut b, &mut mock] {
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+    assert!(statuses.iter().all(|s| *s == 200), "{statuses:?}");
+    assert_eq!(stats["requests"], 80, "{stats}");
+    assert_eq!(
+        stats["rate_limited"], 0,
+        "the gateways together passed the limit: {stats}"
+    );
+}

@@ -257,23 +257,32 @@ impl Coordinator {
 
     /// One result: to its lane if its job is out, kept if its job has not been asked for
     /// yet, deleted if its job has a record already (a late duplicate).
-    async fn take_result(&self, entry: StreamId) {
+    pub(super) async fn take_result(&self, entry: StreamId) {
         if entry.map.contains_key("stop") {
             self.lane_stopped(&entry).await;
             return;
         }
         let key = field(&entry, "key");
-        let outcome = serde_json::from_str::<WireOutcome>(&field(&entry, "outcome"))
-            .or_else(|e| {
-                // Its job gets a record all the same (a worker of another version, say).
-                tracing::warn!("a worker returned an unreadable result for {key}: {e}");
-                serde_json::from_value::<WireOutcome>(serde_json::json!({
-                    "error": {"kind": "InvalidResponse", "message": format!("the worker's result cannot be read: {e}")},
-                    "attempts": 1, "usage_all_attempts": {"input_tokens": 0, "output_tokens": 0},
-                    "elapsed_ms": 0.0, "queued_ms": 0.0, "upstream_ms": 0.0,
-                    "finished_at_ms": super::unix_ms(), "worker": field(&entry, "worker"),
-                }))
-            });
+        let outcome = serde_json::from_str::<WireOutcome>(&field(&entry, "outcome")).or_else(|e| {
+            // Its job gets a record all the same (a worker of another version, say).
+            tracing::warn!("a worker returned an unreadable result for {key}: {e}");
+            Ok::<_, serde_json::Error>(WireOutcome {
+                response: None,
+                error: Some(super::WireError {
+                    kind: pacer_core::ErrorKind::InvalidResponse,
+                    status: None,
+                    message: format!("the worker's result cannot be read: {e}"),
+                    usage: None,
+                }),
+                attempts: 1,
+                usage_all_attempts: pacer_core::Usage::default(),
+                elapsed_ms: 0.0,
+                queued_ms: 0.0,
+                upstream_ms: 0.0,
+                finished_at_ms: super::unix_ms(),
+                worker: field(&entry, "worker"),
+            })
+        });
         let delivery = {
             let mut books = self.books();
             let duplicate = books.recorded.contains(&hash(&key));
@@ -311,33 +320,6 @@ impl Coordinator {
                 let _: Result<(), _> = c.xdel(self.keys.results(), &[&entry.id]).await;
             }
         }
-    }
-
-    /// A worker's lane of a model stopped (its key refused, its quota used up): the model
-    /// stops here as it would on one machine; its jobs left stay pending for `--resume`.
-    async fn lane_stopped(&self, entry: &StreamId) {
-        let lane: usize = field(entry, "stop").parse().unwrap_or(usize::MAX);
-        let kind = serde_json::from_value(Value::String(field(entry, "kind"))).ok();
-        let message = format!(
-            "{} (on worker {})",
-            field(entry, "message"),
-            field(entry, "worker")
-        );
-        if let Some(slot) = self.stopped.get(lane) {
-            slot.lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .get_or_insert(StopReason { kind, message });
-            self.back.notify_waiters();
-        }
-        let mut c = self.redis.connection();
-        let _: Result<(), _> = c.xdel(self.keys.results(), &[&entry.id]).await;
-    }
-
-    /// Why lane `lane` stopped, if a worker stopped it.
-    pub(super) fn stop_of(&self, lane: usize) -> Option<StopReason> {
-        self.stopped
-            .get(lane)
-            .and_then(|s| s.lock().unwrap_or_else(|e| e.into_inner()).clone())
     }
 
     /// Hands `outcome` to the journal writer as `pending`'s outcome.

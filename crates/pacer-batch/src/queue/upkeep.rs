@@ -4,10 +4,13 @@
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
+use pacer_engine::StopReason;
 use redis::AsyncCommands;
+use redis::streams::StreamId;
+use serde_json::Value;
 use tokio::sync::mpsc;
 
-use super::coordinator::{Coordinator, QUIET};
+use super::coordinator::{Coordinator, QUIET, field};
 use super::{GROUP, HEARTBEAT, RUN_TTL, RUNS, WireJob, patiently, unix_ms};
 
 impl Coordinator {
@@ -139,5 +142,32 @@ impl Coordinator {
             })
             .await;
         }
+    }
+
+    /// A worker's lane of a model stopped (its key refused, its quota used up): the model
+    /// stops here as it would on one machine; its jobs left stay pending for `--resume`.
+    pub(super) async fn lane_stopped(&self, entry: &StreamId) {
+        let lane: usize = field(entry, "stop").parse().unwrap_or(usize::MAX);
+        let kind = serde_json::from_value(Value::String(field(entry, "kind"))).ok();
+        let message = format!(
+            "{} (on worker {})",
+            field(entry, "message"),
+            field(entry, "worker")
+        );
+        if let Some(slot) = self.stopped.get(lane) {
+            slot.lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .get_or_insert(StopReason { kind, message });
+            self.back.notify_waiters();
+        }
+        let mut c = self.redis.connection();
+        let _: Result<(), _> = c.xdel(self.keys.results(), &[&entry.id]).await;
+    }
+
+    /// Why lane `lane` stopped, if a worker stopped it.
+    pub(super) fn stop_of(&self, lane: usize) -> Option<StopReason> {
+        self.stopped
+            .get(lane)
+            .and_then(|s| s.lock().unwrap_or_else(|e| e.into_inner()).clone())
     }
 }

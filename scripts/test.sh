@@ -8,10 +8,10 @@
 # The command the README gives and CI runs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-cargo test --workspace
+cargo test --workspace --exclude pacer-local
 PACER_SMOLLM2=$(scripts/fetch-smollm2.sh) # a failed fetch stops here
 export PACER_SMOLLM2
-cargo test -p pacer-providers -p pacer-cli --features local
+cargo test -p pacer-local -p pacer-providers -p pacer-cli --features local
 # pacer serve with the official openai SDK: 8 processes × 50 requests through the gateway to
 # pacer mock at 1,200 RPM; every request succeeds and no 429 reaches the mock (~30 s).
 # The binary the `local` tests just built serves (no second build of pacer-cli).

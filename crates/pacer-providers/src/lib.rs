@@ -13,7 +13,7 @@ pub mod anthropic;
 pub mod gemini;
 mod http;
 #[cfg(feature = "local")]
-pub mod local;
+pub use pacer_local as local;
 pub mod mock;
 pub mod openai;
 pub mod prices;

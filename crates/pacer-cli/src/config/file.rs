@@ -164,8 +164,13 @@ pub struct ModelEntry {
     pub timeout_secs: Option<f64>,
     /// Local models: device.
     pub device: Option<String>,
-    /// Local models: weights.
+    /// Local models: weights (a .gguf file, a folder with one, or a Hugging Face folder).
     pub model_path: Option<String>,
+    /// Local models: `"exact"` (every weight F32) or `"fast"` (quantized blocks); unset:
+    /// exact up to `exact_limit_mb`.
+    pub precision: Option<String>,
+    /// Local models: the F32 weights' size in MB up to which an unset precision is exact.
+    pub exact_limit_mb: Option<u64>,
     /// Mock: latency of each reply.
     pub latency_ms: Option<u64>,
     /// Mock: share of calls that fail.

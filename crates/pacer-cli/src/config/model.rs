@@ -100,16 +100,20 @@ pub(super) fn model(
     if samples == 0 {
         return Err(at("samples", "expected at least 1".into()));
     }
-    // A local model answers one request at a time: more in flight would only wait their turn
-    // (and count the wait as latency); it may also take minutes per answer on a CPU.
+    // A local model decodes its lane's requests together: the concurrency is the batch, by
+    // default the size that gives the most tokens per second (pacer_local::DEFAULT_BATCH).
     #[cfg(feature = "local")]
     let local = provider == ProviderType::Local;
+    #[cfg(feature = "local")]
+    const LOCAL_BATCH: usize = pacer_providers::local::DEFAULT_BATCH;
+    #[cfg(not(feature = "local"))]
+    const LOCAL_BATCH: usize = 1;
     #[cfg(not(feature = "local"))]
     let local = false;
     let concurrency = o
         .concurrency
         .or(entry.concurrency)
-        .or(local.then_some(1))
+        .or(local.then_some(LOCAL_BATCH))
         .or(config.concurrency)
         .map(|n| {
             NonZeroUsize::new(n).ok_or_else(|| at("concurrency", "expected at least 1".into()))
@@ -159,11 +163,27 @@ pub(super) fn model(
         ProviderType::Anthropic => Connection::Anthropic(super::hosted::anthropic(entry, at)?),
         ProviderType::Gemini => Connection::Gemini(super::hosted::gemini(entry, at)?),
         #[cfg(feature = "local")]
-        ProviderType::Local => Connection::Local(pacer_providers::local::LocalConfig {
+        ProviderType::Local => {
+            use pacer_providers::local::{LocalConfig, Precision};
+            let precision = match entry.precision.as_deref() {
+                None => None,
+                Some(p) => Some(Precision::parse(p).ok_or_else(|| {
+                    at(
+                        "precision",
+                        format!("expected \"exact\" or \"fast\", found {p:?}"),
+                    )
+                })?),
+            };
             // `-m local:PATH` names the weights by the model's name.
-            model_path: entry.model_path.as_deref().unwrap_or(&entry.name).into(),
-            device: entry.device.clone().unwrap_or_else(|| "cpu".into()),
-        }),
+            let mut local = LocalConfig::new(entry.model_path.as_deref().unwrap_or(&entry.name));
+            local.device = entry.device.clone().unwrap_or_else(|| "cpu".into());
+            local.precision = precision;
+            if let Some(mb) = entry.exact_limit_mb {
+                local.exact_limit_bytes = mb.saturating_mul(1 << 20);
+            }
+            local.batch = concurrency.map_or(LOCAL_BATCH, NonZeroUsize::get);
+            Connection::Local(local)
+        }
     };
     let fail_kind = match &entry.fail_kind {
         None => ErrorKind::Server,

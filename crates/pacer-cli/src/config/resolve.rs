@@ -359,7 +359,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_local_model_runs_one_request_at_a_time_unbilled_with_a_long_timeout() {
+    fn a_local_model_runs_a_batch_unbilled_with_a_long_timeout() {
         let mut overrides = Overrides {
             prompts: Some("p.jsonl".into()),
             models: vec!["local:/models/smol.gguf".into()],
@@ -367,7 +367,10 @@ mod tests {
         };
         let config = resolve(None, &overrides).unwrap();
         let model = &config.models[0];
-        assert_eq!(model.concurrency.map(std::num::NonZeroUsize::get), Some(1));
+        assert_eq!(
+            model.concurrency.map(std::num::NonZeroUsize::get),
+            Some(pacer_providers::local::DEFAULT_BATCH)
+        );
         assert_eq!(model.timeout, std::time::Duration::from_secs(3600));
         assert_eq!(model.price, Some(pacer_core::Price::new(0.0, 0.0)));
         overrides.concurrency = Some(4);
@@ -378,5 +381,10 @@ mod tests {
                 .map(std::num::NonZeroUsize::get),
             Some(4)
         );
+        // The concurrency is the batch the model decodes together.
+        match &config.models[0].connection {
+            crate::config::provider::Connection::Local(local) => assert_eq!(local.batch, 4),
+            _ => panic!("a local connection"),
+        }
     }
 }

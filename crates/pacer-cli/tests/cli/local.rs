@@ -24,6 +24,15 @@ fn a_missing_or_corrupt_model_file_is_an_error_naming_the_path() {
     pacer(dir.path(), &["run", "--config", "local.toml", "--quiet"])
         .expect_code(2)
         .expect_stderr(&["corrupt.gguf", "GGUF"]);
+    // A precision it does not know: the field and what it takes.
+    write(
+        dir.path(),
+        "precise.toml",
+        &format!("{config}precision = \"perfect\"\n"),
+    );
+    pacer(dir.path(), &["run", "--config", "precise.toml", "--quiet"])
+        .expect_code(2)
+        .expect_stderr(&["precision", "\"exact\" or \"fast\"", "perfect"]);
     // A relative `model_path` is read from the config's folder, not the current one.
     std::fs::create_dir(dir.path().join("conf")).unwrap();
     std::fs::rename(
@@ -70,7 +79,11 @@ fn smollm2_answers_through_the_cli_with_logprobs() {
     let r = &records[0];
     assert!(!r["full_response"].as_str().unwrap().is_empty(), "{r}");
     assert!(r["tokens_used"]["input"].as_u64().unwrap() > 0, "{r}");
-    assert_eq!(r["model_version"], "SmolLM2-135M-Instruct.Q4_1.gguf", "{r}");
+    // The weights' file and how they were computed: every tensor F32 (SmolLM2 is small).
+    assert_eq!(
+        r["model_version"], "SmolLM2-135M-Instruct.Q4_1.gguf (exact)",
+        "{r}"
+    );
     // In-process: nothing billed.
     assert_eq!(r["cost_usd"].as_f64(), Some(0.0), "{r}");
     let lps = r["token_logprobs"].as_array().unwrap();

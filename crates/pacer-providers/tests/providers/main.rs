@@ -12,7 +12,6 @@ mod gemini;
 mod gemini_embeddings;
 mod gemini_errors;
 mod gemini_shapes;
-mod local_smollm2;
 mod openai;
 mod openai_embeddings;
 mod openai_errors;

@@ -9,9 +9,10 @@ use candle_core::quantized::{GgmlDType, QTensor};
 use candle_core::{Device, Tensor};
 use pacer_core::{ErrorKind, Provider, Request};
 
+use super::net::Linear;
 use super::template::tests::SMOLLM2;
 use super::tokenizer::tests::tiny;
-use super::{LocalConfig, LocalProvider};
+use super::{LocalConfig, LocalProvider, Precision};
 
 const DIM: usize = 32;
 const FF: usize = 64;
@@ -45,8 +46,9 @@ fn ones(n: usize) -> QTensor {
 }
 
 /// Writes a one-layer llama of architecture `arch` with the tiny vocabulary to `path`;
-/// `template` is its chat template (none: left out).
-fn write_model(path: &Path, arch: &str, template: Option<&str>) {
+/// `template` is its chat template (none: left out). A qwen2 has q, k and v biases, a qwen3
+/// per-head norms of q and k.
+pub(super) fn write_model(path: &Path, arch: &str, template: Option<&str>) {
     let mut vocab = tiny("smollm");
     vocab.tokens.push("<|im_start|>".into());
     vocab.types.push(3);
@@ -54,15 +56,16 @@ fn write_model(path: &Path, arch: &str, template: Option<&str>) {
     let strings = |v: &[String]| Value::Array(v.iter().map(|s| Value::String(s.clone())).collect());
     let mut metadata: Vec<(String, Value)> = vec![
         ("general.architecture".into(), Value::String(arch.into())),
-        ("llama.block_count".into(), Value::U32(1)),
-        ("llama.context_length".into(), Value::U32(CONTEXT)),
-        ("llama.embedding_length".into(), Value::U32(DIM as u32)),
-        ("llama.feed_forward_length".into(), Value::U32(FF as u32)),
-        ("llama.attention.head_count".into(), Value::U32(2)),
-        ("llama.attention.head_count_kv".into(), Value::U32(1)),
-        ("llama.rope.dimension_count".into(), Value::U32(16)),
+        (format!("{arch}.block_count"), Value::U32(1)),
+        (format!("{arch}.context_length"), Value::U32(CONTEXT)),
+        (format!("{arch}.embedding_length"), Value::U32(DIM as u32)),
+        (format!("{arch}.feed_forward_length"), Value::U32(FF as u32)),
+        (format!("{arch}.attention.head_count"), Value::U32(2)),
+        (format!("{arch}.attention.head_count_kv"), Value::U32(1)),
+        (format!("{arch}.rope.dimension_count"), Value::U32(16)),
+        (format!("{arch}.rope.freq_base"), Value::F32(10_000.0)),
         (
-            "llama.attention.layer_norm_rms_epsilon".into(),
+            format!("{arch}.attention.layer_norm_rms_epsilon"),
             Value::F32(1e-5),
         ),
         ("tokenizer.ggml.model".into(), Value::String("gpt2".into())),
@@ -89,7 +92,7 @@ fn write_model(path: &Path, arch: &str, template: Option<&str>) {
         ));
     }
     let kv = DIM / 2;
-    let tensors: Vec<(String, QTensor)> = vec![
+    let mut tensors: Vec<(String, QTensor)> = vec![
         ("token_embd.weight".into(), weights(&[n_vocab, DIM], 1)),
         ("output_norm.weight".into(), ones(DIM)),
         ("output.weight".into(), weights(&[n_vocab, DIM], 2)),
@@ -103,6 +106,15 @@ fn write_model(path: &Path, arch: &str, template: Option<&str>) {
         ("blk.0.attn_norm.weight".into(), ones(DIM)),
         ("blk.0.ffn_norm.weight".into(), ones(DIM)),
     ];
+    if arch == "qwen2" {
+        tensors.push(("blk.0.attn_q.bias".into(), weights(&[DIM], 10)));
+        tensors.push(("blk.0.attn_k.bias".into(), weights(&[kv], 11)));
+        tensors.push(("blk.0.attn_v.bias".into(), weights(&[kv], 12)));
+    }
+    if arch == "qwen3" {
+        tensors.push(("blk.0.attn_q_norm.weight".into(), weights(&[16], 13)));
+        tensors.push(("blk.0.attn_k_norm.weight".into(), weights(&[16], 14)));
+    }
     let metadata: Vec<(&str, &Value)> = metadata.iter().map(|(k, v)| (k.as_str(), v)).collect();
     let tensors: Vec<(&str, &QTensor)> = tensors.iter().map(|(k, v)| (k.as_str(), v)).collect();
     let mut file = std::fs::File::create(path).unwrap();
@@ -110,21 +122,17 @@ fn write_model(path: &Path, arch: &str, template: Option<&str>) {
 }
 
 fn load(path: &Path) -> Result<LocalProvider, String> {
-    LocalProvider::load(&LocalConfig {
-        model_path: path.to_path_buf(),
-        device: "cpu".into(),
-    })
-    .map_err(|e| e.to_string())
+    LocalProvider::load(&LocalConfig::new(path)).map_err(|e| e.to_string())
 }
 
-fn tiny_model(dir: &Path) -> (PathBuf, LocalProvider) {
+pub(super) fn tiny_model(dir: &Path) -> (PathBuf, LocalProvider) {
     let path = dir.join("tiny.gguf");
     write_model(&path, "llama", Some(SMOLLM2));
     let model = load(&path).unwrap();
     (path, model)
 }
 
-fn ask(max_tokens: u32) -> Request {
+pub(super) fn ask(max_tokens: u32) -> Request {
     let mut request = Request::text("tiny", None, "hello world 12");
     request.params.max_tokens = Some(max_tokens);
     request
@@ -259,8 +267,8 @@ fn a_missing_or_corrupt_file_names_the_path() {
     assert!(err.contains(&corrupt.display().to_string()), "{err}");
     assert!(err.contains("GGUF"), "{err}");
     let gpu = LocalProvider::load(&LocalConfig {
-        model_path: corrupt,
         device: "gpu".into(),
+        ..LocalConfig::new(corrupt)
     })
     .unwrap_err()
     .to_string();
@@ -268,58 +276,77 @@ fn a_missing_or_corrupt_file_names_the_path() {
 }
 
 #[test]
-fn q4_1_blocks_are_expanded_to_f32_exactly() {
+fn exact_weights_are_the_blocks_expanded_and_fast_ones_stay_blocks() {
     let dir = tempfile::tempdir().unwrap();
-    let (path, _) = tiny_model(dir.path());
+    let (path, exact) = tiny_model(dir.path());
+    assert_eq!(exact.precision(), Precision::Exact);
     let mut file = std::fs::File::open(&path).unwrap();
     let ct = gguf_file::Content::read(&mut file).unwrap();
-    let (wide, mut buffer) = super::model::expanded(&ct, &mut file).unwrap().unwrap();
-    let cpu = &Device::Cpu;
-    for name in ["blk.0.attn_q.weight", "blk.0.ffn_down.weight"] {
-        let before = ct.tensor(&mut file, name, cpu).unwrap();
-        let after = wide.tensor(&mut buffer, name, cpu).unwrap();
-        assert_eq!(
-            (before.dtype(), after.dtype()),
-            (GgmlDType::Q4_1, GgmlDType::F32)
-        );
-        let values = |t: &QTensor| t.dequantize(cpu).unwrap().flatten_all().unwrap();
-        let (b, a) = (values(&before), values(&after));
-        assert_eq!(b.to_vec1::<f32>().unwrap(), a.to_vec1::<f32>().unwrap());
+    let q4 = ct
+        .tensor(&mut file, "blk.0.ffn_down.weight", &Device::Cpu)
+        .unwrap();
+    assert_eq!(q4.dtype(), GgmlDType::Q4_1);
+    let want = q4.dequantize(&Device::Cpu).unwrap().flatten_all().unwrap();
+    match &exact.model.net.layers[0].down {
+        Linear::Exact { w, out, k } => {
+            assert_eq!((*out, *k), (DIM, FF));
+            assert_eq!(w[..], want.to_vec1::<f32>().unwrap()[..]);
+        }
+        Linear::Quantized { .. } => panic!("exact weights are F32"),
     }
-    // A model without such tensors is read as it is.
-    let mut f32_only = ct;
-    f32_only
-        .tensor_infos
-        .retain(|_, t| t.ggml_dtype == GgmlDType::F32);
-    assert!(
-        super::model::expanded(&f32_only, &mut file)
-            .unwrap()
-            .is_none()
-    );
+    // Over the budget, or asked for: fast, the blocks kept.
+    for config in [
+        LocalConfig {
+            exact_limit_bytes: 1000,
+            ..LocalConfig::new(&path)
+        },
+        LocalConfig {
+            precision: Some(Precision::Fast),
+            ..LocalConfig::new(&path)
+        },
+    ] {
+        let fast = LocalProvider::load(&config).unwrap();
+        assert_eq!(fast.precision(), Precision::Fast);
+        assert!(matches!(
+            fast.model.net.layers[0].down,
+            Linear::Quantized { .. }
+        ));
+    }
+}
+
+/// Answers `prompt` through the model's thread, with `cancelled` as the caller's flag.
+fn generate(model: &LocalProvider, max_tokens: usize, cancelled: bool) -> Result<usize, ErrorKind> {
+    let sampling = super::generate::Sampling {
+        temperature: 0.0,
+        top_p: 1.0,
+        top_k: 0,
+        max_tokens,
+        stop: vec![],
+        top_logprobs: None,
+        seed: 1,
+    };
+    let prompt = model.model.template.render(&ask(1).messages).unwrap();
+    let (reply, answer) = tokio::sync::oneshot::channel();
+    model
+        .batcher
+        .submit(super::batch::Job {
+            prompt_ids: model.model.prompt_ids(&prompt),
+            sampling,
+            cancelled: std::sync::Arc::new(std::sync::atomic::AtomicBool::new(cancelled)),
+            reply,
+        })
+        .unwrap();
+    answer
+        .blocking_recv()
+        .unwrap()
+        .map(|g| g.output_tokens)
+        .map_err(|e| e.kind)
 }
 
 #[test]
 fn an_abandoned_request_stops_generating() {
     let dir = tempfile::tempdir().unwrap();
     let (_, model) = tiny_model(dir.path());
-    let sampling = super::generate::Sampling {
-        temperature: 0.0,
-        top_p: 1.0,
-        top_k: 0,
-        max_tokens: 100,
-        stop: vec![],
-        top_logprobs: None,
-        seed: 1,
-    };
-    let prompt = model.model.template.render(&ask(1).messages).unwrap();
-    let cancelled = std::sync::atomic::AtomicBool::new(true);
-    let err = model
-        .model
-        .generate(&prompt, &sampling, &cancelled)
-        .err()
-        .unwrap();
-    assert_eq!(err.kind, ErrorKind::Timeout);
-    cancelled.store(false, std::sync::atomic::Ordering::Relaxed);
-    let done = model.model.generate(&prompt, &sampling, &cancelled);
-    assert_eq!(done.ok().unwrap().output_tokens, 100);
+    assert_eq!(generate(&model, 100, true), Err(ErrorKind::Timeout));
+    assert_eq!(generate(&model, 100, false), Ok(100));
 }

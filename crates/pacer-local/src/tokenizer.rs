@@ -73,6 +73,14 @@ fn pre_tokenizer(pre: &str) -> Result<(Value, bool), String> {
 impl Tokenizer {
     /// Builds the tokenizer the GGUF describes.
     pub fn new(vocab: &Vocabulary) -> Result<Self, String> {
+        let spec = Self::spec(vocab)?;
+        let inner = tokenizers::Tokenizer::from_bytes(spec.to_string().as_bytes())
+            .map_err(|e| format!("its tokenizer cannot be built: {e}"))?;
+        Ok(Tokenizer { inner })
+    }
+
+    /// The `tokenizer.json` the GGUF's vocabulary describes.
+    pub fn spec(vocab: &Vocabulary) -> Result<Value, String> {
         let (pre_tokenizer, ignore_merges) = pre_tokenizer(&vocab.pre)?;
         let ids: serde_json::Map<String, Value> = vocab
             .tokens
@@ -92,7 +100,7 @@ impl Tokenizer {
                 })
             })
             .collect();
-        let spec = json!({
+        Ok(json!({
             "version": "1.0",
             "truncation": null,
             "padding": null,
@@ -113,10 +121,32 @@ impl Tokenizer {
                 "vocab": ids,
                 "merges": vocab.merges,
             },
-        });
-        let inner = tokenizers::Tokenizer::from_bytes(spec.to_string().as_bytes())
-            .map_err(|e| format!("its tokenizer cannot be built: {e}"))?;
+        }))
+    }
+
+    /// A Hugging Face `tokenizer.json`, as the model folder has it.
+    pub fn from_file(path: &std::path::Path) -> Result<Self, String> {
+        let inner = tokenizers::Tokenizer::from_file(path).map_err(|e| {
+            format!(
+                "{}: not a tokenizer this build reads ({e}); it reads Hugging Face \
+                 tokenizer.json files (BPE, WordPiece, Unigram, WordLevel)",
+                path.display()
+            )
+        })?;
         Ok(Tokenizer { inner })
+    }
+
+    /// The ids of the end-of-turn tokens the vocabulary has (`<|im_end|>`, `<|eot_id|>`, ...).
+    pub fn end_of_turn_ids(&self) -> Vec<u32> {
+        [
+            "<|im_end|>",
+            "<|eot_id|>",
+            "<|endoftext|>",
+            "<|end_of_text|>",
+        ]
+        .iter()
+        .filter_map(|t| self.token_id(t))
+        .collect()
     }
 
     /// The vocabulary size, special tokens included.

@@ -81,7 +81,7 @@ impl Sequence {
     }
 
     fn abandoned(&self) -> bool {
-        self.job.cancelled.load(Ordering::Relaxed) || self.job.reply.is_closed()
+        job_abandoned(&self.job)
     }
 
     /// Takes the logits after the sequence's last token: samples the next one, records its
@@ -144,6 +144,11 @@ impl Sequence {
     }
 }
 
+/// Whether the caller gave up on `job` (its flag, or its reply no longer awaited).
+fn job_abandoned(job: &Job) -> bool {
+    job.cancelled.load(Ordering::Relaxed) || job.reply.is_closed()
+}
+
 fn abandoned_error() -> ProviderError {
     ProviderError::new(ErrorKind::Timeout, "local model: the request was abandoned")
 }
@@ -168,7 +173,7 @@ fn run(model: &Model, batch: usize, inbox: &mpsc::Receiver<Job>) {
         }
         waiting.extend(inbox.try_iter());
         for job in std::mem::take(&mut waiting) {
-            if job.cancelled.load(Ordering::Relaxed) || job.reply.is_closed() {
+            if job_abandoned(&job) {
                 let _ = job.reply.send(Err(abandoned_error()));
             } else if job.sampling.max_tokens == 0 {
                 // Nothing to generate: the prompt is not even read.
@@ -185,9 +190,19 @@ fn run(model: &Model, batch: usize, inbox: &mpsc::Receiver<Job>) {
         if active.is_empty() {
             continue;
         }
-        match &pool {
+        // A panic in a step (a defect, never an input) fails that step's requests instead of
+        // taking the thread, and every later request, with it.
+        let stepped = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| match &pool {
             Ok(pool) => pool.install(|| step(model, &mut active)),
             Err(_) => step(model, &mut active),
+        }));
+        if stepped.is_err() {
+            for seq in active.drain(..) {
+                seq.fail(ProviderError::new(
+                    ErrorKind::Server,
+                    "local model: the step panicked (a defect: please report it)",
+                ));
+            }
         }
     }
 }

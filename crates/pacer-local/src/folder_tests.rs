@@ -12,12 +12,12 @@ use candle_core::{DType, Device, Tensor};
 use pacer_core::{Provider, Request, Response};
 use serde_json::json;
 
+use super::Precision;
 use super::gguf::{float, number, string, vocabulary};
 use super::hf::hf_name;
 use super::template::tests::SMOLLM2;
-use super::tests::{ask, write_model};
+use super::tests::{ask, load, write_model};
 use super::tokenizer::Tokenizer;
-use super::{LocalConfig, LocalProvider, Precision};
 
 /// Writes the GGUF `gguf` as a Hugging Face folder `dir`, its weights in `dtype`.
 fn to_folder(gguf: &Path, dir: &Path, dtype: DType) {
@@ -106,10 +106,6 @@ fn to_folder(gguf: &Path, dir: &Path, dtype: DType) {
         tokenizer_config.to_string(),
     )
     .unwrap();
-}
-
-fn load(path: &Path) -> Result<LocalProvider, String> {
-    LocalProvider::load(&LocalConfig::new(path)).map_err(|e| e.to_string())
 }
 
 /// The largest difference of the two answers' top logprobs, rank by rank (the tiny vocabulary
@@ -240,7 +236,44 @@ fn what_a_folder_gets_wrong_is_refused_naming_the_file() {
         "{err}"
     );
     tensors.remove("model.extra");
+    // A weight the network has no place for (llama's attention_bias = true): refused, not
+    // left out.
+    let bias = Tensor::zeros(32, DType::F32, &Device::Cpu).unwrap();
+    tensors.insert("model.layers.0.self_attn.o_proj.bias".into(), bias);
     candle_core::safetensors::save(&tensors, &weights).unwrap();
+    let err = load(&folder).unwrap_err();
+    assert!(
+        err.contains("model.layers.0.self_attn.o_proj.bias") && err.contains("does not know"),
+        "{err}"
+    );
+    tensors.remove("model.layers.0.self_attn.o_proj.bias");
+    // A tensor of the wrong shape, named with its file.
+    let norm = tensors.insert(
+        "model.norm.weight".into(),
+        Tensor::ones(31, DType::F32, &Device::Cpu).unwrap(),
+    );
+    candle_core::safetensors::save(&tensors, &weights).unwrap();
+    let err = load(&folder).unwrap_err();
+    assert!(
+        err.contains("model.norm.weight")
+            && err.contains("[31]")
+            && err.contains("[32]")
+            && err.contains("model.safetensors"),
+        "{err}"
+    );
+    tensors.insert("model.norm.weight".into(), norm.unwrap());
+    // No head, and not tied to the embedding.
+    let head = tensors.remove("lm_head.weight").unwrap();
+    candle_core::safetensors::save(&tensors, &weights).unwrap();
+    edit("config.json", &|v| v["tie_word_embeddings"] = json!(false));
+    let err = load(&folder).unwrap_err();
+    assert!(
+        err.contains("lm_head.weight") && err.contains("does not tie"),
+        "{err}"
+    );
+    tensors.insert("lm_head.weight".into(), head);
+    candle_core::safetensors::save(&tensors, &weights).unwrap();
+    assert!(load(&folder).is_ok());
     // A tokenizer it cannot read, then none.
     let tokenizer = folder.join("tokenizer.json");
     let good = std::fs::read_to_string(&tokenizer).unwrap();

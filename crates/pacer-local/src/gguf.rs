@@ -98,14 +98,13 @@ pub(super) fn vocabulary(ct: &gguf_file::Content) -> Result<Vocabulary, String> 
 struct GgufTensors {
     content: gguf_file::Content,
     file: File,
+    asked: std::collections::HashSet<String>,
 }
 
 impl Tensors for GgufTensors {
     fn get(&mut self, layer: Option<usize>, role: &str) -> Result<Option<Stored>, String> {
-        let name = match layer {
-            Some(l) => format!("blk.{l}.{role}"),
-            None => role.to_string(),
-        };
+        let name = self.name(layer, role);
+        self.asked.insert(name.clone());
         if !self.content.tensor_infos.contains_key(&name) {
             return Ok(None);
         }
@@ -113,6 +112,25 @@ impl Tensors for GgufTensors {
             .tensor(&mut self.file, &name, &Device::Cpu)
             .map(|t| Some(Stored::Blocks(t)))
             .map_err(|e| format!("cannot read tensor {name}: {e}"))
+    }
+
+    fn name(&self, layer: Option<usize>, role: &str) -> String {
+        match layer {
+            Some(l) => format!("blk.{l}.{role}"),
+            None => role.to_string(),
+        }
+    }
+
+    fn unused(&self) -> Vec<String> {
+        let mut names: Vec<String> = self
+            .content
+            .tensor_infos
+            .keys()
+            .filter(|n| !self.asked.contains(*n))
+            .cloned()
+            .collect();
+        names.sort();
+        names
     }
 
     fn elements(&self) -> usize {
@@ -176,7 +194,11 @@ pub(super) fn load(path: &Path, config: &LocalConfig) -> Result<Model, String> {
     let base = float(&ct, &key("rope.freq_base")).unwrap_or(10_000.0);
     let ff = required("feed_forward_length")? as usize;
     let layers = required("block_count")? as usize;
-    let mut tensors = GgufTensors { content: ct, file };
+    let mut tensors = GgufTensors {
+        content: ct,
+        file,
+        asked: Default::default(),
+    };
     let mut inv_freq = Shape::rope(base, head_dim);
     // Llama 3.1's long-context scaling, written by llama.cpp as a tensor of divisors.
     if let Some(factors) = tensors.get(None, "rope_freqs.weight")? {
@@ -207,7 +229,8 @@ pub(super) fn load(path: &Path, config: &LocalConfig) -> Result<Model, String> {
     };
     let context_length = number(ct, &key("context_length")).unwrap_or(2048) as usize;
     let precision = model::precision(config, tensors.elements());
-    let net = model::build(&mut tensors, shape, layers, precision)?;
+    // llama.cpp leaves `output.weight` out when the head is the token embedding.
+    let net = model::build(&mut tensors, shape, layers, precision, true)?;
     Ok(Model {
         net,
         tokenizer,

@@ -25,16 +25,32 @@ fn read_json(path: &Path) -> Result<Value, String> {
 
 /// The weights: every tensor of every `.safetensors` file, by name.
 struct Folder {
+    /// Each tensor and the file that holds it.
     tensors: HashMap<String, (Tensor, PathBuf)>,
+    asked: std::collections::HashSet<String>,
 }
 
 impl Folder {
     fn open(dir: &Path) -> Result<Folder, String> {
-        let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
-            .map_err(|e| format!("cannot list the folder: {e}"))?
-            .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| p.extension().is_some_and(|x| x == "safetensors"))
-            .collect();
+        // The shards the index names, else every .safetensors file of the folder.
+        let index = dir.join("model.safetensors.index.json");
+        let mut files: Vec<PathBuf> = if index.is_file() {
+            let map = read_json(&index)?;
+            let shards = map
+                .get("weight_map")
+                .and_then(Value::as_object)
+                .ok_or_else(|| format!("{}: no weight_map", index.display()))?;
+            let mut names: Vec<&str> = shards.values().filter_map(Value::as_str).collect();
+            names.sort_unstable();
+            names.dedup();
+            names.into_iter().map(|n| dir.join(n)).collect()
+        } else {
+            std::fs::read_dir(dir)
+                .map_err(|e| format!("cannot list the folder: {e}"))?
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| p.extension().is_some_and(|x| x == "safetensors"))
+                .collect()
+        };
         files.sort();
         if files.is_empty() {
             return Err("the folder has config.json but no .safetensors weights".into());
@@ -51,10 +67,19 @@ impl Folder {
                         tensor.dtype()
                     ));
                 }
-                tensors.insert(name, (tensor, file.clone()));
+                if let Some((_, earlier)) = tensors.insert(name.clone(), (tensor, file.clone())) {
+                    return Err(format!(
+                        "tensor {name} is in both {} and {}",
+                        earlier.display(),
+                        file.display()
+                    ));
+                }
             }
         }
-        Ok(Folder { tensors })
+        Ok(Folder {
+            tensors,
+            asked: Default::default(),
+        })
     }
 }
 
@@ -91,10 +116,30 @@ impl Tensors for Folder {
         let Some(name) = hf_name(layer, role) else {
             return Ok(None);
         };
+        self.asked.insert(name.clone());
         Ok(self
             .tensors
             .get(&name)
             .map(|(t, _)| Stored::Plain(t.clone())))
+    }
+
+    fn name(&self, layer: Option<usize>, role: &str) -> String {
+        let name = hf_name(layer, role).unwrap_or_else(|| role.to_string());
+        match self.tensors.get(&name) {
+            Some((_, file)) => format!("{name} (in {})", file.display()),
+            None => name,
+        }
+    }
+
+    fn unused(&self) -> Vec<String> {
+        let mut names: Vec<String> = self
+            .tensors
+            .iter()
+            .filter(|(n, _)| !self.asked.contains(*n) && !n.ends_with("rotary_emb.inv_freq"))
+            .map(|(n, (_, file))| format!("{n} (in {})", file.display()))
+            .collect();
+        names.sort();
+        names
     }
 
     fn elements(&self) -> usize {
@@ -178,13 +223,15 @@ fn special(config: &Value, key: &str) -> String {
 
 /// The chat template: `chat_template.jinja`, else tokenizer_config.json's `chat_template` (a
 /// string, or a list of named ones of which `default` is taken).
-fn chat_source(dir: &Path, config: &Value) -> Result<String, String> {
+fn chat_source(dir: &Path, config: &Value) -> Result<(String, PathBuf), String> {
     let jinja = dir.join("chat_template.jinja");
     if jinja.is_file() {
-        return std::fs::read_to_string(&jinja)
-            .map_err(|e| format!("cannot read {}: {e}", jinja.display()));
+        let source = std::fs::read_to_string(&jinja)
+            .map_err(|e| format!("cannot read {}: {e}", jinja.display()))?;
+        return Ok((source, jinja));
     }
-    match config.get("chat_template") {
+    let from = dir.join("tokenizer_config.json");
+    let source = match config.get("chat_template") {
         Some(Value::String(s)) => Ok(s.clone()),
         Some(Value::Array(named)) => named
             .iter()
@@ -192,12 +239,13 @@ fn chat_source(dir: &Path, config: &Value) -> Result<String, String> {
             .and_then(|t| t.get("template"))
             .and_then(Value::as_str)
             .map(String::from)
-            .ok_or_else(|| "tokenizer_config.json: chat_template has no \"default\" entry".into()),
+            .ok_or_else(|| format!("{}: chat_template has no \"default\" entry", from.display())),
         _ => Err(format!(
             "{}: no chat_template (nor a chat_template.jinja beside it)",
-            dir.join("tokenizer_config.json").display()
+            from.display()
         )),
-    }
+    }?;
+    Ok((source, from))
 }
 
 /// Loads the folder `dir`.
@@ -251,8 +299,9 @@ pub(super) fn load(dir: &Path, config: &LocalConfig) -> Result<Model, String> {
         special(&tok_config, "bos_token"),
         special(&tok_config, "eos_token"),
     );
-    let template = ChatTemplate::new(chat_source(dir, &tok_config)?, bos, eos.clone())
-        .map_err(|e| format!("{}: {e}", tok_config_path.display()))?;
+    let (source, from) = chat_source(dir, &tok_config)?;
+    let template = ChatTemplate::new(source, bos, eos.clone())
+        .map_err(|e| format!("{}: {e}", from.display()))?;
     let mut stop_ids = tokenizer.end_of_turn_ids();
     stop_ids.extend(tokenizer.token_id(&eos));
     let generation = dir.join("generation_config.json");
@@ -284,7 +333,8 @@ pub(super) fn load(dir: &Path, config: &LocalConfig) -> Result<Model, String> {
     };
     let layers = required("num_hidden_layers")?;
     let precision = model::precision(config, folder.elements());
-    let net = model::build(&mut folder, shape, layers, precision)?;
+    let tied = field::<bool>(&json, "tie_word_embeddings")?.unwrap_or(true);
+    let net = model::build(&mut folder, shape, layers, precision, tied)?;
     Ok(Model {
         net,
         tokenizer,

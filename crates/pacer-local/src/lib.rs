@@ -213,7 +213,8 @@ impl Provider for LocalProvider {
             top_p: p.top_p.unwrap_or(1.0),
             top_k: p.top_k.unwrap_or(0) as usize,
             max_tokens: p.max_tokens.unwrap_or(DEFAULT_MAX_TOKENS) as usize,
-            stop: p.stop.clone(),
+            // An empty stop string would end every answer before it begins.
+            stop: p.stop.iter().filter(|s| !s.is_empty()).cloned().collect(),
             top_logprobs: p
                 .logprobs
                 .then(|| usize::from(p.top_logprobs.unwrap_or(5)).clamp(1, 20)),
@@ -224,6 +225,21 @@ impl Provider for LocalProvider {
                 ProviderError::new(ErrorKind::BadRequest, format!("local model: {e}"))
             })?;
         let prompt_ids = self.model.prompt_ids(&prompt);
+        if prompt_ids.is_empty() {
+            return Err(ProviderError::new(
+                ErrorKind::BadRequest,
+                "local model: the prompt is empty (the chat template wrote no tokens)",
+            ));
+        }
+        let vocab = self.model.net.shape.vocab;
+        if let Some(id) = prompt_ids.iter().find(|id| **id as usize >= vocab) {
+            return Err(ProviderError::new(
+                ErrorKind::BadRequest,
+                format!(
+                    "local model: the tokenizer gave id {id}, past the model's {vocab} embeddings"
+                ),
+            ));
+        }
         let context = self.model.context_length;
         if prompt_ids.len() + sampling.max_tokens > context {
             return Err(ProviderError::new(

@@ -122,6 +122,12 @@ pub(super) trait Tensors {
     /// `layer` (or outside the layers), if the file has it.
     fn get(&mut self, layer: Option<usize>, role: &str) -> Result<Option<Stored>, String>;
 
+    /// The file's own name of that tensor, for messages.
+    fn name(&self, layer: Option<usize>, role: &str) -> String;
+
+    /// Tensors of the file never asked for: weights this build would silently leave out.
+    fn unused(&self) -> Vec<String>;
+
     /// Total values of every tensor: their size as F32 is four bytes each.
     fn elements(&self) -> usize;
 }
@@ -137,110 +143,166 @@ pub(super) fn precision(config: &LocalConfig, elements: usize) -> Precision {
     })
 }
 
-fn need(tensors: &mut dyn Tensors, layer: Option<usize>, role: &str) -> Result<Stored, String> {
-    tensors.get(layer, role)?.ok_or_else(|| match layer {
-        Some(l) => format!("layer {l} lacks its {role} tensor"),
-        None => format!("it lacks the {role} tensor"),
-    })
+/// Reads tensors by role, checking each one's shape, into the network's parts.
+struct Reader<'a> {
+    tensors: &'a mut dyn Tensors,
+    precision: Precision,
 }
 
-/// The network from `tensors`, its weights held as `precision` says.
-pub(super) fn build(
-    tensors: &mut dyn Tensors,
-    shape: Shape,
-    layers: usize,
-    precision: Precision,
-) -> Result<Net, String> {
-    let err = |e: candle_core::Error| format!("cannot read the weights: {e}");
-    let vector = |t: Stored| t.values().map_err(err);
-    let linear = |parts: Vec<Stored>| -> Result<Linear, String> {
-        let k = parts[0].dims().get(1).copied().unwrap_or(1);
-        match precision {
+fn read_error(e: candle_core::Error) -> String {
+    format!("cannot read the weights: {e}")
+}
+
+impl Reader<'_> {
+    fn maybe(
+        &mut self,
+        layer: Option<usize>,
+        role: &str,
+        dims: &[usize],
+    ) -> Result<Option<Stored>, String> {
+        let Some(t) = self.tensors.get(layer, role)? else {
+            return Ok(None);
+        };
+        if t.dims() != dims {
+            return Err(format!(
+                "tensor {} is {:?}; the configured sizes need {dims:?}",
+                self.tensors.name(layer, role),
+                t.dims()
+            ));
+        }
+        Ok(Some(t))
+    }
+
+    fn need(&mut self, layer: Option<usize>, role: &str, dims: &[usize]) -> Result<Stored, String> {
+        self.maybe(layer, role, dims)?
+            .ok_or_else(|| format!("it lacks the tensor {}", self.tensors.name(layer, role)))
+    }
+
+    fn vector(&mut self, layer: Option<usize>, role: &str, n: usize) -> Result<Vec<f32>, String> {
+        self.need(layer, role, &[n])?.values().map_err(read_error)
+    }
+
+    /// The matrices of `roles`, each `[out, k]`, fused one after another.
+    fn linear(
+        &mut self,
+        layer: Option<usize>,
+        roles: &[(&str, usize)],
+        k: usize,
+    ) -> Result<Linear, String> {
+        let mut parts = Vec::new();
+        for (role, out) in roles {
+            parts.push((self.need(layer, role, &[*out, k])?, *out));
+        }
+        match self.precision {
             Precision::Exact => {
                 let mut w = Vec::new();
-                let mut out = 0;
-                for part in parts {
-                    out += part.dims()[0];
-                    w.extend(part.values().map_err(err)?);
+                for (part, _) in &parts {
+                    w.extend(part.values().map_err(read_error)?);
                 }
+                let out = roles.iter().map(|(_, n)| n).sum();
                 Ok(Linear::Exact { w, out, k })
             }
             Precision::Fast => Ok(Linear::Quantized {
                 parts: parts
                     .into_iter()
-                    .map(Stored::fast)
+                    .map(|(t, _)| t.fast())
                     .collect::<candle_core::Result<_>>()
-                    .map_err(err)?,
+                    .map_err(read_error)?,
                 k,
             }),
         }
-    };
-    let embed_stored = need(tensors, None, "token_embd.weight")?;
-    let embed = vector(embed_stored)?;
-    if embed.len() != shape.vocab * shape.dim {
-        return Err(format!(
-            "token_embd holds {} values, not vocabulary {} × width {}",
-            embed.len(),
-            shape.vocab,
-            shape.dim
-        ));
     }
+}
+
+/// The network from `tensors`, its weights held as `precision` says; `tied`: the output head
+/// is the token embedding when the file has no head of its own.
+pub(super) fn build(
+    tensors: &mut dyn Tensors,
+    shape: Shape,
+    layers: usize,
+    precision: Precision,
+    tied: bool,
+) -> Result<Net, String> {
+    let s = &shape;
+    let (dim, hd) = (s.dim, s.head_dim);
+    let (q, kv) = (s.heads * hd, s.kv_heads * hd);
+    let mut r = Reader { tensors, precision };
+    let embed = r
+        .need(None, "token_embd.weight", &[s.vocab, dim])?
+        .values()
+        .map_err(read_error)?;
     let mut built = Vec::with_capacity(layers);
     for l in 0..layers {
         let at = Some(l);
-        let biases: Vec<Option<Stored>> = ["attn_q.bias", "attn_k.bias", "attn_v.bias"]
-            .iter()
-            .map(|role| tensors.get(at, role))
-            .collect::<Result<_, _>>()?;
-        let qkv_bias = if biases.iter().all(Option::is_some) {
-            let mut b = Vec::new();
-            for t in biases.into_iter().flatten() {
-                b.extend(vector(t)?);
-            }
-            Some(b)
-        } else {
-            None
-        };
-        let q_norm = tensors
-            .get(at, "attn_q_norm.weight")?
-            .map(vector)
-            .transpose()?;
-        let k_norm = tensors
-            .get(at, "attn_k_norm.weight")?
-            .map(vector)
-            .transpose()?;
-        let mut need = |role: &str| need(tensors, at, role);
-        let layer = Layer {
-            attn_norm: vector(need("attn_norm.weight")?)?,
-            qkv: linear(vec![
-                need("attn_q.weight")?,
-                need("attn_k.weight")?,
-                need("attn_v.weight")?,
-            ])?,
-            qkv_bias,
-            q_norm,
-            k_norm,
-            o: linear(vec![need("attn_output.weight")?])?,
-            ffn_norm: vector(need("ffn_norm.weight")?)?,
-            gate_up: linear(vec![need("ffn_gate.weight")?, need("ffn_up.weight")?])?,
-            down: linear(vec![need("ffn_down.weight")?])?,
-        };
-        let width = (shape.heads + 2 * shape.kv_heads) * shape.head_dim;
-        if layer.qkv.out() != width || layer.gate_up.out() != 2 * shape.ff {
-            return Err(format!(
-                "layer {l}'s attention or feed-forward weights do not match the configured sizes"
-            ));
+        let biases = [("attn_q.bias", q), ("attn_k.bias", kv), ("attn_v.bias", kv)];
+        let mut found = Vec::new();
+        for (role, n) in biases {
+            found.push(r.maybe(at, role, &[n])?);
         }
-        built.push(layer);
+        let qkv_bias = match found.iter().filter(|b| b.is_some()).count() {
+            0 => None,
+            3 => {
+                let mut b = Vec::new();
+                for t in found.into_iter().flatten() {
+                    b.extend(t.values().map_err(read_error)?);
+                }
+                Some(b)
+            }
+            _ => {
+                return Err(format!(
+                    "layer {l} has biases for some of q, k and v but not all ({})",
+                    r.tensors.name(at, "attn_q.bias")
+                ));
+            }
+        };
+        let q_norm = r.maybe(at, "attn_q_norm.weight", &[hd])?;
+        let k_norm = r.maybe(at, "attn_k_norm.weight", &[hd])?;
+        built.push(Layer {
+            attn_norm: r.vector(at, "attn_norm.weight", dim)?,
+            qkv: r.linear(
+                at,
+                &[
+                    ("attn_q.weight", q),
+                    ("attn_k.weight", kv),
+                    ("attn_v.weight", kv),
+                ],
+                dim,
+            )?,
+            qkv_bias,
+            q_norm: q_norm.map(|t| t.values()).transpose().map_err(read_error)?,
+            k_norm: k_norm.map(|t| t.values()).transpose().map_err(read_error)?,
+            o: r.linear(at, &[("attn_output.weight", dim)], q)?,
+            ffn_norm: r.vector(at, "ffn_norm.weight", dim)?,
+            gate_up: r.linear(
+                at,
+                &[("ffn_gate.weight", s.ff), ("ffn_up.weight", s.ff)],
+                dim,
+            )?,
+            down: r.linear(at, &[("ffn_down.weight", dim)], s.ff)?,
+        });
     }
-    let norm = vector(need(tensors, None, "output_norm.weight")?)?;
-    // Tied embeddings: the output head is the token embedding, read from the same F32 copy
-    // when exact (none: `Net::forward` uses `embed`).
-    let head = match tensors.get(None, "output.weight")? {
-        Some(t) => Some(linear(vec![t])?),
-        None if precision == Precision::Exact => None,
-        None => Some(linear(vec![need(tensors, None, "token_embd.weight")?])?),
+    let norm = r.vector(None, "output_norm.weight", dim)?;
+    let head = if r.tensors.get(None, "output.weight")?.is_some() {
+        Some(r.linear(None, &[("output.weight", s.vocab)], dim)?)
+    } else if !tied {
+        return Err(format!(
+            "it lacks the tensor {} (and does not tie it to the token embedding)",
+            r.tensors.name(None, "output.weight")
+        ));
+    } else if precision == Precision::Exact {
+        // The token embedding's F32 copy serves as the head too (`Net::forward`).
+        None
+    } else {
+        Some(r.linear(None, &[("token_embd.weight", s.vocab)], dim)?)
     };
+    let unused = r.tensors.unused();
+    if !unused.is_empty() {
+        return Err(format!(
+            "tensors this build does not know what to do with (it would leave them out and \
+             compute something else): {}",
+            unused.join(", ")
+        ));
+    }
     Ok(Net {
         shape,
         embed,

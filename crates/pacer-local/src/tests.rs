@@ -121,7 +121,7 @@ pub(super) fn write_model(path: &Path, arch: &str, template: Option<&str>) {
     gguf_file::write(&mut file, &metadata, &tensors).unwrap();
 }
 
-fn load(path: &Path) -> Result<LocalProvider, String> {
+pub(super) fn load(path: &Path) -> Result<LocalProvider, String> {
     LocalProvider::load(&LocalConfig::new(path)).map_err(|e| e.to_string())
 }
 
@@ -201,6 +201,21 @@ async fn a_seed_repeats_its_text_and_limits_end_it() {
     assert!(!text(&cut).contains(&stop), "{:?} / {stop:?}", text(&cut));
     assert!(text(&a).starts_with(&text(&cut)), "{:?}", text(&cut));
     assert_eq!(cut.choices[0].finish_reason.as_str(), "stop");
+}
+
+#[tokio::test]
+async fn a_template_that_writes_nothing_is_a_bad_request() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("silent.gguf");
+    write_model(&path, "llama", Some("{% for m in messages %}{% endfor %}"));
+    let model = load(&path).unwrap();
+    let err = model.send(&ask(5)).await.unwrap_err();
+    assert_eq!(err.kind, ErrorKind::BadRequest);
+    assert!(err.message.contains("empty"), "{}", err.message);
+    // The model's thread still answers.
+    let dir2 = tempfile::tempdir().unwrap();
+    let (_, model) = tiny_model(dir2.path());
+    assert!(model.send(&ask(2)).await.is_ok());
 }
 
 #[tokio::test]
@@ -349,4 +364,41 @@ fn an_abandoned_request_stops_generating() {
     let (_, model) = tiny_model(dir.path());
     assert_eq!(generate(&model, 100, true), Err(ErrorKind::Timeout));
     assert_eq!(generate(&model, 100, false), Ok(100));
+}
+
+#[test]
+fn a_prompt_read_in_chunks_gives_the_logits_of_one_read() {
+    use super::net::{Cache, Item};
+    let dir = tempfile::tempdir().unwrap();
+    let (_, model) = tiny_model(dir.path());
+    let net = &model.model.net;
+    // 150 tokens: past two chunks of 64.
+    let tokens: Vec<u32> = (0..150u32).map(|i| (i * 7 + 3) % 260).collect();
+    let mut whole = Cache::default();
+    let one = net
+        .forward(&mut [Item {
+            cache: &mut whole,
+            tokens: &tokens,
+            logits: true,
+        }])
+        .unwrap();
+    let mut chunked = Cache::default();
+    for chunk in tokens.chunks(64) {
+        let last = chunk.as_ptr_range().end == tokens.as_ptr_range().end;
+        let out = net
+            .forward(&mut [Item {
+                cache: &mut chunked,
+                tokens: chunk,
+                logits: last,
+            }])
+            .unwrap();
+        if last {
+            let worst = one[0]
+                .iter()
+                .zip(&out[0])
+                .map(|(a, b)| (a - b).abs())
+                .fold(0f32, f32::max);
+            assert!(worst < 1e-4, "{worst}");
+        }
+    }
 }

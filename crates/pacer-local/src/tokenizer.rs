@@ -126,13 +126,18 @@ impl Tokenizer {
 
     /// A Hugging Face `tokenizer.json`, as the model folder has it.
     pub fn from_file(path: &std::path::Path) -> Result<Self, String> {
-        let inner = tokenizers::Tokenizer::from_file(path).map_err(|e| {
+        let mut inner = tokenizers::Tokenizer::from_file(path).map_err(|e| {
             format!(
                 "{}: not a tokenizer this build reads ({e}); it reads Hugging Face \
                  tokenizer.json files (BPE, WordPiece, Unigram, WordLevel)",
                 path.display()
             )
         })?;
+        // A prompt is never cut or padded: its tokens are what the model reads.
+        inner.with_padding(None);
+        inner
+            .with_truncation(None)
+            .map_err(|e| format!("{}: {e}", path.display()))?;
         Ok(Tokenizer { inner })
     }
 

@@ -169,7 +169,7 @@ pub struct ModelEntry {
     /// Local models: `"exact"` (every weight F32) or `"fast"` (quantized blocks); unset:
     /// exact up to `exact_limit_mb`.
     pub precision: Option<String>,
-    /// Local models: the F32 weights' size in MB up to which an unset precision is exact.
+    /// Local models: the F32 weights' size in MiB up to which an unset precision is exact.
     pub exact_limit_mb: Option<u64>,
     /// Mock: latency of each reply.
     pub latency_ms: Option<u64>,

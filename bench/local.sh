@@ -9,6 +9,7 @@
 #   bench/local.sh                        exact (every weight F32), N in 1 4 8 16 32
 #   PRECISION=fast bench/local.sh         quantized blocks (Q4_1 requantized to Q8_0)
 #   SIZES="1 8" MAX_TOKENS=64 bench/local.sh
+#   MODEL=path/to/smollm2-hf bench/local.sh   SmolLM2 as a Hugging Face folder (save_pretrained)
 #
 # Tokens per second are counted over the generation window (first request sent to last record
 # written, from the records' timestamps and elapsed_seconds): the model's load is left out.
@@ -17,7 +18,7 @@ cd "$(dirname "$0")/.."
 MAX_TOKENS=${MAX_TOKENS:-128}
 SIZES=${SIZES:-1 4 8 16 32}
 PRECISION=${PRECISION:-exact}
-MODEL=$(scripts/fetch-smollm2.sh)
+MODEL=${MODEL:-$(scripts/fetch-smollm2.sh)}   # or a Hugging Face folder of the same model
 TARGET=${CARGO_TARGET_DIR:-target}
 if [ -z "${PACER:-}" ]; then
   cargo build --release -q -p pacer-cli --features local

@@ -114,6 +114,12 @@ impl Tensors for GgufTensors {
             .map_err(|e| format!("cannot read tensor {name}: {e}"))
     }
 
+    fn has(&self, layer: Option<usize>, role: &str) -> bool {
+        self.content
+            .tensor_infos
+            .contains_key(&self.name(layer, role))
+    }
+
     fn name(&self, layer: Option<usize>, role: &str) -> String {
         match layer {
             Some(l) => format!("blk.{l}.{role}"),

@@ -123,6 +123,10 @@ impl Tensors for Folder {
             .map(|(t, _)| Stored::Plain(t.clone())))
     }
 
+    fn has(&self, layer: Option<usize>, role: &str) -> bool {
+        hf_name(layer, role).is_some_and(|n| self.tensors.contains_key(&n))
+    }
+
     fn name(&self, layer: Option<usize>, role: &str) -> String {
         let name = hf_name(layer, role).unwrap_or_else(|| role.to_string());
         match self.tensors.get(&name) {

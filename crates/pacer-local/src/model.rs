@@ -122,6 +122,9 @@ pub(super) trait Tensors {
     /// `layer` (or outside the layers), if the file has it.
     fn get(&mut self, layer: Option<usize>, role: &str) -> Result<Option<Stored>, String>;
 
+    /// Whether the file has that tensor (without reading it).
+    fn has(&self, layer: Option<usize>, role: &str) -> bool;
+
     /// The file's own name of that tensor, for messages.
     fn name(&self, layer: Option<usize>, role: &str) -> String;
 
@@ -282,7 +285,7 @@ pub(super) fn build(
         });
     }
     let norm = r.vector(None, "output_norm.weight", dim)?;
-    let head = if r.tensors.get(None, "output.weight")?.is_some() {
+    let head = if r.tensors.has(None, "output.weight") {
         Some(r.linear(None, &[("output.weight", s.vocab)], dim)?)
     } else if !tied {
         return Err(format!(

@@ -4,7 +4,8 @@
 # fetched once into ~/.cache/pacer/models), and `pacer serve` with the official openai SDK.
 # Tests against a real redis-server (shared limits, the work queue) run where `redis-server` is
 # on the PATH and skip with a message otherwise; PACER_REQUIRE_REDIS=1 (as CI sets) makes them
-# mandatory.
+# mandatory. Reports are rendered in headless Chromium where `chromium` is installed, skipped
+# with a message otherwise; PACER_REQUIRE_CHROMIUM=1 (as CI sets) makes that mandatory.
 # The command the README gives and CI runs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -16,3 +17,18 @@ cargo test -p pacer-local -p pacer-providers -p pacer-cli --features local
 # pacer mock at 1,200 RPM; every request succeeds and no 429 reaches the mock (~30 s).
 # The binary the `local` tests just built serves (no second build of pacer-cli).
 PACER=target/debug/pacer bash tests/openai_sdk.sh
+# The report in a real browser, by the binary just built: the shipped example's, written by
+# `pacer run --report`, and two runs side by side; a console error or a missing chart fails.
+if command -v chromium >/dev/null || command -v chromium-browser >/dev/null \
+    || command -v google-chrome >/dev/null || [ -n "${PACER_REQUIRE_CHROMIUM:-}" ]; then
+    reports=$(mktemp -d)
+    trap 'rm -rf "$reports"' EXIT
+    pacer=target/debug/pacer
+    $pacer run --config examples/mock.toml -o "$reports/example" --quiet --report
+    $pacer run --config examples/seed003.json -o "$reports/seed003" --quiet
+    $pacer report "$reports/example" "$reports/seed003" -o "$reports/compare.html"
+    scripts/check-report.sh "$reports/example/report.html"
+    scripts/check-report.sh "$reports/compare.html"
+else
+    echo "test.sh: no Chromium: the report's browser check is skipped (apt-get install chromium)"
+fi

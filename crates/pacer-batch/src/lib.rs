@@ -2,6 +2,7 @@
 //! budget, progress counters, the run summary and exports. [`Batch`] runs a whole batch
 //! from Rust (see [`run`](crate::Batch::run) and the example in the [`run` module](mod@run)).
 
+mod events;
 mod export;
 mod export_openai;
 pub mod input;
@@ -13,6 +14,7 @@ pub mod run;
 mod summary;
 mod tally;
 
+pub use events::{EVENTS_FILE, EventLine, EventLog, What, read_events};
 pub use export::{ExportStats, export};
 pub use export_openai::export_openai_batch;
 pub use input::{Endpoint, Format, InputError, Origin, Problem, Prompt, PromptReader, Scan, scan};

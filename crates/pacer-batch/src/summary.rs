@@ -35,10 +35,20 @@ pub struct ModelTotals {
     pub failed_by_kind: BTreeMap<String, u64>,
     /// Tokens billed over every attempt, failed ones included.
     pub tokens: TokenCounts,
-    /// Median `elapsed_seconds` over every record (about 0.1 % precision).
+    /// Median `latency_seconds` (the successful attempt's time at the provider) over the
+    /// successful records (about 0.1 % precision).
     pub latency_p50_seconds: Option<f64>,
-    /// 95th percentile of `elapsed_seconds` over every record.
+    /// 95th percentile of `latency_seconds` over the successful records.
     pub latency_p95_seconds: Option<f64>,
+    /// 99th percentile of `latency_seconds` over the successful records.
+    #[serde(default)]
+    pub latency_p99_seconds: Option<f64>,
+    /// Median `queue_seconds` (the wait for capacity) over every record.
+    #[serde(default)]
+    pub queue_p50_seconds: Option<f64>,
+    /// 95th percentile of `queue_seconds` over every record.
+    #[serde(default)]
+    pub queue_p95_seconds: Option<f64>,
     /// Retries over every record.
     pub retries: u64,
     /// Cost in US dollars of the records whose cost is known; `None` when none is.

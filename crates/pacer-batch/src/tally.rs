@@ -24,7 +24,10 @@ struct Line {
     provider: String,
     status: RecordStatus,
     error: Option<ErrorLine>,
-    elapsed_seconds: Option<f64>,
+    #[serde(default)]
+    latency_seconds: Option<f64>,
+    #[serde(default)]
+    queue_seconds: Option<f64>,
     #[serde(default)]
     retry_count: u64,
     usage_all_attempts: Option<UsageTotals>,
@@ -40,6 +43,29 @@ struct ErrorLine {
 struct LaneTotals {
     totals: ModelTotals,
     latency: Histogram<u64>,
+    queue: Histogram<u64>,
+}
+
+/// A histogram of seconds in microseconds, from 1 µs to a day at 0.1 % precision.
+fn seconds_histogram() -> Histogram<u64> {
+    Histogram::new_with_bounds(1, MAX_LATENCY_MICROS, 3)
+        .expect("constant histogram bounds are valid")
+}
+
+/// Counts `seconds` in `histogram`, when it is a time at all.
+fn record_seconds(histogram: &mut Histogram<u64>, seconds: Option<f64>) {
+    if let Some(seconds) = seconds.filter(|s| s.is_finite() && *s >= 0.0) {
+        let micros = (seconds * 1e6).round() as u64;
+        histogram.saturating_record(micros.max(1));
+    }
+}
+
+/// The `q` quantile of `histogram` in seconds; `None` when it is empty.
+fn quantile(histogram: &Histogram<u64>, q: f64) -> Option<f64> {
+    (!histogram.is_empty()).then(|| {
+        let micros = histogram.value_at_quantile(q);
+        histogram.median_equivalent(micros) as f64 / 1e6
+    })
 }
 
 /// Running totals per model label.
@@ -72,7 +98,8 @@ impl Tally {
             error: record.error.as_ref().map(|e| ErrorLine {
                 kind: e.kind.as_str().to_owned(),
             }),
-            elapsed_seconds: Some(record.elapsed_seconds),
+            latency_seconds: record.latency_seconds,
+            queue_seconds: record.queue_seconds,
             retry_count: u64::from(record.retry_count),
             usage_all_attempts: Some(record.usage_all_attempts),
             tokens_used: Some(record.tokens_used),
@@ -87,8 +114,8 @@ impl Tally {
                 provider: line.provider,
                 ..ModelTotals::default()
             },
-            latency: Histogram::new_with_bounds(1, MAX_LATENCY_MICROS, 3)
-                .expect("constant histogram bounds are valid"),
+            latency: seconds_histogram(),
+            queue: seconds_histogram(),
         });
         let totals = &mut lane.totals;
         totals.records += 1;
@@ -114,10 +141,12 @@ impl Tally {
         if let Some(cost) = line.cost_usd {
             *totals.cost_usd.get_or_insert(0.0) += cost;
         }
-        if let Some(seconds) = line.elapsed_seconds.filter(|s| s.is_finite() && *s >= 0.0) {
-            let micros = (seconds * 1e6).round() as u64;
-            lane.latency.saturating_record(micros.max(1));
+        // The model's latency: successful attempts' time at the provider, not the wait for
+        // capacity (a journal written before these fields has neither).
+        if line.status == RecordStatus::Ok {
+            record_seconds(&mut lane.latency, line.latency_seconds);
         }
+        record_seconds(&mut lane.queue, line.queue_seconds);
     }
 
     /// Tokens billed and their known cost in US dollars, over every label.
@@ -135,15 +164,12 @@ impl Tally {
         self.lanes
             .into_iter()
             .map(|(label, lane)| {
-                let quantile = |q| {
-                    (!lane.latency.is_empty()).then(|| {
-                        let micros = lane.latency.value_at_quantile(q);
-                        lane.latency.median_equivalent(micros) as f64 / 1e6
-                    })
-                };
                 let totals = ModelTotals {
-                    latency_p50_seconds: quantile(0.5),
-                    latency_p95_seconds: quantile(0.95),
+                    latency_p50_seconds: quantile(&lane.latency, 0.5),
+                    latency_p95_seconds: quantile(&lane.latency, 0.95),
+                    latency_p99_seconds: quantile(&lane.latency, 0.99),
+                    queue_p50_seconds: quantile(&lane.queue, 0.5),
+                    queue_p95_seconds: quantile(&lane.queue, 0.95),
                     ..lane.totals
                 };
                 (label, totals)

@@ -40,6 +40,23 @@ pub enum Command {
     /// List a run's batches (batch mode) and their state at the provider; `--cancel`
     /// cancels those still running.
     Batches(BatchesArgs),
+    /// Write one self-contained HTML report of one or more run folders: overview, models
+    /// compared, charts of pacing, latency, errors and tokens, and the answers side by side.
+    Report(ReportArgs),
+}
+
+/// `pacer report`.
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// The runs' output folders; two or more are shown side by side.
+    #[arg(value_name = "DIR", required = true)]
+    pub dirs: Vec<PathBuf>,
+    /// Where to write the report [default: DIR/report.html of the first folder].
+    #[arg(short, long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+    /// The most prompts in the report's prompt browser (the same prompts in every run).
+    #[arg(long, value_name = "N", default_value_t = pacer_report::DEFAULT_PROMPTS)]
+    pub prompts: usize,
 }
 
 /// `pacer batches`.
@@ -158,6 +175,9 @@ pub struct RunArgs {
     /// Also write seed 003's combined results.json at the end.
     #[arg(long)]
     pub export: bool,
+    /// Also write report.html (see `pacer report`) into the output folder at the end.
+    #[arg(long)]
+    pub report: bool,
     /// Completions per prompt, for every model.
     #[arg(long, value_name = "N")]
     pub samples: Option<u32>,

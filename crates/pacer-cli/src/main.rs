@@ -44,6 +44,7 @@ fn main() -> ExitCode {
         match args.command {
             cli::Command::Run(run) => run::main(run).await,
             cli::Command::Export(export) => export::main(export),
+            cli::Command::Report(args) => export::report(args),
             cli::Command::Mock(args) => mock::run(args).await.map(|()| ExitCode::SUCCESS),
             cli::Command::Validate(validate) => validate::main(validate).await,
             cli::Command::Serve(serve) => serve::main(serve).await,

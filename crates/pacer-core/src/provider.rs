@@ -64,6 +64,7 @@ pub const DEFAULT_MAX_TOKENS: u32 = 1024;
 ///             embeddings: Vec::new(),
 ///             usage: Usage::default(),
 ///             rate_limits: None,
+///             first_token: None,
 ///         })
 ///     }
 /// }

@@ -124,4 +124,8 @@ pub struct Response {
     /// What the reply's headers said about the rate limits.
     #[serde(skip)]
     pub rate_limits: Option<crate::RateLimitInfo>,
+    /// When the reply was streamed: how long after the request was sent its first output
+    /// token came (a local model's first generated token).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub first_token: Option<std::time::Duration>,
 }

@@ -4,8 +4,9 @@ use std::time::Duration;
 
 use pacer_core::{ErrorKind, Usage};
 
-/// Something that happened to an item or a lane.
+/// Something that happened to an item or a lane. More may be added: match with a `_` arm.
 #[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub enum Event<'a> {
     /// The item's first request is about to go.
     Started {
@@ -36,6 +37,22 @@ pub enum Event<'a> {
         item: &'a str,
         /// The pause this event started, if it started one.
         cooldown: Option<Duration>,
+        /// The refusal's HTTP status, when there was one.
+        status: Option<u16>,
+        /// The refusal, in the server's words (never a key: see `ProviderError`).
+        message: &'a str,
+    },
+    /// A limit the lane paces by changed: learned from the server's headers (`from` is
+    /// `None`), lowered to what the server says, or followed as the server changed it.
+    LimitChanged {
+        /// The lane's name.
+        lane: &'a str,
+        /// Which limit: `rpm`, `tpm`, `itpm` or `otpm`.
+        dimension: &'static str,
+        /// Per minute before; `None` when the lane had none.
+        from: Option<u64>,
+        /// Per minute now; `None` when the lane has none any more.
+        to: Option<u64>,
     },
     /// The item ended; its outcome goes to the sink.
     Finished {
@@ -54,6 +71,9 @@ pub enum Event<'a> {
     LaneStopped {
         /// The lane's name.
         lane: &'a str,
+        /// The error kind that stopped it (`BudgetExhausted` when the budget was reached);
+        /// `None` when its caller stopped it.
+        kind: Option<ErrorKind>,
         /// Why, in words.
         reason: &'a str,
     },

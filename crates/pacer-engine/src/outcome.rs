@@ -27,6 +27,9 @@ pub struct Outcome<C> {
     pub queued: Duration,
     /// Of `elapsed`, the time requests were out with the server (every attempt's).
     pub upstream: Duration,
+    /// The successful attempt's time out with the server: the model's latency, neither the
+    /// wait for capacity nor failed attempts in it. `None` when the item failed.
+    pub latency: Option<Duration>,
     /// The budget's hold on a reply whose usage comes after it (a
     /// [`Work::Forward`](crate::Work::Forward) with `usage_later`: a stream), for the caller
     /// to settle once the usage is known; dropped unsettled, it is released unbilled.

@@ -28,6 +28,8 @@ pub(super) struct Job {
     /// step.
     pub cancelled: Arc<AtomicBool>,
     pub reply: oneshot::Sender<Result<Generated, ProviderError>>,
+    /// When the request was handed over: its time to first token counts from here.
+    pub sent: std::time::Instant,
 }
 
 /// The handle to a model's thread; the thread ends once every handle is dropped.
@@ -64,6 +66,8 @@ struct Sequence {
     rng: fastrand::Rng,
     /// Where a stop sequence begins in the text.
     cut: Option<usize>,
+    /// How long after it was sent its first token was sampled.
+    first_token: Option<std::time::Duration>,
 }
 
 impl Sequence {
@@ -77,6 +81,7 @@ impl Sequence {
             logprobs: Vec::new(),
             rng,
             cut: None,
+            first_token: None,
         }
     }
 
@@ -89,6 +94,9 @@ impl Sequence {
     fn next(&mut self, logits: &[f32], model: &Model) -> Option<FinishReason> {
         let s = &self.job.sampling;
         let next = sample(logits, s, &mut self.rng) as u32;
+        if self.first_token.is_none() {
+            self.first_token = Some(self.job.sent.elapsed());
+        }
         if model.stop_ids.contains(&next) {
             return Some(FinishReason::Stop);
         }
@@ -136,6 +144,7 @@ impl Sequence {
             logprobs: self.logprobs,
             input_tokens: self.job.prompt_ids.len(),
             output_tokens: self.generated.len(),
+            first_token: self.first_token,
         }));
     }
 

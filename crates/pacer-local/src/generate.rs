@@ -24,6 +24,8 @@ pub(super) struct Generated {
     pub logprobs: Vec<TokenLogprob>,
     pub input_tokens: usize,
     pub output_tokens: usize,
+    /// The time to the first sampled token.
+    pub first_token: Option<std::time::Duration>,
 }
 
 pub(super) fn log_softmax(logits: &[f32]) -> Vec<f32> {

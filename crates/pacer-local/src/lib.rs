@@ -260,6 +260,7 @@ impl Provider for LocalProvider {
             sampling,
             cancelled: Arc::clone(&cancel.0),
             reply,
+            sent: std::time::Instant::now(),
         })?;
         let g = answer.await.map_err(|_| {
             ProviderError::new(ErrorKind::Server, "local model: its thread has stopped")
@@ -286,6 +287,7 @@ impl Provider for LocalProvider {
                 ..Usage::default()
             },
             rate_limits: None,
+            first_token: g.first_token,
             embeddings: Vec::new(),
         })
     }

@@ -145,7 +145,13 @@ async fn greedy_generation_records_sorted_top5_logprobs() {
     let mut request = ask(60);
     request.params.temperature = Some(0.0);
     request.params.logprobs = true;
+    let sent = std::time::Instant::now();
     let response = model.send(&request).await.unwrap();
+    // Generated a token at a time: the first one's time is known, and within the call's.
+    let first = response
+        .first_token
+        .expect("a local reply's time to first token");
+    assert!(first > std::time::Duration::ZERO && first <= sent.elapsed());
     let choice = &response.choices[0];
     let lps = choice.logprobs.as_ref().unwrap();
     let out = response.usage.output_tokens as usize;
@@ -349,6 +355,7 @@ fn generate(model: &LocalProvider, max_tokens: usize, cancelled: bool) -> Result
             sampling,
             cancelled: std::sync::Arc::new(std::sync::atomic::AtomicBool::new(cancelled)),
             reply,
+            sent: std::time::Instant::now(),
         })
         .unwrap();
     answer

@@ -274,6 +274,7 @@ mod tests {
             }],
             usage: Billed::default(),
             rate_limits: None,
+            first_token: None,
             embeddings: Vec::new(),
         }
     }

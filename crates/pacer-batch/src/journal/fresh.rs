@@ -11,7 +11,7 @@ use super::{JournalError, RESULTS_FILE, RETRIED_FAILURES_FILE};
 
 /// The files (and the batch lines folder) of a run folder that `--fresh` moves aside;
 /// anything else (a prompts file kept there, say) stays where it is.
-const RUN_FILES: [&str; 9] = [
+const RUN_FILES: [&str; 11] = [
     RESULTS_FILE,
     RETRIED_FAILURES_FILE,
     "run.json",
@@ -21,6 +21,8 @@ const RUN_FILES: [&str; 9] = [
     crate::run::batched::BATCHES_FILE,
     crate::run::batched::BATCH_LINES_DIR,
     crate::EMBEDDINGS_FILE,
+    crate::EVENTS_FILE,
+    "report.html",
 ];
 
 /// Moves the run's files of `dir` (and its batch lines folder) into a new

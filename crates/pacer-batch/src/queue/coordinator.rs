@@ -15,7 +15,7 @@ use serde_json::Value;
 use tokio::sync::{Notify, mpsc};
 use tokio::task::JoinHandle;
 
-use super::{GROUP, RUN_TTL, RUNS, Redis, RunKeys, WireOutcome, patiently, unix_ms};
+use super::{GROUP, RUN_TTL, RUNS, Redis, RunKeys, WireOutcome, millis, patiently, unix_ms};
 use crate::Done;
 use crate::run::feed::Job;
 
@@ -267,7 +267,6 @@ impl Coordinator {
             // Its job gets a record all the same (a worker of another version, say).
             tracing::warn!("a worker returned an unreadable result for {key}: {e}");
             Ok::<_, serde_json::Error>(WireOutcome {
-                response: None,
                 error: Some(super::WireError {
                     kind: pacer_core::ErrorKind::InvalidResponse,
                     status: None,
@@ -275,12 +274,9 @@ impl Coordinator {
                     usage: None,
                 }),
                 attempts: 1,
-                usage_all_attempts: pacer_core::Usage::default(),
-                elapsed_ms: 0.0,
-                queued_ms: 0.0,
-                upstream_ms: 0.0,
                 finished_at_ms: super::unix_ms(),
                 worker: field(&entry, "worker"),
+                ..WireOutcome::default()
             })
         });
         let delivery = {
@@ -340,6 +336,8 @@ impl Coordinator {
             job_id: pending.job_id,
             result_id,
         });
+        let [elapsed, queued, upstream] =
+            [outcome.elapsed_ms, outcome.queued_ms, outcome.upstream_ms].map(millis);
         let outcome = Outcome {
             id: job.prompt_id.clone(),
             context: job,
@@ -347,9 +345,10 @@ impl Coordinator {
             request: Some(pending.request),
             attempts: outcome.attempts,
             usage_all_attempts: outcome.usage_all_attempts,
-            elapsed: Duration::from_secs_f64(outcome.elapsed_ms.max(0.0) / 1000.0),
-            queued: Duration::from_secs_f64(outcome.queued_ms.max(0.0) / 1000.0),
-            upstream: Duration::from_secs_f64(outcome.upstream_ms.max(0.0) / 1000.0),
+            elapsed,
+            queued,
+            upstream,
+            latency: outcome.latency_ms.map(millis),
             held: None,
             finished_at: outcome.finished_at(),
         };

@@ -126,7 +126,7 @@ impl WireJob {
 }
 
 /// How a job ended, on the results stream.
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Default, Serialize, Deserialize)]
 pub struct WireOutcome {
     /// The reply.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -144,6 +144,9 @@ pub struct WireOutcome {
     pub queued_ms: f64,
     /// Of which out with the server.
     pub upstream_ms: f64,
+    /// The successful attempt's time with the server, in ms.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub latency_ms: Option<f64>,
     /// When it ended (Unix ms).
     pub finished_at_ms: u64,
     /// The worker that ran it.
@@ -193,6 +196,11 @@ impl WireOutcome {
 /// every session of it).
 pub fn job_key(label: &str, prompt_id: &str, samples: &[u32]) -> String {
     serde_json::to_string(&(label, prompt_id, samples)).unwrap_or_default()
+}
+
+/// A duration in ms on the results stream, as a `Duration` (not a time: nothing).
+pub(crate) fn millis(ms: f64) -> Duration {
+    Duration::try_from_secs_f64(ms / 1000.0).unwrap_or_default()
 }
 
 /// Unix time now, in ms.

@@ -357,6 +357,7 @@ impl Worker {
             elapsed_ms: outcome.elapsed.as_secs_f64() * 1000.0,
             queued_ms: outcome.queued.as_secs_f64() * 1000.0,
             upstream_ms: outcome.upstream.as_secs_f64() * 1000.0,
+            latency_ms: outcome.latency.map(|d| d.as_secs_f64() * 1000.0),
             finished_at_ms: outcome
                 .finished_at
                 .duration_since(std::time::UNIX_EPOCH)

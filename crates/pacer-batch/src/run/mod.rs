@@ -252,6 +252,15 @@ impl Batch {
             }
         };
 
+        let events = Arc::new(crate::EventLog::open(&self.output, resumed)?);
+        events.log(
+            None,
+            crate::What::Session {
+                run_id: manifest.run_id.clone(),
+                resumed,
+            },
+        );
+
         let embedding_models = self.models.iter().any(|m| m.embed.is_some());
         let chat_models = self.models.iter().any(|m| m.embed.is_none());
         let untaken = scanned.untaken(chat_models, embedding_models);
@@ -323,6 +332,7 @@ impl Batch {
                 items,
                 outcomes: outcomes_tx.clone(),
                 done: done.clone(),
+                events: events.clone(),
             };
             let (task, stop) = match (&batches, &coordinator) {
                 (Some(shared), _) if self.models[index].batch.is_some() => {

@@ -48,16 +48,26 @@ pub(crate) struct Start<'a> {
     pub outcomes: mpsc::Sender<Outcome<Job>>,
     /// The jobs the journal holds at opening.
     pub done: Arc<crate::Done>,
+    /// The run's events file, which observes every lane.
+    pub events: Arc<crate::EventLog>,
 }
 
 /// A live lane on `config`, and the handle that stops it.
-fn live_lane(model: &BatchModel, budget: Option<Arc<Budget>>) -> (Arc<Lane>, StopHandle) {
+fn live_lane(
+    model: &BatchModel,
+    budget: Option<Arc<Budget>>,
+    events: Arc<crate::EventLog>,
+) -> (Arc<Lane>, StopHandle) {
     let config = LaneConfig {
         name: model.label.clone(),
         budget,
         ..model.lane.clone()
     };
-    let lane = Arc::new(Lane::builder(config, model.provider.clone()).build());
+    let lane = Arc::new(
+        Lane::builder(config, model.provider.clone())
+            .observer(events)
+            .build(),
+    );
     let stop = lane.stop_handle();
     (lane, stop)
 }
@@ -75,7 +85,7 @@ async fn run_live(
 
 /// Starts a model's live lane; returns its task and stop handle.
 pub(crate) fn live(start: Start<'_>) -> (JoinHandle<LaneRun>, StopHandle) {
-    let (lane, stop) = live_lane(start.model, start.budget);
+    let (lane, stop) = live_lane(start.model, start.budget, start.events);
     let started = Instant::now();
     let task = tokio::spawn(async move {
         let (stopped, finished) = run_live(lane, start.items, start.outcomes).await;
@@ -97,9 +107,10 @@ pub(crate) fn batch(
 ) -> (JoinHandle<LaneRun>, Option<StopHandle>) {
     let model = start.model;
     let settings = model.batch.clone().unwrap_or_default();
-    let fallback = settings
-        .fallback_live
-        .then(|| (live_lane(model, start.budget.clone()), mpsc::channel(64)));
+    let fallback = settings.fallback_live.then(|| {
+        let lane = live_lane(model, start.budget.clone(), start.events.clone());
+        (lane, mpsc::channel(64))
+    });
     let stop = fallback.as_ref().map(|((_, stop), _)| stop.clone());
     let (fallback, live_tx) = match fallback {
         Some(((lane, _), (tx, rx))) => (Some((lane, rx)), Some(tx)),

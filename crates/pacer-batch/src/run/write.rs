@@ -144,6 +144,17 @@ pub(crate) fn records(run_id: &str, lane: &LaneInfo, outcome: Outcome<Job>) -> V
         truncated: false,
         parsed: None,
         attempts: outcome.attempts,
+        latency_seconds: outcome.latency.map(|d| d.as_secs_f64()),
+        queue_seconds: job
+            .batch_id
+            .is_none()
+            .then_some(outcome.queued.as_secs_f64()),
+        first_token_seconds: outcome
+            .result
+            .as_ref()
+            .ok()
+            .and_then(|r| r.first_token)
+            .map(|d| d.as_secs_f64()),
         usage_all_attempts: UsageTotals::default(),
         cost_usd: None,
         mode,

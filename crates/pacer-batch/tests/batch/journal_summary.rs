@@ -45,6 +45,10 @@ fn record(label: &str, n: u32, elapsed_seconds: f64, error: Option<ErrorKind>) -
         truncated: false,
         parsed: None,
         attempts: 1,
+        // A quarter of the job at the provider (when it answered), half waiting for capacity.
+        latency_seconds: error.is_none().then_some(elapsed_seconds * 0.25),
+        queue_seconds: Some(elapsed_seconds * 0.5),
+        first_token_seconds: None,
         usage_all_attempts: UsageTotals {
             input: 20,
             output: 7,
@@ -147,8 +151,17 @@ fn summarize_counts_failures_by_kind_tokens_and_latency() {
         fast.latency_p50_seconds.unwrap(),
         fast.latency_p95_seconds.unwrap(),
     );
-    assert!((p50 - 10.0).abs() < 0.01, "p50 {p50}");
-    assert!((p95 - 19.0).abs() < 0.02, "p95 {p95}");
+    // latency_seconds, not elapsed_seconds: 0.25 s … 5 s.
+    assert!((p50 - 2.5).abs() < 0.003, "p50 {p50}");
+    assert!((p95 - 4.75).abs() < 0.005, "p95 {p95}");
+    let p99 = fast.latency_p99_seconds.unwrap();
+    assert!((p99 - 5.0).abs() < 0.005, "p99 {p99}");
+    let (q50, q95) = (
+        fast.queue_p50_seconds.unwrap(),
+        fast.queue_p95_seconds.unwrap(),
+    );
+    assert!((q50 - 5.0).abs() < 0.005, "queue p50 {q50}");
+    assert!((q95 - 9.5).abs() < 0.01, "queue p95 {q95}");
     assert_eq!(fast.retries, 0);
     assert_eq!(fast.cost_usd, None);
 
@@ -162,8 +175,11 @@ fn summarize_counts_failures_by_kind_tokens_and_latency() {
     assert_eq!(kinds, [("Server", 1), ("Timeout", 2)]);
     assert_eq!(slow.retries, 4);
     assert_eq!(slow.cost_usd, Some(0.75));
-    assert!((slow.latency_p50_seconds.unwrap() - 30.0).abs() < 0.05);
-    assert!((slow.latency_p95_seconds.unwrap() - 61.0).abs() < 0.1);
+    // Latency counts the one success only (0.75 s); the wait counts every record.
+    assert!((slow.latency_p50_seconds.unwrap() - 0.75).abs() < 0.001);
+    assert!((slow.latency_p95_seconds.unwrap() - 0.75).abs() < 0.001);
+    assert!((slow.queue_p50_seconds.unwrap() - 15.0).abs() < 0.02);
+    assert!((slow.queue_p95_seconds.unwrap() - 30.5).abs() < 0.05);
 }
 
 #[test]

@@ -169,6 +169,21 @@ async fn run(config: RunConfig, args: &RunArgs) -> anyhow::Result<ExitCode> {
             eprintln!("pacer: exported {}", out.display());
         }
     }
+    if args.report {
+        let out = config.output.join("report.html");
+        // The run's records are written whatever happens here: its exit status stays its own.
+        if let Err(err) = crate::export::write_report(
+            std::slice::from_ref(&config.output),
+            &out,
+            pacer_report::DEFAULT_PROMPTS,
+            args.quiet,
+        ) {
+            eprintln!(
+                "pacer: no report: {err:#}; `pacer report {}` tries again",
+                config.output.display()
+            );
+        }
+    }
     Ok(if report.interrupted {
         ExitCode::from(EXIT_INTERRUPTED)
     } else if report.pending > 0 {

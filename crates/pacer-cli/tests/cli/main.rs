@@ -15,6 +15,7 @@ mod keys;
 mod local;
 mod openai;
 mod redis;
+mod report;
 mod resume;
 mod run;
 mod schema;

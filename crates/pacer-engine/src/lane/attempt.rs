@@ -81,6 +81,7 @@ impl Shared {
         let mut usage = Usage::default();
         let mut last_request = None;
         let (mut queued, mut upstream) = (Duration::ZERO, Duration::ZERO);
+        let mut last_send = Duration::ZERO;
         let mut held = None;
         // Ends the item without an outcome, with what it had done so far.
         macro_rules! give_up {
@@ -188,7 +189,8 @@ impl Shared {
             attempts += 1;
             let sending = Instant::now();
             let sent = self.or_stop(self.send(&dispatch, attempt)).await;
-            upstream += sending.elapsed();
+            last_send = sending.elapsed();
+            upstream += last_send;
             let Some(result) = sent else {
                 give_up!(self.stopped_here(None));
             };
@@ -196,6 +198,7 @@ impl Shared {
                 middleware.after(&item.id, &result).await;
             }
             self.learn(&permit, &result);
+            self.limits_changed();
             let usage_later = matches!(
                 dispatch,
                 Dispatch::Direct {
@@ -246,6 +249,7 @@ impl Shared {
             if error.kind.is_rate_limit() {
                 rate_limited += 1;
                 let verdict = crate::judge_refusal(&self.limiter, &permit, &error);
+                self.limits_changed();
                 let cooldown = match verdict {
                     Verdict::Paused { pause } => Some(pause),
                     Verdict::Hiccup { .. } | Verdict::Joined => None,
@@ -259,15 +263,21 @@ impl Shared {
                     lane,
                     item: &item.id,
                     cooldown,
+                    status: error.status,
+                    message: &error.message,
                 });
                 if rate_limited > self.config.retry.max_rate_limit_retries {
                     break Err(error);
                 }
                 // A hiccup waits for this request alone; the lane goes on.
-                if let Verdict::Hiccup { wait } = verdict
-                    && self.or_stop(tokio::time::sleep(wait)).await.is_none()
-                {
-                    give_up!(self.stopped_here(None));
+                // Its wait is time waiting for capacity, as the lane's pause is.
+                if let Verdict::Hiccup { wait } = verdict {
+                    let waiting_since = Instant::now();
+                    let slept = self.or_stop(tokio::time::sleep(wait)).await;
+                    queued += waiting_since.elapsed();
+                    if slept.is_none() {
+                        give_up!(self.stopped_here(None));
+                    }
                 }
                 // A fresh wait: the server's refusal is not the caller's fault.
                 deadline = bound.map(|b| Instant::now() + b.renewed);
@@ -303,6 +313,7 @@ impl Shared {
             }
         };
         let elapsed = started.elapsed();
+        let latency = result.is_ok().then_some(last_send);
         self.emit(Event::Finished {
             lane,
             item: &item.id,
@@ -320,6 +331,7 @@ impl Shared {
             elapsed,
             queued,
             upstream,
+            latency,
             held,
             finished_at: SystemTime::now(),
         })

@@ -57,15 +57,17 @@ impl LaneBuilder {
         let seed = self.config.jitter_seed.unwrap_or_else(|| fastrand::u64(..));
         let provider = &self.provider;
         let limits = self.config.limits;
+        let limiter = self.limiter.unwrap_or_else(|| {
+            Arc::new(Limiter::new(LimiterConfig {
+                // Limits nobody gave are learned from the first reply's headers, where the
+                // provider sends them.
+                probe: provider.reports_rate_limits(),
+                ..LimiterConfig::new(limits)
+            }))
+        });
         let shared = Shared {
-            limiter: self.limiter.unwrap_or_else(|| {
-                Arc::new(Limiter::new(LimiterConfig {
-                    // Limits nobody gave are learned from the first reply's headers, where the
-                    // provider sends them.
-                    probe: provider.reports_rate_limits(),
-                    ..LimiterConfig::new(limits)
-                }))
-            }),
+            limits_told: Mutex::new(limiter.limits()),
+            limiter,
             provider: self.provider,
             middleware: self.middleware,
             observers: self.observers,
@@ -123,6 +125,8 @@ struct Shared {
     waiting: AtomicUsize,
     /// Signalled when an item is admitted, so the lane takes the next.
     fed: Notify,
+    /// The limits the observers were last told of (see `limits_changed`).
+    limits_told: Mutex<pacer_limit::Limits>,
 }
 
 impl Lane {
@@ -354,6 +358,7 @@ impl Shared {
         if self.closed.set(reason.clone()).is_ok() {
             self.emit(Event::LaneStopped {
                 lane: &self.config.name,
+                kind: reason.kind,
                 reason: &reason.message,
             });
         }
@@ -370,6 +375,7 @@ impl Shared {
         if stopped {
             self.emit(Event::LaneStopped {
                 lane: &self.config.name,
+                kind: reason.kind,
                 reason: &reason.message,
             });
         }

@@ -3,11 +3,12 @@
 //! what the limiter learns and settles from the reply; and the count of items waiting for
 //! capacity.
 
+use std::num::NonZeroU64;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use pacer_core::{Accounting, ErrorKind, ProviderError, Response, Usage};
-use pacer_limit::{Cost, LimitError, Permit};
+use pacer_limit::{Cost, Dimension, LimitError, Limits, Permit};
 use tokio::time::Instant;
 
 use super::Shared;
@@ -119,5 +120,30 @@ impl Waiting<'_> {
 impl Drop for Waiting<'_> {
     fn drop(&mut self) {
         self.leave();
+    }
+}
+
+impl Shared {
+    /// Tells the observers of every limit that differs from what they were last told:
+    /// learned from the server's headers, lowered to its word, or followed as it changed.
+    /// Compared under one lock, so items answered together tell each change once.
+    pub(super) fn limits_changed(&self) {
+        let mut told = self.limits_told.lock().unwrap_or_else(|e| e.into_inner());
+        let now = self.limiter.limits();
+        if now == *told {
+            return;
+        }
+        let before: Limits = std::mem::replace(&mut *told, now);
+        for dimension in Dimension::ALL {
+            let (from, to) = (before.get(dimension), now.get(dimension));
+            if from != to {
+                self.emit(crate::Event::LimitChanged {
+                    lane: &self.config.name,
+                    dimension: dimension.key(),
+                    from: from.map(NonZeroU64::get),
+                    to: to.map(NonZeroU64::get),
+                });
+            }
+        }
     }
 }

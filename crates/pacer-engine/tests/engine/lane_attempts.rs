@@ -113,3 +113,93 @@ async fn middleware_sees_every_request_and_reply() {
         (5, 5)
     );
 }
+
+/// Records every event the lane emits, in words.
+#[derive(Default)]
+struct Log(Mutex<Vec<String>>);
+
+impl pacer_engine::Observer for Log {
+    fn on_event(&self, event: &pacer_engine::Event<'_>) {
+        use pacer_engine::Event;
+        let line = match event {
+            Event::LimitChanged {
+                dimension,
+                from,
+                to,
+                ..
+            } => format!("{dimension} {from:?} -> {to:?}"),
+            Event::Retried { kind, .. } => format!("retry {kind:?}"),
+            _ => return,
+        };
+        self.0.lock().unwrap().push(line);
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn latency_is_the_answering_attempts_and_the_wait_is_counted_apart() {
+    // 6 requests a minute (a burst of one or two): the third item waits seconds for
+    // capacity. The first item's first attempt fails; every call takes 100 ms.
+    let provider = Scripted::new(|call, _: &Request| {
+        if call == 0 {
+            return Err(ProviderError::new(ErrorKind::Server, "hiccup"));
+        }
+        let mut reply = ok("hi");
+        // The server says what its limits are: 600 a minute, learned once.
+        reply.rate_limits = Some(pacer_core::RateLimitInfo {
+            requests: pacer_core::LimitReading {
+                limit: Some(600),
+                ..Default::default()
+            },
+            ..Default::default()
+        });
+        Ok(reply)
+    });
+    let mut cfg = config(8);
+    cfg.limits.rpm = std::num::NonZeroU64::new(6);
+    let log = Arc::new(Log::default());
+    let lane = Lane::builder(cfg, provider).observer(log.clone()).build();
+    let mut outcomes = Vec::new();
+    lane.process_all(items(3), |o| outcomes.push(o)).await;
+    outcomes.sort_by_key(|o| o.context);
+    let ms = |d: std::time::Duration| d.as_millis();
+    for o in &outcomes {
+        assert_eq!(o.latency.map(ms), Some(100), "{}: latency", o.id);
+        // What the item took is its wait, its calls and its backoff, nothing else.
+        assert!(o.elapsed >= o.queued + o.upstream, "{}", o.id);
+    }
+    // The failed attempt counts in the time upstream, not in the latency.
+    assert_eq!(ms(outcomes[0].upstream), 200);
+    assert!(
+        outcomes[2].queued.as_millis() >= 900,
+        "{:?}",
+        outcomes[2].queued
+    );
+    let events = log.0.lock().unwrap().clone();
+    assert!(events.contains(&"retry Server".to_owned()), "{events:?}");
+    // A configured limit is lowered by the server, never raised: 600 changes nothing.
+    assert!(!events.iter().any(|e| e.starts_with("rpm")), "{events:?}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_limit_learned_from_the_headers_is_an_event() {
+    let provider = Scripted::new(|_, _: &Request| {
+        let mut reply = ok("hi");
+        reply.rate_limits = Some(pacer_core::RateLimitInfo {
+            tokens: pacer_core::LimitReading {
+                limit: Some(90_000),
+                ..Default::default()
+            },
+            ..Default::default()
+        });
+        Ok(reply)
+    });
+    let log = Arc::new(Log::default());
+    let lane = Lane::builder(config(2), provider)
+        .observer(log.clone())
+        .build();
+    let mut failed = Vec::new();
+    lane.process_all(items(3), |o| failed.push(o.latency.is_none()))
+        .await;
+    assert_eq!(failed, [false; 3]);
+    assert_eq!(*log.0.lock().unwrap(), ["tpm None -> Some(90000)"]);
+}

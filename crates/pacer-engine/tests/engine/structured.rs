@@ -50,6 +50,7 @@ impl Provider for Scripted {
                 ..Usage::default()
             },
             rate_limits: None,
+            first_token: None,
             embeddings: Vec::new(),
         })
     }

@@ -150,6 +150,7 @@ mod tests {
             embeddings: vec![vec![1.0, -0.5]],
             usage: pacer_core::Usage::default(),
             rate_limits: None,
+            first_token: None,
         };
         let shape = |base64| Shape {
             model: "e".into(),

@@ -135,6 +135,7 @@ mod tests {
             embeddings: Vec::new(),
             usage: Billed::default(),
             rate_limits: None,
+            first_token: None,
         }
     }
 

@@ -113,7 +113,7 @@ async fn logprobs_give_sorted_negative_alternatives_deterministically() {
             .iter()
             .map(|c| c["token"].as_str().unwrap())
             .collect();
-        assert_eq!(chosen.join(" "), text);
+        assert_eq!(chosen.concat(), text);
         let top = result["topCandidates"].as_array().unwrap();
         assert_eq!(top.len(), chosen.len());
         for (step, token) in top.iter().zip(&chosen) {

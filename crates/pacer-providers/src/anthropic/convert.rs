@@ -138,6 +138,7 @@ pub(crate) fn response(body: &[u8]) -> Result<Response, ProviderError> {
         }],
         usage: usage(reply.usage.unwrap_or_default()),
         rate_limits: None,
+        first_token: None,
         embeddings: Vec::new(),
     })
 }

@@ -201,6 +201,7 @@ pub(crate) fn response(body: &[u8]) -> Result<Response, ProviderError> {
             .collect(),
         usage,
         rate_limits: None,
+        first_token: None,
         embeddings: Vec::new(),
     })
 }

@@ -132,6 +132,7 @@ pub(crate) fn response(
             ..Usage::default()
         },
         rate_limits: None,
+        first_token: None,
     })
 }
 

@@ -85,6 +85,7 @@ pub(crate) fn reply(request: &Request) -> Response {
             ..Usage::default()
         },
         rate_limits: None,
+        first_token: None,
     }
 }
 

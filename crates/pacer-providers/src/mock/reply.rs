@@ -133,6 +133,7 @@ pub fn reply(request: &Request) -> Response {
             ..Usage::default()
         },
         rate_limits: None,
+        first_token: None,
         embeddings: Vec::new(),
     }
 }
@@ -243,24 +244,34 @@ fn choice(request: &Request, mut state: u64) -> Choice {
     }
 }
 
+/// The token of `word` at `position`: after the first, with the space before it, as real
+/// tokenizers write words, so that the tokens joined are the text.
+fn token(position: usize, word: &str) -> String {
+    match position {
+        0 => word.to_string(),
+        _ => format!(" {word}"),
+    }
+}
+
 fn token_logprob(position: usize, chosen: &str, state: u64, top: usize) -> TokenLogprob {
     let first = -(((state >> 40) % 1000) as f64) / 2000.0;
-    let mut top_tokens = vec![chosen.to_string()];
+    let mut top_tokens = vec![token(position, chosen)];
     let mut top_logprobs = vec![first];
     let mut next = state;
     while top_tokens.len() < top {
         next = splitmix(next);
         let word = WORDS[(next % WORDS.len() as u64) as usize];
-        if top_tokens.iter().all(|t| t != word) {
+        let word = token(position, word);
+        if top_tokens.iter().all(|t| *t != word) {
             let last = *top_logprobs.last().unwrap_or(&first);
             let step = 0.5 + ((next >> 32) % 1000) as f64 / 500.0;
             top_logprobs.push(((last - step) * 1e4).round() / 1e4);
-            top_tokens.push(word.to_string());
+            top_tokens.push(word);
         }
     }
     TokenLogprob {
         token_position: position,
-        token: chosen.to_string(),
+        token: token(position, chosen),
         logprob: first,
         top_tokens,
         top_logprobs,
@@ -300,7 +311,11 @@ mod tests {
             assert_eq!(lp.top_tokens.len(), 5);
             assert!(lp.top_logprobs.windows(2).all(|w| w[0] >= w[1]));
             assert!(lp.top_logprobs.iter().all(|l| *l <= 0.0));
+            assert_eq!(lp.top_tokens[0], lp.token);
         }
+        // As a tokenizer writes them: the tokens joined are the text.
+        let joined: String = lps.iter().map(|lp| lp.token.as_str()).collect();
+        assert!(r.choices[0].text.starts_with(&joined), "{joined:?}");
     }
 
     #[test]

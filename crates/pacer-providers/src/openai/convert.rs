@@ -200,6 +200,7 @@ fn response<C>(
         choices: choices.into_iter().map(choice).collect(),
         usage: usage(wire_usage),
         rate_limits: None,
+        first_token: None,
         embeddings: Vec::new(),
     })
 }

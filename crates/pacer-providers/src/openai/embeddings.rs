@@ -128,6 +128,7 @@ pub(crate) fn response(body: &[u8], inputs: Option<usize>) -> Result<Response, P
         embeddings,
         usage,
         rate_limits: None,
+        first_token: None,
     })
 }
 

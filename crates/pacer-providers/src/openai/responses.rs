@@ -246,6 +246,7 @@ pub(crate) fn response(body: &[u8]) -> Result<Response, ProviderError> {
         embeddings: Vec::new(),
         usage: usage(reply.usage.unwrap_or_default()),
         rate_limits: None,
+        first_token: None,
     })
 }
 

@@ -182,6 +182,7 @@ fn pass_through(
                     choices: Vec::new(),
                     usage,
                     rate_limits,
+                    first_token: None,
                     embeddings: Vec::new(),
                 })
             })

@@ -160,6 +160,7 @@ mod tests {
                 ..Usage::default()
             },
             rate_limits: None,
+            first_token: None,
             embeddings: Vec::new(),
         }
     }

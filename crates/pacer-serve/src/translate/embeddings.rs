@@ -150,6 +150,7 @@ mod tests {
                 ..Usage::default()
             },
             rate_limits: None,
+            first_token: None,
         };
         let floats = list("e", &response, Encoding::Float);
         assert_eq!(

@@ -116,6 +116,7 @@ mod tests {
                 ..Usage::default()
             },
             rate_limits: None,
+            first_token: None,
         }
     }
 

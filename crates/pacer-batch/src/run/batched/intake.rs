@@ -214,6 +214,7 @@ impl BatchLane {
             elapsed: held.first.elapsed(),
             queued: std::time::Duration::ZERO,
             upstream: std::time::Duration::ZERO,
+            latency: None,
             held: None,
             finished_at: SystemTime::now(),
         };

@@ -31,6 +31,7 @@ pub fn ok(text: &str) -> Response {
             ..Usage::default()
         },
         rate_limits: None,
+        first_token: None,
         embeddings: Vec::new(),
     }
 }

@@ -7,10 +7,8 @@
 
 use std::fmt;
 
-use chrono::{DateTime, NaiveDateTime, SecondsFormat, Utc};
+use chrono::{DateTime, Utc};
 use pacer_core::{ErrorKind, FinishReason, Params, ProviderError, TokenLogprob, ToolCall, Usage};
-use serde::de::{self, Deserializer};
-use serde::ser::{SerializeMap, Serializer};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
@@ -40,7 +38,8 @@ pub struct Record {
     /// When the job finished; written as RFC 3339 UTC with microseconds.
     #[serde(deserialize_with = "deserialize_timestamp")]
     pub timestamp: DateTime<Utc>,
-    /// Wall time of the job, retries and back-off included.
+    /// Wall time of the job from its first attempt to its end: waits for capacity, retries
+    /// and back-off included.
     pub elapsed_seconds: f64,
     /// Why the job failed; `None` when it succeeded.
     pub error: Option<RecordError>,
@@ -81,6 +80,18 @@ pub struct Record {
     pub embedding_index: Option<EmbeddingIndex>,
     /// Requests sent for this job, the last one included.
     pub attempts: u32,
+    /// The successful attempt's time at the provider: the model's latency, without the wait
+    /// for capacity or failed attempts. `None` when the job failed, and for a batch record.
+    #[serde(default)]
+    pub latency_seconds: Option<f64>,
+    /// Of `elapsed_seconds`, the time spent waiting for capacity (the limiter, a cool-down),
+    /// over every attempt. `None` for a batch record.
+    #[serde(default)]
+    pub queue_seconds: Option<f64>,
+    /// When the reply was streamed (a local model): the time from sending to its first token
+    /// (written only then).
+    #[serde(default)]
+    pub first_token_seconds: Option<f64>,
     /// Tokens billed over every attempt, failed ones included.
     pub usage_all_attempts: UsageTotals,
     /// What the job cost in US dollars, when the model's prices are known (at the batch
@@ -258,7 +269,7 @@ impl From<&ProviderError> for RecordError {
 
 impl Record {
     /// Every field name a record writes itself, in order; `metadata` goes after `retry_count`.
-    pub const FIELDS: [&'static str; 27] = [
+    pub const FIELDS: [&'static str; 30] = [
         "run_id",
         "prompt_id",
         "model",
@@ -282,6 +293,9 @@ impl Record {
         "embedding",
         "embedding_index",
         "attempts",
+        "latency_seconds",
+        "queue_seconds",
+        "first_token_seconds",
         "usage_all_attempts",
         "cost_usd",
         "mode",
@@ -314,84 +328,10 @@ pub fn sampling_params(params: &Params) -> Map<String, Value> {
     map
 }
 
-/// `timestamp` as records write it: RFC 3339 UTC with microseconds.
-pub(crate) fn format_timestamp(timestamp: &DateTime<Utc>) -> String {
-    timestamp.to_rfc3339_opts(SecondsFormat::Micros, true)
-}
+mod json;
 
-fn deserialize_timestamp<'de, D: Deserializer<'de>>(d: D) -> Result<DateTime<Utc>, D::Error> {
-    let text = String::deserialize(d)?;
-    if let Ok(parsed) = DateTime::parse_from_rfc3339(&text) {
-        return Ok(parsed.with_timezone(&Utc));
-    }
-    // Seed 003 wrote local ISO 8601 times without an offset; read them as UTC.
-    NaiveDateTime::parse_from_str(&text, "%Y-%m-%dT%H:%M:%S%.f")
-        .map(|naive| naive.and_utc())
-        .map_err(|_| de::Error::custom(format!("`{text}` is not an RFC 3339 timestamp")))
-}
-
-/// The name a metadata key is written under: itself, or `prompt_`-prefixed until it clashes
-/// with no record field and no other metadata key.
-fn metadata_name<'a>(key: &'a str, metadata: &Map<String, Value>) -> std::borrow::Cow<'a, str> {
-    if !Record::FIELDS.contains(&key) {
-        return key.into();
-    }
-    let mut name = format!("prompt_{key}");
-    while Record::FIELDS.contains(&name.as_str()) || metadata.contains_key(&name) {
-        name.insert_str(0, "prompt_");
-    }
-    name.into()
-}
-
-impl Serialize for Record {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let written = [
-            self.tool_calls.is_some(),
-            self.embedding.is_some(),
-            self.embedding_index.is_some(),
-        ];
-        let skipped = written.iter().filter(|written| !**written).count();
-        let len = Self::FIELDS.len() - skipped + self.metadata.len();
-        let mut map = serializer.serialize_map(Some(len))?;
-        map.serialize_entry("run_id", &self.run_id)?;
-        map.serialize_entry("prompt_id", &self.prompt_id)?;
-        map.serialize_entry("model", &self.model)?;
-        map.serialize_entry("model_version", &self.model_version)?;
-        map.serialize_entry("full_response", &self.full_response)?;
-        map.serialize_entry("tokens_used", &self.tokens_used)?;
-        map.serialize_entry("token_logprobs", &self.token_logprobs)?;
-        map.serialize_entry("sampling_params", &self.sampling_params)?;
-        map.serialize_entry("timestamp", &format_timestamp(&self.timestamp))?;
-        map.serialize_entry("elapsed_seconds", &self.elapsed_seconds)?;
-        map.serialize_entry("error", &self.error)?;
-        map.serialize_entry("retry_count", &self.retry_count)?;
-        for (key, value) in &self.metadata {
-            map.serialize_entry(&metadata_name(key, &self.metadata), value)?;
-        }
-        map.serialize_entry("provider", &self.provider)?;
-        map.serialize_entry("label", &self.label)?;
-        map.serialize_entry("sample", &self.sample)?;
-        map.serialize_entry("status", &self.status)?;
-        map.serialize_entry("finish_reason", &self.finish_reason)?;
-        map.serialize_entry("truncated", &self.truncated)?;
-        map.serialize_entry("parsed", &self.parsed)?;
-        if let Some(calls) = &self.tool_calls {
-            map.serialize_entry("tool_calls", calls)?;
-        }
-        if let Some(embedding) = &self.embedding {
-            map.serialize_entry("embedding", embedding)?;
-        }
-        if let Some(index) = &self.embedding_index {
-            map.serialize_entry("embedding_index", index)?;
-        }
-        map.serialize_entry("attempts", &self.attempts)?;
-        map.serialize_entry("usage_all_attempts", &self.usage_all_attempts)?;
-        map.serialize_entry("cost_usd", &self.cost_usd)?;
-        map.serialize_entry("mode", &self.mode)?;
-        map.serialize_entry("batch_id", &self.batch_id)?;
-        map.end()
-    }
-}
+use json::deserialize_timestamp;
+pub(crate) use json::format_timestamp;
 
 #[cfg(test)]
 mod tests {
@@ -420,6 +360,9 @@ mod tests {
             truncated: false,
             parsed: None,
             attempts: 1,
+            latency_seconds: Some(1.25),
+            queue_seconds: Some(0.25),
+            first_token_seconds: None,
             usage_all_attempts: UsageTotals::default(),
             cost_usd: None,
             mode: SendMode::Live,
@@ -446,6 +389,23 @@ mod tests {
         assert_eq!(back.label, "m");
         assert_eq!(back.metadata["prompt_prompt_label"], "positive");
         assert_eq!(back.metadata["prompt_label"], "x");
+    }
+
+    #[test]
+    fn times_are_written_and_read_back_first_token_only_when_streamed() {
+        let plain = serde_json::to_value(record()).unwrap();
+        assert_eq!(plain["latency_seconds"], 1.25);
+        assert_eq!(plain["queue_seconds"], 0.25);
+        assert!(plain.get("first_token_seconds").is_none());
+        let mut streamed = record();
+        streamed.first_token_seconds = Some(0.5);
+        let line = serde_json::to_string(&streamed).unwrap();
+        assert!(
+            line.contains(r#""queue_seconds":0.25,"first_token_seconds":0.5,"#),
+            "{line}"
+        );
+        let back: Record = serde_json::from_str(&line).unwrap();
+        assert_eq!(back, streamed);
     }
 
     #[test]

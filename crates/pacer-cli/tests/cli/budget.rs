@@ -3,6 +3,7 @@
 //! larger budget finishing it.
 
 use crate::common::*;
+use serde_json::Value;
 
 /// Ten-word replies at $1 / $2 per million input / output tokens.
 const CONFIG: &str = r#"
@@ -105,6 +106,12 @@ fn a_token_budget_needs_no_prices() {
         .sum();
     assert!(tokens <= 300 && !first.is_empty(), "{tokens}");
     assert!(first.iter().all(|r| r["cost_usd"].is_null()));
+    // events.jsonl says when and where the budget was reached.
+    let events = read_jsonl(&dir.path().join("out/events.jsonl"));
+    let budget: Vec<&Value> = events.iter().filter(|e| e["event"] == "budget").collect();
+    assert_eq!(budget.len(), 1, "{events:?}");
+    assert_eq!(budget[0]["lane"], "free");
+    assert!(budget[0]["time"].is_string());
 }
 
 #[test]

@@ -103,9 +103,13 @@ pub struct WorkerArgs {
 /// `pacer serve`.
 #[derive(Debug, Args)]
 pub struct ServeArgs {
-    /// The config file: its models (as for `pacer run`) and gateway settings.
-    #[arg(short, long, value_name = "FILE")]
-    pub config: PathBuf,
+    /// The config file: its models (as for `pacer run`) and gateway settings; or none, with
+    /// the models given by `-m` (keys from PACER_GATEWAY_KEYS).
+    #[arg(short, long, value_name = "FILE", required_unless_present = "models")]
+    pub config: Option<PathBuf>,
+    /// The models and their limits (replacing the config's models).
+    #[command(flatten)]
+    pub model: ModelFlags,
     /// The address to listen on [default: the config's `listen`, else 127.0.0.1:8787].
     #[arg(long, value_name = "ADDR")]
     pub listen: Option<String>,
@@ -148,9 +152,9 @@ pub struct RunArgs {
     /// The prompts file (same as the positional argument).
     #[arg(long, value_name = "FILE", conflicts_with = "prompts_arg")]
     pub prompts: Option<PathBuf>,
-    /// A model as TYPE:NAME (e.g. mock:small); repeatable; replaces the config's models.
-    #[arg(short = 'm', long = "model", value_name = "TYPE:NAME")]
-    pub models: Vec<String>,
+    /// The models and their limits.
+    #[command(flatten)]
+    pub model: ModelFlags,
     /// The output folder.
     #[arg(short, long, value_name = "DIR")]
     pub output: Option<PathBuf>,
@@ -181,6 +185,37 @@ pub struct RunArgs {
     /// Completions per prompt, for every model.
     #[arg(long, value_name = "N")]
     pub samples: Option<u32>,
+    /// Sampling temperature for every model.
+    #[arg(long, value_name = "T")]
+    pub temperature: Option<f64>,
+    /// Sampling seed for every model.
+    #[arg(long, value_name = "N")]
+    pub seed: Option<u64>,
+    /// Record the top-5 log-probabilities of the first 50 tokens (`token_logprobs`), for
+    /// every model.
+    #[arg(long)]
+    pub logprobs: bool,
+    /// Send every model's jobs through its provider's batch API (half price, answered
+    /// within 24 hours), except models whose entry says `mode = "live"`.
+    #[arg(long)]
+    pub batch: bool,
+    /// Coordinate the run through this Redis server: jobs go on its streams for `pacer
+    /// worker` processes on any host, results come back to this run's journal [default:
+    /// the config's `redis`].
+    #[arg(long, value_name = "URL")]
+    pub redis: Option<String>,
+    /// A JSON Schema file every output must match (structured output), for every model:
+    /// sent to the provider, each reply validated, invalid ones retried.
+    #[arg(long, value_name = "FILE")]
+    pub schema: Option<PathBuf>,
+}
+
+/// The models and their limits, as `pacer run` and `pacer serve` take them.
+#[derive(Debug, Args)]
+pub struct ModelFlags {
+    /// A model as TYPE:NAME (e.g. mock:small); repeatable; replaces the config's models.
+    #[arg(short = 'm', long = "model", value_name = "TYPE:NAME")]
+    pub models: Vec<String>,
     /// A cap on requests in flight per model (default: as many as the limit admits).
     #[arg(long, value_name = "N")]
     pub concurrency: Option<usize>,
@@ -205,39 +240,37 @@ pub struct RunArgs {
     /// Output cap per completion.
     #[arg(long, value_name = "N")]
     pub max_tokens: Option<u32>,
-    /// Sampling temperature for every model.
-    #[arg(long, value_name = "T")]
-    pub temperature: Option<f64>,
-    /// Sampling seed for every model.
-    #[arg(long, value_name = "N")]
-    pub seed: Option<u64>,
-    /// Record the top-5 log-probabilities of the first 50 tokens (`token_logprobs`), for
-    /// every model.
-    #[arg(long)]
-    pub logprobs: bool,
     /// Error retries per item.
     #[arg(long, value_name = "N")]
     pub max_retries: Option<u32>,
-    /// Stop dispatching before the run's cost (resumes included) would pass this many US
-    /// dollars; the rest stays pending for a resume with a larger budget.
+    /// Stop dispatching before the cost (a run's, resumes included) would pass this many US
+    /// dollars; a run's rest stays pending for a resume with a larger budget.
     #[arg(long, value_name = "USD")]
     pub budget_usd: Option<f64>,
-    /// Stop dispatching before the run's tokens (resumes included) would pass this many.
+    /// Stop dispatching before the tokens (a run's, resumes included) would pass this many.
     #[arg(long, value_name = "N")]
     pub budget_tokens: Option<u64>,
-    /// Send every model's jobs through its provider's batch API (half price, answered
-    /// within 24 hours), except models whose entry says `mode = "live"`.
-    #[arg(long)]
-    pub batch: bool,
-    /// Coordinate the run through this Redis server: jobs go on its streams for `pacer
-    /// worker` processes on any host, results come back to this run's journal [default:
-    /// the config's `redis`].
-    #[arg(long, value_name = "URL")]
-    pub redis: Option<String>,
-    /// A JSON Schema file every output must match (structured output), for every model:
-    /// sent to the provider, each reply validated, invalid ones retried.
-    #[arg(long, value_name = "FILE")]
-    pub schema: Option<PathBuf>,
+}
+
+impl ModelFlags {
+    /// These flags as config overrides (the rest left unset).
+    pub fn overrides(&self) -> crate::config::Overrides {
+        crate::config::Overrides {
+            models: self.models.clone(),
+            concurrency: self.concurrency,
+            rpm: self.rpm,
+            tpm: self.tpm,
+            itpm: self.itpm,
+            otpm: self.otpm,
+            max_tokens: self.max_tokens,
+            max_retries: self.max_retries,
+            tier: self.tier.clone(),
+            limits_file: self.limits.clone(),
+            budget_usd: self.budget_usd,
+            budget_tokens: self.budget_tokens,
+            ..crate::config::Overrides::default()
+        }
+    }
 }
 
 /// `pacer export`.

@@ -20,12 +20,21 @@ const DEFAULT_LISTEN: &str = "127.0.0.1:8787";
 const DEFAULT_CONCURRENCY: usize = 256;
 
 pub async fn main(args: ServeArgs) -> anyhow::Result<ExitCode> {
-    let file = config::load(&args.config)?;
+    let file = match &args.config {
+        Some(path) => config::load(path)?,
+        None => config::FileConfig::default(),
+    };
+    // Where a setting came from, for its errors.
+    let source = args
+        .config
+        .as_ref()
+        .map_or_else(|| "pacer serve".to_owned(), |p| p.display().to_string());
+    let overrides = args.model.overrides();
     let config::ServeModels {
         models,
         max_retries,
         budget,
-    } = config::resolve_serve(&args.config, &file)?;
+    } = config::resolve_serve(args.config.as_deref(), &file, &overrides)?;
     let mut routes = Vec::with_capacity(models.len());
     for (i, spec) in models.iter().enumerate() {
         let upstream = match &spec.connection {
@@ -43,8 +52,10 @@ pub async fn main(args: ServeArgs) -> anyhow::Result<ExitCode> {
             // and the gateway's clients queue in its own line.
             concurrency: match spec.concurrency {
                 Some(cap)
-                    if file.concurrency.is_some()
-                        || file.models.get(i).is_some_and(|m| m.concurrency.is_some()) =>
+                    if overrides.concurrency.is_some()
+                        || file.concurrency.is_some()
+                        || (overrides.models.is_empty()
+                            && file.models.get(i).is_some_and(|m| m.concurrency.is_some())) =>
                 {
                     cap.get()
                 }
@@ -85,12 +96,11 @@ pub async fn main(args: ServeArgs) -> anyhow::Result<ExitCode> {
         }
     }
     if keys.iter().any(|k| k.key.trim().is_empty()) {
-        bail!("{}: gateway_keys: a key is empty", args.config.display());
+        bail!("{source}: gateway_keys: a key is empty");
     }
     if keys.is_empty() && !args.no_auth {
         bail!(
-            "{}: no gateway keys: set `gateway_keys = [\"...\"]` in the config or PACER_GATEWAY_KEYS=key1,key2 (or pass --no-auth to serve without keys)",
-            args.config.display()
+            "{source}: no gateway keys: set `gateway_keys = [\"...\"]` in the config or PACER_GATEWAY_KEYS=key1,key2 (or pass --no-auth to serve without keys)"
         );
     }
     if args.no_auth {
@@ -105,17 +115,27 @@ pub async fn main(args: ServeArgs) -> anyhow::Result<ExitCode> {
         .with_context(|| format!("--listen {listen}: expected an address like 127.0.0.1:8787"))?;
     let wait = file.max_queue_wait_secs.unwrap_or(60.0);
     if !(wait.is_finite() && wait >= 0.0) {
-        bail!(
-            "{}: max_queue_wait_secs: expected a number of seconds, found {wait}",
-            args.config.display()
-        );
+        bail!("{source}: max_queue_wait_secs: expected a number of seconds, found {wait}");
     }
     let usage_log = match args.usage_log.or(file.usage_log.clone()) {
         None => UsageLog::Stdout,
         Some(path) if path.as_os_str() == "-" => UsageLog::Stdout,
         Some(path) => UsageLog::File(path),
     };
-    let names: Vec<String> = routes.iter().map(|r| r.name.clone()).collect();
+    // The banner names each model with the limits it is paced under.
+    let shown: Vec<String> = routes
+        .iter()
+        .map(|r| {
+            let limits: Vec<String> = pacer_limit::Dimension::ALL
+                .iter()
+                .filter_map(|d| r.limits.get(*d).map(|v| format!("{} {v}", d.key())))
+                .collect();
+            match limits.is_empty() {
+                true => r.name.clone(),
+                false => format!("{} ({})", r.name, limits.join(", ")),
+            }
+        })
+        .collect();
     let mut shared_limits = std::collections::HashMap::new();
     if let Some(url) = args.redis.as_ref().or(file.redis.as_ref()) {
         let redis = crate::cluster::open(url, "--redis (or the config's `redis`)")?;
@@ -144,7 +164,7 @@ pub async fn main(args: ServeArgs) -> anyhow::Result<ExitCode> {
     eprintln!(
         "pacer serve: {} (models: {})",
         server.url(),
-        names.join(", ")
+        shown.join("; ")
     );
     stopped().await;
     eprintln!("pacer serve: stopping");

@@ -287,17 +287,22 @@ pub struct ServeModels {
     pub budget: BudgetCaps,
 }
 
-/// What `pacer serve` needs from a config file: its models, checked, the error retries per
-/// request and the budget. Unlike [`resolve`], no prompts file or output folder is asked for.
-pub fn resolve_serve(path: &Path, config: &FileConfig) -> Result<ServeModels, ConfigError> {
-    let overrides = Overrides::default();
-    let (models, keys) = resolve_models(Some(path), config, &overrides)?;
-    let err = |key: &str, message: String| ConfigError::new(Some(path), key, message);
+/// What `pacer serve` needs from a config file (or none) and the model flags: its models,
+/// checked, the error retries per request and the budget. Unlike [`resolve`], no prompts
+/// file or output folder is asked for. `-m` models replace the file's.
+pub fn resolve_serve(
+    path: Option<&Path>,
+    config: &FileConfig,
+    overrides: &Overrides,
+) -> Result<ServeModels, ConfigError> {
+    check_overrides(overrides)?;
+    let (models, keys) = resolve_models(path, config, overrides)?;
+    let err = |key: &str, message: String| ConfigError::new(path, key, message);
     let cli = |key: &str, message: String| ConfigError::new(None, key, message);
-    let budget = super::budget::caps(config, &overrides, &keys, &models, &err, &cli)?;
+    let budget = super::budget::caps(config, overrides, &keys, &models, &err, &cli)?;
     Ok(ServeModels {
         models,
-        max_retries: config.max_retries.unwrap_or(3),
+        max_retries: overrides.max_retries.or(config.max_retries).unwrap_or(3),
         budget,
     })
 }

@@ -34,24 +34,13 @@ pub fn load(args: &RunArgs) -> anyhow::Result<RunConfig> {
         prompts: args.prompts_arg.clone().or(args.prompts.clone()),
         output: args.output.clone(),
         num_prompts: args.num_prompts,
-        models: args.models.clone(),
         samples: args.samples,
-        concurrency: args.concurrency,
-        rpm: args.rpm,
-        tpm: args.tpm,
-        itpm: args.itpm,
-        otpm: args.otpm,
-        max_tokens: args.max_tokens,
         temperature: args.temperature,
         seed: args.seed,
         logprobs: args.logprobs,
-        max_retries: args.max_retries,
-        tier: args.tier.clone(),
-        limits_file: args.limits.clone(),
-        budget_usd: args.budget_usd,
-        budget_tokens: args.budget_tokens,
         schema: args.schema.clone(),
         batch: args.batch,
+        ..args.model.overrides()
     };
     Ok(config::resolve(file, &overrides)?)
 }

@@ -79,3 +79,51 @@ fn serve_routes_a_request_to_a_configured_model() {
         "{log}"
     );
 }
+
+#[test]
+fn serve_takes_a_model_and_its_limits_without_a_file() {
+    let dir = tempfile::tempdir().unwrap();
+    // Neither a config nor a model: clap names what is missing.
+    pacer(dir.path(), &["serve"])
+        .expect_code(2)
+        .expect_stderr(&["--config"]);
+    let mut child = command(dir.path())
+        .args([
+            "serve",
+            "-m",
+            "mock:mock-small",
+            "--rpm",
+            "500",
+            "--tpm",
+            "200000",
+        ])
+        .args(["--listen", "127.0.0.1:0", "--usage-log", "usage.jsonl"])
+        .env("PACER_GATEWAY_KEYS", "gw-a, gw-b")
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut banner = String::new();
+    BufReader::new(child.stderr.take().unwrap())
+        .read_line(&mut banner)
+        .unwrap();
+    let addr = banner
+        .split("http://")
+        .nth(1)
+        .and_then(|rest| rest.split("/v1").next())
+        .unwrap_or_else(|| panic!("no address in {banner:?}"))
+        .to_owned();
+    let body =
+        r#"{"model":"mock-small","messages":[{"role":"user","content":"hi"}],"max_tokens":8}"#;
+    let (status, reply) = post(&addr, "/v1/chat/completions", "gw-b", body);
+    let (refused, _) = post(&addr, "/v1/chat/completions", "gw-c", body);
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(
+        banner.contains("mock-small (rpm 500, tpm 200000)"),
+        "{banner}"
+    );
+    assert_eq!(status, 200, "{reply}");
+    assert_eq!(refused, 401);
+    let log = std::fs::read_to_string(dir.path().join("usage.jsonl")).unwrap();
+    assert!(log.contains("\"client\":\"key2\""), "{log}");
+}

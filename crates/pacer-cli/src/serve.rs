@@ -76,23 +76,46 @@ pub async fn main(args: ServeArgs) -> anyhow::Result<ExitCode> {
         .flatten()
         .enumerate()
         .map(|(i, entry)| match entry {
-            GatewayKeyEntry::Plain(key) => GatewayKey {
-                id: format!("key{}", i + 1),
-                key: key.clone(),
-            },
-            GatewayKeyEntry::Named { id, key } => GatewayKey {
-                id: id.clone(),
-                key: key.clone(),
-            },
+            GatewayKeyEntry::Plain(key) => Ok(GatewayKey::new(format!("key{}", i + 1), key)),
+            GatewayKeyEntry::Named {
+                id,
+                key,
+                rpm,
+                tpm,
+                models: allowed,
+            } => {
+                let per_minute = |name: &str, value: Option<u64>| match value {
+                    Some(0) => bail!(
+                        "{source}: gateway_keys: `{id}`: {name}: expected a positive limit per minute (leave it out for none)"
+                    ),
+                    value => Ok(value.and_then(std::num::NonZeroU64::new)),
+                };
+                if let Some(unknown) = allowed
+                    .iter()
+                    .flatten()
+                    .find(|m| !routes.iter().any(|r| &r.name == *m))
+                {
+                    bail!(
+                        "{source}: gateway_keys: `{id}`: models: `{unknown}` is not a model here; the models are {}",
+                        routes.iter().map(|r| r.name.as_str()).collect::<Vec<_>>().join(", ")
+                    );
+                }
+                Ok(GatewayKey {
+                    limits: pacer_limit::Limits {
+                        rpm: per_minute("rpm", *rpm)?,
+                        tpm: per_minute("tpm", *tpm)?,
+                        ..pacer_limit::Limits::default()
+                    },
+                    models: allowed.clone(),
+                    ..GatewayKey::new(id, key)
+                })
+            }
         })
-        .collect();
+        .collect::<anyhow::Result<_>>()?;
     if let Ok(env) = std::env::var("PACER_GATEWAY_KEYS") {
         for key in env.split(',').map(str::trim).filter(|k| !k.is_empty()) {
             let id = format!("key{}", keys.len() + 1);
-            keys.push(GatewayKey {
-                id,
-                key: key.to_owned(),
-            });
+            keys.push(GatewayKey::new(id, key));
         }
     }
     if keys.iter().any(|k| k.key.trim().is_empty()) {

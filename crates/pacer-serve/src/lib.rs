@@ -40,12 +40,28 @@ use tokio::task::JoinHandle;
 pub use metrics::Metrics;
 
 /// A key clients present as `Authorization: Bearer KEY`; `id` names it in logs and metrics.
-#[derive(Clone)]
+#[derive(Clone, Default)]
 pub struct GatewayKey {
     /// The name logs and metrics use (the key itself never appears).
     pub id: String,
     /// The secret.
     pub key: String,
+    /// This key's own limits over every model it uses (`rpm`, `tpm`), beside the models';
+    /// an `rpm` left out falls back to the gateway's `client_rpm`.
+    pub limits: pacer_limit::Limits,
+    /// The models (client-facing names) this key may use; `None`: every one.
+    pub models: Option<Vec<String>>,
+}
+
+impl GatewayKey {
+    /// A key `key` named `id`, with no limits of its own and every model.
+    pub fn new(id: impl Into<String>, key: impl Into<String>) -> Self {
+        Self {
+            id: id.into(),
+            key: key.into(),
+            ..Self::default()
+        }
+    }
 }
 
 impl std::fmt::Debug for GatewayKey {
@@ -124,7 +140,8 @@ pub struct GatewayConfig {
     pub max_queue_wait: Duration,
     /// The largest request body accepted (413 past it).
     pub max_body_bytes: usize,
-    /// Requests per minute allowed to each client key, beside the models' limits.
+    /// Requests per minute allowed to each client key without an `rpm` of its own, beside
+    /// the models' limits.
     pub client_rpm: Option<u64>,
     /// The usage log.
     pub usage_log: UsageLog,

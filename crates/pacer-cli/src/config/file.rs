@@ -70,12 +70,21 @@ pub struct FileConfig {
 pub enum GatewayKeyEntry {
     /// The key alone; its id is `key1`, `key2`, ... by position.
     Plain(String),
-    /// A key with the id logs and metrics name it by.
+    /// A key with the id logs and metrics name it by, and perhaps its own limits and models.
     Named {
         /// The id.
         id: String,
         /// The secret.
         key: String,
+        /// This key's requests per minute over every model (default: `client_rpm`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        rpm: Option<u64>,
+        /// This key's tokens per minute over every model.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        tpm: Option<u64>,
+        /// The models (labels) this key may use (default: every one).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        models: Option<Vec<String>>,
     },
 }
 

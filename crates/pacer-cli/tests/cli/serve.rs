@@ -127,3 +127,24 @@ fn serve_takes_a_model_and_its_limits_without_a_file() {
     let log = std::fs::read_to_string(dir.path().join("usage.jsonl")).unwrap();
     assert!(log.contains("\"client\":\"key2\""), "{log}");
 }
+
+#[test]
+fn a_key_naming_a_model_the_gateway_lacks_is_refused_at_start() {
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        "serve.toml",
+        "gateway_keys = [{ id = \"alice\", key = \"k\", tpm = 1000, models = [\"m\", \"nope\"] }]\n[[models]]\nname = \"m\"\ntype = \"mock\"\n",
+    );
+    pacer(dir.path(), &["serve", "--config", "serve.toml"])
+        .expect_code(2)
+        .expect_stderr(&["gateway_keys: `alice`: models: `nope` is not a model here"]);
+    write(
+        dir.path(),
+        "zero.toml",
+        "gateway_keys = [{ id = \"bob\", key = \"k\", rpm = 0 }]\n[[models]]\nname = \"m\"\ntype = \"mock\"\n",
+    );
+    pacer(dir.path(), &["serve", "--config", "zero.toml"])
+        .expect_code(2)
+        .expect_stderr(&["`bob`: rpm: expected a positive limit"]);
+}

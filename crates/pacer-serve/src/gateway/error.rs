@@ -37,8 +37,19 @@ pub(crate) enum GatewayError {
     /// A field that needs the upstream's own state (`previous_response_id`), for an entry
     /// reached through translation.
     NeedsPassThrough { field: &'static str },
-    /// The client's own key is over its requests per minute.
-    ClientRateLimited { wait: Duration },
+    /// The key may not use this model.
+    ModelNotAllowed {
+        key: String,
+        model: String,
+        allowed: String,
+    },
+    /// The client's own key is over one of its limits (`limit`: "rpm" or "tpm", with its
+    /// value per minute).
+    ClientRateLimited {
+        wait: Duration,
+        limit: &'static str,
+        per_minute: u64,
+    },
     /// The model's capacity would not come within the queue bound.
     QueueTimeout { wait: Duration, max: Duration },
     /// The upstream's final answer (or the engine's: a request larger than a whole limit).
@@ -84,6 +95,7 @@ impl GatewayError {
     pub(crate) fn status(&self) -> StatusCode {
         match self {
             GatewayError::MissingKey | GatewayError::WrongKey => StatusCode::UNAUTHORIZED,
+            GatewayError::ModelNotAllowed { .. } => StatusCode::FORBIDDEN,
             GatewayError::NoRoute | GatewayError::ModelNotServed { .. } => StatusCode::NOT_FOUND,
             GatewayError::BodyTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             GatewayError::UnreadableBody(_)
@@ -117,6 +129,7 @@ impl GatewayError {
             | GatewayError::CompletionsNotServed
             | GatewayError::EmbeddingsNotServed { .. }
             | GatewayError::NeedsPassThrough { .. } => "invalid_request_error",
+            GatewayError::ModelNotAllowed { .. } => "permission_error",
             GatewayError::ClientRateLimited { .. } | GatewayError::QueueTimeout { .. } => {
                 "rate_limit_error"
             }
@@ -142,6 +155,7 @@ impl GatewayError {
             | GatewayError::NeedsPassThrough { .. } => "invalid_request",
             GatewayError::EmbeddingsNotServed { .. } => "embeddings_not_served",
             GatewayError::ModelNotServed { .. } => "model_not_found",
+            GatewayError::ModelNotAllowed { .. } => "model_not_allowed",
             GatewayError::ClientRateLimited { .. } => "gateway_client_rate_limit",
             GatewayError::QueueTimeout { .. } => "gateway_queue_timeout",
             GatewayError::OverBudget(_) => ErrorKind::BudgetExhausted.as_str(),
@@ -157,6 +171,7 @@ impl GatewayError {
     pub(crate) fn kind(&self) -> &'static str {
         match self {
             GatewayError::MissingKey | GatewayError::WrongKey => "Auth",
+            GatewayError::ModelNotAllowed { .. } => "Forbidden",
             GatewayError::NoRoute | GatewayError::ModelNotServed { .. } => "NotFound",
             GatewayError::BodyTooLarge { .. } => "TooLarge",
             GatewayError::UnreadableBody(_)
@@ -198,8 +213,19 @@ impl GatewayError {
             GatewayError::NeedsPassThrough { field } => format!(
                 "`{field}` needs an OpenAI-compatible entry: this model is reached through translation, which keeps no earlier responses; send the whole conversation as `input`"
             ),
-            GatewayError::ClientRateLimited { wait } => format!(
-                "this gateway key's limit of requests per minute is reached; retry in about {:.1} s",
+            GatewayError::ModelNotAllowed { key, model, allowed } => format!(
+                "the gateway key `{key}` may not use the model `{model}`; it may use: {allowed}"
+            ),
+            GatewayError::ClientRateLimited {
+                wait,
+                limit,
+                per_minute,
+            } => format!(
+                "this gateway key's own limit is reached: {limit} {per_minute} ({}); it frees up for this request in about {:.1} s",
+                match *limit {
+                    "tpm" => "tokens a minute",
+                    _ => "requests a minute",
+                },
                 wait.as_secs_f64()
             ),
             GatewayError::QueueTimeout { wait, max } => format!(
@@ -240,6 +266,7 @@ impl GatewayError {
             | GatewayError::UnreadableBody(_)
             | GatewayError::InvalidRequest(_)
             | GatewayError::ModelNotServed { .. }
+            | GatewayError::ModelNotAllowed { .. }
             | GatewayError::CompletionsNotServed
             | GatewayError::EmbeddingsNotServed { .. }
             | GatewayError::ClientRateLimited { .. }
@@ -253,7 +280,8 @@ impl GatewayError {
     /// How long the client should wait before trying again, where that is known.
     fn retry_after(&self) -> Option<Duration> {
         match self {
-            GatewayError::ClientRateLimited { wait } | GatewayError::QueueTimeout { wait, .. } => {
+            GatewayError::ClientRateLimited { wait, .. }
+            | GatewayError::QueueTimeout { wait, .. } => {
                 Some((*wait).max(Duration::from_millis(1)))
             }
             _ => None,

@@ -4,12 +4,11 @@
 //! has begun.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use axum::response::Response;
 use pacer_core::{ErrorKind, ProviderError};
-use pacer_engine::{NotDone, Unfinished};
-use pacer_limit::Cost;
+use pacer_engine::{NotDone, Unfinished, Work, WorkItem};
+use pacer_limit::{Cost, Dimension, Limiter, Permit};
 use serde_json::{Map, Value};
 use tokio::time::Instant;
 
@@ -39,23 +38,23 @@ pub(super) async fn forward(
             return Err((done, refused));
         }
     };
-    if let Some(client) = gateway.clients.get(&done.client) {
-        let left = deadline.saturating_duration_since(Instant::now());
-        let refused = match client.acquire_within(Cost::request(0, 0), left).await {
-            Ok(Ok(_)) => None,
-            Ok(Err(wait)) => Some(wait),
-            Err(_) => Some(Duration::from_secs(1)),
-        };
-        if let Some(wait) = refused {
-            done.queue_wait = Some(started.elapsed());
-            return Err((done, GatewayError::ClientRateLimited { wait }));
-        }
-    }
-    let before_lane = started.elapsed();
     let (item, replying) = match work_item(route, endpoint, body, done.stream, &done.id) {
         Ok(made) => made,
         Err(error) => return Err((done, error)),
     };
+    // The key's own limits, for what the request stands for.
+    let client = gateway.clients.get(&done.client);
+    let mut client_permit = None;
+    if let Some(client) = client {
+        match admit_client(client, route, &item, deadline).await {
+            Ok(permit) => client_permit = Some(permit),
+            Err(refused) => {
+                done.queue_wait = Some(started.elapsed());
+                return Err((done, refused));
+            }
+        }
+    }
+    let before_lane = started.elapsed();
     let outcome = match route.lane.call(item, started, max_wait).await {
         Ok(outcome) => outcome,
         Err(Unfinished {
@@ -88,6 +87,17 @@ pub(super) async fn forward(
             return Err((done, error));
         }
     };
+    // The key is charged what the request used, where that is known now (a stream keeps its
+    // worst case).
+    if let (Some(client), Some(permit), Ok(response)) = (client, &client_permit, &outcome.result)
+        && outcome.held.is_none()
+    {
+        let usage = &response.usage;
+        client.settle(
+            permit,
+            Cost::request(usage.input_tokens, usage.output_tokens),
+        );
+    }
     done.attempts = outcome.attempts;
     done.queue_wait = Some(before_lane + outcome.queued);
     done.upstream = Some(outcome.upstream);
@@ -120,4 +130,48 @@ pub(super) async fn forward(
         },
     };
     Ok(reply_to_client(gateway, route, reply, slot, started, done))
+}
+
+/// Waits, up to `deadline`, for the key's own limiter to admit `item` (its estimate, the
+/// prompt counted where the key has a token limit); `Err` names the limit that refused it.
+async fn admit_client(
+    client: &Limiter,
+    route: &Route,
+    item: &WorkItem<()>,
+    deadline: Instant,
+) -> Result<Permit, GatewayError> {
+    let provider = route.lane.provider().as_ref();
+    let counts = client.counts_tokens();
+    let cost = match &item.work {
+        Work::Prompt(request) => pacer_engine::estimate(provider, request, counts),
+        Work::Forward { stands_for, .. } => pacer_engine::estimate(provider, stands_for, counts),
+        Work::Factory(_) | Work::Direct(_) => Cost::request(0, 0),
+    };
+    let limits = client.limits();
+    let left = deadline.saturating_duration_since(Instant::now());
+    let wait = match client.acquire_within(cost, left).await {
+        Ok(Ok(permit)) => return Ok(permit),
+        Ok(Err(wait)) => wait,
+        Err(too_big) => {
+            return Err(GatewayError::InvalidRequest(format!(
+                "this request is larger than what the gateway key may send in a minute: {too_big}"
+            )));
+        }
+    };
+    // The limit that holds it back: the first with less room than the request needs.
+    let binding = Dimension::ALL
+        .into_iter()
+        .filter_map(|d| limits.get(d).map(|per_minute| (d, per_minute.get())))
+        .find(|(d, _)| {
+            client
+                .available(*d)
+                .is_some_and(|room| room < cost.of(*d) as f64)
+        })
+        .or_else(|| limits.rpm.map(|rpm| (Dimension::Requests, rpm.get())))
+        .unwrap_or((Dimension::Requests, 0));
+    Err(GatewayError::ClientRateLimited {
+        wait,
+        limit: binding.0.key(),
+        per_minute: binding.1,
+    })
 }

@@ -47,12 +47,15 @@ pub(super) async fn responses(
 }
 
 pub(super) async fn models(State(gateway): State<Arc<Gateway>>, headers: HeaderMap) -> Response {
-    if let Err(error) = gateway.authenticate(&headers) {
-        return error.into_response();
-    }
+    let client = match gateway.authenticate(&headers) {
+        Ok(client) => client,
+        Err(error) => return error.into_response(),
+    };
+    // The models this key may use.
     let data: Vec<Value> = gateway
         .order
         .iter()
+        .filter(|name| gateway.allows(&client, name).is_ok())
         .map(|name| json!({"id": name, "object": "model", "created": 0, "owned_by": "pacer"}))
         .collect();
     axum::Json(json!({"object": "list", "data": data})).into_response()
@@ -144,6 +147,9 @@ pub(super) async fn handle(
         return fail(&mut done, GatewayError::ModelNotServed { model, available });
     };
     done.model = route.spec.name.clone();
+    if let Err(error) = gateway.allows(&done.client, &route.spec.name) {
+        return fail(&mut done, error);
+    }
     // Embeddings are never streamed, whatever the body says.
     done.stream =
         endpoint != Endpoint::Embeddings && body.get("stream") == Some(&Value::Bool(true));

@@ -160,20 +160,30 @@ impl Gateway {
             order.push(route.spec.name.clone());
             routes.insert(route.spec.name.clone(), Arc::new(route));
         }
-        let clients = match config.client_rpm.and_then(std::num::NonZeroU64::new) {
-            Some(rpm) => config
-                .keys
-                .iter()
-                .map(|k| {
-                    let limits = Limits {
-                        rpm: Some(rpm),
-                        ..Limits::default()
-                    };
-                    (k.id.clone(), Limiter::new(LimiterConfig::new(limits)))
-                })
-                .collect(),
-            None => HashMap::new(),
-        };
+        // Each key's own limiter, where it has limits (its own, or the gateway's client_rpm).
+        let clients = config
+            .keys
+            .iter()
+            .filter_map(|k| {
+                let limits = Limits {
+                    rpm: k
+                        .limits
+                        .rpm
+                        .or(config.client_rpm.and_then(std::num::NonZeroU64::new)),
+                    ..k.limits
+                };
+                // A key's limit is its allowance: a whole minute's may go at once (no server
+                // window to keep under), and all of it (no headroom).
+                let config = LimiterConfig {
+                    burst: Duration::from_secs(60),
+                    headroom: 1.0,
+                    max_headroom: 1.0,
+                    clock_skew: Duration::ZERO,
+                    ..LimiterConfig::new(limits)
+                };
+                (limits != Limits::default()).then(|| (k.id.clone(), Limiter::new(config)))
+            })
+            .collect();
         let log = Writer::open(&config.usage_log).map_err(ServeError::UsageLog)?;
         Ok(Self {
             routes,
@@ -187,6 +197,24 @@ impl Gateway {
             log,
             next_id: AtomicU64::new(1),
         })
+    }
+
+    /// Whether the key `client` may use the model `model` (a key with no list may use every
+    /// one); `Err` with the 403 to send.
+    fn allows(&self, client: &str, model: &str) -> Result<(), GatewayError> {
+        let Some(key) = self.keys.iter().find(|k| k.id == client) else {
+            return Ok(());
+        };
+        match &key.models {
+            Some(models) if !models.iter().any(|m| m == model) => {
+                Err(GatewayError::ModelNotAllowed {
+                    key: key.id.clone(),
+                    model: model.to_owned(),
+                    allowed: models.join(", "),
+                })
+            }
+            _ => Ok(()),
+        }
     }
 
     /// The id of the key the request carries, or the 401 to send.

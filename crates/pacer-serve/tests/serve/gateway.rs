@@ -67,10 +67,7 @@ async fn gateway_keys_are_required_and_bodies_are_limited() {
         .await
         .unwrap();
     let mut config = GatewayConfig::new(vec![openai_route("m", "gpt-4o-mini", &mock, None)]);
-    config.keys = vec![GatewayKey {
-        id: "team-a".into(),
-        key: "gw-key-a".into(),
-    }];
+    config.keys = vec![GatewayKey::new("team-a", "gw-key-a")];
     config.max_body_bytes = 1_000;
     let gw = gateway(config).await;
     let base = gw.url();

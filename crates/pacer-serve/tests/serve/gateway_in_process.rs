@@ -99,12 +99,10 @@ async fn each_gateway_key_may_have_its_own_rate_limit() {
     let provider = Arc::new(MockProvider::default());
     let mut config = GatewayConfig::new(vec![route("m", &provider, None)]);
     config.keys = ["a", "b"]
-        .map(|id| GatewayKey {
-            id: id.into(),
-            key: format!("key-{id}"),
-        })
+        .map(|id| GatewayKey::new(id, format!("key-{id}")))
         .to_vec();
-    config.client_rpm = Some(60);
+    // A key's allowance may go at once: one request a minute, the second waits a minute.
+    config.client_rpm = Some(1);
     config.max_queue_wait = Duration::from_millis(200);
     let app = pacer_serve::router(config).unwrap();
     assert_eq!(
@@ -131,6 +129,71 @@ async fn each_gateway_key_may_have_its_own_rate_limit() {
         401
     );
     assert_eq!(post(&app, CHAT, None, &chat("m", "5")).await.status, 401);
+    assert_eq!(provider.calls(), 2);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_key_has_its_own_limits_and_models_and_is_told_which_limit_refused_it() {
+    let provider = Arc::new(MockProvider::default());
+    let mut config = GatewayConfig::new(vec![
+        route("m", &provider, None),
+        route("other", &provider, None),
+    ]);
+    // `a`: 1,000 tokens a minute on `m` only (its rpm is the gateway's 600); `b`: 1 a minute.
+    let mut a = GatewayKey::new("a", "key-a");
+    a.limits.tpm = std::num::NonZeroU64::new(1_000);
+    a.models = Some(vec!["m".into()]);
+    let mut b = GatewayKey::new("b", "key-b");
+    b.limits.rpm = std::num::NonZeroU64::new(1);
+    config.keys = vec![a, b];
+    config.client_rpm = Some(600);
+    config.max_queue_wait = Duration::from_millis(200);
+    let app = pacer_serve::router(config).unwrap();
+    let ask = |max_tokens: u64| {
+        let mut body = chat("m", "hi");
+        body["max_tokens"] = json!(max_tokens);
+        body
+    };
+    // 600 of 1,000 tokens reserved (the prompt and max_tokens), settled at what was used.
+    assert_eq!(post(&app, CHAT, Some("key-a"), &ask(600)).await.status, 200);
+    let over = post(&app, CHAT, Some("key-a"), &ask(990)).await;
+    assert_eq!(over.status, 429, "{}", over.body);
+    assert_eq!(over.body["error"]["code"], "gateway_client_rate_limit");
+    let message = over.body["error"]["message"].as_str().unwrap();
+    assert!(message.contains("tpm 1000 (tokens a minute)"), "{message}");
+    assert!(message.contains("frees up"), "{message}");
+    // A request larger than the key's whole minute can never go.
+    let huge = post(&app, CHAT, Some("key-a"), &ask(5_000)).await;
+    assert_eq!(huge.status, 400, "{}", huge.body);
+    // Not its model: 403, naming what it may use; /v1/models lists only those.
+    let other = post(&app, CHAT, Some("key-a"), &chat("other", "hi")).await;
+    assert_eq!(other.status, 403, "{}", other.body);
+    assert_eq!(other.body["error"]["code"], "model_not_allowed");
+    assert!(
+        other.body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("it may use: m")
+    );
+    let listed = crate::common::in_process::get_as(&app, "/v1/models", "key-a").await;
+    let ids: Vec<&str> = listed.body["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, ["m"]);
+    // `b`: its own rpm, not the gateway's.
+    assert_eq!(
+        post(&app, CHAT, Some("key-b"), &chat("other", "1"))
+            .await
+            .status,
+        200
+    );
+    let second = post(&app, CHAT, Some("key-b"), &chat("other", "2")).await;
+    assert_eq!(second.status, 429);
+    let message = second.body["error"]["message"].as_str().unwrap();
+    assert!(message.contains("rpm 1 (requests a minute)"), "{message}");
     assert_eq!(provider.calls(), 2);
 }
 

@@ -69,10 +69,7 @@ async fn the_usage_log_and_metrics_hold_no_key_and_no_text() {
         &mock,
         Some("sk-upstream-secret-987654"),
     )]);
-    config.keys = vec![GatewayKey {
-        id: "team-a".into(),
-        key: "gw-secret-a".into(),
-    }];
+    config.keys = vec![GatewayKey::new("team-a", "gw-secret-a")];
     config.usage_log = UsageLog::File(log.clone());
     let gw = gateway(config).await;
     let ok = post(

@@ -65,6 +65,12 @@ pub async fn get(app: &Router, path: &str) -> Reply {
     send(app, Request::get(path).body(Body::empty()).unwrap()).await
 }
 
+/// GETs `path` through `app` with `key` as a bearer token.
+pub async fn get_as(app: &Router, path: &str, key: &str) -> Reply {
+    let request = Request::get(path).header("authorization", format!("Bearer {key}"));
+    send(app, request.body(Body::empty()).unwrap()).await
+}
+
 async fn send(app: &Router, request: Request<Body>) -> Reply {
     let response = app.clone().oneshot(request).await.unwrap();
     let (status, headers) = (response.status().as_u16(), response.headers().clone());

@@ -83,7 +83,15 @@ pub async fn main(args: ServeArgs) -> anyhow::Result<ExitCode> {
                 rpm,
                 tpm,
                 models: allowed,
+                budget_usd,
+                budget_tokens,
             } => {
+                if budget_usd.is_some_and(|usd| !(usd.is_finite() && usd > 0.0)) {
+                    bail!("{source}: gateway_keys: `{id}`: budget_usd: expected a positive number of US dollars");
+                }
+                if *budget_tokens == Some(0) {
+                    bail!("{source}: gateway_keys: `{id}`: budget_tokens: expected a positive number of tokens");
+                }
                 let per_minute = |name: &str, value: Option<u64>| match value {
                     Some(0) => bail!(
                         "{source}: gateway_keys: `{id}`: {name}: expected a positive limit per minute (leave it out for none)"
@@ -107,6 +115,8 @@ pub async fn main(args: ServeArgs) -> anyhow::Result<ExitCode> {
                         ..pacer_limit::Limits::default()
                     },
                     models: allowed.clone(),
+                    budget_usd: *budget_usd,
+                    budget_tokens: *budget_tokens,
                     ..GatewayKey::new(id, key)
                 })
             }

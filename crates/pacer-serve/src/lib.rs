@@ -51,6 +51,10 @@ pub struct GatewayKey {
     pub limits: pacer_limit::Limits,
     /// The models (client-facing names) this key may use; `None`: every one.
     pub models: Option<Vec<String>>,
+    /// The most this key may spend in US dollars (every model it uses needs a price).
+    pub budget_usd: Option<f64>,
+    /// The most tokens this key may spend.
+    pub budget_tokens: Option<u64>,
 }
 
 impl GatewayKey {
@@ -190,6 +194,15 @@ pub enum ServeError {
     /// A budget in dollars, and an entry without a price.
     #[error("model `{0}` has no price, and a budget in dollars needs one")]
     NoPrice(String),
+    /// The usage log, which holds what each key has spent, cannot be read.
+    #[error("cannot read the usage log {}: {source}", path.display())]
+    ReadUsageLog {
+        /// The log.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: io::Error,
+    },
     /// The usage log cannot be opened.
     #[error("cannot open the usage log: {0}")]
     UsageLog(#[source] io::Error),

@@ -85,6 +85,12 @@ pub enum GatewayKeyEntry {
         /// The models (labels) this key may use (default: every one).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         models: Option<Vec<String>>,
+        /// The most this key may spend in US dollars, over the gateway's restarts.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        budget_usd: Option<f64>,
+        /// The most tokens this key may spend, over the gateway's restarts.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        budget_tokens: Option<u64>,
     },
 }
 

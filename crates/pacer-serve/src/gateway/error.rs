@@ -56,6 +56,8 @@ pub(crate) enum GatewayError {
     Upstream(ProviderError),
     /// The request's worst case would pass the gateway's budget.
     OverBudget(Exhausted),
+    /// The request's worst case would pass its key's own budget.
+    KeyOverBudget { key: String, exhausted: Exhausted },
     /// The model's lane has stopped: its key was refused, or its quota is used up.
     Stopped(StopReason),
 }
@@ -106,7 +108,8 @@ impl GatewayError {
             | GatewayError::NeedsPassThrough { .. } => StatusCode::BAD_REQUEST,
             GatewayError::ClientRateLimited { .. }
             | GatewayError::QueueTimeout { .. }
-            | GatewayError::OverBudget(_) => StatusCode::TOO_MANY_REQUESTS,
+            | GatewayError::OverBudget(_)
+            | GatewayError::KeyOverBudget { .. } => StatusCode::TOO_MANY_REQUESTS,
             GatewayError::Upstream(error) => by_kind(error.kind, error.status).0,
             GatewayError::Stopped(reason) => match reason.kind {
                 Some(kind) => by_kind(kind, None).0,
@@ -133,7 +136,9 @@ impl GatewayError {
             GatewayError::ClientRateLimited { .. } | GatewayError::QueueTimeout { .. } => {
                 "rate_limit_error"
             }
-            GatewayError::OverBudget(_) => "insufficient_quota",
+            GatewayError::OverBudget(_) | GatewayError::KeyOverBudget { .. } => {
+                "insufficient_quota"
+            }
             GatewayError::Upstream(error) => by_kind(error.kind, error.status).1,
             GatewayError::Stopped(reason) => match reason.kind {
                 Some(kind) => by_kind(kind, None).1,
@@ -158,7 +163,9 @@ impl GatewayError {
             GatewayError::ModelNotAllowed { .. } => "model_not_allowed",
             GatewayError::ClientRateLimited { .. } => "gateway_client_rate_limit",
             GatewayError::QueueTimeout { .. } => "gateway_queue_timeout",
-            GatewayError::OverBudget(_) => ErrorKind::BudgetExhausted.as_str(),
+            GatewayError::OverBudget(_) | GatewayError::KeyOverBudget { .. } => {
+                ErrorKind::BudgetExhausted.as_str()
+            }
             GatewayError::Upstream(error) if error.kind == ErrorKind::Config => {
                 "request_exceeds_limit"
             }
@@ -183,7 +190,9 @@ impl GatewayError {
             GatewayError::ClientRateLimited { .. } | GatewayError::QueueTimeout { .. } => {
                 "QueueTimeout"
             }
-            GatewayError::OverBudget(_) => ErrorKind::BudgetExhausted.as_str(),
+            GatewayError::OverBudget(_) | GatewayError::KeyOverBudget { .. } => {
+                ErrorKind::BudgetExhausted.as_str()
+            }
             GatewayError::Upstream(error) => error.kind.as_str(),
             GatewayError::Stopped(reason) => reason.kind.map_or("Stopped", ErrorKind::as_str),
         }
@@ -244,6 +253,9 @@ impl GatewayError {
             GatewayError::OverBudget(exhausted) => {
                 format!("the gateway's budget is reached: {exhausted}")
             }
+            GatewayError::KeyOverBudget { key, exhausted } => {
+                format!("the gateway key `{key}`'s own budget is reached: {exhausted}")
+            }
             GatewayError::Stopped(reason) => match reason.kind {
                 Some(kind) => format!(
                     "this model is stopped: an earlier request's {kind} error means every request would fail the same way ({}); the gateway serves it again once restarted with the cause fixed",
@@ -273,6 +285,7 @@ impl GatewayError {
             | GatewayError::QueueTimeout { .. }
             | GatewayError::Upstream(_)
             | GatewayError::OverBudget(_)
+            | GatewayError::KeyOverBudget { .. }
             | GatewayError::Stopped(_) => None,
         }
     }

@@ -42,14 +42,34 @@ pub(super) async fn forward(
         Ok(made) => made,
         Err(error) => return Err((done, error)),
     };
-    // The key's own limits, for what the request stands for.
+    // The key's own limits and budget, for what the request stands for.
     let client = gateway.clients.get(&done.client);
+    let key_budget = gateway.budgets.get(&done.client);
+    let counts = client.is_some_and(Limiter::counts_tokens) || key_budget.is_some();
+    let cost = estimate_item(route, &item, counts);
     let mut client_permit = None;
     if let Some(client) = client {
-        match admit_client(client, route, &item, deadline).await {
+        match admit_client(client, cost, deadline).await {
             Ok(permit) => client_permit = Some(permit),
             Err(refused) => {
                 done.queue_wait = Some(started.elapsed());
+                return Err((done, refused));
+            }
+        }
+    }
+    let mut key_hold = None;
+    if let Some(budget) = key_budget {
+        let usd = route
+            .spec
+            .price
+            .map_or(0.0, |p| p.worst_case(cost.input_tokens, cost.output_tokens));
+        match budget.reserve(usd, cost.input_tokens + cost.output_tokens) {
+            Ok(hold) => key_hold = Some(hold),
+            Err(exhausted) => {
+                let refused = GatewayError::KeyOverBudget {
+                    key: done.client.clone(),
+                    exhausted,
+                };
                 return Err((done, refused));
             }
         }
@@ -68,6 +88,10 @@ pub(super) async fn forward(
             // others.
             done.attempts = attempts;
             done.usage = usage;
+            // Attempts that were billed before the request gave up go against the key.
+            if let Some(hold) = key_hold.take().filter(|_| usage.total() > 0) {
+                hold.settle(&usage, route.spec.price.as_ref());
+            }
             done.queue_wait = Some(before_lane + queued);
             done.upstream = (attempts > 0).then_some(upstream);
             let error = match why {
@@ -87,24 +111,20 @@ pub(super) async fn forward(
             return Err((done, error));
         }
     };
-    // The key is charged what the request used, where that is known now (a stream keeps its
-    // worst case).
-    if let (Some(client), Some(permit), Ok(response)) = (client, &client_permit, &outcome.result)
-        && outcome.held.is_none()
-    {
-        let usage = &response.usage;
-        client.settle(
-            permit,
-            Cost::request(usage.input_tokens, usage.output_tokens),
-        );
-    }
     done.attempts = outcome.attempts;
     done.queue_wait = Some(before_lane + outcome.queued);
     done.upstream = Some(outcome.upstream);
     done.usage = outcome.usage_all_attempts;
+    let price = route.spec.price;
     let response = match outcome.result {
         Ok(response) => response,
-        Err(error) => return Err((done, GatewayError::Upstream(error))),
+        Err(error) => {
+            // What the failed attempts were billed goes against the key too.
+            if let Some(hold) = key_hold {
+                hold.settle(&outcome.usage_all_attempts, price.as_ref());
+            }
+            return Err((done, GatewayError::Upstream(error)));
+        }
     };
     let reply = match replying {
         Replying::Rendered(rendering) => {
@@ -115,9 +135,10 @@ pub(super) async fn forward(
                 body,
                 content_type: "application/json",
             },
+            // The usage comes at the stream's end: the holds are settled then.
             Some(Passed::Events(events)) => Reply::Events {
                 events,
-                held: outcome.held,
+                held: outcome.held.into_iter().chain(key_hold.take()).collect(),
             },
             // A forwarded call that succeeded has left its reply: this is no reply at all.
             None => {
@@ -129,24 +150,40 @@ pub(super) async fn forward(
             }
         },
     };
+    // A whole reply's usage is known now: the key is charged it (a stream keeps its worst
+    // case in the key's limiter, and its budget hold goes with the stream).
+    let usage = outcome.usage_all_attempts;
+    if !matches!(reply, Reply::Events { .. })
+        && let (Some(client), Some(permit)) = (client, &client_permit)
+    {
+        client.settle(
+            permit,
+            Cost::request(usage.input_tokens, usage.output_tokens),
+        );
+    }
+    if let Some(hold) = key_hold {
+        hold.settle(&usage, price.as_ref());
+    }
     Ok(reply_to_client(gateway, route, reply, slot, started, done))
 }
 
-/// Waits, up to `deadline`, for the key's own limiter to admit `item` (its estimate, the
-/// prompt counted where the key has a token limit); `Err` names the limit that refused it.
+/// What `item` stands for, as the lane estimates it (its prompt counted when `count`).
+fn estimate_item(route: &Route, item: &WorkItem<()>, count: bool) -> Cost {
+    let provider = route.lane.provider().as_ref();
+    match &item.work {
+        Work::Prompt(request) => pacer_engine::estimate(provider, request, count),
+        Work::Forward { stands_for, .. } => pacer_engine::estimate(provider, stands_for, count),
+        Work::Factory(_) | Work::Direct(_) => Cost::request(0, 0),
+    }
+}
+
+/// Waits, up to `deadline`, for the key's own limiter to admit `cost`; `Err` names the
+/// limit that refused it.
 async fn admit_client(
     client: &Limiter,
-    route: &Route,
-    item: &WorkItem<()>,
+    cost: Cost,
     deadline: Instant,
 ) -> Result<Permit, GatewayError> {
-    let provider = route.lane.provider().as_ref();
-    let counts = client.counts_tokens();
-    let cost = match &item.work {
-        Work::Prompt(request) => pacer_engine::estimate(provider, request, counts),
-        Work::Forward { stands_for, .. } => pacer_engine::estimate(provider, stands_for, counts),
-        Work::Factory(_) | Work::Direct(_) => Cost::request(0, 0),
-    };
     let limits = client.limits();
     let left = deadline.saturating_duration_since(Instant::now());
     let wait = match client.acquire_within(cost, left).await {

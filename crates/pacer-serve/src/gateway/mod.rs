@@ -30,7 +30,7 @@ use axum::Router;
 use axum::http::{HeaderMap, header};
 use axum::routing::{get, post};
 use pacer_core::Usage;
-use pacer_engine::{Lane, LaneConfig};
+use pacer_engine::{Budget, Lane, LaneConfig};
 use pacer_limit::{Limiter, LimiterConfig, Limits};
 use pacer_providers::openai::{self, Api, Encoding, OpenAiProvider};
 use serde_json::{Value, json};
@@ -61,6 +61,8 @@ pub(crate) struct Gateway {
     order: Vec<String>,
     keys: Vec<GatewayKey>,
     clients: HashMap<String, Limiter>,
+    /// Each key's own budget, where it has one, with what it spent before (the usage log).
+    budgets: HashMap<String, Arc<Budget>>,
     max_queue_wait: Duration,
     max_body_bytes: usize,
     log_bodies: bool,
@@ -184,12 +186,14 @@ impl Gateway {
                 (limits != Limits::default()).then(|| (k.id.clone(), Limiter::new(config)))
             })
             .collect();
+        let budgets = key_budgets(&config.keys, &routes, &config.usage_log)?;
         let log = Writer::open(&config.usage_log).map_err(ServeError::UsageLog)?;
         Ok(Self {
             routes,
             order,
             keys: config.keys,
             clients,
+            budgets,
             max_queue_wait: config.max_queue_wait,
             max_body_bytes: config.max_body_bytes,
             log_bodies: config.log_bodies,
@@ -268,6 +272,11 @@ impl Gateway {
             "error_kind": done.error_kind,
             "input_tokens": done.usage.input_tokens,
             "output_tokens": done.usage.output_tokens,
+            "cost_usd": self
+                .routes
+                .get(&done.model)
+                .and_then(|r| r.spec.price)
+                .map(|price| price.cost(&done.usage)),
             "attempts": done.attempts,
             "queue_wait_ms": ms(done.queue_wait),
             "upstream_ms": ms(done.upstream),
@@ -279,6 +288,53 @@ impl Gateway {
         }
         self.log.write(&line);
     }
+}
+
+/// The budgets of the keys that have one, each starting from what the key spent by the
+/// usage log (when it is a file): a key's spend survives a restart.
+fn key_budgets(
+    keys: &[GatewayKey],
+    routes: &HashMap<String, Arc<Route>>,
+    log: &crate::UsageLog,
+) -> Result<HashMap<String, Arc<Budget>>, ServeError> {
+    let capped: Vec<&GatewayKey> = keys
+        .iter()
+        .filter(|k| k.budget_usd.is_some() || k.budget_tokens.is_some())
+        .collect();
+    if capped.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let prices: HashMap<String, Option<pacer_core::Price>> = routes
+        .iter()
+        .map(|(name, route)| (name.clone(), route.spec.price))
+        .collect();
+    for key in capped.iter().filter(|k| k.budget_usd.is_some()) {
+        let unpriced = routes.values().find(|r| {
+            r.spec.price.is_none() && key.models.as_ref().is_none_or(|m| m.contains(&r.spec.name))
+        });
+        if let Some(route) = unpriced {
+            return Err(ServeError::NoPrice(route.spec.name.clone()));
+        }
+    }
+    let spent =
+        match log {
+            crate::UsageLog::File(path) => crate::usage_log::spent_per_client(path, &prices)
+                .map_err(|source| ServeError::ReadUsageLog {
+                    path: path.clone(),
+                    source,
+                })?,
+            _ => HashMap::new(),
+        };
+    Ok(capped
+        .into_iter()
+        .map(|k| {
+            let already = spent.get(&k.id).copied().unwrap_or_default();
+            (
+                k.id.clone(),
+                Budget::new(k.budget_usd, k.budget_tokens, already),
+            )
+        })
+        .collect())
 }
 
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {

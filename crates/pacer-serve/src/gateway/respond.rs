@@ -24,10 +24,11 @@ pub(super) enum Reply {
         body: Bytes,
         content_type: &'static str,
     },
-    /// An upstream stream, passed through, and the budget's hold on it.
+    /// An upstream stream, passed through, and the budgets' holds on it (the gateway's and
+    /// the key's), settled when its usage comes.
     Events {
         events: hyper::Response<hyper::body::Incoming>,
-        held: Option<Reservation>,
+        held: Vec<Reservation>,
     },
 }
 
@@ -130,8 +131,8 @@ pub(super) struct StreamGuard {
     done: Done,
     /// The stream's usage, from its last chunk.
     billed: Option<Usage>,
-    /// The budget's hold on the stream's worst case, settled when it ends.
-    held: Option<Reservation>,
+    /// The budgets' holds on the stream's worst case, settled when it ends.
+    held: Vec<Reservation>,
     ended: bool,
     _slot: OwnedSemaphorePermit,
 }
@@ -147,12 +148,14 @@ impl Drop for StreamGuard {
         if !self.ended && self.done.error_kind.is_none() {
             self.done.error_kind = Some(STREAM_INCOMPLETE);
         }
-        match (self.held.take(), self.billed) {
-            (Some(held), Some(usage)) => held.settle(&usage, self.route.spec.price.as_ref()),
-            // The usage never came (the client left, or the upstream broke off): billed as
-            // the worst case held, since the upstream bills what it generated all the same.
-            (Some(held), None) => held.settle_worst_case(),
-            (None, _) => {}
+        for held in std::mem::take(&mut self.held) {
+            match self.billed {
+                Some(usage) => held.settle(&usage, self.route.spec.price.as_ref()),
+                // The usage never came (the client left, or the upstream broke off): billed
+                // as the worst case held, since the upstream bills what it generated all the
+                // same.
+                None => held.settle_worst_case(),
+            }
         }
         if let Some(usage) = self.billed {
             self.route.lane.count_late(&usage);

@@ -198,6 +198,56 @@ async fn a_key_has_its_own_limits_and_models_and_is_told_which_limit_refused_it(
 }
 
 #[tokio::test(start_paused = true)]
+async fn a_keys_budget_is_its_own_and_survives_a_restart() {
+    let provider = Arc::new(MockProvider::default());
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("usage.jsonl");
+    let gateway = || {
+        let mut config = GatewayConfig::new(vec![route("m", &provider, None)]);
+        let mut a = GatewayKey::new("a", "key-a");
+        a.budget_tokens = Some(300);
+        config.keys = vec![a, GatewayKey::new("b", "key-b")];
+        config.usage_log = pacer_serve::UsageLog::File(log.clone());
+        pacer_serve::router(config).unwrap()
+    };
+    let mut ask = chat("m", "hi");
+    ask["max_tokens"] = json!(100);
+    let app = gateway();
+    // Each request holds its worst case (prompt + 100) and is charged what it used.
+    let mut answered = 0;
+    let refused = loop {
+        let reply = post(&app, CHAT, Some("key-a"), &ask).await;
+        if reply.status != 200 {
+            break reply;
+        }
+        answered += 1;
+        assert!(answered < 30, "never refused");
+    };
+    assert!(answered >= 2, "{answered}");
+    assert_eq!(refused.status, 429, "{}", refused.body);
+    assert_eq!(refused.body["error"]["type"], "insufficient_quota");
+    let message = refused.body["error"]["message"].as_str().unwrap();
+    assert!(message.contains("key `a`'s own budget"), "{message}");
+    // Another key is not held back by it.
+    assert_eq!(post(&app, CHAT, Some("key-b"), &ask).await.status, 200);
+    drop(app);
+    // A gateway started again on the same usage log knows what `a` spent.
+    let text = std::fs::read_to_string(&log).unwrap();
+    let spent: u64 = text
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .filter(|l| l["client"] == "a")
+        .map(|l| l["input_tokens"].as_u64().unwrap() + l["output_tokens"].as_u64().unwrap())
+        .sum();
+    // Refused once what it spent and the next worst case (~10 + 100) would pass 300.
+    assert!((180..=300).contains(&spent), "{spent}");
+    let again = gateway();
+    let first = post(&again, CHAT, Some("key-a"), &ask).await;
+    assert_eq!(first.status, 429, "{}", first.body);
+    assert_eq!(post(&again, CHAT, Some("key-b"), &ask).await.status, 200);
+}
+
+#[tokio::test(start_paused = true)]
 async fn the_queue_bound_refuses_only_what_the_requests_ahead_would_keep_too_long() {
     let provider = Arc::new(MockProvider::default());
     // 1,200 a minute paced at 98%, a 1 s burst: within a 3 s bound, 18 go at once (a second's

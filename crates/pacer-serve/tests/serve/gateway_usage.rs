@@ -123,3 +123,35 @@ async fn the_usage_log_and_metrics_hold_no_key_and_no_text() {
         assert!(!metrics.contains(secret), "{secret} in the metrics");
     }
 }
+
+#[tokio::test]
+async fn a_keys_budget_is_charged_for_its_streams_at_their_end() {
+    let mock = MockServer::start(MockServerConfig::default())
+        .await
+        .unwrap();
+    let mut config = GatewayConfig::new(vec![openai_route("m", "gpt-4o-mini", &mock, None)]);
+    let mut key = GatewayKey::new("a", "key-a");
+    key.budget_tokens = Some(200);
+    config.keys = vec![key];
+    let gw = gateway(config).await;
+    let mut body = chat("m", "Tell me a story");
+    body["stream"] = json!(true);
+    body["max_tokens"] = json!(40);
+    // Each stream holds ~50 tokens while it runs and is charged its usage at its end: the
+    // budget runs out after a few, never if streams were not charged.
+    let mut streamed = 0;
+    let refused = loop {
+        let reply = post(&gw.url(), "/chat/completions", Some("key-a"), &body).await;
+        if reply.status != 200 {
+            break reply;
+        }
+        assert!(reply.text.ends_with("data: [DONE]\n\n"));
+        streamed += 1;
+        assert!(streamed < 20, "streams were never charged");
+    };
+    assert!(streamed >= 2, "{streamed}");
+    assert_eq!(refused.status, 429, "{}", refused.text);
+    let error: Value = serde_json::from_str(&refused.text).unwrap();
+    assert_eq!(error["error"]["type"], "insufficient_quota");
+    gw.shutdown().await.unwrap();
+}

@@ -188,7 +188,7 @@
       const st = [isNum(m.pending) && m.pending > 0 ? badge(`${fInt(m.pending)} pending`) : null,
         m.stopped ? badge('stopped: ' + m.stopped, 'bad') : null].filter(Boolean);
       return [modelCell(m), fInt(m.records), fPct(m.success_rate), fSec(ls.p50) + mark, fSec(ls.p95) + mark, fSec(ls.p99) + mark,
-        m.queue ? `${fNum(q.p50)} / ${fSec(q.p95)} (${fNum(q.mean)})` : NONE, ttft ? fSec(obj(m.first_token).p50) : undefined,
+        m.queue ? `${fSec(q.p50)} / ${fSec(q.p95)} (${fSec(q.mean)})` : NONE, ttft ? fSec(obj(m.first_token).p50) : undefined,
         fNum(m.output_tokens_per_second), fCost(m.cost_usd), fCost(m.cost_per_1000_prompts), fInt(m.retries),
         failuresText(m.failures), status ? (st.length ? st : NONE) : undefined].filter((c) => c !== undefined);
     });

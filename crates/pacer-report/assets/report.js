@@ -218,9 +218,18 @@
     const end = Math.max(isNum(run.wall_seconds) ? run.wall_seconds : 0, nb * bs, lastEvent);
     return { type: 'linear', min: 0, max: end > 0 ? end / u.div : undefined, title: axisTitle(`time since start (${u.name})`) };
   }
+  // Each bucket's point at its middle; f gets its count and the seconds it covers: the last
+  // bucket only up to the run's end when that is half a bucket or more (a rate over less
+  // would be noise), so that the rate is not understated there.
   const bucketPoints = (run, xs, u, f) => {
-    const bs = run.bucket_seconds;
-    return isNum(bs) && bs > 0 ? arr(xs).map((n, i) => ({ x: ((i + 0.5) * bs) / u.div, y: f(isNum(n) ? n : 0, bs) })) : [];
+    const bs = run.bucket_seconds, wall = isNum(run.wall_seconds) ? run.wall_seconds : 0;
+    if (!(isNum(bs) && bs > 0)) return [];
+    const list = arr(xs), last = list.length - 1;
+    return list.map((n, i) => {
+      const part = wall - i * bs;
+      const span = i === last && part >= bs / 2 && part < bs ? part : bs;
+      return { x: (i * bs + span / 2) / u.div, y: f(isNum(n) ? n : 0, span) };
+    });
   };
 
   // rpm limit of a lane over time: limits.rpm, stepped to each "limit" event's `to` (dimension rpm)

@@ -97,6 +97,17 @@ impl Budget {
         })
     }
 
+    /// Reserves the worst case of a request of `cost` (its prompt estimate and whole output
+    /// allowance), at `price` where there is one: what a lane and a gateway key hold.
+    pub fn reserve_worst_case(
+        self: &Arc<Self>,
+        cost: &pacer_limit::Cost,
+        price: Option<&Price>,
+    ) -> Result<Reservation, Exhausted> {
+        let usd = price.map_or(0.0, |p| p.worst_case(cost.input_tokens, cost.output_tokens));
+        self.reserve(usd, cost.input_tokens + cost.output_tokens)
+    }
+
     /// What has been billed so far.
     pub fn spent(&self) -> Spending {
         let s = self.lock();

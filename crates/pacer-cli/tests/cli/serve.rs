@@ -29,6 +29,22 @@ mod http {
     }
 }
 
+/// Starts `pacer serve` as `serve` says; returns the process, its banner and its address.
+fn start(mut serve: std::process::Command) -> (std::process::Child, String, String) {
+    let mut child = serve.stderr(Stdio::piped()).spawn().unwrap();
+    let mut banner = String::new();
+    BufReader::new(child.stderr.take().unwrap())
+        .read_line(&mut banner)
+        .unwrap();
+    let addr = banner
+        .split("http://")
+        .nth(1)
+        .and_then(|rest| rest.split("/v1").next())
+        .unwrap_or_else(|| panic!("no address in {banner:?}"))
+        .to_owned();
+    (child, banner, addr)
+}
+
 #[test]
 fn serve_refuses_to_start_without_gateway_keys() {
     let dir = tempfile::tempdir().unwrap();
@@ -47,21 +63,9 @@ fn serve_routes_a_request_to_a_configured_model() {
     let dir = tempfile::tempdir().unwrap();
     let config = "listen = \"127.0.0.1:0\"\ngateway_keys = [{ id = \"t\", key = \"gw-key\" }]\nusage_log = \"usage.jsonl\"\n\n[[models]]\nname = \"mock-small\"\nlabel = \"small\"\ntype = \"mock\"\n";
     write(dir.path(), "serve.toml", config);
-    let mut child = command(dir.path())
-        .args(["serve", "--config", "serve.toml"])
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut banner = String::new();
-    BufReader::new(child.stderr.take().unwrap())
-        .read_line(&mut banner)
-        .unwrap();
-    let addr = banner
-        .split("http://")
-        .nth(1)
-        .and_then(|rest| rest.split("/v1").next())
-        .unwrap_or_else(|| panic!("no address in {banner:?}"))
-        .to_owned();
+    let mut serve = command(dir.path());
+    serve.args(["serve", "--config", "serve.toml"]);
+    let (mut child, _, addr) = start(serve);
     let body = r#"{"model":"small","messages":[{"role":"user","content":"hi"}],"max_tokens":8}"#;
     let (status, reply) = post(&addr, "/v1/chat/completions", "gw-key", body);
     let (refused, _) = post(&addr, "/v1/chat/completions", "wrong", body);
@@ -87,7 +91,8 @@ fn serve_takes_a_model_and_its_limits_without_a_file() {
     pacer(dir.path(), &["serve"])
         .expect_code(2)
         .expect_stderr(&["--config"]);
-    let mut child = command(dir.path())
+    let mut serve = command(dir.path());
+    serve
         .args([
             "serve",
             "-m",
@@ -98,20 +103,8 @@ fn serve_takes_a_model_and_its_limits_without_a_file() {
             "200000",
         ])
         .args(["--listen", "127.0.0.1:0", "--usage-log", "usage.jsonl"])
-        .env("PACER_GATEWAY_KEYS", "gw-a, gw-b")
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut banner = String::new();
-    BufReader::new(child.stderr.take().unwrap())
-        .read_line(&mut banner)
-        .unwrap();
-    let addr = banner
-        .split("http://")
-        .nth(1)
-        .and_then(|rest| rest.split("/v1").next())
-        .unwrap_or_else(|| panic!("no address in {banner:?}"))
-        .to_owned();
+        .env("PACER_GATEWAY_KEYS", "gw-a, gw-b");
+    let (mut child, banner, addr) = start(serve);
     let body =
         r#"{"model":"mock-small","messages":[{"role":"user","content":"hi"}],"max_tokens":8}"#;
     let (status, reply) = post(&addr, "/v1/chat/completions", "gw-b", body);

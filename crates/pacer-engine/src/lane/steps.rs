@@ -44,12 +44,8 @@ impl Shared {
         let Some(budget) = &self.config.budget else {
             return Ok(None);
         };
-        let usd = self
-            .config
-            .price
-            .map_or(0.0, |p| p.worst_case(cost.input_tokens, cost.output_tokens));
         budget
-            .reserve(usd, cost.input_tokens + cost.output_tokens)
+            .reserve_worst_case(cost, self.config.price.as_ref())
             .map(Some)
     }
 

@@ -59,11 +59,7 @@ pub(super) async fn forward(
     }
     let mut key_hold = None;
     if let Some(budget) = key_budget {
-        let usd = route
-            .spec
-            .price
-            .map_or(0.0, |p| p.worst_case(cost.input_tokens, cost.output_tokens));
-        match budget.reserve(usd, cost.input_tokens + cost.output_tokens) {
+        match budget.reserve_worst_case(&cost, route.spec.price.as_ref()) {
             Ok(hold) => key_hold = Some(hold),
             Err(exhausted) => {
                 let refused = GatewayError::KeyOverBudget {

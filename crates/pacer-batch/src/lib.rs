@@ -28,8 +28,9 @@ pub use record::{
 };
 pub use run::batched::{BATCH_LINES_DIR, BATCHES_FILE, LedgerBatch, read_ledger};
 pub use run::{
-    Batch, BatchError, BatchModel, BatchProgress, BatchSettings, EMBEDDINGS_FILE, EmbedSettings,
-    LaneCounters, Notice, Pack, PackLimits, Packer, Report, Stopper, job_request, text_tokens,
+    Batch, BatchDeployment, BatchError, BatchModel, BatchProgress, BatchSettings, EMBEDDINGS_FILE,
+    EmbedSettings, LaneCounters, Notice, Pack, PackLimits, Packer, Report, Stopper, job_request,
+    text_tokens,
 };
 pub use summary::{LaneReport, ModelSummary, ModelTotals, SUMMARY_FILE, Summary, Totals, table};
 pub use tally::{Tally, summarize};

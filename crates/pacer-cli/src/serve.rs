@@ -6,7 +6,9 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use pacer_engine::{Budget, RetryPolicy, Spending};
-use pacer_serve::{GatewayConfig, GatewayKey, GatewayServer, ModelRoute, Upstream, UsageLog};
+use pacer_serve::{
+    Deployment, GatewayConfig, GatewayKey, GatewayServer, ModelRoute, Upstream, UsageLog,
+};
 
 use crate::cli::ServeArgs;
 use crate::config::{self, Connection, GatewayKeyEntry};
@@ -39,6 +41,7 @@ pub async fn main(args: ServeArgs) -> anyhow::Result<ExitCode> {
     for (i, spec) in models.iter().enumerate() {
         let upstream = match &spec.connection {
             Connection::OpenAi(openai) => Upstream::OpenAi(openai.clone()),
+            Connection::Anthropic(anthropic) => Upstream::Anthropic(anthropic.clone()),
             _ => Upstream::Provider(
                 providers::build(spec).with_context(|| format!("model `{}`", spec.label))?,
             ),
@@ -68,7 +71,31 @@ pub async fn main(args: ServeArgs) -> anyhow::Result<ExitCode> {
             },
             max_tokens: spec.params.max_tokens,
             price: spec.price,
+            deployments: Vec::new(),
         });
+        let concurrency = routes.last().map_or(DEFAULT_CONCURRENCY, |r| r.concurrency);
+        for d in &spec.deployments {
+            let id = d.deployment.clone().unwrap_or_default();
+            let upstream = match &d.connection {
+                Connection::OpenAi(openai) => Upstream::OpenAi(openai.clone()),
+                Connection::Anthropic(anthropic) => Upstream::Anthropic(anthropic.clone()),
+                _ => Upstream::Provider(
+                    providers::build(d)
+                        .with_context(|| format!("model `{}`, deployment `{id}`", spec.label))?,
+                ),
+            };
+            let deployment = Deployment {
+                id,
+                upstream_model: d.name.clone(),
+                upstream,
+                limits: d.limits,
+                concurrency: d.concurrency.map_or(concurrency, |c| c.get()),
+                price: d.price,
+            };
+            if let Some(route) = routes.last_mut() {
+                route.deployments.push(deployment);
+            }
+        }
     }
     let mut keys: Vec<GatewayKey> = file
         .gateway_keys
@@ -159,13 +186,24 @@ pub async fn main(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let shown: Vec<String> = routes
         .iter()
         .map(|r| {
-            let limits: Vec<String> = pacer_limit::Dimension::ALL
-                .iter()
-                .filter_map(|d| r.limits.get(*d).map(|v| format!("{} {v}", d.key())))
-                .collect();
-            match limits.is_empty() {
-                true => r.name.clone(),
-                false => format!("{} ({})", r.name, limits.join(", ")),
+            let limits = |limits: &pacer_limit::Limits| -> String {
+                pacer_limit::Dimension::ALL
+                    .iter()
+                    .filter_map(|d| limits.get(*d).map(|v| format!("{} {v}", d.key())))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            };
+            if !r.deployments.is_empty() {
+                let each: Vec<String> = r
+                    .deployments
+                    .iter()
+                    .map(|d| format!("{}: {}", d.id, limits(&d.limits)))
+                    .collect();
+                return format!("{} (deployments {})", r.name, each.join(" | "));
+            }
+            match limits(&r.limits) {
+                shown if shown.is_empty() => r.name.clone(),
+                shown => format!("{} ({shown})", r.name),
             }
         })
         .collect();
@@ -174,6 +212,10 @@ pub async fn main(args: ServeArgs) -> anyhow::Result<ExitCode> {
         let redis = crate::cluster::open(url, "--redis (or the config's `redis`)")?;
         for spec in &models {
             shared_limits.insert(spec.label.clone(), crate::cluster::shared_key(&redis, spec));
+            for d in &spec.deployments {
+                let name = format!("{}@{}", spec.label, d.deployment.as_deref().unwrap_or(""));
+                shared_limits.insert(name, crate::cluster::shared_key(&redis, d));
+            }
         }
         eprintln!(
             "pacer serve: each model's limits are shared through {}",

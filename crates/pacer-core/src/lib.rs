@@ -15,6 +15,7 @@ mod provider;
 mod ratelimit;
 mod response;
 mod response_events;
+mod stream;
 mod timestamp;
 mod tools;
 
@@ -32,5 +33,6 @@ pub use provider::{Accounting, DEFAULT_MAX_TOKENS, EmbeddingLimits, Provider};
 pub use ratelimit::{LimitDimension, LimitReading, RateLimitInfo, parse_duration, retry_after};
 pub use response::{Choice, FinishReason, Response, TokenLogprob, Usage};
 pub use response_events::response_events;
+pub use stream::{Delta, Deltas, Gather, Streaming, deltas_of};
 pub use timestamp::{civil_from_days, days_from_civil, parse_rfc3339};
 pub use tools::{Tool, ToolCall, ToolChoice};

@@ -122,4 +122,12 @@ pub trait Provider: Send + Sync {
 
     /// Sends `request` and waits for the whole reply.
     async fn send(&self, request: &Request) -> Result<Response, ProviderError>;
+
+    /// Sends `request` for a streamed reply and returns once its head is in: a success's
+    /// pieces come as the upstream sends them; a refusal is an error here, as from
+    /// [`send`](Self::send). The default waits for the whole reply and plays it back, for a
+    /// provider whose API does not stream.
+    async fn stream(&self, request: &Request) -> Result<crate::Streaming, ProviderError> {
+        self.send(request).await.map(crate::Streaming::of_response)
+    }
 }

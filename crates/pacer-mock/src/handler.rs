@@ -164,6 +164,7 @@ enum Route {
     Models,
     Model(String),
     Messages,
+    CountTokens,
     Gemini(gemini::Call),
     Unknown,
 }
@@ -175,6 +176,7 @@ fn route(method: &Method, path: &str) -> Route {
         (&Method::POST, "/v1/embeddings") => Route::Embeddings,
         (&Method::POST, "/v1/responses") => Route::Responses,
         (&Method::POST, "/v1/messages") => Route::Messages,
+        (&Method::POST, "/v1/messages/count_tokens") => Route::CountTokens,
         (&Method::GET, "/v1/models") => Route::Models,
         (&Method::GET, _) if path.starts_with("/v1/models/") => {
             Route::Model(path["/v1/models/".len()..].to_owned())
@@ -231,6 +233,10 @@ pub(crate) async fn handle(
         Route::Messages => {
             Counters::bump(&c.anthropic_requests);
             return anthropic::messages(&shared, req).await;
+        }
+        Route::CountTokens => {
+            Counters::bump(&c.anthropic_requests);
+            return anthropic::count_tokens(&shared, req).await;
         }
         Route::Gemini(call) => {
             Counters::bump(&c.gemini_requests);

@@ -4,10 +4,11 @@
 //!
 //! It serves OpenAI's `POST /v1/chat/completions`, `POST /v1/completions`,
 //! `POST /v1/embeddings`, `POST /v1/responses` and `GET /v1/models`, Anthropic's
-//! `POST /v1/messages` and Gemini's `POST /v1beta/models/{model}:generateContent`,
-//! `:embedContent` and `:batchEmbedContents` (or `/v1/...`), all with the deterministic
-//! replies of [`pacer_providers::mock::reply`], and enforces what the real services do, each
-//! in its own words:
+//! `POST /v1/messages` and `POST /v1/messages/count_tokens`, and Gemini's
+//! `POST /v1beta/models/{model}:generateContent`, `:streamGenerateContent`, `:embedContent`
+//! and `:batchEmbedContents` (or `/v1/...`), all with the deterministic replies of
+//! [`pacer_providers::mock::reply`], and enforces what the real services do, each in its own
+//! words:
 //!
 //! - rate limits per minute on requests and tokens (and Anthropic's input and output
 //!   tokens), as token buckets, with OpenAI's `x-ratelimit-*` or Anthropic's
@@ -18,6 +19,10 @@
 //! - an API key, a model allow-list, and the parameters reasoning models refuse;
 //! - latency, and injected faults: 500s, 503s, dropped connections, truncated bodies and
 //!   replies slower than any client timeout (an overload is Anthropic's 529).
+//!
+//! A streamed reply (OpenAI's and Anthropic's `"stream": true`, Gemini's
+//! `:streamGenerateContent`) is the whole reply re-sent as each API's events, one chunk each,
+//! after the same limits, latency and faults; a refused request gets its usual JSON error.
 //!
 //! Every request shape is answered in each API's own form: content parts with images
 //! (billed by each provider's rule, answered by their text), tools and tool choices (a
@@ -51,6 +56,7 @@
 
 mod anthropic;
 mod batch;
+mod body;
 mod complete;
 mod config;
 mod content;
@@ -59,6 +65,7 @@ mod endpoints;
 mod gemini;
 mod handler;
 mod limiter;
+mod pieces;
 mod replies;
 mod requests;
 mod respond;

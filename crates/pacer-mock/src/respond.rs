@@ -1,18 +1,19 @@
-//! HTTP replies: JSON bodies, and OpenAI's errors and rate-limit headers.
+//! HTTP replies: JSON bodies, OpenAI's errors and rate-limit headers, and a whole reply re-sent
+//! as a stream of frames.
 
 use std::fmt;
 
 use bytes::Bytes;
-use http_body_util::Full;
 use hyper::header::{CONTENT_TYPE, HeaderName, HeaderValue};
 use hyper::{Response, StatusCode};
 use serde_json::{Value, json};
 
+use crate::body::Body;
 use crate::limiter::{Dimension, Reading, Readings};
 use crate::timefmt::go_duration;
 
 /// The reply type of every handler.
-pub(crate) type Reply = Response<Full<Bytes>>;
+pub(crate) type Reply = Response<Body>;
 
 /// Returned by the service to make hyper close the connection without replying.
 #[derive(Debug)]
@@ -28,7 +29,7 @@ impl std::error::Error for Dropped {}
 
 /// A reply with `body` as JSON.
 pub(crate) fn json(status: StatusCode, body: impl Into<Bytes>) -> Reply {
-    let mut reply = Response::new(Full::new(body.into()));
+    let mut reply = Response::new(Body::whole(body));
     *reply.status_mut() = status;
     reply
         .headers_mut()
@@ -118,53 +119,101 @@ pub(crate) fn rate_headers(reply: &mut Reply, readings: &Readings) {
 
 /// A successful chat completion reply re-sent as OpenAI's server-sent events (`stream:
 /// true`): one chunk per choice with its whole text, one with its finish reason, the usage
-/// chunk when asked (`stream_options.include_usage`), then `[DONE]`. The whole stream is one
-/// body, which a client reads like any other stream. Other replies are left as they are.
+/// chunk when asked (`stream_options.include_usage`), then `[DONE]`. Other replies are left
+/// as they are.
 pub(crate) fn as_event_stream(reply: Reply, include_usage: bool) -> Reply {
     as_events(reply, |completion| {
-        pacer_core::chat_completion_events(completion, include_usage)
+        let events = pacer_core::chat_completion_events(completion, include_usage);
+        content_in_pieces(&events)
     })
 }
 
-/// A 200 `reply` as the event stream `events` makes of its JSON body; other replies (and a
-/// truncated body) are left as they are.
-pub(crate) fn as_events(reply: Reply, events: impl Fn(&Value) -> String) -> Reply {
-    use http_body_util::BodyExt;
+/// `events` with each content chunk split into chunks of two words, as OpenAI streams a
+/// reply a token or so at a time.
+fn content_in_pieces(events: &str) -> String {
+    let mut out = String::with_capacity(events.len() * 2);
+    for event in events.split_inclusive("\n\n") {
+        let chunk = event
+            .strip_prefix("data: ")
+            .and_then(|data| serde_json::from_str::<Value>(data.trim_end()).ok());
+        let content = chunk
+            .as_ref()
+            .and_then(|c| c["choices"][0]["delta"]["content"].as_str());
+        let (Some(chunk), Some(content)) = (chunk.as_ref(), content) else {
+            out.push_str(event);
+            continue;
+        };
+        for (i, piece) in crate::pieces::words(content, 2).into_iter().enumerate() {
+            let mut piece_chunk = chunk.clone();
+            piece_chunk["choices"][0]["delta"]["content"] = Value::String(piece.to_owned());
+            // Log-probabilities ride with the first piece; the role too.
+            if i > 0 {
+                if let Some(delta) = piece_chunk["choices"][0]["delta"].as_object_mut() {
+                    delta.remove("role");
+                }
+                piece_chunk["choices"][0]["logprobs"] = Value::Null;
+            }
+            out.push_str("data: ");
+            out.push_str(&piece_chunk.to_string());
+            out.push_str("\n\n");
+        }
+    }
+    out
+}
+
+/// A 200 `reply` as the event stream `events` makes of its JSON body, each event (up to its
+/// blank line) a frame of its own; other replies (and a truncated body) are left as they
+/// are.
+pub(crate) fn as_events(reply: Reply, events: impl FnOnce(&Value) -> String) -> Reply {
+    as_frames(reply, EVENT_STREAM, |body| {
+        events(body)
+            .split_inclusive("\n\n")
+            .map(|event| Bytes::copy_from_slice(event.as_bytes()))
+            .collect()
+    })
+}
+
+/// The content type of a stream of server-sent events.
+pub(crate) const EVENT_STREAM: &str = "text/event-stream";
+
+/// A 200 `reply` re-sent as the `frames` made of its JSON body, one after the other, as
+/// `content_type`; other replies (and a truncated body, which stays truncated) are left as
+/// they are. The status and the other headers (rate limits) are kept.
+pub(crate) fn as_frames(
+    reply: Reply,
+    content_type: &'static str,
+    frames: impl FnOnce(&Value) -> Vec<Bytes>,
+) -> Reply {
     if reply.status() != StatusCode::OK {
         return reply;
     }
     let (mut parts, body) = reply.into_parts();
-    let bytes = body
-        .collect()
+    let bytes = whole(body);
+    let Ok(body) = serde_json::from_slice::<Value>(&bytes) else {
+        return Response::from_parts(parts, Body::whole(bytes));
+    };
+    parts
+        .headers
+        .insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
+    parts.headers.remove(hyper::header::CONTENT_LENGTH);
+    Response::from_parts(parts, Body::frames(frames(&body)))
+}
+
+/// All of a body the mock made, which is always ready.
+fn whole(body: Body) -> Bytes {
+    use http_body_util::BodyExt;
+    body.collect()
         .now_or_never()
         .and_then(Result::ok)
         .map(http_body_util::Collected::to_bytes)
-        .unwrap_or_default();
-    let Ok(body) = serde_json::from_slice::<Value>(&bytes) else {
-        // A truncated reply stays truncated.
-        return Response::from_parts(parts, Full::new(bytes));
-    };
-    let out = events(&body);
-    parts
-        .headers
-        .insert(CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
-    parts.headers.remove(hyper::header::CONTENT_LENGTH);
-    Response::from_parts(parts, Full::new(Bytes::from(out)))
+        .unwrap_or_default()
 }
 
 /// A reply's status and whole body. Every reply the mock builds holds its body in full, so
 /// this never waits.
 pub(crate) fn into_parts(reply: Reply) -> (StatusCode, Bytes) {
-    use http_body_util::BodyExt;
     let status = reply.status();
-    let body = reply
-        .into_body()
-        .collect()
-        .now_or_never()
-        .and_then(Result::ok)
-        .map(http_body_util::Collected::to_bytes)
-        .unwrap_or_default();
-    (status, body)
+    (status, whole(reply.into_body()))
 }
 
 /// Polls a future that is ready at once.

@@ -260,12 +260,10 @@ pub(crate) async fn exchange(
         headers,
         body,
     } = post(client, url, headers, body, &limits).await?;
-    let limits = limits(&headers);
     if !(200..300).contains(&status) {
-        let mut error = classify(status, &body);
-        error.retry_after = retry_after(&headers);
-        return Err(error.with_rate_limits(limits));
+        return Err(refusal(status, &headers, &body, &limits, classify));
     }
+    let limits = limits(&headers);
     match parse(&body) {
         Ok(mut response) => {
             response.rate_limits = limits;
@@ -273,6 +271,59 @@ pub(crate) async fn exchange(
         }
         Err(error) => Err(error.with_status(status).with_rate_limits(limits)),
     }
+}
+
+/// A non-2xx reply as the error it is: classified by `classify` from its status and body,
+/// waiting what the body says (where `classify` reads a wait there) or else what its
+/// `retry-after` says, with what `limits` reads from its headers.
+pub(crate) fn refusal(
+    status: u16,
+    headers: &HeaderMap,
+    body: &[u8],
+    limits: impl Fn(&HeaderMap) -> Option<RateLimitInfo>,
+    classify: impl FnOnce(u16, &[u8]) -> ProviderError,
+) -> ProviderError {
+    let mut error = classify(status, body);
+    if error.retry_after.is_none() {
+        error.retry_after = retry_after(headers);
+    }
+    error.with_rate_limits(limits(headers))
+}
+
+/// A reply whose head is in, its body still coming.
+pub(crate) struct Opened {
+    /// The reply, its body unread.
+    pub(crate) reply: hyper::Response<hyper::body::Incoming>,
+    /// What its headers say about the rate limits.
+    pub(crate) rate_limits: Option<RateLimitInfo>,
+}
+
+/// Posts `body` for a streamed reply and returns it once its head is in, with what `limits`
+/// reads from its headers: a 2xx reply with its body still coming, any other read whole and
+/// made an error by [`refusal`], as [`exchange`] makes it.
+pub(crate) async fn open_stream(
+    client: &HttpClient,
+    url: &Uri,
+    headers: &HeaderMap,
+    body: Vec<u8>,
+    limits: impl Fn(&HeaderMap) -> Option<RateLimitInfo>,
+    classify: impl FnOnce(u16, &[u8]) -> ProviderError,
+) -> Result<Opened, ProviderError> {
+    let reply = client.post_streaming(url, headers, body).await?;
+    if reply.status().is_success() {
+        let rate_limits = limits(reply.headers());
+        return Ok(Opened { reply, rate_limits });
+    }
+    let (parts, body) = reply.into_parts();
+    let body = body
+        .collect()
+        .await
+        .map(http_body_util::Collected::to_bytes)
+        .map_err(|e| {
+            transport("the reply was cut short", &e).with_rate_limits(limits(&parts.headers))
+        })?;
+    let status = parts.status.as_u16();
+    Err(refusal(status, &parts.headers, &body, limits, classify))
 }
 
 /// A reply read whole: status, headers and body.

@@ -32,6 +32,7 @@ use std::time::Duration;
 use pacer_core::{Price, Provider, ProviderError};
 use pacer_engine::{Budget, RetryPolicy};
 use pacer_limit::Limits;
+use pacer_providers::anthropic::AnthropicConfig;
 use pacer_providers::openai::OpenAiConfig;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
@@ -83,6 +84,10 @@ pub enum Upstream {
     /// bodies are forwarded as they are (`model` replaced by the entry's name), streams pass
     /// through; embedding requests go through the provider to `/embeddings`.
     OpenAi(OpenAiConfig),
+    /// Anthropic's Messages API: a client's `/v1/messages` (and `count_tokens`) body is
+    /// forwarded as it is (`model` replaced), streams passing through as the upstream sends
+    /// them; OpenAI-shaped requests are translated, and streamed for real.
+    Anthropic(AnthropicConfig),
     /// Any other provider (Anthropic, Gemini, the mock): requests and replies are translated
     /// from and to OpenAI's chat, Responses API and embeddings shapes; a stream is emulated
     /// from the whole reply.
@@ -93,6 +98,7 @@ impl std::fmt::Debug for Upstream {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Upstream::OpenAi(config) => f.debug_tuple("OpenAi").field(config).finish(),
+            Upstream::Anthropic(config) => f.debug_tuple("Anthropic").field(config).finish(),
             Upstream::Provider(p) => write!(f, "Provider({})", p.kind()),
         }
     }
@@ -119,6 +125,30 @@ pub struct ModelRoute {
     /// its cap to translated entries). `None`: the provider's default.
     pub max_tokens: Option<u32>,
     /// Its prices, for the gateway's budget.
+    pub price: Option<Price>,
+    /// Several deployments behind the one name (other keys, regions, base URLs, even
+    /// providers), each with its own limits: each request goes to the one that would admit
+    /// it soonest, and to another when one fails with a server error or a timeout, or has
+    /// stopped (its key refused, its quota used up), before anything reached the client.
+    /// Empty: the route's own `upstream`, `upstream_model`, `limits`, `concurrency` and
+    /// `price` are its one deployment; otherwise they are not used.
+    pub deployments: Vec<Deployment>,
+}
+
+/// One deployment of a model: where it is, and its own limits.
+#[derive(Clone, Debug)]
+pub struct Deployment {
+    /// Its name in the metrics and the usage log (unique within its model).
+    pub id: String,
+    /// The model's name at this deployment.
+    pub upstream_model: String,
+    /// How it is reached.
+    pub upstream: Upstream,
+    /// Its per-minute limits.
+    pub limits: Limits,
+    /// Requests in flight to it at once.
+    pub concurrency: usize,
+    /// Its prices.
     pub price: Option<Price>,
 }
 
@@ -183,6 +213,14 @@ pub enum ServeError {
     /// Two entries share a client-facing name.
     #[error("model `{0}` is configured twice")]
     DuplicateModel(String),
+    /// Two deployments of a model share an id.
+    #[error("model `{model}`: deployment `{id}` is configured twice")]
+    DuplicateDeployment {
+        /// The model.
+        model: String,
+        /// The id.
+        id: String,
+    },
     /// An entry's provider cannot be built (its base URL, key or headers).
     #[error("model `{model}`: {error}")]
     Model {

@@ -40,12 +40,19 @@ struct Inner {
     queue_wait: BTreeMap<String, Histogram>,
     upstream_latency: BTreeMap<String, Histogram>,
     client_requests: BTreeMap<String, u64>,
+    deployment_requests: BTreeMap<(String, String, u16), u64>,
+    deployment_tokens: BTreeMap<(String, String), u64>,
+    deployment_fallbacks: BTreeMap<(String, String), u64>,
     client_tokens: BTreeMap<String, u64>,
 }
 
 /// What one finished request adds to the metrics.
 pub(crate) struct Observation<'a> {
     pub model: &'a str,
+    /// The deployment that answered; empty for a model with one.
+    pub deployment: &'a str,
+    /// The deployments that failed the request before it.
+    pub fell_from: &'a [String],
     pub client: &'a str,
     pub status: u16,
     pub error_kind: Option<&'a str>,
@@ -86,6 +93,18 @@ impl Metrics {
                 .entry(model)
                 .or_default()
                 .observe(latency.as_secs_f64());
+        }
+        if !o.deployment.is_empty() {
+            let key = (o.model.to_owned(), o.deployment.to_owned());
+            *m.deployment_requests
+                .entry((key.0.clone(), key.1.clone(), o.status))
+                .or_default() += 1;
+            *m.deployment_tokens.entry(key).or_default() += o.input_tokens + o.output_tokens;
+        }
+        for failed in o.fell_from {
+            *m.deployment_fallbacks
+                .entry((o.model.to_owned(), failed.clone()))
+                .or_default() += 1;
         }
         if !o.client.is_empty() {
             *m.client_requests.entry(o.client.to_owned()).or_default() += 1;
@@ -177,6 +196,45 @@ impl Metrics {
                 out,
                 "pacer_client_tokens_total{{client=\"{}\"}} {n}",
                 esc(client)
+            );
+        }
+        counter(
+            &mut out,
+            "pacer_deployment_requests_total",
+            "Requests answered by each deployment of a model, by HTTP status.",
+        );
+        for ((model, deployment, status), n) in &m.deployment_requests {
+            let _ = writeln!(
+                out,
+                "pacer_deployment_requests_total{{model=\"{}\",deployment=\"{}\",status=\"{status}\"}} {n}",
+                esc(model),
+                esc(deployment)
+            );
+        }
+        counter(
+            &mut out,
+            "pacer_deployment_tokens_total",
+            "Tokens (input plus output) used through each deployment of a model.",
+        );
+        for ((model, deployment), n) in &m.deployment_tokens {
+            let _ = writeln!(
+                out,
+                "pacer_deployment_tokens_total{{model=\"{}\",deployment=\"{}\"}} {n}",
+                esc(model),
+                esc(deployment)
+            );
+        }
+        counter(
+            &mut out,
+            "pacer_deployment_fallbacks_total",
+            "Requests a deployment failed (a server error, a timeout, a stop) that went on to another.",
+        );
+        for ((model, deployment), n) in &m.deployment_fallbacks {
+            let _ = writeln!(
+                out,
+                "pacer_deployment_fallbacks_total{{model=\"{}\",deployment=\"{}\"}} {n}",
+                esc(model),
+                esc(deployment)
             );
         }
         for (name, help, map) in [

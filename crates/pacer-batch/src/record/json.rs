@@ -47,6 +47,7 @@ impl Serialize for Record {
             self.embedding.is_some(),
             self.embedding_index.is_some(),
             self.first_token_seconds.is_some(),
+            self.deployment.is_some(),
         ];
         let skipped = written.iter().filter(|written| !**written).count();
         let len = Self::FIELDS.len() - skipped + self.metadata.len();
@@ -92,6 +93,9 @@ impl Serialize for Record {
         map.serialize_entry("cost_usd", &self.cost_usd)?;
         map.serialize_entry("mode", &self.mode)?;
         map.serialize_entry("batch_id", &self.batch_id)?;
+        if let Some(deployment) = &self.deployment {
+            map.serialize_entry("deployment", deployment)?;
+        }
         map.end()
     }
 }

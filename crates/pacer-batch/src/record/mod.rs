@@ -103,6 +103,9 @@ pub struct Record {
     /// The provider's id of the batch that answered, for a batch record.
     #[serde(default)]
     pub batch_id: Option<String>,
+    /// The deployment that answered, for a model with several (written only then).
+    #[serde(default)]
+    pub deployment: Option<String>,
 }
 
 /// An embedding record's vectors: one for one text, a list for an `input` list.
@@ -269,7 +272,7 @@ impl From<&ProviderError> for RecordError {
 
 impl Record {
     /// Every field name a record writes itself, in order; `metadata` goes after `retry_count`.
-    pub const FIELDS: [&'static str; 30] = [
+    pub const FIELDS: [&'static str; 31] = [
         "run_id",
         "prompt_id",
         "model",
@@ -300,6 +303,7 @@ impl Record {
         "cost_usd",
         "mode",
         "batch_id",
+        "deployment",
     ];
 
     /// The job this record is the result of.
@@ -367,6 +371,7 @@ mod tests {
             cost_usd: None,
             mode: SendMode::Live,
             batch_id: None,
+            deployment: None,
             embedding: None,
             embedding_index: None,
             tool_calls: None,

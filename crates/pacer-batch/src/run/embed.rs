@@ -243,6 +243,7 @@ fn send(feed: &Feed, pack: Pack<Member>, tx: &mpsc::Sender<WorkItem<Job>>) -> bo
         samples: vec![0],
         metadata: first.metadata.clone(),
         batch_id: None,
+        deployment: None,
         pack: pack.members,
         receipt: None,
     };

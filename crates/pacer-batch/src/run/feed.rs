@@ -32,6 +32,8 @@ pub(crate) struct Job {
     pub pack: Vec<Member>,
     /// For a job run by a worker: tells the coordinator its records are written.
     pub receipt: Option<crate::queue::coordinator::Receipt>,
+    /// The deployment that took it, for a model with several.
+    pub deployment: Option<Arc<super::model::Deployed>>,
 }
 
 /// Everything a feeder needs.
@@ -111,6 +113,7 @@ fn send_samples(feed: &Feed, prompt: Prompt, tx: &mpsc::Sender<WorkItem<Job>>) -
             samples: samples.to_vec(),
             metadata: metadata.clone(),
             batch_id: None,
+            deployment: None,
             pack: Vec::new(),
             receipt: None,
         };

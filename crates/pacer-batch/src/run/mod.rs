@@ -58,7 +58,7 @@ use crate::{
 pub use batched::{BatchProgress, BatchSettings};
 pub use embed::{EmbedSettings, Pack, PackLimits, Packer, text_tokens};
 pub use feed::request as job_request;
-pub use model::{BatchModel, LaneCounters, Notice, Stopper};
+pub use model::{BatchDeployment, BatchModel, LaneCounters, Notice, Stopper};
 pub use report::{BatchError, Report};
 pub use vectors::EMBEDDINGS_FILE;
 
@@ -336,13 +336,13 @@ impl Batch {
             };
             let (task, stop) = match (&batches, &coordinator) {
                 (Some(shared), _) if self.models[index].batch.is_some() => {
-                    spawn::batch(start, shared)
+                    let (task, stop) = spawn::batch(start, shared);
+                    (task, stop.into_iter().collect())
                 }
-                (_, Some(coordinator)) => (coordinator.lane(start, self.stop.subscribe()), None),
-                _ => {
-                    let (task, stop) = spawn::live(start);
-                    (task, Some(stop))
+                (_, Some(coordinator)) => {
+                    (coordinator.lane(start, self.stop.subscribe()), Vec::new())
                 }
+                _ => spawn::live(start),
             };
             stops.extend(stop);
             tasks.push(task);

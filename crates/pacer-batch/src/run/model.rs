@@ -35,6 +35,33 @@ pub struct BatchModel {
     /// An embedding model: its prompts' texts are embedded, many a request, with these
     /// settings (one sample each: an embedding is no draw).
     pub embed: Option<EmbedSettings>,
+    /// Several deployments of the model (other keys, regions, base URLs), each a lane of
+    /// its own taking the model's jobs as it has room, so that their limits add up. Empty:
+    /// the model's own provider and lane.
+    pub deployments: Vec<BatchDeployment>,
+}
+
+/// One deployment of a model: its provider and lane (limits, concurrency, price).
+#[derive(Clone)]
+pub struct BatchDeployment {
+    /// Its id, written in the records it answers as `deployment`.
+    pub id: String,
+    /// The model's name at this deployment.
+    pub name: String,
+    /// Sends its requests.
+    pub provider: Arc<dyn Provider>,
+    /// How its lane paces, retries and checks (its `name` and `budget` are set by the
+    /// batch).
+    pub lane: LaneConfig,
+}
+
+/// The deployment that took a job, as its record tells it.
+#[derive(Debug)]
+pub(crate) struct Deployed {
+    /// Its id.
+    pub id: String,
+    /// Its prices, for the record's cost.
+    pub price: Option<pacer_core::Price>,
 }
 
 impl BatchModel {
@@ -50,6 +77,7 @@ impl BatchModel {
             params: Params::default(),
             batch: None,
             embed: None,
+            deployments: Vec::new(),
         }
     }
 
@@ -168,6 +196,30 @@ impl super::Batch {
                     label: model.label.clone(),
                     provider: model.provider.kind(),
                 });
+            }
+            if !model.deployments.is_empty() {
+                let why = if model.batch.is_some() {
+                    Some(
+                        "batch mode sends through one batch API: set `mode = \"live\"` on it, or list one deployment",
+                    )
+                } else if model.embed.is_some() {
+                    Some("an embedding model runs on one: list one deployment")
+                } else if self.queue.is_some() {
+                    Some("a run with workers (--redis) runs each model on one: list one deployment")
+                } else {
+                    None
+                };
+                if let Some(why) = why {
+                    return Err(BatchError::Deployments {
+                        label: model.label.clone(),
+                        why,
+                    });
+                }
+                if self.budget.0.is_some()
+                    && model.deployments.iter().any(|d| d.lane.price.is_none())
+                {
+                    return Err(BatchError::NoPrice(model.label.clone()));
+                }
             }
             if model.batch.is_some() && model.embed.is_some() {
                 return Err(BatchError::EmbeddingBatch(model.label.clone()));

@@ -95,6 +95,14 @@ pub enum BatchError {
         "`{0}` is an embedding model set to batch mode: embedding models run live (packed many texts a request); set `mode = \"live\"` on it"
     )]
     EmbeddingBatch(String),
+    /// A model with several deployments, in a mode that sends through one.
+    #[error("`{label}` lists deployments, which spread live jobs over their lanes; {why}")]
+    Deployments {
+        /// The model.
+        label: String,
+        /// What does not go with them.
+        why: &'static str,
+    },
     /// A part of the run panicked.
     #[error("{0} panicked")]
     Panicked(&'static str),

@@ -83,8 +83,12 @@ async fn run_live(
     (lane.stopped(), stats.total)
 }
 
-/// Starts a model's live lane; returns its task and stop handle.
-pub(crate) fn live(start: Start<'_>) -> (JoinHandle<LaneRun>, StopHandle) {
+/// Starts a model's live lane (one per deployment, where it has several); returns its task
+/// and stop handles.
+pub(crate) fn live(start: Start<'_>) -> (JoinHandle<LaneRun>, Vec<StopHandle>) {
+    if !start.model.deployments.is_empty() {
+        return deployed(start);
+    }
     let (lane, stop) = live_lane(start.model, start.budget, start.events);
     let started = Instant::now();
     let task = tokio::spawn(async move {
@@ -96,7 +100,76 @@ pub(crate) fn live(start: Start<'_>) -> (JoinHandle<LaneRun>, StopHandle) {
             in_flight: Vec::new(),
         }
     });
-    (task, stop)
+    (task, vec![stop])
+}
+
+/// A model's deployments, a lane each, all taking the model's jobs from one line as each
+/// has room: a deployment with twice the limits takes twice the jobs, and one that stops
+/// (its key refused, its quota used up) leaves the rest to the others. The model's lane
+/// has stopped only when every deployment has.
+fn deployed(start: Start<'_>) -> (JoinHandle<LaneRun>, Vec<StopHandle>) {
+    let model = start.model;
+    let line = Arc::new(tokio::sync::Mutex::new(start.items));
+    let mut lanes = Vec::new();
+    let mut stops = Vec::new();
+    for deployment in &model.deployments {
+        let config = LaneConfig {
+            name: format!("{}@{}", model.label, deployment.id),
+            budget: start.budget.clone(),
+            ..deployment.lane.clone()
+        };
+        let lane = Arc::new(
+            Lane::builder(config, deployment.provider.clone())
+                .observer(start.events.clone())
+                .build(),
+        );
+        stops.push(lane.stop_handle());
+        let deployed = Arc::new(super::model::Deployed {
+            id: deployment.id.clone(),
+            price: deployment.lane.price,
+        });
+        let name = deployment.name.clone();
+        // The next job from the shared line, marked as this deployment's; a stopped lane
+        // takes none.
+        let items = stream::unfold(line.clone(), move |line| {
+            let (deployed, name) = (deployed.clone(), name.clone());
+            async move {
+                let mut item = line.lock().await.recv().await?;
+                if let pacer_engine::Work::Prompt(request) = &mut item.work {
+                    request.model.clone_from(&name);
+                }
+                item.context.deployment = Some(deployed);
+                Some((item, line))
+            }
+        });
+        lanes.push((lane, items));
+    }
+    let outcomes = start.outcomes;
+    let started = Instant::now();
+    let task = tokio::spawn(async move {
+        let runs = lanes.into_iter().map(|(lane, items)| {
+            let outcomes = outcomes.clone();
+            async move {
+                let stats = lane.run(items, outcomes).await;
+                (lane.stopped(), stats.total)
+            }
+        });
+        let ended = futures_util::future::join_all(runs).await;
+        let finished = ended.iter().map(|(_, n)| n).sum();
+        // Stopped only when every deployment stopped.
+        let stopped = if ended.iter().all(|(s, _)| s.is_some()) {
+            ended.into_iter().find_map(|(s, _)| s)
+        } else {
+            None
+        };
+        LaneRun {
+            stopped,
+            finished,
+            elapsed: started.elapsed(),
+            in_flight: Vec::new(),
+        }
+    });
+    (task, stops)
 }
 
 /// Starts a model's batch lane (and its live fallback lane, if it has one); returns its

@@ -118,9 +118,10 @@ pub(crate) fn records(run_id: &str, lane: &LaneInfo, outcome: Outcome<Job>) -> V
     // Each record is one completion, whether or not its call asked for several.
     sampling.remove("n");
     let metadata = Arc::try_unwrap(job.metadata).unwrap_or_else(|shared| (*shared).clone());
-    let (mode, price) = match job.batch_id {
-        Some(_) => (SendMode::Batch, lane.batch_price),
-        None => (SendMode::Live, lane.price),
+    let (mode, price) = match (&job.batch_id, &job.deployment) {
+        (Some(_), _) => (SendMode::Batch, lane.batch_price),
+        (None, Some(deployed)) => (SendMode::Live, deployed.price),
+        (None, None) => (SendMode::Live, lane.price),
     };
     let template = Record {
         run_id: run_id.to_string(),
@@ -159,6 +160,7 @@ pub(crate) fn records(run_id: &str, lane: &LaneInfo, outcome: Outcome<Job>) -> V
         cost_usd: None,
         mode,
         batch_id: job.batch_id,
+        deployment: job.deployment.as_ref().map(|d| d.id.clone()),
         tool_calls: None,
         embedding: None,
         embedding_index: None,

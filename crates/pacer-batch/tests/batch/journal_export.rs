@@ -44,6 +44,7 @@ fn record(label: &str, prompt_id: &str, second: i64) -> Record {
         cost_usd: None,
         mode: pacer_batch::SendMode::Live,
         batch_id: None,
+        deployment: None,
         embedding: None,
         embedding_index: None,
         tool_calls: None,

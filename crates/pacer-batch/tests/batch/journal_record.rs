@@ -50,6 +50,7 @@ fn failed_record() -> Record {
         cost_usd: None,
         mode: pacer_batch::SendMode::Live,
         batch_id: None,
+        deployment: None,
         embedding: None,
         embedding_index: None,
         tool_calls: None,

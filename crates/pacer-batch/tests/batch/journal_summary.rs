@@ -59,6 +59,7 @@ fn record(label: &str, n: u32, elapsed_seconds: f64, error: Option<ErrorKind>) -
         cost_usd: None,
         mode: pacer_batch::SendMode::Live,
         batch_id: None,
+        deployment: None,
         embedding: None,
         embedding_index: None,
         tool_calls: None,

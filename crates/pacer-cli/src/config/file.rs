@@ -215,6 +215,12 @@ pub struct ModelEntry {
     pub batch_queue_tokens: Option<u64>,
     /// Batch mode: seconds between polls of the batches (default 30).
     pub batch_poll_secs: Option<f64>,
+    /// Several deployments of this model (other keys, regions, base URLs, even providers),
+    /// each `{ id, base_url, api_key, rpm, tpm, ... }` over the entry's other keys: `pacer
+    /// run` spreads the model's jobs over them, `pacer serve` sends each request to the one
+    /// that admits it soonest.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deployments: Option<Vec<Map<String, Value>>>,
     /// Anything else: passed to the provider as extra parameters.
     #[serde(flatten)]
     pub extra: Map<String, Value>,

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use serde_json::{Map, Value};
 
 use super::file::ModelEntry;
-use super::model::{KnownLimits, ModelSpec, model};
+use super::model::{KnownLimits, ModelSpec, deployments, model};
 use super::{BudgetCaps, ConfigError, FileConfig, LimitsFile};
 
 /// Settings given on the command line; they win over the file.
@@ -236,7 +236,17 @@ fn resolve_models(
                 err(&key, message)
             }
         };
-        let mut spec = model(&entry, config, overrides, &known, &at)?;
+        let deployments = deployments(&entry, config, overrides, &known, &at)?;
+        // An entry with deployments is its first deployment, with all of them beside it.
+        let mut spec = match deployments.first() {
+            Some(first) => ModelSpec {
+                deployment: None,
+                entry: super::model::shown(&entry),
+                ..first.clone()
+            },
+            None => model(&entry, config, overrides, &known, &at)?,
+        };
+        spec.deployments = deployments;
         let schema = match (&flag_schema, &entry.schema) {
             (Some(given), _) => Some(given.clone()),
             (None, Some(p)) => {

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-use pacer_batch::{Batch, BatchModel, Notice, OpenMode};
+use pacer_batch::{Batch, BatchDeployment, BatchModel, Notice, OpenMode};
 use pacer_engine::{AttemptSchedule, LaneConfig, RetryPolicy};
 
 use crate::cli::RunArgs;
@@ -51,15 +51,37 @@ async fn run(config: RunConfig, args: &RunArgs) -> anyhow::Result<ExitCode> {
     for model in &config.models {
         let provider = providers::build(model)
             .map_err(|e| anyhow::anyhow!("model {}: {}", model.label, e.message))?;
+        let lane = lane_config(&config, model);
+        let mut deployments = Vec::with_capacity(model.deployments.len());
+        for d in &model.deployments {
+            let id = d.deployment.clone().unwrap_or_default();
+            let provider = providers::build(d).map_err(|e| {
+                anyhow::anyhow!("model {}, deployment {id}: {}", model.label, e.message)
+            })?;
+            deployments.push(BatchDeployment {
+                id,
+                name: d.name.clone(),
+                provider,
+                // The entry's checks and schedule, the deployment's limits and price.
+                lane: LaneConfig {
+                    limits: d.limits,
+                    concurrency: d.concurrency,
+                    timeout: d.timeout,
+                    price: d.price,
+                    ..lane.clone()
+                },
+            });
+        }
         models.push(BatchModel {
             label: model.label.clone(),
             name: model.name.clone(),
             provider,
             samples: model.samples,
             params: model.params.clone(),
-            lane: lane_config(&config, model),
+            lane,
             batch: model.batch.clone(),
             embed: model.embed.clone(),
+            deployments,
         });
     }
     let mode = if args.fresh {

@@ -7,6 +7,7 @@ mod common;
 
 mod batch;
 mod budget;
+mod deployments;
 mod errors;
 mod export;
 mod hosted;

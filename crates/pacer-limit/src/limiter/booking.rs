@@ -157,7 +157,12 @@ impl Limiter {
     }
 
     /// How long a request of `cost` joining the line now would wait: the requests in line
-    /// ahead of it, then itself, at the current pace.
+    /// ahead of it, then itself, at the current pace (a gateway sends a request to whichever
+    /// of its deployments would admit it soonest).
+    pub fn expected_wait(&self, cost: Cost) -> Duration {
+        self.wait_behind_line(cost)
+    }
+
     fn wait_behind_line(&self, cost: Cost) -> Duration {
         let state = self.lock();
         let now = Instant::now();

@@ -31,6 +31,9 @@ pub(crate) struct Messages {
     pub(super) prompt_tokens: u64,
     /// Its stop sequences.
     pub(super) stop: Vec<String>,
+    /// Whether the client asked for the reply as events (`"stream": true`), which the live
+    /// endpoint sends; a batch line is answered whole.
+    pub(super) stream: bool,
 }
 
 /// Anthropic's `stop_reason` for a reply that ended for `finish` (a stop sequence aside).

@@ -20,7 +20,9 @@ pub(super) struct MessagesRequest {
     pub(super) model: String,
     /// `user` and `assistant` turns only; the endpoint checks the roles.
     pub(super) messages: Vec<Message>,
-    /// The output cap, which Anthropic requires.
+    /// The output cap, which a Messages request requires (the endpoint checks it is there);
+    /// `count_tokens` takes none, read as 0.
+    #[serde(default)]
     pub(super) max_tokens: u32,
     /// The system prompt: a string, or text blocks read as their joined text.
     #[serde(default, deserialize_with = "content::optional_text")]
@@ -39,6 +41,9 @@ pub(super) struct MessagesRequest {
     pub(super) tools: Option<Vec<ToolDefinition>>,
     #[serde(default)]
     pub(super) tool_choice: Option<WireToolChoice>,
+    /// Whether to stream the reply as events.
+    #[serde(default)]
+    pub(super) stream: Option<bool>,
 }
 
 /// One turn.

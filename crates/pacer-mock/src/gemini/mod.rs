@@ -1,7 +1,9 @@
-//! Gemini's `POST /v1beta/models/{model}:generateContent` (and `/v1/...`), and its
-//! embedding methods `:embedContent` and `:batchEmbedContents` ([`embed`]): the key
-//! (`x-goog-api-key` or `?key=`), the body's checks, then on to [`Shared::complete`] with
-//! Gemini's limits (requests and tokens per minute), errors and no rate-limit headers.
+//! Gemini's `POST /v1beta/models/{model}:generateContent` (and `/v1/...`), its streamed
+//! twin `:streamGenerateContent` ([`stream`]: the same reply in chunks, as server-sent events
+//! with `?alt=sse`, else one JSON array), and its embedding methods `:embedContent` and
+//! `:batchEmbedContents` ([`embed`]): the key (`x-goog-api-key` or `?key=`), the body's
+//! checks, then on to [`Shared::complete`] with Gemini's limits (requests and tokens per
+//! minute), errors and no rate-limit headers.
 //!
 //! Prompt tokens are counted with OpenAI's cl100k tokenizer, an approximation of Gemini's;
 //! images as Gemini bills them, tools as their declarations' JSON.
@@ -10,6 +12,7 @@ mod convert;
 mod embed;
 mod reply;
 mod request;
+mod stream;
 
 use hyper::StatusCode;
 use hyper::body::Incoming;
@@ -30,6 +33,8 @@ use request::{Content, GenerateContentRequest};
 pub(crate) enum Call {
     /// `{model}:generateContent`.
     Generate(String),
+    /// `{model}:streamGenerateContent`.
+    Stream(String),
     /// `{model}:embedContent`.
     Embed(String),
     /// `{model}:batchEmbedContents`.
@@ -40,7 +45,7 @@ impl Call {
     /// Whether it asks for embeddings.
     pub(crate) fn embeds(&self) -> bool {
         match self {
-            Call::Generate(_) => false,
+            Call::Generate(_) | Call::Stream(_) => false,
             Call::Embed(_) | Call::BatchEmbed(_) => true,
         }
     }
@@ -51,6 +56,9 @@ impl Call {
 pub(crate) fn call_in_path(path: &str) -> Option<Call> {
     if let Some(model) = model_calling(path, "generateContent") {
         return Some(Call::Generate(model));
+    }
+    if let Some(model) = model_calling(path, "streamGenerateContent") {
+        return Some(Call::Stream(model));
     }
     if let Some(model) = model_calling(path, "embedContent") {
         return Some(Call::Embed(model));
@@ -121,7 +129,8 @@ pub(crate) fn key_refused<B>(shared: &Shared, req: &hyper::Request<B>) -> Option
     }
 }
 
-/// `POST .../models/{model}:generateContent`, `:embedContent` or `:batchEmbedContents`.
+/// `POST .../models/{model}:generateContent`, `:streamGenerateContent`, `:embedContent` or
+/// `:batchEmbedContents`.
 pub(crate) async fn serve(
     shared: &Shared,
     call: Call,
@@ -131,20 +140,25 @@ pub(crate) async fn serve(
         Counters::bump(&shared.counters.unauthorized);
         return Ok(reply);
     }
+    let framing = stream::Framing::of_query(req.uri().query());
     let body = match read_body(req.into_body()).await {
         Ok(body) => body,
         Err(BodyError::TooLarge) => return Ok(shared.refused(too_large())),
         Err(BodyError::Gone) => return Err(Dropped),
     };
     let prepared = match &call {
-        Call::Generate(model) => prepare(shared, model, &body),
+        Call::Generate(model) | Call::Stream(model) => prepare(shared, model, &body),
         Call::Embed(model) => prepare_embedding(shared, model, &body, false),
         Call::BatchEmbed(model) => prepare_embedding(shared, model, &body, true),
     };
-    match prepared {
-        Ok(prepared) => shared.complete(prepared).await,
-        Err(reply) => Ok(shared.refused(*reply)),
-    }
+    let reply = match prepared {
+        Ok(prepared) => shared.complete(prepared).await?,
+        Err(reply) => return Ok(shared.refused(*reply)),
+    };
+    Ok(match call {
+        Call::Stream(_) => stream::as_stream(reply, framing),
+        Call::Generate(_) | Call::Embed(_) | Call::BatchEmbed(_) => reply,
+    })
 }
 
 /// An embedding body for `model` (`batch` or not) checked and priced: one request and the
@@ -325,6 +339,10 @@ mod tests {
         assert_eq!(
             call_in_path("/v1beta/models/g:generateContent"),
             Some(Call::Generate("g".into()))
+        );
+        assert_eq!(
+            call_in_path("/v1beta/models/g:streamGenerateContent"),
+            Some(Call::Stream("g".into()))
         );
         assert_eq!(call_in_path("/v1beta/models/g:countTokens"), None);
     }

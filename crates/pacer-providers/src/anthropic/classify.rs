@@ -2,7 +2,7 @@
 
 use pacer_core::{ErrorKind, ProviderError};
 
-use super::wire::ErrorReply;
+use super::wire::{ErrorDetail, ErrorReply};
 use crate::http::{excerpt, redact};
 
 /// Phrases of a refusal that no waiting will lift: the account is out of credit or past its
@@ -29,6 +29,42 @@ pub(crate) fn status(status: u16, body: &[u8], api_key: Option<&str>) -> Provide
     let detail = serde_json::from_slice::<ErrorReply>(body)
         .ok()
         .map(|r| r.error);
+    let (kind, message) = classify(status, detail, body, api_key, &format!("HTTP {status}"));
+    ProviderError::new(kind, message).with_status(status)
+}
+
+/// Classifies an `error` event, met in a stream after its 2xx head: as a reply of the
+/// status Anthropic documents for the error's type, with that body.
+pub(crate) fn event(body: &[u8], api_key: Option<&str>) -> ProviderError {
+    let detail = serde_json::from_slice::<ErrorReply>(body)
+        .ok()
+        .map(|r| r.error);
+    let status = match detail.as_ref().map(|d| d.kind.as_str()) {
+        Some("invalid_request_error") => 400,
+        Some("authentication_error") => 401,
+        Some("billing_error") => 402,
+        Some("permission_error") => 403,
+        Some("not_found_error") => 404,
+        Some("request_too_large") => 413,
+        Some("rate_limit_error") => 429,
+        Some("timeout_error") => 504,
+        Some("overloaded_error") => 529,
+        // `api_error`, and any type newer than this list.
+        _ => 500,
+    };
+    let (kind, message) = classify(status, detail, body, api_key, "stream error");
+    ProviderError::new(kind, message)
+}
+
+/// The kind of an error of `status` that `detail` (read from `body`) tells, and its message,
+/// `what` first, redacted of the key.
+fn classify(
+    status: u16,
+    detail: Option<ErrorDetail>,
+    body: &[u8],
+    api_key: Option<&str>,
+    what: &str,
+) -> (ErrorKind, String) {
     let kind_text = detail.as_ref().map(|d| d.kind.as_str()).unwrap_or_default();
     let text = match &detail {
         Some(d) if !d.message.is_empty() => d.message.clone(),
@@ -56,8 +92,7 @@ pub(crate) fn status(status: u16, body: &[u8], api_key: Option<&str>) -> Provide
     } else {
         format!(" {kind_text}")
     };
-    let message = redact(&format!("HTTP {status}{label}: {text}"), api_key);
-    ProviderError::new(kind, message).with_status(status)
+    (kind, redact(&format!("{what}{label}: {text}"), api_key))
 }
 
 #[cfg(test)]
@@ -150,6 +185,29 @@ mod tests {
             status(503, b"<html>busy</html>", None).kind,
             ErrorKind::Server
         );
+    }
+
+    #[test]
+    fn stream_error_events_take_their_types_status() {
+        let event_kind =
+            |kind_text: &str, message: &str| event(error(kind_text, message).as_bytes(), None).kind;
+        assert_eq!(
+            event_kind("overloaded_error", "Overloaded"),
+            ErrorKind::Overloaded
+        );
+        assert_eq!(event_kind("api_error", "Internal"), ErrorKind::Server);
+        assert_eq!(
+            event_kind("rate_limit_error", "slow"),
+            ErrorKind::RateLimited
+        );
+        assert_eq!(
+            event_kind("billing_error", "pay"),
+            ErrorKind::QuotaExhausted
+        );
+        assert_eq!(event_kind("something_new", "?"), ErrorKind::Server);
+        let e = event(error("overloaded_error", "Overloaded").as_bytes(), None);
+        assert_eq!(e.message, "stream error overloaded_error: Overloaded");
+        assert_eq!(e.status, None);
     }
 
     #[test]

@@ -1,12 +1,22 @@
 //! Anthropic's Messages API: one completion per call, prompt-cache usage, the
 //! `anthropic-ratelimit-*` headers the limiter learns from, and Message Batches.
+//!
+//! - `wire` and `convert` (with `turns` and `tools`): requests and whole replies.
+//! - `stream_wire` and `stream`: streamed replies, read into deltas.
+//! - `classify`: every failure, once; `batch`: Message Batches; `forward`: the gateway's
+//!   pass-through.
 
 mod batch;
 mod classify;
 mod convert;
+mod forward;
+mod stream;
+mod stream_wire;
 mod tools;
 mod turns;
 mod wire;
+
+pub use forward::Endpoint;
 
 use std::fmt;
 use std::time::SystemTime;
@@ -15,7 +25,7 @@ use async_trait::async_trait;
 use hyper::http::header::{HeaderMap, HeaderName, HeaderValue};
 use pacer_core::{
     Accounting, ErrorKind, ImageBilling, LimitReading, Provider, ProviderError, RateLimitInfo,
-    Request, Response,
+    Request, Response, Streaming,
 };
 
 use crate::http;
@@ -76,6 +86,8 @@ pub struct AnthropicProvider {
     config: AnthropicConfig,
     /// Parsed once: parsing a URL per request shows in profiles.
     url: hyper::http::Uri,
+    /// `{base_url}/v1/messages/count_tokens`, for the gateway's pass-through.
+    count_tokens_url: hyper::http::Uri,
     headers: HeaderMap,
 }
 
@@ -91,6 +103,7 @@ impl AnthropicProvider {
     /// A provider for `config`, on the shared HTTP client.
     pub fn new(config: AnthropicConfig) -> Result<Self, ProviderError> {
         let url = http::endpoint(&config.base_url, "/v1/messages")?;
+        let count_tokens_url = http::endpoint(&config.base_url, "/v1/messages/count_tokens")?;
         let auth = config
             .api_key
             .as_ref()
@@ -109,6 +122,7 @@ impl AnthropicProvider {
             client: http::http_client(),
             config,
             url,
+            count_tokens_url,
             headers,
         })
     }
@@ -126,14 +140,18 @@ impl AnthropicProvider {
     /// The JSON body `request` is sent as; an embedding request is a
     /// [`ErrorKind::BadRequest`], as Anthropic has no embeddings API.
     pub fn body(&self, request: &Request) -> Result<Vec<u8>, ProviderError> {
-        let body = convert::request(request, self.config.default_max_tokens)?;
-        serde_json::to_vec(&body).map_err(|e| {
-            ProviderError::new(
-                ErrorKind::BadRequest,
-                format!("cannot encode the request: {e}"),
-            )
-        })
+        encode(&convert::request(request, self.config.default_max_tokens)?)
     }
+}
+
+/// `body` as JSON; a body that cannot be is the request's fault.
+fn encode(body: &wire::MessagesRequest) -> Result<Vec<u8>, ProviderError> {
+    serde_json::to_vec(body).map_err(|e| {
+        ProviderError::new(
+            ErrorKind::BadRequest,
+            format!("cannot encode the request: {e}"),
+        )
+    })
 }
 
 /// The `anthropic-ratelimit-*` headers of a reply, resets measured from now.
@@ -206,5 +224,27 @@ impl Provider for AnthropicProvider {
             convert::response,
         )
         .await
+    }
+
+    /// Streams the reply: the body `send` posts with `"stream": true`, its events read into
+    /// deltas.
+    async fn stream(&self, request: &Request) -> Result<Streaming, ProviderError> {
+        let mut body = convert::request(request, self.config.default_max_tokens)?;
+        body.extra.insert("stream".into(), true.into());
+        let key = self.config.api_key.as_deref();
+        let opened = http::open_stream(
+            &self.client,
+            &self.url,
+            &self.headers,
+            encode(&body)?,
+            rate_limits,
+            |status, body| classify::status(status, body, key),
+        )
+        .await?;
+        let reader = stream::MessageEvents::new(self.config.api_key.clone());
+        Ok(Streaming {
+            rate_limits: opened.rate_limits,
+            deltas: crate::sse::deltas(opened.reply.into_body(), reader),
+        })
     }
 }

@@ -17,7 +17,7 @@ use pacer_core::{
 };
 use serde_json::Value;
 
-use super::{GeminiProvider, classify};
+use super::GeminiProvider;
 use crate::http;
 use crate::transfer::{self, parse};
 use answer::Results;
@@ -52,17 +52,6 @@ fn create_envelope(tag: &str) -> (Vec<u8>, &'static [u8]) {
 impl GeminiProvider {
     fn batch_uri(&self, path: &str) -> Result<Uri, ProviderError> {
         http::endpoint(&self.config.base_url, path)
-    }
-
-    fn classify(&self) -> impl Fn(u16, &[u8]) -> ProviderError + Send + Sync + '_ {
-        move |status, body| {
-            classify::status(
-                status,
-                body,
-                self.config.api_key.as_deref(),
-                SystemTime::now(),
-            )
-        }
     }
 
     async fn batch_call(

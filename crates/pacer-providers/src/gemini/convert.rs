@@ -136,6 +136,20 @@ fn logprobs(result: LogprobsResult) -> Vec<TokenLogprob> {
         .collect()
 }
 
+/// The id of the `n`th call of the candidate at `position`: the part's `id`, else
+/// `call_{position}_{n}` (Gemini gives none before its newer models).
+pub(crate) fn call_id(id: Option<String>, position: usize, n: usize) -> String {
+    id.unwrap_or_else(|| format!("call_{position}_{n}"))
+}
+
+/// Why a candidate stopped, a `STOP` after calls read as [`FinishReason::ToolCalls`].
+pub(crate) fn candidate_finish(reason: Option<&str>, called: bool) -> FinishReason {
+    match finish_reason(reason) {
+        FinishReason::Stop if called => FinishReason::ToolCalls,
+        other => other,
+    }
+}
+
 /// The candidate at `position` as a choice: its text parts (thoughts left out) joined, its
 /// `functionCall` parts as tool calls (id: the part's, else `call_{position}_{n}`), and a
 /// `STOP` that made calls read as [`FinishReason::ToolCalls`].
@@ -146,7 +160,7 @@ fn choice(position: usize, candidate: Candidate) -> Choice {
         if let Some(call) = part.function_call {
             let n = tool_calls.len();
             tool_calls.push(ToolCall {
-                id: call.id.unwrap_or_else(|| format!("call_{position}_{n}")),
+                id: call_id(call.id, position, n),
                 name: call.name,
                 arguments: call.args.unwrap_or_else(|| Value::Object(Map::new())),
             });
@@ -156,17 +170,22 @@ fn choice(position: usize, candidate: Candidate) -> Choice {
             text.push_str(&part_text);
         }
     }
-    let finish_reason = match finish_reason(candidate.finish_reason.as_deref()) {
-        FinishReason::Stop if !tool_calls.is_empty() => FinishReason::ToolCalls,
-        other => other,
-    };
     Choice {
+        finish_reason: candidate_finish(candidate.finish_reason.as_deref(), !tool_calls.is_empty()),
         text,
-        finish_reason,
         logprobs: candidate.logprobs_result.map(logprobs),
         parsed: None,
         tool_calls,
     }
+}
+
+/// A prompt blocked for `reason` before any candidate, `usage` billed.
+pub(crate) fn blocked_prompt(reason: &str, usage: Usage) -> ProviderError {
+    ProviderError::new(
+        ErrorKind::ContentFiltered,
+        format!("the prompt was blocked: {reason}"),
+    )
+    .with_usage(usage)
 }
 
 /// Reads a reply: one choice per candidate, in index order. A prompt blocked before any
@@ -180,11 +199,7 @@ pub(crate) fn response(body: &[u8]) -> Result<Response, ProviderError> {
     if candidates.is_empty() {
         let blocked = reply.prompt_feedback.and_then(|f| f.block_reason);
         return Err(match blocked {
-            Some(reason) => ProviderError::new(
-                ErrorKind::ContentFiltered,
-                format!("the prompt was blocked: {reason}"),
-            )
-            .with_usage(usage),
+            Some(reason) => blocked_prompt(&reason, usage),
             None => ProviderError::new(
                 ErrorKind::InvalidResponse,
                 "unreadable reply: no candidates",

@@ -3,12 +3,13 @@
 //! batch mode.
 //! Gemini sends no rate-limit headers; a 429 says how long to wait in its body.
 //! Embedding requests go to `batchEmbedContents` (`embed`), at most [`EMBED_BATCH_LIMIT`]
-//! inputs a call.
+//! inputs a call; streamed replies come from `streamGenerateContent` (`stream`).
 
 mod batch;
 mod classify;
 mod convert;
 mod embed;
+mod stream;
 mod tools;
 mod turns;
 mod wire;
@@ -21,7 +22,9 @@ use std::time::SystemTime;
 
 use async_trait::async_trait;
 use hyper::http::header::{HeaderMap, HeaderName};
-use pacer_core::{Accounting, ErrorKind, ImageBilling, Provider, ProviderError, Request, Response};
+use pacer_core::{
+    Accounting, ErrorKind, ImageBilling, Provider, ProviderError, Request, Response, Streaming,
+};
 
 use crate::http;
 
@@ -125,7 +128,8 @@ impl GeminiProvider {
         }
     }
 
-    /// The URL of `model`'s `method` (`generateContent`, `batchGenerateContent`).
+    /// The URL of `model`'s `method` (`generateContent`, `batchGenerateContent`,
+    /// `streamGenerateContent?alt=sse`: a method may carry its query).
     fn model_url(&self, model: &str, method: &str) -> hyper::http::Uri {
         let model = model.strip_prefix("models/").unwrap_or(model);
         let base = self.base.to_string();
@@ -171,14 +175,27 @@ impl GeminiProvider {
     ) -> Result<Response, ProviderError> {
         let reply = http::post(&self.client, url, &self.headers, body, |_| None).await?;
         if !(200..300).contains(&reply.status) {
-            let api_key = self.config.api_key.as_deref();
-            let mut error = classify::status(reply.status, &reply.body, api_key, SystemTime::now());
-            if error.retry_after.is_none() {
-                error.retry_after = http::retry_after(&reply.headers);
-            }
-            return Err(error);
+            return Err(http::refusal(
+                reply.status,
+                &reply.headers,
+                &reply.body,
+                |_| None,
+                self.classify(),
+            ));
         }
         parse(&reply.body).map_err(|e| e.with_status(reply.status))
+    }
+
+    /// How a non-2xx reply is classified (its wait read from the body where it gives one).
+    fn classify(&self) -> impl Fn(u16, &[u8]) -> ProviderError + Send + Sync + '_ {
+        move |status, body| {
+            classify::status(
+                status,
+                body,
+                self.config.api_key.as_deref(),
+                SystemTime::now(),
+            )
+        }
     }
 }
 
@@ -242,5 +259,30 @@ impl Provider for GeminiProvider {
         }
         self.call(&self.url(&request.model), body, convert::response)
             .await
+    }
+
+    /// Streams the reply from `streamGenerateContent?alt=sse`, with the body `send` posts;
+    /// an embedding request plays back `send`'s whole reply.
+    async fn stream(&self, request: &Request) -> Result<Streaming, ProviderError> {
+        if request.is_embedding() {
+            return self.send(request).await.map(Streaming::of_response);
+        }
+        let body = self.body(request)?;
+        let url = self.model_url(&request.model, "streamGenerateContent?alt=sse");
+        // Gemini sends no rate-limit headers.
+        let opened = http::open_stream(
+            &self.client,
+            &url,
+            &self.headers,
+            body,
+            |_| None,
+            self.classify(),
+        )
+        .await?;
+        let reader = stream::ContentEvents::new(self.config.api_key.clone());
+        Ok(Streaming {
+            rate_limits: opened.rate_limits,
+            deltas: crate::sse::deltas(opened.reply.into_body(), reader),
+        })
     }
 }

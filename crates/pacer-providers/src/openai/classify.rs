@@ -3,7 +3,7 @@
 use pacer_core::{ErrorKind, ProviderError};
 
 use super::responses_wire::ResponseError;
-use super::wire::ErrorReply;
+use super::wire::{ErrorDetail, ErrorReply};
 use crate::http::{excerpt, redact};
 
 /// Classifies a non-2xx reply from its status and its `{"error": ...}` body.
@@ -80,6 +80,30 @@ pub(crate) fn failed_response(error: Option<&ResponseError>) -> ProviderError {
         kind,
         redact(&format!("response failed{label}: {text}"), None),
     )
+}
+
+/// Classifies an error a chat stream carried after its 2xx head, by its code (or else its
+/// type): the server's fault unless it names another.
+pub(crate) fn stream_error(detail: &ErrorDetail, api_key: Option<&str>) -> ProviderError {
+    let code = detail
+        .code_text()
+        .or_else(|| detail.kind.clone())
+        .unwrap_or_default();
+    let kind = match code.as_str() {
+        "rate_limit_exceeded" => ErrorKind::RateLimited,
+        "insufficient_quota" => ErrorKind::QuotaExhausted,
+        "context_length_exceeded" => ErrorKind::ContextLength,
+        "content_filter" | "content_policy_violation" => ErrorKind::ContentFiltered,
+        "invalid_request_error" => ErrorKind::BadRequest,
+        _ => ErrorKind::Server,
+    };
+    let label = if code.is_empty() {
+        String::new()
+    } else {
+        format!(" {code}")
+    };
+    let message = format!("stream error{label}: {}", detail.message);
+    ProviderError::new(kind, redact(&message, api_key))
 }
 
 #[cfg(test)]
@@ -168,6 +192,26 @@ mod tests {
         assert_eq!(
             failed(Some("invalid_prompt")).message,
             "response failed invalid_prompt: m"
+        );
+    }
+
+    #[test]
+    fn stream_errors_are_classified_by_code_or_type() {
+        let detail = |code: Option<&str>, kind: Option<&str>| ErrorDetail {
+            message: "m sk-proj-abcdef123456".into(),
+            kind: kind.map(str::to_owned),
+            code: code.map(|c| serde_json::json!(c)),
+            param: None,
+        };
+        let error = stream_error(&detail(None, Some("server_error")), None);
+        assert_eq!(error.kind, ErrorKind::Server);
+        assert_eq!(error.message, "stream error server_error: m [redacted]");
+        assert_eq!(error.status, None);
+        let limited = detail(Some("rate_limit_exceeded"), Some("tokens"));
+        assert_eq!(stream_error(&limited, None).kind, ErrorKind::RateLimited);
+        assert_eq!(
+            stream_error(&detail(None, None), None).kind,
+            ErrorKind::Server
         );
     }
 

@@ -157,7 +157,8 @@ pub(crate) fn invalid(what: impl std::fmt::Display) -> ProviderError {
     )
 }
 
-fn finish_reason(reason: Option<&str>) -> FinishReason {
+/// Why a choice stopped, in Pacer's words.
+pub(crate) fn finish_reason(reason: Option<&str>) -> FinishReason {
     match reason {
         None | Some("stop") | Some("end_turn") | Some("eos") => FinishReason::Stop,
         Some("length") | Some("max_tokens") => FinishReason::Length,
@@ -167,6 +168,7 @@ fn finish_reason(reason: Option<&str>) -> FinishReason {
     }
 }
 
+/// OpenAI's usage in Pacer's terms (none: nothing counted).
 pub(crate) fn usage(wire: Option<WireUsage>) -> Usage {
     let wire = wire.unwrap_or_default();
     Usage {

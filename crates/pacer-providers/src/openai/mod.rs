@@ -9,6 +9,7 @@
 //! - `responses_wire` and `responses`: the Responses API.
 //! - `embeddings`: the embeddings endpoint.
 //! - `classify`: every failure, once; `tokens`: tiktoken counts.
+//! - `stream_wire` and `stream`: chat completions streamed, read into deltas.
 //! - `batch`, `batch_wire`: the Batch API; `forward`: the gateway's pass-through.
 
 mod batch;
@@ -20,6 +21,8 @@ mod forward;
 mod responses;
 mod responses_wire;
 mod route;
+mod stream;
+mod stream_wire;
 mod tokens;
 mod tools;
 mod wire;
@@ -31,12 +34,13 @@ use async_trait::async_trait;
 use hyper::http::header::{AUTHORIZATION, HeaderMap};
 use pacer_core::{
     Accounting, ErrorKind, ImageBilling, Provider, ProviderError, RateLimitInfo, Request, Response,
+    Streaming,
 };
 use regex::Regex;
 
+pub use crate::forward::Forwarded;
 use crate::http;
 use crate::http::http_client;
-pub use forward::Forwarded;
 use route::{Endpoints, Route};
 pub use tokens::{Encoding, chat_prompt_tokens, completion_prompt_tokens};
 
@@ -177,27 +181,39 @@ impl OpenAiProvider {
     /// else the configured API's. A request the legacy completions API cannot carry (images,
     /// tools) is a [`BadRequest`](ErrorKind::BadRequest).
     pub fn body(&self, request: &Request) -> Result<Vec<u8>, ProviderError> {
+        match self.route(request) {
+            Route::Embeddings => encode(&embeddings::request(request)),
+            Route::Chat => encode(&self.chat_request(request)),
+            Route::Completions => encode(&convert::completion_request(request)?),
+            Route::Responses => {
+                let reasoning = self.config.is_reasoning(&request.model);
+                encode(&responses::request(request, reasoning))
+            }
+        }
+    }
+
+    /// The chat body for `request`.
+    fn chat_request(&self, request: &Request) -> wire::ChatRequest {
         let reasoning = self.config.is_reasoning(&request.model);
         // The same rule as `max_samples_per_call`, so grouped samples always get their `n`.
         let send_n = self.config.supports_n.unwrap_or(!reasoning);
-        let body = match self.route(request) {
-            Route::Embeddings => serde_json::to_vec(&embeddings::request(request)),
-            Route::Chat => serde_json::to_vec(&convert::chat_request(request, reasoning, send_n)),
-            Route::Completions => serde_json::to_vec(&convert::completion_request(request)?),
-            Route::Responses => serde_json::to_vec(&responses::request(request, reasoning)),
-        };
-        body.map_err(|e| {
-            ProviderError::new(
-                ErrorKind::BadRequest,
-                format!("cannot encode the request: {e}"),
-            )
-        })
+        convert::chat_request(request, reasoning, send_n)
     }
 
     /// The endpoint `request` goes to.
     fn route(&self, request: &Request) -> Route {
         Route::of(self.config.api, request)
     }
+}
+
+/// `body` as JSON; a body that cannot be is the request's fault.
+fn encode(body: &impl serde::Serialize) -> Result<Vec<u8>, ProviderError> {
+    serde_json::to_vec(body).map_err(|e| {
+        ProviderError::new(
+            ErrorKind::BadRequest,
+            format!("cannot encode the request: {e}"),
+        )
+    })
 }
 
 /// The rate-limit headers of a reply.
@@ -271,5 +287,31 @@ impl Provider for OpenAiProvider {
             |body| route.read(body, Some(inputs)),
         )
         .await
+    }
+
+    /// Streams a chat completion (`Api::Chat`): the body `send` posts, asking for a stream
+    /// that ends with the usage, read into the first choice's deltas. The other APIs, and
+    /// embedding requests, play back `send`'s whole reply.
+    async fn stream(&self, request: &Request) -> Result<Streaming, ProviderError> {
+        let route = self.route(request);
+        if route != Route::Chat {
+            return self.send(request).await.map(Streaming::of_response);
+        }
+        let body = encode(&stream::body(self.chat_request(request)))?;
+        let key = self.config.api_key.as_deref();
+        let opened = http::open_stream(
+            &self.client,
+            self.endpoints.url(route),
+            &self.headers,
+            body,
+            rate_limits,
+            |status, body| classify::status(status, body, key),
+        )
+        .await?;
+        let reader = stream::ChatEvents::new(self.config.api_key.clone());
+        Ok(Streaming {
+            rate_limits: opened.rate_limits,
+            deltas: crate::sse::deltas(opened.reply.into_body(), reader),
+        })
     }
 }

@@ -202,7 +202,7 @@ impl GatewayError {
     fn message(&self) -> String {
         match self {
             GatewayError::MissingKey => {
-                "missing gateway key: send `Authorization: Bearer KEY`".into()
+                "missing gateway key: send `Authorization: Bearer KEY` (or `x-api-key: KEY`)".into()
             }
             GatewayError::WrongKey => "incorrect gateway key".into(),
             GatewayError::NoRoute => "no such route; the gateway serves POST /v1/chat/completions, POST /v1/completions, POST /v1/responses, POST /v1/embeddings, GET /v1/models, GET /health and GET /metrics".into(),
@@ -330,9 +330,21 @@ fn stop_cause(kind: ErrorKind) -> &'static str {
     }
 }
 
-impl IntoResponse for GatewayError {
-    fn into_response(self) -> Response {
-        let mut response = (self.status(), axum::Json(self.body())).into_response();
+impl GatewayError {
+    /// The response, its body in Anthropic's error shape when `anthropic` (a Messages API
+    /// client), else OpenAI's.
+    pub(crate) fn respond(self, anthropic: bool) -> Response {
+        if !anthropic {
+            return self.into_response();
+        }
+        let status = self.status();
+        let body = crate::translate::messages::error_body(status.as_u16(), &self.message());
+        let mut response = (status, axum::Json(body)).into_response();
+        self.retry_headers(&mut response);
+        response
+    }
+
+    fn retry_headers(&self, response: &mut Response) {
         if let Some(wait) = self.retry_after() {
             let headers = response.headers_mut();
             let secs = wait.as_secs_f64().ceil().max(1.0) as u64;
@@ -342,6 +354,13 @@ impl IntoResponse for GatewayError {
                 HeaderValue::from(wait.as_millis().max(1) as u64),
             );
         }
+    }
+}
+
+impl IntoResponse for GatewayError {
+    fn into_response(self) -> Response {
+        let mut response = (self.status(), axum::Json(self.body())).into_response();
+        self.retry_headers(&mut response);
         response
     }
 }

@@ -46,6 +46,22 @@ pub(super) async fn responses(
     handle(gateway, Endpoint::Responses, headers, body).await
 }
 
+pub(super) async fn messages(
+    State(gateway): State<Arc<Gateway>>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    handle(gateway, Endpoint::Messages, headers, body).await
+}
+
+pub(super) async fn count_tokens(
+    State(gateway): State<Arc<Gateway>>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    handle(gateway, Endpoint::CountTokens, headers, body).await
+}
+
 pub(super) async fn models(State(gateway): State<Arc<Gateway>>, headers: HeaderMap) -> Response {
     let client = match gateway.authenticate(&headers) {
         Ok(client) => client,
@@ -123,7 +139,7 @@ pub(super) async fn handle(
             done.reply = Some(json!({"error": error.body()["error"]["message"]}));
         }
         gateway.record(started, done);
-        error.into_response()
+        error.respond(endpoint.anthropic())
     };
     match gateway.authenticate(&headers) {
         Ok(client) => done.client = client,
@@ -150,11 +166,21 @@ pub(super) async fn handle(
     if let Err(error) = gateway.allows(&done.client, &route.spec.name) {
         return fail(&mut done, error);
     }
-    // Embeddings are never streamed, whatever the body says.
-    done.stream =
-        endpoint != Endpoint::Embeddings && body.get("stream") == Some(&Value::Bool(true));
+    // Embeddings and token counts are never streamed, whatever the body says.
+    done.stream = !matches!(endpoint, Endpoint::Embeddings | Endpoint::CountTokens)
+        && body.get("stream") == Some(&Value::Bool(true));
     if gateway.log_bodies {
         done.request = Some(Value::Object(body.clone()));
+    }
+    if endpoint == Endpoint::CountTokens {
+        return match super::count::count_tokens(&route, &mut body).await {
+            Ok(response) => {
+                done.status = 200;
+                gateway.record(started, &done);
+                response
+            }
+            Err(error) => fail(&mut done, error),
+        };
     }
     match forward(&gateway, &route, endpoint, &mut body, started, done).await {
         Ok(response) => response,

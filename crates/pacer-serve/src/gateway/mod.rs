@@ -9,17 +9,23 @@
 //! - `render` and `respond`: the reply, rendered or as sent, whole or streamed, recorded.
 //! - `error`: every failure with its status and OpenAI error.
 
+mod count;
 mod error;
 mod estimate;
 mod forward;
 mod handlers;
 mod render;
 mod respond;
+mod route;
 mod work;
 
 pub(crate) use error::GatewayError;
 use forward::forward;
-use handlers::{chat, completions, embeddings, health, metrics, models, not_found, responses};
+use handlers::{
+    chat, completions, count_tokens, embeddings, health, messages, metrics, models, not_found,
+    responses,
+};
+use route::{Dep, Route};
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -30,16 +36,14 @@ use axum::Router;
 use axum::http::{HeaderMap, header};
 use axum::routing::{get, post};
 use pacer_core::Usage;
-use pacer_engine::{Budget, Lane, LaneConfig};
+use pacer_engine::Budget;
 use pacer_limit::{Limiter, LimiterConfig, Limits};
-use pacer_providers::openai::{self, Api, Encoding, OpenAiProvider};
 use serde_json::{Value, json};
-use tokio::sync::Semaphore;
 use tokio::time::Instant;
 
 use crate::metrics::{Metrics, Observation};
 use crate::usage_log::Writer;
-use crate::{GatewayConfig, GatewayKey, ModelRoute, ServeError, Upstream};
+use crate::{GatewayConfig, GatewayKey, ServeError};
 
 /// The routes.
 pub(crate) fn router(gateway: Arc<Gateway>) -> Router {
@@ -48,6 +52,8 @@ pub(crate) fn router(gateway: Arc<Gateway>) -> Router {
         .route("/v1/completions", post(completions))
         .route("/v1/embeddings", post(embeddings))
         .route("/v1/responses", post(responses))
+        .route("/v1/messages", post(messages))
+        .route("/v1/messages/count_tokens", post(count_tokens))
         .route("/v1/models", get(models))
         .route("/health", get(health))
         .route("/metrics", get(metrics))
@@ -71,16 +77,6 @@ pub(crate) struct Gateway {
     next_id: AtomicU64,
 }
 
-/// One model: its lane (limiter, retries, budget) and how its requests are sent.
-struct Route {
-    spec: ModelRoute,
-    lane: Lane,
-    /// Requests out upstream at once, streams until their end.
-    slots: Arc<Semaphore>,
-    /// Set for OpenAI-compatible entries: client bodies pass through as they are.
-    pass_through: Option<Arc<OpenAiProvider>>,
-}
-
 /// The OpenAI endpoint a request came to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Endpoint {
@@ -92,6 +88,10 @@ enum Endpoint {
     Embeddings,
     /// `POST /v1/responses`.
     Responses,
+    /// Anthropic's `POST /v1/messages`.
+    Messages,
+    /// Anthropic's `POST /v1/messages/count_tokens`.
+    CountTokens,
 }
 
 impl Endpoint {
@@ -102,7 +102,14 @@ impl Endpoint {
             Endpoint::Completions => "completions",
             Endpoint::Embeddings => "embeddings",
             Endpoint::Responses => "responses",
+            Endpoint::Messages => "messages",
+            Endpoint::CountTokens => "count_tokens",
         }
+    }
+
+    /// Whether it is Anthropic's API (its errors in Anthropic's shape).
+    fn anthropic(self) -> bool {
+        matches!(self, Endpoint::Messages | Endpoint::CountTokens)
     }
 }
 
@@ -110,55 +117,15 @@ impl Gateway {
     pub(crate) fn new(config: GatewayConfig) -> Result<Self, ServeError> {
         let mut routes = HashMap::new();
         let mut order = Vec::new();
+        let common = route::Common {
+            budget: config.budget.as_ref(),
+            shared_limits: &config.shared_limits,
+        };
         for spec in config.models {
             if routes.contains_key(&spec.name) {
                 return Err(ServeError::DuplicateModel(spec.name));
             }
-            if spec.price.is_none() && config.budget.as_ref().is_some_and(|b| b.caps_usd()) {
-                return Err(ServeError::NoPrice(spec.name));
-            }
-            let (provider, pass_through) = match &spec.upstream {
-                Upstream::OpenAi(openai_config) => {
-                    let provider = OpenAiProvider::new(openai::OpenAiConfig {
-                        api: Api::Chat,
-                        ..openai_config.clone()
-                    })
-                    .map_err(|error| ServeError::Model {
-                        model: spec.name.clone(),
-                        error: Box::new(error),
-                    })?;
-                    // Loading the tokenizer takes a while: not on the first request.
-                    Encoding::for_model(&spec.upstream_model).warm();
-                    let provider = Arc::new(provider);
-                    (provider.clone() as _, Some(provider))
-                }
-                Upstream::Provider(provider) => (provider.clone(), None),
-            };
-            let lane_config = LaneConfig {
-                limits: spec.limits,
-                timeout: spec.timeout,
-                retry: spec.retry.clone(),
-                price: spec.price,
-                budget: config.budget.clone(),
-                ..LaneConfig::new(spec.name.clone())
-            };
-            let mut lane = Lane::builder(lane_config, provider.clone());
-            if let Some(key) = config.shared_limits.get(&spec.name) {
-                let limiter = Limiter::shared(
-                    LimiterConfig {
-                        probe: provider.reports_rate_limits(),
-                        ..LimiterConfig::new(spec.limits)
-                    },
-                    key.clone(),
-                );
-                lane = lane.limiter(Arc::new(limiter));
-            }
-            let route = Route {
-                slots: Arc::new(Semaphore::new(spec.concurrency.max(1))),
-                lane: lane.build(),
-                pass_through,
-                spec,
-            };
+            let route = Route::new(spec, &common)?;
             order.push(route.spec.name.clone());
             routes.insert(route.spec.name.clone(), Arc::new(route));
         }
@@ -226,6 +193,7 @@ impl Gateway {
         if self.keys.is_empty() {
             return Ok(String::new());
         }
+        // OpenAI's clients send `Authorization: Bearer KEY`, Anthropic's `x-api-key: KEY`.
         let presented = headers
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
@@ -233,6 +201,7 @@ impl Gateway {
                 v.strip_prefix("Bearer ")
                     .or_else(|| v.strip_prefix("bearer "))
             })
+            .or_else(|| headers.get("x-api-key").and_then(|v| v.to_str().ok()))
             .map(str::trim);
         let Some(presented) = presented else {
             return Err(GatewayError::MissingKey);
@@ -248,6 +217,8 @@ impl Gateway {
         let latency = started.elapsed();
         self.metrics.observe(&Observation {
             model: &done.model,
+            deployment: &done.deployment,
+            fell_from: &done.fell_from,
             client: &done.client,
             status: done.status,
             error_kind: done.error_kind,
@@ -265,6 +236,8 @@ impl Gateway {
             "ts": SystemTime::now().duration_since(UNIX_EPOCH).map_or(0.0, |d| d.as_secs_f64()),
             "id": done.id,
             "model": done.model,
+            "deployment": (!done.deployment.is_empty()).then_some(&done.deployment),
+            "fell_from": (!done.fell_from.is_empty()).then_some(&done.fell_from),
             "client": done.client,
             "endpoint": done.endpoint,
             "stream": done.stream,
@@ -272,11 +245,7 @@ impl Gateway {
             "error_kind": done.error_kind,
             "input_tokens": done.usage.input_tokens,
             "output_tokens": done.usage.output_tokens,
-            "cost_usd": self
-                .routes
-                .get(&done.model)
-                .and_then(|r| r.spec.price)
-                .map(|price| price.cost(&done.usage)),
+            "cost_usd": done.price.map(|price| price.cost(&done.usage)),
             "attempts": done.attempts,
             "queue_wait_ms": ms(done.queue_wait),
             "upstream_ms": ms(done.upstream),
@@ -304,13 +273,16 @@ fn key_budgets(
     if capped.is_empty() {
         return Ok(HashMap::new());
     }
+    // A line without its cost (written before lines carried one) is priced by its model's
+    // first deployment.
     let prices: HashMap<String, Option<pacer_core::Price>> = routes
         .iter()
-        .map(|(name, route)| (name.clone(), route.spec.price))
+        .map(|(name, route)| (name.clone(), route.deployments[0].price))
         .collect();
     for key in capped.iter().filter(|k| k.budget_usd.is_some()) {
         let unpriced = routes.values().find(|r| {
-            r.spec.price.is_none() && key.models.as_ref().is_none_or(|m| m.contains(&r.spec.name))
+            r.prices().any(|p| p.is_none())
+                && key.models.as_ref().is_none_or(|m| m.contains(&r.spec.name))
         });
         if let Some(route) = unpriced {
             return Err(ServeError::NoPrice(route.spec.name.clone()));
@@ -346,6 +318,12 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 struct Done {
     id: String,
     model: String,
+    /// The deployment that answered (or was tried last); empty for a model with one.
+    deployment: String,
+    /// The deployments tried before it, which failed.
+    fell_from: Vec<String>,
+    /// The price of the deployment that answered.
+    price: Option<pacer_core::Price>,
     client: String,
     endpoint: &'static str,
     stream: bool,

@@ -6,8 +6,9 @@ use axum::body::Body;
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
+use futures_util::StreamExt;
 use http_body_util::BodyExt;
-use pacer_core::Usage;
+use pacer_core::{Delta, Deltas, Usage};
 use pacer_engine::Reservation;
 use serde_json::Value;
 use tokio::sync::OwnedSemaphorePermit;
@@ -15,6 +16,7 @@ use tokio::time::Instant;
 
 use crate::translate::UsageScanner;
 
+use super::render::Render;
 use super::{Done, Gateway, Route};
 
 /// What goes back to the client.
@@ -24,12 +26,14 @@ pub(super) enum Reply {
         body: Bytes,
         content_type: &'static str,
     },
-    /// An upstream stream, passed through, and the budgets' holds on it (the gateway's and
-    /// the key's), settled when its usage comes.
+    /// A stream, and the budgets' holds on it (the gateway's and the key's), settled when
+    /// its usage comes.
     Events {
-        events: hyper::Response<hyper::body::Incoming>,
+        events: Events,
         held: Vec<Reservation>,
     },
+    /// None: a forwarded call that succeeded left no reply (never sent to a client).
+    Lost,
 }
 
 /// Sent when a stream broke off before its end.
@@ -40,6 +44,7 @@ const STREAM_INCOMPLETE: &str = "StreamIncomplete";
 pub(super) fn reply_to_client(
     gateway: &Arc<Gateway>,
     route: &Arc<Route>,
+    dep: usize,
     reply: Reply,
     slot: OwnedSemaphorePermit,
     started: Instant,
@@ -47,6 +52,7 @@ pub(super) fn reply_to_client(
 ) -> Response {
     done.status = 200;
     match reply {
+        Reply::Lost => unreachable!("a lost reply is an error, not a reply"),
         Reply::Whole { body, content_type } => {
             if gateway.log_bodies {
                 done.reply = Some(serde_json::from_slice(&body).unwrap_or_else(|_| {
@@ -58,12 +64,16 @@ pub(super) fn reply_to_client(
             ([(header::CONTENT_TYPE, content_type)], body).into_response()
         }
         Reply::Events { events, held } => {
+            let source = match events {
+                Events::Passed(reply) => Source::Passed(reply.into_body(), UsageScanner::default()),
+                Events::Rendered(deltas, writer) => Source::Rendered(deltas, writer, false),
+            };
             let relay = Relay {
-                body: events.into_body(),
-                scanner: UsageScanner::default(),
+                source,
                 guard: StreamGuard {
                     gateway: gateway.clone(),
                     route: route.clone(),
+                    dep,
                     started,
                     done,
                     billed: None,
@@ -77,31 +87,8 @@ pub(super) fn reply_to_client(
                 if relay.finished {
                     return None;
                 }
-                loop {
-                    match relay.body.frame().await {
-                        Some(Ok(frame)) => {
-                            if let Ok(data) = frame.into_data() {
-                                relay.scanner.feed(&data);
-                                if let Some(usage) = relay.scanner.usage {
-                                    relay.guard.done.usage = usage;
-                                    relay.guard.billed = Some(usage);
-                                }
-                                relay.guard.ended = relay.scanner.done;
-                                return Some((Ok::<Bytes, std::io::Error>(data), relay));
-                            }
-                        }
-                        Some(Err(e)) => {
-                            relay.finished = true;
-                            relay.guard.done.error_kind =
-                                Some(pacer_core::ErrorKind::Connection.as_str());
-                            return Some((Err(std::io::Error::other(e)), relay));
-                        }
-                        None => {
-                            relay.guard.end();
-                            return None;
-                        }
-                    }
-                }
+                let next = relay.next().await;
+                next.map(|piece| (piece, relay))
             });
             let mut response = Response::new(Body::from_stream(stream));
             let headers = response.headers_mut();
@@ -115,11 +102,86 @@ pub(super) fn reply_to_client(
     }
 }
 
-pub(super) struct Relay {
-    body: hyper::body::Incoming,
-    scanner: UsageScanner,
+/// A stream on its way to the client.
+pub(super) enum Events {
+    /// The upstream's, passed through as it is.
+    Passed(hyper::Response<hyper::body::Incoming>),
+    /// Its pieces, written in the client's API as they come.
+    Rendered(Deltas, Box<dyn Render>),
+}
+
+enum Source {
+    Passed(hyper::body::Incoming, UsageScanner),
+    /// The pieces, their writer, and whether the stream's head was written.
+    Rendered(Deltas, Box<dyn Render>, bool),
+}
+
+struct Relay {
+    source: Source,
     guard: StreamGuard,
     finished: bool,
+}
+
+impl Relay {
+    /// The next bytes for the client; `None` at the end.
+    async fn next(&mut self) -> Option<Result<Bytes, std::io::Error>> {
+        let broke = |relay: &mut Relay, e: String| {
+            relay.finished = true;
+            relay.guard.done.error_kind = Some(pacer_core::ErrorKind::Connection.as_str());
+            Some(Err(std::io::Error::other(e)))
+        };
+        match &mut self.source {
+            Source::Passed(body, scanner) => loop {
+                match body.frame().await {
+                    Some(Ok(frame)) => {
+                        if let Ok(data) = frame.into_data() {
+                            scanner.feed(&data);
+                            if let Some(usage) = scanner.usage {
+                                self.guard.done.usage = usage;
+                                self.guard.billed = Some(usage);
+                            }
+                            self.guard.ended = scanner.done;
+                            return Some(Ok(data));
+                        }
+                    }
+                    Some(Err(e)) => return broke(self, e.to_string()),
+                    None => {
+                        self.guard.end();
+                        return None;
+                    }
+                }
+            },
+            Source::Rendered(deltas, writer, begun) => {
+                if !*begun {
+                    *begun = true;
+                    let head = writer.start();
+                    if !head.is_empty() {
+                        return Some(Ok(Bytes::from(head)));
+                    }
+                }
+                loop {
+                    match deltas.next().await {
+                        Some(Ok(delta)) => {
+                            if let Delta::Usage(usage) = &delta {
+                                self.guard.done.usage = *usage;
+                                self.guard.billed = Some(*usage);
+                            }
+                            let text = writer.push(&delta);
+                            if !text.is_empty() {
+                                return Some(Ok(Bytes::from(text)));
+                            }
+                        }
+                        Some(Err(e)) => return broke(self, e.to_string()),
+                        None => {
+                            self.finished = true;
+                            self.guard.end();
+                            return Some(Ok(Bytes::from(writer.finish())));
+                        }
+                    }
+                }
+            }
+        }
+    }
 }
 
 /// Records a streamed request when its stream is dropped: at its end, or when the client
@@ -127,6 +189,8 @@ pub(super) struct Relay {
 pub(super) struct StreamGuard {
     gateway: Arc<Gateway>,
     route: Arc<Route>,
+    /// The deployment streaming.
+    dep: usize,
     started: Instant,
     done: Done,
     /// The stream's usage, from its last chunk.
@@ -148,9 +212,10 @@ impl Drop for StreamGuard {
         if !self.ended && self.done.error_kind.is_none() {
             self.done.error_kind = Some(STREAM_INCOMPLETE);
         }
+        let dep = &self.route.deployments[self.dep];
         for held in std::mem::take(&mut self.held) {
             match self.billed {
-                Some(usage) => held.settle(&usage, self.route.spec.price.as_ref()),
+                Some(usage) => held.settle(&usage, dep.price.as_ref()),
                 // The usage never came (the client left, or the upstream broke off): billed
                 // as the worst case held, since the upstream bills what it generated all the
                 // same.
@@ -158,7 +223,7 @@ impl Drop for StreamGuard {
             }
         }
         if let Some(usage) = self.billed {
-            self.route.lane.count_late(&usage);
+            dep.lane.count_late(&usage);
         }
         self.gateway.record(self.started, &self.done);
     }

@@ -3,7 +3,7 @@
 //! as a `chat.completion` (tool calls, refusals, log-probabilities) and its stream.
 
 use pacer_core::parse::{self, ShapeError};
-use pacer_core::{Choice, FinishReason, Request, Response, TokenLogprob};
+use pacer_core::{Choice, FinishReason, Request, Response, TokenLogprob, Usage};
 use serde_json::{Map, Value, json};
 
 use super::{n, shared_params};
@@ -68,24 +68,28 @@ pub(crate) fn completion(id: &str, created: u64, model: &str, response: &Respons
                 "index": index,
                 "message": message(choice),
                 "logprobs": choice.logprobs.as_deref().map(logprobs),
-                "finish_reason": finish_reason(choice),
+                "finish_reason": finish_reason(&choice.finish_reason),
             })
         })
         .collect();
-    let u = &response.usage;
     json!({
         "id": id,
         "object": "chat.completion",
         "created": created,
         "model": model,
         "choices": choices,
-        "usage": {
-            "prompt_tokens": u.input_tokens,
-            "completion_tokens": u.output_tokens,
-            "total_tokens": u.input_tokens + u.output_tokens,
-            "prompt_tokens_details": {"cached_tokens": u.cached_input_tokens},
-            "completion_tokens_details": {"reasoning_tokens": u.reasoning_tokens},
-        },
+        "usage": usage(&response.usage),
+    })
+}
+
+/// Pacer's usage as chat's `usage` (a completion's, and a stream's last chunk's).
+pub(super) fn usage(u: &Usage) -> Value {
+    json!({
+        "prompt_tokens": u.input_tokens,
+        "completion_tokens": u.output_tokens,
+        "total_tokens": u.input_tokens + u.output_tokens,
+        "prompt_tokens_details": {"cached_tokens": u.cached_input_tokens},
+        "completion_tokens_details": {"reasoning_tokens": u.reasoning_tokens},
     })
 }
 
@@ -115,8 +119,8 @@ fn message(choice: &Choice) -> Value {
 
 /// The finish reason chat gives: a refusal ends as `stop`, the refusal itself in the
 /// message's `refusal`.
-fn finish_reason(choice: &Choice) -> &str {
-    match &choice.finish_reason {
+pub(super) fn finish_reason(finish: &FinishReason) -> &str {
+    match finish {
         FinishReason::Refusal => "stop",
         other => other.as_str(),
     }
@@ -148,7 +152,7 @@ pub(crate) fn events(completion: &Value, include_usage: bool) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use pacer_core::{Role, ToolCall, ToolChoice, Usage};
+    use pacer_core::{Role, ToolCall, ToolChoice};
 
     fn response(choice: Choice) -> Response {
         Response {

@@ -1,17 +1,23 @@
-//! OpenAI's request shapes to Pacer's request and back, for entries that speak another API
-//! (Anthropic, Gemini, the in-process mock), and the small parsing the gateway needs for
-//! every request (the token estimate, the output cap, usage in a reply).
+//! The client APIs' shapes (OpenAI's, Anthropic's Messages) to Pacer's request and back, for
+//! entries whose upstream speaks another API (Anthropic, Gemini, the in-process mock), and
+//! the small parsing the gateway needs for every request (the token estimate, the output
+//! cap, usage in a reply).
 //!
 //! - `chat`: chat completions (content parts, tools, tool calls and results) and their
 //!   stream.
+//! - `chunks`: chat's stream written as a reply's deltas come.
+//! - `messages`: Anthropic's Messages API (its stream, `count_tokens`, its errors).
 //! - `responses`: the Responses API (its stream: `pacer_core::response_events`).
 //! - `embeddings`: the embeddings endpoint.
-//! - `scan`: the usage in a stream passed through.
+//! - `scan`: the usage in a stream passed through (chat's, the Responses API's,
+//!   Anthropic's).
 //!
 //! A body that is not the shape expected is a [`ShapeError`] naming the field.
 
 pub(crate) mod chat;
+pub(crate) mod chunks;
 pub(crate) mod embeddings;
+pub(crate) mod messages;
 pub(crate) mod responses;
 mod scan;
 

@@ -4,10 +4,12 @@
 
 mod common;
 
+mod deployments;
 mod embeddings;
 mod gateway;
 mod gateway_in_process;
 mod gateway_retries;
 mod gateway_usage;
+mod messages;
 mod responses;
 mod tools;

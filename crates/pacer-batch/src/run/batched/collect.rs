@@ -183,6 +183,7 @@ impl BatchLane {
                         samples: vec![held.sample],
                         metadata: held.metadata,
                         batch_id: None,
+                        deployment: None,
                         pack: Vec::new(),
                         receipt: None,
                     },

@@ -199,6 +199,7 @@ impl BatchLane {
                 samples: vec![held.sample],
                 metadata: held.metadata,
                 batch_id: batch.map(str::to_owned),
+                deployment: None,
                 pack: Vec::new(),
                 receipt: None,
             },

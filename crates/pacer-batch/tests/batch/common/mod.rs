@@ -58,6 +58,7 @@ pub fn record(label: &str, prompt_id: &str, sample: u32, ok: bool) -> Record {
         cost_usd: None,
         mode: pacer_batch::SendMode::Live,
         batch_id: None,
+        deployment: None,
         embedding: None,
         embedding_index: None,
         tool_calls: None,

@@ -138,17 +138,29 @@ impl Client {
     /// A Messages request to `/v1/messages`, with `anthropic-version` and, when the client
     /// has one, its key as `x-api-key`.
     pub async fn messages(&self, body: &Value) -> Reply {
+        self.anthropic("/v1/messages", body).await
+    }
+
+    /// A request to one of Anthropic's endpoints, with `anthropic-version` and, when the
+    /// client has one, its key as `x-api-key`.
+    pub async fn anthropic(&self, path: &str, body: &Value) -> Reply {
         let mut headers = vec![("anthropic-version", "2023-06-01")];
         if let Some(key) = &self.key {
             headers.push(("x-api-key", key.as_str()));
         }
-        self.post_with("/v1/messages", &headers, body).await
+        self.post_with(path, &headers, body).await
     }
 
     /// A `generateContent` request for `model`, with the client's key, if any, as
     /// `x-goog-api-key`.
     pub async fn generate(&self, model: &str, body: &Value) -> Reply {
-        let path = format!("/v1beta/models/{model}:generateContent");
+        self.gemini(&format!("{model}:generateContent"), body).await
+    }
+
+    /// A request to `/v1beta/models/{call}` (`call`: the model, its method and any query),
+    /// with the client's key, if any, as `x-goog-api-key`.
+    pub async fn gemini(&self, call: &str, body: &Value) -> Reply {
+        let path = format!("/v1beta/models/{call}");
         let headers: Vec<(&str, &str)> = self
             .key
             .iter()
@@ -207,6 +219,29 @@ pub fn has_rate_headers(reply: &Reply) -> bool {
         name.as_str().starts_with("x-ratelimit-")
             || name.as_str().starts_with("anthropic-ratelimit-")
     })
+}
+
+/// The server-sent events of a body, as `(event name, data as JSON)`; the name is empty
+/// for an event without one. Panics on anything but events of JSON.
+pub fn events(body: &[u8]) -> Vec<(String, Value)> {
+    let text = std::str::from_utf8(body).expect("UTF-8 events");
+    assert!(text.ends_with("\n\n"), "{text}");
+    text.split_terminator("\n\n")
+        .map(|event| {
+            let mut name = String::new();
+            let mut data = None;
+            for line in event.lines() {
+                if let Some(n) = line.strip_prefix("event: ") {
+                    name = n.to_owned();
+                } else if let Some(d) = line.strip_prefix("data: ") {
+                    data = Some(serde_json::from_str(d).unwrap_or_else(|e| panic!("{e}: {d}")));
+                } else {
+                    panic!("not an event line: {line:?}");
+                }
+            }
+            (name, data.unwrap_or_else(|| panic!("no data in {event:?}")))
+        })
+        .collect()
 }
 
 /// A one-message chat request.

@@ -1,5 +1,6 @@
 //! A loopback HTTP server for provider tests: it records every request and answers each with
-//! one canned reply. Nothing leaves 127.0.0.1.
+//! one canned reply, whole or as server-sent events in several frames (perhaps cut short).
+//! Nothing leaves 127.0.0.1.
 
 // Each test module uses its own share of these helpers.
 #![allow(dead_code)]
@@ -10,8 +11,11 @@ use axum::Router;
 use axum::body::{Body, Bytes};
 use axum::extract::State;
 use axum::http::{HeaderMap, Method, Uri};
+use futures_util::StreamExt;
+use pacer_core::{Delta, Deltas, ProviderError, Response};
 use serde_json::Value;
 use tokio::net::TcpListener;
+use tokio::sync::Notify;
 
 pub mod openai;
 
@@ -38,6 +42,10 @@ pub struct Reply {
     pub status: u16,
     pub headers: Vec<(String, String)>,
     pub body: String,
+    /// The body's frames, sent one by one, where it is sent in pieces.
+    pub frames: Vec<String>,
+    /// Where the connection is broken off after the frames: when this is notified.
+    pub cut: Option<Arc<Notify>>,
 }
 
 impl Reply {
@@ -57,7 +65,25 @@ impl Reply {
             status,
             headers: Vec::new(),
             body: body.to_owned(),
+            frames: Vec::new(),
+            cut: None,
         }
+    }
+
+    /// A 200 `text/event-stream` reply sending `frames` one by one (an event may straddle
+    /// two).
+    pub fn events(frames: &[String]) -> Self {
+        let mut reply =
+            Self::raw(200, &frames.concat()).header("content-type", "text/event-stream");
+        reply.frames = frames.to_vec();
+        reply
+    }
+
+    /// The same reply, its connection broken off after its frames once `cut` is notified
+    /// (the client has read them by then: hyper may hold a head it has not yet written).
+    pub fn cut_on(mut self, cut: &Arc<Notify>) -> Self {
+        self.cut = Some(cut.clone());
+        self
     }
 
     /// The same reply with one more header.
@@ -92,7 +118,72 @@ async fn handle(
     for (name, value) in &reply.headers {
         builder = builder.header(name.as_str(), value.as_str());
     }
-    builder.body(Body::from(reply.body.clone())).unwrap()
+    if reply.frames.is_empty() {
+        return builder.body(Body::from(reply.body.clone())).unwrap();
+    }
+    let frames = futures_util::stream::iter(reply.frames.clone().into_iter().map(Ok));
+    let cut = reply.cut.clone().map(|cut| async move {
+        cut.notified().await;
+        Err(std::io::Error::other("the test server breaks off"))
+    });
+    let cut = futures_util::stream::iter(cut).then(|broken| broken);
+    builder.body(Body::from_stream(frames.chain(cut))).unwrap()
+}
+
+/// `data` as one server-sent event named `name` (none: a plain `data:` event).
+pub fn event(name: Option<&str>, data: &str) -> String {
+    match name {
+        Some(name) => format!("event: {name}\ndata: {data}\n\n"),
+        None => format!("data: {data}\n\n"),
+    }
+}
+
+/// Every item of a streamed reply, to its end.
+pub async fn drain(mut deltas: Deltas) -> Vec<Result<Delta, ProviderError>> {
+    let mut items = Vec::new();
+    while let Some(item) = deltas.next().await {
+        items.push(item);
+    }
+    items
+}
+
+/// The deltas of a streamed reply that must end well.
+pub async fn deltas(deltas: Deltas) -> Vec<Delta> {
+    drain(deltas)
+        .await
+        .into_iter()
+        .map(|item| item.expect("the stream ends well"))
+        .collect()
+}
+
+/// Reads `n` deltas, has the server break the connection off (`cut`), and returns them
+/// with the items that follow.
+pub async fn read_then_cut(
+    mut deltas: Deltas,
+    n: usize,
+    cut: &Notify,
+) -> (Vec<Delta>, Vec<Result<Delta, ProviderError>>) {
+    let mut read = Vec::new();
+    for _ in 0..n {
+        read.push(
+            deltas
+                .next()
+                .await
+                .expect("a delta")
+                .expect("not yet broken"),
+        );
+    }
+    cut.notify_one();
+    (read, drain(deltas).await)
+}
+
+/// The whole reply `deltas` tell, its rate limits left out.
+pub fn gather(deltas: &[Delta]) -> Response {
+    let mut gather = pacer_core::Gather::default();
+    for delta in deltas {
+        gather.add(delta);
+    }
+    gather.response(None)
 }
 
 /// A loopback server that records every request and answers each with one reply.

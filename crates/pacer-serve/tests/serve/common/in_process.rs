@@ -38,6 +38,7 @@ pub fn route(name: &str, provider: &Arc<MockProvider>, rpm: Option<u64>) -> Mode
         },
         max_tokens: Some(16),
         price: None,
+        deployments: Vec::new(),
     }
 }
 

@@ -51,6 +51,7 @@ pub fn openai_route(
         },
         max_tokens: Some(64),
         price: None,
+        deployments: Vec::new(),
     }
 }
 

@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """What `pacer serve` adds: latency (p50, p99) at a fixed request rate through the gateway
-against calling `pacer mock` directly, then the highest rate the gateway sustains here.
+against calling `pacer mock` directly — OpenAI's chat, and Anthropic's `/v1/messages` whole
+and streamed (to the stream's last byte) — then the highest chat rate the gateway sustains.
 
     cargo build --release -p pacer-cli
     python3 bench/serve.py                        # 200 req/s for 10 s, then the ramp
@@ -34,6 +35,11 @@ BODY = json.dumps(
 ).encode()
 
 
+def messages_body(model, stream):
+    return json.dumps({"model": model, "max_tokens": 16, "stream": stream,
+                       "messages": [{"role": "user", "content": "Say something short."}]}).encode()
+
+
 def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -59,7 +65,7 @@ def percentile(values, p):
     return values[min(len(values) - 1, int(round(p / 100 * (len(values) - 1))))]
 
 
-def load(port, path, headers, rate, seconds, workers):
+def load(port, path, headers, rate, seconds, workers, body=BODY):
     """Sends rate × seconds requests, open loop; returns (latencies in ms, errors, achieved rate)."""
     due = queue.Queue()
     latencies, errors = [], []
@@ -72,7 +78,7 @@ def load(port, path, headers, rate, seconds, workers):
             if at is None:
                 return
             try:
-                conn.request("POST", path, BODY, headers)
+                conn.request("POST", path, body, headers)
                 reply = conn.getresponse()
                 reply.read()
                 ok = reply.status == 200
@@ -144,6 +150,14 @@ base_url = "http://127.0.0.1:{mock_port}/v1"
 api_key = "sk-bench"
 rpm = 10000000
 tpm = 10000000000
+
+[[models]]
+name = "claude-sonnet-4-5"
+label = "claude"
+type = "anthropic"
+base_url = "http://127.0.0.1:{mock_port}"
+api_key = "sk-bench"
+rpm = 10000000
 """)
     procs = []
     try:
@@ -169,6 +183,32 @@ tpm = 10000000000
         added50 = percentile(gateway[0], 50) - percentile(direct[0], 50)
         added99 = percentile(gateway[0], 99) - percentile(direct[0], 99)
         print(f"added by the gateway: p50 {added50:+.2f} ms, p99 {added99:+.2f} ms")
+        # Anthropic's Messages API, passed through to an Anthropic entry, whole and streamed.
+        anthropic_direct = {"content-type": "application/json", "x-api-key": "sk-bench",
+                            "anthropic-version": "2023-06-01"}
+        anthropic_gw = dict(anthropic_direct, **{"x-api-key": KEY})
+        # The OpenAI entry answers /v1/messages by translation both ways (a stream rendered
+        # piece by piece from the upstream's chunks); its direct figure is the mock's own
+        # /v1/messages.
+        for gw_model, how, stream in [("claude", "passed through", False),
+                                      ("claude", "passed through", True),
+                                      ("bench", "translated to an OpenAI entry", False),
+                                      ("bench", "translated to an OpenAI entry", True)]:
+            name = f"messages{', streamed' if stream else ''} ({how})"
+            direct_body = messages_body("claude-sonnet-4-5", stream)
+            gw_body = messages_body(gw_model, stream)
+            load(gw_port, "/v1/messages", anthropic_gw, 100, 1, args.workers, gw_body)
+            print(f"\n{name}:")
+            print(header)
+            direct = load(mock_port, "/v1/messages", anthropic_direct, args.rate, args.seconds,
+                          args.workers, direct_body)
+            print(row("direct", args.rate, direct))
+            gateway = load(gw_port, "/v1/messages", anthropic_gw, args.rate, args.seconds,
+                           args.workers, gw_body)
+            print(row("gateway", args.rate, gateway))
+            added50 = percentile(gateway[0], 50) - percentile(direct[0], 50)
+            added99 = percentile(gateway[0], 99) - percentile(direct[0], 99)
+            print(f"added by the gateway: p50 {added50:+.2f} ms, p99 {added99:+.2f} ms")
 
         print(f"\nRamp through the gateway, {args.ramp_seconds:.0f} s per rate "
               f"(sustained: no error, >= 97% of the rate, p99 < {args.p99_limit_ms:.0f} ms)")

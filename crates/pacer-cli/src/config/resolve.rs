@@ -4,8 +4,9 @@ use std::path::{Path, PathBuf};
 
 use serde_json::{Map, Value};
 
+use super::deployments::deployments;
 use super::file::ModelEntry;
-use super::model::{KnownLimits, ModelSpec, deployments, model};
+use super::model::{KnownLimits, ModelSpec, model};
 use super::{BudgetCaps, ConfigError, FileConfig, LimitsFile};
 
 /// Settings given on the command line; they win over the file.

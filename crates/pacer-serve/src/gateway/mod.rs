@@ -236,8 +236,6 @@ impl Gateway {
             "ts": SystemTime::now().duration_since(UNIX_EPOCH).map_or(0.0, |d| d.as_secs_f64()),
             "id": done.id,
             "model": done.model,
-            "deployment": (!done.deployment.is_empty()).then_some(&done.deployment),
-            "fell_from": (!done.fell_from.is_empty()).then_some(&done.fell_from),
             "client": done.client,
             "endpoint": done.endpoint,
             "stream": done.stream,
@@ -251,6 +249,13 @@ impl Gateway {
             "upstream_ms": ms(done.upstream),
             "latency_ms": ms(Some(latency)),
         });
+        // The deployment, for a model with several (and those that failed the request first).
+        if !done.deployment.is_empty() {
+            line["deployment"] = json!(done.deployment);
+        }
+        if !done.fell_from.is_empty() {
+            line["fell_from"] = json!(done.fell_from);
+        }
         if self.log_bodies {
             line["request"] = done.request.clone().unwrap_or(Value::Null);
             line["reply"] = done.reply.clone().unwrap_or(Value::Null);

@@ -129,20 +129,18 @@ usage_log = "{usage_log}"
 name = "gpt-4o-mini"
 label = "fast"
 type = "openai"
-api_key = "{UPSTREAM_KEY}"
 deployments = [
-  {{ id = "slow", base_url = "http://127.0.0.1:{slow_port}/v1", rpm = {SLOW_RPM} }},
-  {{ id = "fast", base_url = "http://127.0.0.1:{fast_port}/v1", rpm = {FAST_RPM} }},
+  {{ id = "slow", base_url = "http://127.0.0.1:{slow_port}/v1", api_key = "{UPSTREAM_KEY}", rpm = {SLOW_RPM} }},
+  {{ id = "fast", base_url = "http://127.0.0.1:{fast_port}/v1", api_key = "{UPSTREAM_KEY}", rpm = {FAST_RPM} }},
 ]
 
 [[models]]
 name = "claude-sonnet-4-5"
 label = "claude"
 type = "anthropic"
-api_key = "{UPSTREAM_KEY}"
 deployments = [
-  {{ id = "slow", base_url = "http://127.0.0.1:{slow_port}", rpm = {SLOW_RPM} }},
-  {{ id = "fast", base_url = "http://127.0.0.1:{fast_port}", rpm = {FAST_RPM} }},
+  {{ id = "slow", base_url = "http://127.0.0.1:{slow_port}", api_key = "{UPSTREAM_KEY}", rpm = {SLOW_RPM} }},
+  {{ id = "fast", base_url = "http://127.0.0.1:{fast_port}", api_key = "{UPSTREAM_KEY}", rpm = {FAST_RPM} }},
 ]
 """
 

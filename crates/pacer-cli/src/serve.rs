@@ -91,6 +91,7 @@ pub async fn main(args: ServeArgs) -> anyhow::Result<ExitCode> {
                 limits: d.limits,
                 concurrency: d.concurrency.map_or(concurrency, |c| c.get()),
                 price: d.price,
+                timeout: Some(d.timeout),
             };
             if let Some(route) = routes.last_mut() {
                 route.deployments.push(deployment);
@@ -214,7 +215,10 @@ pub async fn main(args: ServeArgs) -> anyhow::Result<ExitCode> {
             shared_limits.insert(spec.label.clone(), crate::cluster::shared_key(&redis, spec));
             for d in &spec.deployments {
                 let name = format!("{}@{}", spec.label, d.deployment.as_deref().unwrap_or(""));
-                shared_limits.insert(name, crate::cluster::shared_key(&redis, d));
+                // Two deployments may share a base URL with two keys: each its own bucket.
+                let mut key = crate::cluster::shared_key(&redis, d);
+                key.key = format!("{}#{}", key.key, d.deployment.as_deref().unwrap_or(""));
+                shared_limits.insert(name, key);
             }
         }
         eprintln!(

@@ -150,6 +150,8 @@ pub struct Deployment {
     pub concurrency: usize,
     /// Its prices.
     pub price: Option<Price>,
+    /// How long one attempt may take to its reply's head; `None`: the model's.
+    pub timeout: Option<Duration>,
 }
 
 /// Where the usage log goes.

@@ -293,9 +293,16 @@ impl Batch {
             });
             let (items_tx, items_rx) = mpsc::channel(ITEMS_AHEAD);
             // A batch line answers one sample: batches are cheap per request, not per call.
+            // Of several deployments, the one that takes fewest samples a call decides.
             let max_per_call = match model.batch {
                 Some(_) => 1,
-                None => model.provider.max_samples_per_call(&model.name),
+                None => model
+                    .deployments
+                    .iter()
+                    .map(|d| d.provider.max_samples_per_call(&d.name))
+                    .chain([model.provider.max_samples_per_call(&model.name)])
+                    .min()
+                    .unwrap_or(1),
             };
             feeders.push(feed::spawn(
                 feed::Feed {

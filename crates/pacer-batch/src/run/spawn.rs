@@ -109,9 +109,9 @@ pub(crate) fn live(start: Start<'_>) -> (JoinHandle<LaneRun>, Vec<StopHandle>) {
 /// has stopped only when every deployment has.
 fn deployed(start: Start<'_>) -> (JoinHandle<LaneRun>, Vec<StopHandle>) {
     let model = start.model;
-    let line = Arc::new(tokio::sync::Mutex::new(start.items));
     let mut lanes = Vec::new();
     let mut stops = Vec::new();
+    let mut doors = Vec::new();
     for deployment in &model.deployments {
         let config = LaneConfig {
             name: format!("{}@{}", model.label, deployment.id),
@@ -124,43 +124,46 @@ fn deployed(start: Start<'_>) -> (JoinHandle<LaneRun>, Vec<StopHandle>) {
                 .build(),
         );
         stops.push(lane.stop_handle());
+        // Each lane's own door, one job wide: the line hands the next job to whichever
+        // lane has taken its last.
+        let (door, items) = mpsc::channel(1);
         let deployed = Arc::new(super::model::Deployed {
             id: deployment.id.clone(),
             price: deployment.lane.price,
         });
-        let name = deployment.name.clone();
-        // The next job from the shared line, marked as this deployment's; a stopped lane
-        // takes none.
-        let items = stream::unfold(line.clone(), move |line| {
-            let (deployed, name) = (deployed.clone(), name.clone());
-            async move {
-                let mut item = line.lock().await.recv().await?;
-                if let pacer_engine::Work::Prompt(request) = &mut item.work {
-                    request.model.clone_from(&name);
-                }
-                item.context.deployment = Some(deployed);
-                Some((item, line))
-            }
-        });
+        doors.push((door, deployed, deployment.name.clone()));
         lanes.push((lane, items));
     }
+    let line = tokio::spawn(hand_out(start.items, doors));
     let outcomes = start.outcomes;
     let started = Instant::now();
     let task = tokio::spawn(async move {
         let runs = lanes.into_iter().map(|(lane, items)| {
             let outcomes = outcomes.clone();
             async move {
+                let items =
+                    stream::unfold(
+                        items,
+                        |mut rx| async move { rx.recv().await.map(|i| (i, rx)) },
+                    );
                 let stats = lane.run(items, outcomes).await;
                 (lane.stopped(), stats.total)
             }
         });
         let ended = futures_util::future::join_all(runs).await;
+        line.abort();
         let finished = ended.iter().map(|(_, n)| n).sum();
-        // Stopped only when every deployment stopped.
-        let stopped = if ended.iter().all(|(s, _)| s.is_some()) {
-            ended.into_iter().find_map(|(s, _)| s)
-        } else {
-            None
+        // The model stopped when every deployment did; one that stopped alone is named.
+        let stopped = match ended.iter().filter(|(s, _)| s.is_some()).count() {
+            0 => None,
+            n if n == ended.len() => ended.into_iter().find_map(|(s, _)| s),
+            _ => ended
+                .into_iter()
+                .find_map(|(s, _)| s)
+                .map(|reason| StopReason {
+                    message: format!("{} (its other deployments went on)", reason.message),
+                    ..reason
+                }),
         };
         LaneRun {
             stopped,
@@ -170,6 +173,40 @@ fn deployed(start: Start<'_>) -> (JoinHandle<LaneRun>, Vec<StopHandle>) {
         }
     });
     (task, stops)
+}
+
+/// Hands each job of `line` to the first deployment's door with room, marked as that
+/// deployment's (its model's name there); a door whose lane has ended takes none.
+async fn hand_out(
+    mut line: mpsc::Receiver<WorkItem<super::feed::Job>>,
+    doors: Vec<(
+        mpsc::Sender<WorkItem<super::feed::Job>>,
+        Arc<super::model::Deployed>,
+        String,
+    )>,
+) {
+    while let Some(mut item) = line.recv().await {
+        let room = loop {
+            let open: Vec<usize> = (0..doors.len())
+                .filter(|i| !doors[*i].0.is_closed())
+                .collect();
+            if open.is_empty() {
+                return;
+            }
+            let rooms = open.iter().map(|&i| Box::pin(doors[i].0.reserve()));
+            // A lane that ended as the job came: the next look finds another.
+            if let (Ok(room), at, _) = futures_util::future::select_all(rooms).await {
+                break (room, open[at]);
+            }
+        };
+        let (room, at) = room;
+        let (_, deployed, name) = &doors[at];
+        if let pacer_engine::Work::Prompt(request) = &mut item.work {
+            request.model.clone_from(name);
+        }
+        item.context.deployment = Some(deployed.clone());
+        room.send(item);
+    }
 }
 
 /// Starts a model's batch lane (and its live fallback lane, if it has one); returns its

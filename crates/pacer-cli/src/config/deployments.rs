@@ -55,7 +55,16 @@ pub(super) fn deployments(
     let mut specs: Vec<ModelSpec> = Vec::with_capacity(list.len());
     for (i, deployment) in list.iter().enumerate() {
         let here = format!("deployments[{i}]");
-        let at_here = |field: &str, message: String| at(&format!("{here}.{field}"), message);
+        // A mistake in a key the deployment sets is its own; in one it takes from its entry,
+        // the entry's.
+        let at_here = |field: &str, message: String| {
+            let key = field.split(['.', '[']).next().unwrap_or(field);
+            if deployment.contains_key(key) {
+                at(&format!("{here}.{field}"), message)
+            } else {
+                at(field, message)
+            }
+        };
         let mut deployment = deployment.clone();
         if let Some(key) = deployment
             .keys()
@@ -90,11 +99,16 @@ pub(super) fn deployments(
         }
         let mut merged = base.clone();
         if let Value::Object(map) = &mut merged {
-            // A deployment of another provider takes none of the entry's address or key.
+            // A deployment of another provider takes none of the entry's address or key; one
+            // at another address does not take the entry's key (never sent to a host it was
+            // not written for).
             if deployment.contains_key("type") || deployment.contains_key("provider") {
                 for key in ["type", "provider", "base_url", "api_key", "api"] {
                     map.remove(key);
                 }
+            }
+            if deployment.contains_key("base_url") {
+                map.remove("api_key");
             }
             map.extend(deployment);
         }

@@ -71,3 +71,52 @@ fn a_deployment_key_it_cannot_take_names_its_place() {
             "not a deployment's key",
         ]);
 }
+
+#[test]
+fn a_deployment_whose_key_is_refused_stops_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "prompts.jsonl", &jsonl_prompts(60));
+    let config = r#"
+prompts_file = "prompts.jsonl"
+output_dir = "out"
+
+[[models]]
+name = "mock-small"
+type = "mock"
+latency_ms = 5
+deployments = [
+  { id = "refused", rpm = 600, fail_rate = 1.0, fail_kind = "Auth" },
+  { id = "good", rpm = 6000 },
+]
+"#;
+    write(dir.path(), "pacer.toml", config);
+    pacer(dir.path(), &["run", "--config", "pacer.toml", "-q"])
+        .expect_code(3)
+        .expect_stderr(&[
+            "mock-small@refused stopped",
+            "its other deployments went on",
+        ]);
+    let first = records(&dir.path().join("out"));
+    assert!(
+        first.len() > 30,
+        "the good deployment went on: {}",
+        first.len()
+    );
+    assert!(
+        first
+            .iter()
+            .all(|r| r["deployment"] == "good" && r["status"] == "ok")
+    );
+    // A resume, the refused deployment taken out, finishes what it held.
+    let fixed = config.replace(
+        "  { id = \"refused\", rpm = 600, fail_rate = 1.0, fail_kind = \"Auth\" },\n",
+        "",
+    );
+    write(dir.path(), "pacer.toml", &fixed);
+    pacer(
+        dir.path(),
+        &["run", "--config", "pacer.toml", "-q", "--resume"],
+    )
+    .expect_code(0);
+    assert_eq!(records(&dir.path().join("out")).len(), 60);
+}

@@ -227,9 +227,12 @@ impl Shared {
                 } => Accounting::Actual,
             };
             // The server answered: the limiter settles what it billed, whether or not the
-            // output then passes its schema.
+            // output then passes its schema. A reply whose usage comes after the call (a
+            // stream) keeps its estimate: nothing billed is known yet.
             if let Ok(response) = &result {
-                self.settle(&permit, accounting, &response.usage);
+                if !usage_later {
+                    self.settle(&permit, accounting, &response.usage);
+                }
                 self.limiter.succeeded();
             }
             let result = self.check_output(result);

@@ -3,7 +3,6 @@
 //! the count the deployment's provider paces its requests by.
 
 use axum::response::{IntoResponse, Response};
-use pacer_limit::Cost;
 use pacer_providers::Forwarded;
 use pacer_providers::anthropic::Endpoint as AnthropicEndpoint;
 use serde_json::{Map, Value};
@@ -16,7 +15,7 @@ pub(super) async fn count_tokens(
     route: &Route,
     body: &mut Map<String, Value>,
 ) -> Result<Response, GatewayError> {
-    let dep = &route.deployments[route.pick(Cost::request(0, 0), &[])];
+    let dep = route.first_open();
     if let Some(anthropic) = &dep.anthropic {
         body.insert("model".into(), Value::String(dep.upstream_model.clone()));
         let bytes = serde_json::to_vec(body).unwrap_or_default();

@@ -205,7 +205,7 @@ impl GatewayError {
                 "missing gateway key: send `Authorization: Bearer KEY` (or `x-api-key: KEY`)".into()
             }
             GatewayError::WrongKey => "incorrect gateway key".into(),
-            GatewayError::NoRoute => "no such route; the gateway serves POST /v1/chat/completions, POST /v1/completions, POST /v1/responses, POST /v1/embeddings, GET /v1/models, GET /health and GET /metrics".into(),
+            GatewayError::NoRoute => "no such route; the gateway serves POST /v1/chat/completions, POST /v1/completions, POST /v1/responses, POST /v1/embeddings, POST /v1/messages, POST /v1/messages/count_tokens, GET /v1/models, GET /health and GET /metrics".into(),
             GatewayError::BodyTooLarge { max } => {
                 format!("the request body is larger than the gateway's limit of {max} bytes")
             }

@@ -23,99 +23,119 @@ pub(super) async fn forward(
     gateway: &Arc<Gateway>,
     route: &Arc<Route>,
     endpoint: Endpoint,
-    body: &mut Map<String, Value>,
+    body: &Map<String, Value>,
     started: Instant,
     mut done: Done,
 ) -> Result<Response, (Done, GatewayError)> {
     let max_wait = gateway.max_queue_wait;
-    let deadline = started + max_wait;
     // The key's own limits and budget, checked once for what the request stands for.
     let client = gateway.clients.get(&done.client);
     let key_budget = gateway.budgets.get(&done.client);
     let counts = client.is_some_and(Limiter::counts_tokens) || key_budget.is_some();
-    let mut keyed: Option<Keyed> = None;
-    // Deployments that failed this request, in order; with several, the route retries
-    // across them (each lane retries nothing itself).
-    let mut tried: Vec<usize> = Vec::new();
+    // Each deployment gets the body afresh (a pass-through sets its own fields in it).
+    let make = |dep: &Dep, done: &Done| {
+        work_item(
+            route,
+            dep,
+            endpoint,
+            &mut body.clone(),
+            done.stream,
+            &done.id,
+        )
+    };
+    // What the request stands for, by the first deployment that can take it; those that
+    // cannot (an endpoint their API lacks, a field only an upstream's own state serves) are
+    // never tried.
+    let mut unable: Vec<usize> = Vec::new();
+    let mut cost = None;
+    let mut refusal = None;
+    for (i, dep) in route.deployments.iter().enumerate() {
+        match make(dep, &done) {
+            Ok((item, _)) => {
+                cost.get_or_insert_with(|| {
+                    estimate_item(dep, &item, counts || dep.lane.counts_prompt())
+                });
+            }
+            Err(error) => {
+                unable.push(i);
+                refusal.get_or_insert(error);
+            }
+        }
+    }
+    let Some(cost) = cost else {
+        let error = refusal.unwrap_or(GatewayError::NoRoute);
+        return Err((done, error));
+    };
+    let keyed = match Keyed::admit(client, key_budget, cost, route, started + max_wait, &done).await
+    {
+        Ok(keyed) => keyed,
+        Err(refused) => {
+            done.queue_wait = Some(started.elapsed());
+            return Err((done, refused));
+        }
+    };
+    // With several deployments, the route retries across them (each lane retries nothing
+    // itself): deployments that failed this request are tried again only after every other.
     let tries = if route.several() {
         route.spec.retry.max_retries.saturating_add(1)
     } else {
         1
     };
+    let mut tried: Vec<usize> = Vec::new();
     let mut sent = Sent::default();
-    let mut index = 0;
-    let mut first = true;
+    let mut failed: Option<GatewayError> = None;
     for attempt in 0..tries {
-        let made = match work_item(
-            route,
-            &route.deployments[index],
-            endpoint,
-            body,
-            done.stream,
-            &done.id,
-        ) {
-            Ok(made) => made,
-            Err(error) => return Err((done, error)),
-        };
-        let cost = estimate_item(&route.deployments[index], &made.0, counts);
-        // The deployment that would admit it soonest; its own item where it is another.
-        let pick = route.pick(cost, &tried);
-        let (item, replying) = if pick == index {
-            made
-        } else {
-            index = pick;
-            match work_item(
-                route,
-                &route.deployments[index],
-                endpoint,
-                body,
-                done.stream,
-                &done.id,
-            ) {
-                Ok(made) => made,
-                Err(error) => return Err((done, error)),
-            }
-        };
+        let index = route.pick(cost, &unable, &tried);
         let dep = &route.deployments[index];
+        let (item, replying) = match make(dep, &done) {
+            Ok(made) => made,
+            Err(error) => return Err(sent.fail(done, keyed, dep, failed.unwrap_or(error))),
+        };
         done.deployment.clone_from(&dep.id);
         done.price = dep.price;
-        if first {
-            first = false;
-            match Keyed::admit(client, key_budget, cost, dep, deadline, &done).await {
-                Ok(admitted) => keyed = Some(admitted),
-                Err(refused) => {
-                    done.queue_wait = Some(started.elapsed());
-                    return Err((done, refused));
-                }
-            }
-        }
-        let slot = match tokio::time::timeout_at(deadline, dep.slots.clone().acquire_owned()).await
-        {
-            Ok(Ok(slot)) => slot,
-            _ => {
-                done.queue_wait = Some(started.elapsed());
-                let refused = GatewayError::QueueTimeout {
-                    wait: max_wait,
-                    max: max_wait,
-                };
-                return Err((done, sent.charged(keyed, dep, refused)));
-            }
+        // A fallback waits for capacity anew, as a re-send after a 429 does.
+        let arrived = if attempt == 0 {
+            started
+        } else {
+            Instant::now()
         };
+        let slot =
+            match tokio::time::timeout_at(arrived + max_wait, dep.slots.clone().acquire_owned())
+                .await
+            {
+                Ok(Ok(slot)) => slot,
+                _ => {
+                    done.queue_wait = Some(started.elapsed());
+                    let busy = GatewayError::QueueTimeout {
+                        wait: max_wait,
+                        max: max_wait,
+                    };
+                    return Err(sent.fail(done, keyed, dep, failed.unwrap_or(busy)));
+                }
+            };
         let before_lane = started.elapsed();
         let last = attempt + 1 == tries;
-        let outcome = match dep.lane.call(item, started, max_wait).await {
+        let outcome = match dep.lane.call(item, arrived, max_wait).await {
             Ok(outcome) => outcome,
             Err(unfinished) => {
                 sent.add(unfinished.attempts, &unfinished.usage, unfinished.upstream);
                 done.queue_wait = Some(before_lane + unfinished.queued);
                 let error = match unfinished.why {
+                    // A deployment that failed it before said why: that, rather than a wait.
+                    NotDone::Busy { .. } if failed.is_some() => {
+                        failed.take().unwrap_or(GatewayError::NoRoute)
+                    }
                     NotDone::Busy { retry_after } => GatewayError::QueueTimeout {
                         wait: retry_after,
                         max: max_wait,
                     },
                     NotDone::OverBudget(exhausted) => GatewayError::OverBudget(exhausted),
                     // A stopped deployment (its key refused, its quota used up): another.
-                    NotDone::Stopped { .. } if !last && route.several() => {
+                    NotDone::Stopped { reason, error } if !last && route.several() => {
+                        failed = Some(match error {
+                            Some(error) => GatewayError::Upstream(*error),
+                            None => GatewayError::Stopped(reason),
+                        });
                         fell_over(route, index, &mut tried, &mut done);
                         continue;
                     }
@@ -127,8 +147,7 @@ pub(super) async fn forward(
                         error: None,
                     } => GatewayError::Stopped(reason),
                 };
-                sent.write(&mut done);
-                return Err((done, sent.charged(keyed, dep, error)));
+                return Err(sent.fail(done, keyed, dep, error));
             }
         };
         sent.add(
@@ -142,8 +161,10 @@ pub(super) async fn forward(
             Err(error) => {
                 if !last && route.several() && falls_over(&error) {
                     fell_over(route, index, &mut tried, &mut done);
-                    // Every deployment failed it once: back off before the next round.
+                    // Every deployment failed it once: back off before the next round, its
+                    // slot given back meanwhile.
                     if tried.is_empty() {
+                        drop(slot);
                         let round = attempt / u32::try_from(route.deployments.len()).unwrap_or(1);
                         if let Some(delay) =
                             route.spec.retry.next_delay(round, &error, fastrand::f64())
@@ -151,64 +172,56 @@ pub(super) async fn forward(
                             tokio::time::sleep(delay).await;
                         }
                     }
+                    failed = Some(GatewayError::Upstream(error));
                     continue;
                 }
-                sent.write(&mut done);
-                return Err((
-                    done,
-                    sent.charged(keyed, dep, GatewayError::Upstream(error)),
-                ));
+                return Err(sent.fail(done, keyed, dep, GatewayError::Upstream(error)));
             }
         };
         sent.write(&mut done);
-        // A forwarded call that succeeded has left its reply: this is no reply at all.
-        let lost = || Reply::Lost;
+        let mut keyed = keyed;
+        let streamed = |events: Events| {
+            let (key_hold, key_permit) = keyed.for_stream();
+            Reply::Events {
+                events,
+                held: outcome.held.into_iter().chain(key_hold).collect(),
+                key_permit,
+            }
+        };
+        let taken =
+            |stash: &super::work::Stash| stash.lock().unwrap_or_else(|e| e.into_inner()).take();
         let reply = match replying {
             Replying::Rendered(rendering) => {
                 rendering.reply(&done.id, &route.spec.name, &response, done.stream)
             }
-            Replying::AsSent(stash) => match stash.lock().unwrap_or_else(|e| e.into_inner()).take()
-            {
+            Replying::AsSent(stash) => match taken(&stash) {
                 Some(Passed::Whole(body)) => Reply::Whole {
                     body,
                     content_type: "application/json",
                 },
                 // The usage comes at the stream's end: the holds are settled then.
-                Some(Passed::Events(events)) => {
-                    let key_hold = keyed.as_mut().and_then(|k| k.hold.take());
-                    Reply::Events {
-                        events: Events::Passed(events),
-                        held: outcome.held.into_iter().chain(key_hold).collect(),
-                    }
-                }
-                Some(Passed::Deltas(_)) | None => lost(),
+                Some(Passed::Events(events)) => streamed(Events::Passed(events)),
+                _ => Reply::Lost,
             },
-            Replying::Streamed(stash, renderer) => {
-                match stash.lock().unwrap_or_else(|e| e.into_inner()).take() {
-                    Some(Passed::Deltas(deltas)) => {
-                        let key_hold = keyed.as_mut().and_then(|k| k.hold.take());
-                        let writer = renderer.writer(&done.id, &route.spec.name);
-                        Reply::Events {
-                            events: Events::Rendered(deltas, writer),
-                            held: outcome.held.into_iter().chain(key_hold).collect(),
-                        }
-                    }
-                    _ => lost(),
+            Replying::Streamed(stash, renderer) => match taken(&stash) {
+                Some(Passed::Deltas(deltas)) => {
+                    let writer = renderer.writer(&done.id, &route.spec.name);
+                    streamed(Events::Rendered(deltas, writer))
                 }
-            }
+                _ => Reply::Lost,
+            },
         };
         if let Reply::Lost = reply {
+            // A forwarded call that succeeded has left its reply: this is no reply at all.
             let lost = ProviderError::new(
                 ErrorKind::InvalidResponse,
                 "the upstream's reply was lost on its way to the client",
             );
-            return Err((done, sent.charged(keyed, dep, GatewayError::Upstream(lost))));
+            return Err(sent.fail(done, keyed, dep, GatewayError::Upstream(lost)));
         }
-        // A whole reply's usage is known now: the key is charged it (a stream keeps its
-        // worst case in the key's limiter, and its budget hold goes with the stream).
-        if let Some(keyed) = keyed {
-            keyed.settle(&sent.usage, dep, matches!(reply, Reply::Events { .. }));
-        }
+        // A whole reply's usage is known now: the key is charged it (a stream took the
+        // key's holds along, settled at its end).
+        keyed.settle(&sent.usage, dep);
         return Ok(reply_to_client(
             gateway, route, index, reply, slot, started, done,
         ));
@@ -254,16 +267,23 @@ impl Sent {
         done.upstream = (self.attempts > 0).then_some(self.upstream);
     }
 
-    /// `error`, after charging the key what the failed attempts were billed.
-    fn charged(&self, keyed: Option<Keyed<'_>>, dep: &Dep, error: GatewayError) -> GatewayError {
-        if let Some(keyed) = keyed {
-            keyed.settle_failed(&self.usage, dep);
-        }
-        error
+    /// The failure `error` to send, recorded, the key charged what the failed attempts were
+    /// billed.
+    fn fail(
+        &self,
+        mut done: Done,
+        keyed: Keyed<'_>,
+        dep: &Dep,
+        error: GatewayError,
+    ) -> (Done, GatewayError) {
+        self.write(&mut done);
+        keyed.settle_failed(&self.usage, dep);
+        (done, error)
     }
 }
 
 /// What a gateway key holds for a request: its limiter's permit and its budget's hold.
+#[derive(Default)]
 struct Keyed<'a> {
     client: Option<(&'a Limiter, Permit)>,
     hold: Option<Reservation>,
@@ -271,25 +291,23 @@ struct Keyed<'a> {
 
 impl<'a> Keyed<'a> {
     /// Admits `cost` under the key's own limiter (waiting up to `deadline`) and reserves
-    /// its worst case in the key's budget; `Err` is the refusal to send.
+    /// its worst case in the key's budget, at the dearest of the model's deployments (any
+    /// may answer it); `Err` is the refusal to send.
     async fn admit(
         client: Option<&'a Limiter>,
         budget: Option<&Arc<pacer_engine::Budget>>,
         cost: Cost,
-        dep: &Dep,
+        route: &Route,
         deadline: Instant,
         done: &Done,
     ) -> Result<Self, GatewayError> {
-        let mut keyed = Keyed {
-            client: None,
-            hold: None,
-        };
+        let mut keyed = Keyed::default();
         if let Some(client) = client {
             let permit = admit_client(client, cost, deadline).await?;
             keyed.client = Some((client, permit));
         }
         if let Some(budget) = budget {
-            match budget.reserve_worst_case(&cost, dep.price.as_ref()) {
+            match budget.reserve_worst_case(&cost, route.dearest().as_ref()) {
                 Ok(hold) => keyed.hold = Some(hold),
                 Err(exhausted) => {
                     return Err(GatewayError::KeyOverBudget {
@@ -302,9 +320,18 @@ impl<'a> Keyed<'a> {
         Ok(keyed)
     }
 
-    /// Charges the key what a reply used; a stream's charge comes at its end.
-    fn settle(self, usage: &Usage, dep: &Dep, streamed: bool) {
-        if !streamed && let Some((client, permit)) = &self.client {
+    /// The budget's hold and the limiter's permit, for a stream to settle at its end.
+    fn for_stream(&mut self) -> (Option<Reservation>, Option<Box<Permit>>) {
+        (
+            self.hold.take(),
+            self.client.take().map(|(_, permit)| Box::new(permit)),
+        )
+    }
+
+    /// Charges the key what a whole reply used, at the price of the deployment that
+    /// answered.
+    fn settle(self, usage: &Usage, dep: &Dep) {
+        if let Some((client, permit)) = &self.client {
             client.settle(
                 permit,
                 Cost::request(usage.input_tokens, usage.output_tokens),

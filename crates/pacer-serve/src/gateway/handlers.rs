@@ -182,7 +182,7 @@ pub(super) async fn handle(
             Err(error) => fail(&mut done, error),
         };
     }
-    match forward(&gateway, &route, endpoint, &mut body, started, done).await {
+    match forward(&gateway, &route, endpoint, &body, started, done).await {
         Ok(response) => response,
         Err((mut done, error)) => fail(&mut done, error),
     }

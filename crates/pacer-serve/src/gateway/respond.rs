@@ -10,6 +10,7 @@ use futures_util::StreamExt;
 use http_body_util::BodyExt;
 use pacer_core::{Delta, Deltas, Usage};
 use pacer_engine::Reservation;
+use pacer_limit::{Cost, Permit};
 use serde_json::Value;
 use tokio::sync::OwnedSemaphorePermit;
 use tokio::time::Instant;
@@ -31,6 +32,7 @@ pub(super) enum Reply {
     Events {
         events: Events,
         held: Vec<Reservation>,
+        key_permit: Option<Box<Permit>>,
     },
     /// None: a forwarded call that succeeded left no reply (never sent to a client).
     Lost,
@@ -63,7 +65,11 @@ pub(super) fn reply_to_client(
             drop(slot);
             ([(header::CONTENT_TYPE, content_type)], body).into_response()
         }
-        Reply::Events { events, held } => {
+        Reply::Events {
+            events,
+            held,
+            key_permit,
+        } => {
             let source = match events {
                 Events::Passed(reply) => Source::Passed(reply.into_body(), UsageScanner::default()),
                 Events::Rendered(deltas, writer) => Source::Rendered(deltas, writer, false),
@@ -78,6 +84,7 @@ pub(super) fn reply_to_client(
                     done,
                     billed: None,
                     held,
+                    key_permit,
                     ended: false,
                     _slot: slot,
                 },
@@ -197,6 +204,8 @@ pub(super) struct StreamGuard {
     billed: Option<Usage>,
     /// The budgets' holds on the stream's worst case, settled when it ends.
     held: Vec<Reservation>,
+    /// The gateway key's own limiter's permit, settled when it ends.
+    key_permit: Option<Box<Permit>>,
     ended: bool,
     _slot: OwnedSemaphorePermit,
 }
@@ -213,14 +222,25 @@ impl Drop for StreamGuard {
             self.done.error_kind = Some(STREAM_INCOMPLETE);
         }
         let dep = &self.route.deployments[self.dep];
+        // A stream cut short (the client left, the upstream broke off) is billed the worst
+        // case held, whatever usage it told on the way (Anthropic's and Gemini's tell it from
+        // the start): the upstream bills what it generated all the same.
+        let billed = self.billed.filter(|_| self.ended);
         for held in std::mem::take(&mut self.held) {
-            match self.billed {
+            match billed {
                 Some(usage) => held.settle(&usage, dep.price.as_ref()),
-                // The usage never came (the client left, or the upstream broke off): billed
-                // as the worst case held, since the upstream bills what it generated all the
-                // same.
                 None => held.settle_worst_case(),
             }
+        }
+        // The key's own limiter is charged what the stream used (a cut one keeps its worst
+        // case).
+        if let (Some(permit), Some(usage)) = (self.key_permit.take(), billed)
+            && let Some(limiter) = self.gateway.clients.get(&self.done.client)
+        {
+            limiter.settle(
+                &permit,
+                Cost::request(usage.input_tokens, usage.output_tokens),
+            );
         }
         if let Some(usage) = self.billed {
             dep.lane.count_late(&usage);

@@ -58,6 +58,7 @@ impl Route {
                 limits: spec.limits,
                 concurrency: spec.concurrency,
                 price: spec.price,
+                timeout: None,
             }]
         };
         // With several deployments a failure goes to another one at once, rather than
@@ -117,7 +118,7 @@ impl Route {
             };
             let lane_config = LaneConfig {
                 limits: d.limits,
-                timeout: spec.timeout,
+                timeout: d.timeout.unwrap_or(spec.timeout),
                 retry: retry.clone(),
                 price: d.price,
                 budget: common.budget.cloned(),
@@ -167,24 +168,29 @@ impl Route {
         self.deployments.iter().map(|d| d.price)
     }
 
-    /// The deployment a request of `cost` goes to: of those not `tried` (all, when every
-    /// one was) and not stopped, the one that would admit it soonest (room in its slots
-    /// first, then the wait its limiter's line explains); between equals, each in turn in
-    /// proportion to its limit.
-    pub(crate) fn pick(&self, cost: Cost, tried: &[usize]) -> usize {
-        if !self.several() {
-            return 0;
+    /// The deployment a request of `cost` goes to: of those not `unable` to take it, not
+    /// `tried` (unless every one was) and not stopped, the one that would admit it soonest
+    /// (room in its slots first, then the wait its limiter's line explains); between equals,
+    /// each in turn in proportion to its limit.
+    pub(crate) fn pick(&self, cost: Cost, unable: &[usize], tried: &[usize]) -> usize {
+        let able: Vec<usize> = (0..self.deployments.len())
+            .filter(|i| !unable.contains(i))
+            .collect();
+        if able.len() <= 1 {
+            return able.first().copied().unwrap_or(0);
         }
         let open = |i: &usize| self.deployments[*i].lane.stopped().is_none();
-        let mut candidates: Vec<usize> = (0..self.deployments.len())
+        let mut candidates: Vec<usize> = able
+            .iter()
+            .copied()
             .filter(|i| !tried.contains(i))
             .filter(open)
             .collect();
         if candidates.is_empty() {
-            candidates = (0..self.deployments.len()).filter(open).collect();
+            candidates = able.iter().copied().filter(open).collect();
         }
         if candidates.is_empty() {
-            return tried.last().copied().unwrap_or(0);
+            return tried.last().copied().unwrap_or(able[0]);
         }
         let soon: Vec<(usize, (bool, Duration))> = candidates
             .iter()
@@ -204,6 +210,34 @@ impl Route {
             .map(|(i, _)| *i)
             .collect();
         self.in_turn(&equal)
+    }
+
+    /// The deployment a request that is not paced goes to (a token count): the first open
+    /// one, the turns left as they are.
+    pub(crate) fn first_open(&self) -> &Dep {
+        self.deployments
+            .iter()
+            .find(|d| d.lane.stopped().is_none())
+            .unwrap_or(&self.deployments[0])
+    }
+
+    /// The dearest of the deployments' prices (what a budget holds a request's worst case
+    /// at, since any may answer it).
+    pub(crate) fn dearest(&self) -> Option<Price> {
+        let mut prices = self.deployments.iter().filter_map(|d| d.price);
+        let first = prices.next()?;
+        Some(prices.fold(first, |a, b| {
+            let probe = pacer_core::Usage {
+                input_tokens: 1_000_000,
+                output_tokens: 1_000_000,
+                ..Default::default()
+            };
+            if b.cost(&probe) > a.cost(&probe) {
+                b
+            } else {
+                a
+            }
+        }))
     }
 
     /// Smooth weighted round-robin over `among`: each gains its weight, the highest goes

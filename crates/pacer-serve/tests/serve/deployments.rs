@@ -27,6 +27,7 @@ fn deployment(id: &str, provider: &Arc<MockProvider>, rpm: u64) -> Deployment {
         },
         concurrency: 256,
         price: None,
+        timeout: None,
     }
 }
 
@@ -141,4 +142,45 @@ async fn when_every_deployment_fails_the_last_error_reaches_the_client() {
     assert_eq!(reply.status, 502, "{}", reply.body);
     // The route's max_retries (3): four tries over the two deployments.
     assert_eq!(broken.calls(), 4);
+}
+
+#[tokio::test]
+async fn a_request_only_some_deployments_can_take_goes_to_those() {
+    let mock = pacer_mock::MockServer::start(pacer_mock::MockServerConfig::default())
+        .await
+        .unwrap();
+    let translated = Arc::new(MockProvider::default());
+    let mut openai = pacer_providers::openai::OpenAiConfig::new(Some("sk-x".into()));
+    openai.base_url = mock.url();
+    let mut passed = deployment("passed", &translated, 6000);
+    passed.upstream = Upstream::OpenAi(openai);
+    passed.upstream_model = "gpt-4o-mini".into();
+    let gw = crate::common::gateway(GatewayConfig::new(vec![model(vec![
+        passed,
+        deployment("translated", &translated, 6000),
+    ])]))
+    .await;
+    // A legacy completion: only the OpenAI-compatible deployment has the endpoint.
+    for _ in 0..4 {
+        let body = serde_json::json!({"model": "m", "prompt": "Once upon a time", "max_tokens": 8});
+        let reply = crate::common::post(&gw.url(), "/completions", None, &body).await;
+        assert_eq!(reply.status, 200, "{}", reply.text);
+    }
+    assert_eq!(translated.calls(), 0);
+    // A translated stream gets no usage chunk it did not ask for, whichever deployment
+    // the body was read for first.
+    let mut asked = 0;
+    for _ in 0..6 {
+        let mut body = chat("m", "hi");
+        body["stream"] = serde_json::json!(true);
+        let reply = crate::common::post(&gw.url(), "/chat/completions", None, &body).await;
+        assert_eq!(reply.status, 200, "{}", reply.text);
+        asked += usize::from(reply.text.contains("\"usage\""));
+    }
+    assert!(translated.calls() > 0, "both deployments take chat");
+    assert!(
+        asked <= 6 - translated.calls() as usize,
+        "a translated stream carried a usage chunk"
+    );
+    gw.shutdown().await.unwrap();
 }

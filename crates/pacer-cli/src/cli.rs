@@ -146,6 +146,10 @@ pub struct RunArgs {
     /// The prompts file (JSON, JSONL, CSV or an OpenAI batch file).
     #[arg(value_name = "PROMPTS")]
     pub prompts_arg: Option<PathBuf>,
+    /// A config in the config file's form, given in memory (the Python package's
+    /// `pacer.run(dict)`): relative paths in it are from the current folder.
+    #[arg(skip)]
+    pub config_value: Option<serde_json::Value>,
     /// A config file: Pacer's TOML or seed 003's JSON.
     #[arg(short, long, value_name = "FILE")]
     pub config: Option<PathBuf>,

@@ -79,7 +79,7 @@ pub fn load(path: &Path) -> Result<FileConfig, ConfigError> {
     let is_toml = path
         .extension()
         .is_some_and(|e| e.eq_ignore_ascii_case("toml"));
-    let mut value: serde_json::Value = if is_toml {
+    let value: serde_json::Value = if is_toml {
         let table: toml::Table = toml::from_str(&text)
             .map_err(|e| ConfigError::new(Some(path), "", format!("not valid TOML: {e}")))?;
         serde_json::to_value(table)
@@ -97,6 +97,12 @@ pub fn load(path: &Path) -> Result<FileConfig, ConfigError> {
             )
         })?
     };
+    from_value(value, path)
+}
+
+/// A config in the file's form already read (`path` names it in errors): `${VAR}` expanded
+/// from the environment, its shape checked.
+pub fn from_value(mut value: serde_json::Value, path: &Path) -> Result<FileConfig, ConfigError> {
     env::expand(&mut value, &mut String::new(), &|name| {
         std::env::var(name).ok()
     })

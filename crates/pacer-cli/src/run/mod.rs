@@ -1,6 +1,7 @@
 //! `pacer run`: the config and flags checked, then a [`Batch`] from `pacer-batch` runs it,
 //! with a progress display, Ctrl-C to stop and resume later, the table and the exit status.
 
+use std::path::Path;
 use std::process::ExitCode;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
@@ -26,9 +27,12 @@ pub async fn main(args: RunArgs) -> anyhow::Result<ExitCode> {
 
 /// The run's config: the file (if any) and the flags, checked.
 pub fn load(args: &RunArgs) -> anyhow::Result<RunConfig> {
-    let file = match &args.config {
-        Some(path) => Some((path.as_path(), config::load(path)?)),
-        None => None,
+    // A config given in memory is named so in its errors; its paths are from here.
+    let in_memory = Path::new("config");
+    let file = match (&args.config, &args.config_value) {
+        (_, Some(value)) => Some((in_memory, config::from_value(value.clone(), in_memory)?)),
+        (Some(path), None) => Some((path.as_path(), config::load(path)?)),
+        (None, None) => None,
     };
     let overrides = Overrides {
         prompts: args.prompts_arg.clone().or(args.prompts.clone()),
@@ -45,7 +49,7 @@ pub fn load(args: &RunArgs) -> anyhow::Result<RunConfig> {
     Ok(config::resolve(file, &overrides)?)
 }
 
-async fn run(config: RunConfig, args: &RunArgs) -> anyhow::Result<ExitCode> {
+pub(crate) async fn run(config: RunConfig, args: &RunArgs) -> anyhow::Result<ExitCode> {
     let started = Instant::now();
     let mut models = Vec::with_capacity(config.models.len());
     for model in &config.models {

@@ -1,0 +1,16 @@
+"""The native half of the `pacer` package (Rust, through PyO3)."""
+
+from typing import List, Optional, Tuple
+
+__version__: str
+
+def cli(argv: List[str]) -> int:
+    """Runs the `pacer` command with `argv` (the program's name first); its exit status."""
+
+def run(args: List[str], config: Optional[str] = None) -> Tuple[int, str]:
+    """Runs `pacer run` with the flags `args` and, where given, `config` (JSON text in the
+    config file's form); returns (exit status, output folder). Raises ValueError for a wrong
+    flag or config."""
+
+def output_dir(args: List[str], config: Optional[str] = None) -> str:
+    """The output folder `run(args, config)` would write to; its config checked."""

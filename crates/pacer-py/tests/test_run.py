@@ -1,0 +1,85 @@
+"""`pacer.run`, `pacer.start` and `pacer.records` on the installed wheel, with the mock
+provider (no network): a dict and a file config, resume, a follow-along iterator, a config
+error that names its key, and the `pacer` command the wheel puts on the PATH."""
+
+import json
+import shutil
+import subprocess
+
+import pytest
+
+import pacer
+
+
+def config(prompts, out, **model):
+    return {
+        "prompts_file": str(prompts),
+        "output_dir": str(out),
+        "models": [{"name": "small", "type": "mock", "samples": 2, **model}],
+    }
+
+
+def test_a_dict_config_runs_and_resumes(prompts, tmp_path):
+    out = tmp_path / "out"
+    summary = pacer.run(config(prompts, out))
+    assert summary["exit"] == 0
+    assert summary["totals"]["records"] == 40
+    records = list(pacer.records(out))
+    assert len(records) == 40
+    assert {(r["prompt_id"], r["sample"]) for r in records} == {
+        (f"q{i:02}", s) for i in range(20) for s in range(2)
+    }
+    # Again: everything is done already, nothing is sent twice.
+    again = pacer.run(config(prompts, out))
+    assert again["exit"] == 0
+    assert len(list(pacer.records(out))) == 40
+
+
+def test_a_config_file_runs_the_shipped_example(repo, tmp_path):
+    summary = pacer.run(repo / "examples" / "mock.toml", output_dir=tmp_path / "example")
+    assert summary["exit"] == 0
+    records = list(pacer.records(tmp_path / "example"))
+    assert len(records) == summary["totals"]["records"] > 0
+    assert summary["totals"]["records"] == summary["totals"]["succeeded"] + summary["totals"]["failed"]
+
+
+def test_a_run_is_followed_record_by_record(prompts, tmp_path):
+    out = tmp_path / "followed"
+    job = pacer.start(config(prompts, out, latency_ms=20, rpm=1200))
+    seen = [record["prompt_id"] for record in job.records()]
+    summary = job.wait()
+    assert len(seen) == 40 == summary["totals"]["records"]
+    assert job.done()
+
+
+def test_a_wrong_config_names_its_key_and_sends_nothing(prompts, tmp_path):
+    bad = config(prompts, tmp_path / "bad")
+    bad["models"][0]["temperature"] = 7
+    with pytest.raises(pacer.PacerError, match=r"models\[0\]\.temperature"):
+        pacer.run(bad)
+    assert not (tmp_path / "bad" / "results.jsonl").exists()
+    with pytest.raises(pacer.PacerError, match="type"):
+        pacer.run({"prompts_file": str(prompts), "models": [{"name": "x"}]})
+
+
+def test_the_wheel_puts_the_pacer_command_on_the_path(repo, tmp_path):
+    command = shutil.which("pacer")
+    assert command, "no `pacer` on the PATH"
+    out = tmp_path / "cli"
+    done = subprocess.run(
+        [command, "run", "--config", str(repo / "examples" / "mock.toml"), "-o", str(out), "-q"],
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0, done.stderr
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["totals"]["records"] > 0
+    version = subprocess.run([command, "--version"], capture_output=True, text=True)
+    assert version.returncode == 0 and "pacer" in version.stdout
+    wrong = subprocess.run([command, "run", "--no-such-flag"], capture_output=True, text=True)
+    assert wrong.returncode == 2 and "--no-such-flag" in wrong.stderr
+
+
+def test_help_shows_the_docstrings():
+    assert "summary" in pacer.run.__doc__
+    assert "records" in pacer.start.__doc__

@@ -73,6 +73,45 @@ fn run_args(args: &[String], config: Option<serde_json::Value>) -> anyhow::Resul
     Ok(run_args)
 }
 
+/// One model entry of a config, checked, with what a lane of it needs: for a library that
+/// drives the engine itself (the Python package's `Processor`).
+pub struct ModelLane {
+    /// Its label (the entry's `label`, else its name).
+    pub label: String,
+    /// Its name at the provider.
+    pub name: String,
+    /// Its provider, built as `pacer run` builds it.
+    pub provider: std::sync::Arc<dyn pacer_core::Provider>,
+    /// Its request parameters (temperature, max_tokens, ...).
+    pub params: pacer_core::Params,
+    /// Its lane: limits, concurrency, timeout, price, retries, temperature schedule.
+    pub lane: pacer_engine::LaneConfig,
+}
+
+/// The model `entry` describes (one `[[models]]` entry of a config, as JSON), with
+/// `max_retries` error retries (default 3); `Err` names the key that is wrong.
+pub fn model_lane(entry: serde_json::Value, max_retries: Option<u32>) -> anyhow::Result<ModelLane> {
+    let origin = std::path::Path::new("model");
+    let file = config::from_value(
+        serde_json::json!({"models": [entry], "max_retries": max_retries}),
+        origin,
+    )?;
+    let models = config::resolve_serve(Some(origin), &file, &config::Overrides::default())?;
+    let spec = models
+        .models
+        .into_iter()
+        .next()
+        .ok_or_else(|| anyhow::anyhow!("no model"))?;
+    let provider = providers::build(&spec).map_err(|e| anyhow::anyhow!("{}", e.message))?;
+    Ok(ModelLane {
+        lane: run::lane_config(models.max_retries, &spec),
+        label: spec.label,
+        name: spec.name,
+        provider,
+        params: spec.params,
+    })
+}
+
 /// Runs the `pacer` command with `args` (the program's name first) and returns its exit
 /// status: what `pacer` does, for a caller of its own (the Python package's command).
 pub fn main_with<I, T>(args: I) -> ExitCode

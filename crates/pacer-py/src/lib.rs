@@ -5,6 +5,10 @@
 //! Every call here releases the GIL while Rust works, so other Python threads (a notebook
 //! following a run's records) go on.
 
+mod classify;
+mod hooks;
+mod processor;
+
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 
@@ -53,6 +57,7 @@ fn _pacer(module: &Bound<'_, PyModule>) -> PyResult<()> {
     module.add_function(wrap_pyfunction!(cli, module)?)?;
     module.add_function(wrap_pyfunction!(run, module)?)?;
     module.add_function(wrap_pyfunction!(output_dir, module)?)?;
+    module.add_class::<processor::Processor>()?;
     module.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())
 }

@@ -55,7 +55,7 @@ pub(crate) async fn run(config: RunConfig, args: &RunArgs) -> anyhow::Result<Exi
     for model in &config.models {
         let provider = providers::build(model)
             .map_err(|e| anyhow::anyhow!("model {}: {}", model.label, e.message))?;
-        let lane = lane_config(&config, model);
+        let lane = lane_config(config.max_retries, model);
         let mut deployments = Vec::with_capacity(model.deployments.len());
         for d in &model.deployments {
             let id = d.deployment.clone().unwrap_or_default();
@@ -209,14 +209,16 @@ pub(crate) async fn run(config: RunConfig, args: &RunArgs) -> anyhow::Result<Exi
     })
 }
 
-fn lane_config(config: &RunConfig, model: &config::ModelSpec) -> LaneConfig {
+/// The lane of `model`: its limits, concurrency, timeout, price, retries, temperature
+/// schedule and output schema.
+pub(crate) fn lane_config(max_retries: u32, model: &config::ModelSpec) -> LaneConfig {
     let mut lane = LaneConfig::new(model.label.clone());
     lane.limits = model.limits;
     lane.concurrency = model.concurrency;
     lane.timeout = model.timeout;
     lane.price = model.price;
     lane.retry = RetryPolicy {
-        max_retries: config.max_retries,
+        max_retries,
         ..RetryPolicy::default()
     };
     lane.schedule = AttemptSchedule {

@@ -22,7 +22,21 @@ from typing import Any, Dict, Iterator, List, Mapping, Optional, Union
 
 from pacer import _pacer
 
-__all__ = ["PacerError", "Run", "run", "start", "records", "summary", "__version__"]
+from pacer.processor import ItemResult, ProcessResult, Processor, WorkItem
+
+__all__ = [
+    "ItemResult",
+    "PacerError",
+    "ProcessResult",
+    "Processor",
+    "Run",
+    "WorkItem",
+    "records",
+    "run",
+    "start",
+    "summary",
+    "__version__",
+]
 __version__: str = _pacer.__version__
 
 Config = Union[str, "os.PathLike[str]", Mapping[str, Any]]

@@ -1,6 +1,6 @@
 """The native half of the `pacer` package (Rust, through PyO3)."""
 
-from typing import List, Optional, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 __version__: str
 
@@ -14,3 +14,21 @@ def run(args: List[str], config: Optional[str] = None) -> Tuple[int, str]:
 
 def output_dir(args: List[str], config: Optional[str] = None) -> str:
     """The output folder `run(args, config)` would write to; its config checked."""
+
+class Processor:
+    """The native processor behind `pacer.Processor`."""
+
+    def __init__(
+        self,
+        entry: str,
+        direct_only: bool,
+        workers: int,
+        max_retries: int,
+        make_result: Any,
+        middleware: List[Any],
+        observers: List[Any],
+        post_processor: Optional[Any] = None,
+    ) -> None: ...
+    def add(self, item_id: str, kind: str, payload: Any, context: Any, system: Optional[str] = None) -> None: ...
+    def run(self) -> Any: ...
+    def stats(self) -> Dict[str, Any]: ...

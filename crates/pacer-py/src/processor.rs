@@ -1,0 +1,432 @@
+//! Seed 002's processor for Python: work items in its three forms (a prompt for the
+//! configured model, a factory building each attempt's request, a direct `async def` doing
+//! the call itself), run on one lane of the engine with a worker count, under the model's
+//! limits, retries and cool-downs; middleware, observers and a post-processor around them.
+//! `await processor.run()` under asyncio.
+
+use std::collections::HashMap;
+use std::num::NonZeroUsize;
+use std::sync::{Arc, Mutex};
+
+use futures_util::future::BoxFuture;
+use pacer_core::{Choice, FinishReason, ProviderError, Request, Response, Usage};
+use pacer_engine::{Attempt, Lane, LaneConfig, Middleware, Outcome, WorkItem};
+use pyo3::exceptions::{PyRuntimeError, PyValueError};
+use pyo3::prelude::*;
+use pyo3::types::{PyDict, PyList};
+use pyo3_async_runtimes::TaskLocals;
+
+use crate::classify::{classify, usage_of};
+use crate::hooks::{Called, PyMiddleware, PyObserver, awaited, usage_dict};
+
+/// One work item, as added.
+enum Item {
+    Prompt {
+        prompt: String,
+        system: Option<String>,
+    },
+    Factory(Py<PyAny>),
+    Direct(Py<PyAny>),
+}
+
+/// The native processor (see `pacer.Processor` for the Python face).
+#[pyclass(module = "pacer._pacer")]
+pub(crate) struct Processor {
+    model: pacer_cli::ModelLane,
+    /// No model was given: only direct calls can run.
+    direct_only: bool,
+    workers: usize,
+    middleware: Vec<Py<PyAny>>,
+    observers: Vec<Py<PyAny>>,
+    post_processor: Option<Py<PyAny>>,
+    /// Makes a result object from its fields (`pacer.ItemResult`).
+    make_result: Py<PyAny>,
+    items: Mutex<Vec<(String, Item, Py<PyAny>)>>,
+    lane: Mutex<Option<Arc<Lane>>>,
+}
+
+#[pymethods]
+impl Processor {
+    /// A processor for the model `entry` (a `[[models]]` entry as JSON text; `None` for
+    /// direct calls only, paced by `direct_limits`, an entry of the mock's form).
+    #[new]
+    #[pyo3(signature = (entry, direct_only, workers, max_retries, make_result, middleware, observers, post_processor=None))]
+    #[allow(clippy::too_many_arguments)]
+    fn new(
+        entry: String,
+        direct_only: bool,
+        workers: usize,
+        max_retries: u32,
+        make_result: Py<PyAny>,
+        middleware: Vec<Py<PyAny>>,
+        observers: Vec<Py<PyAny>>,
+        post_processor: Option<Py<PyAny>>,
+    ) -> PyResult<Self> {
+        let entry: serde_json::Value = serde_json::from_str(&entry)
+            .map_err(|e| PyValueError::new_err(format!("model: not JSON: {e}")))?;
+        let model = pacer_cli::model_lane(entry, Some(max_retries))
+            .map_err(|e| PyValueError::new_err(format!("{e:#}")))?;
+        if workers == 0 {
+            return Err(PyValueError::new_err("workers: expected at least 1"));
+        }
+        Ok(Self {
+            model,
+            direct_only,
+            workers,
+            middleware,
+            observers,
+            post_processor,
+            make_result,
+            items: Mutex::new(Vec::new()),
+            lane: Mutex::new(None),
+        })
+    }
+
+    /// Adds an item: `kind` is `prompt` (`payload` the text), `factory` or `direct` (a
+    /// callable); `context` goes back with its result.
+    #[pyo3(signature = (item_id, kind, payload, context, system=None))]
+    fn add(
+        &self,
+        py: Python<'_>,
+        item_id: String,
+        kind: &str,
+        payload: Py<PyAny>,
+        context: Py<PyAny>,
+        system: Option<String>,
+    ) -> PyResult<()> {
+        let item = match kind {
+            "prompt" | "factory" if self.direct_only => {
+                return Err(PyValueError::new_err(format!(
+                    "item {item_id}: a {kind} needs a model: give the Processor one (model=...)"
+                )));
+            }
+            "prompt" => Item::Prompt {
+                prompt: payload.bind(py).extract()?,
+                system,
+            },
+            "factory" => Item::Factory(payload),
+            "direct" => Item::Direct(payload),
+            other => return Err(PyValueError::new_err(format!("unknown item kind {other}"))),
+        };
+        self.items
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push((item_id, item, context));
+        Ok(())
+    }
+
+    /// Runs every item added; an awaitable of the list of results, in the order they ended.
+    fn run<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let locals = pyo3_async_runtimes::tokio::get_current_locals(py)?;
+        let items = std::mem::take(&mut *self.items.lock().unwrap_or_else(|e| e.into_inner()));
+        let config = LaneConfig {
+            concurrency: NonZeroUsize::new(self.workers),
+            ..self.model.lane.clone()
+        };
+        let middleware: Vec<Arc<PyMiddleware>> = self
+            .middleware
+            .iter()
+            .map(|m| {
+                Arc::new(PyMiddleware {
+                    object: m.clone_ref(py),
+                    locals: locals.clone(),
+                })
+            })
+            .collect();
+        let mut builder = Lane::builder(config, self.model.provider.clone());
+        for m in &middleware {
+            builder = builder.middleware(m.clone() as Arc<dyn Middleware>);
+        }
+        for o in &self.observers {
+            builder = builder.observer(Arc::new(PyObserver {
+                object: o.clone_ref(py),
+            }));
+        }
+        let lane = Arc::new(builder.build());
+        *self.lane.lock().unwrap_or_else(|e| e.into_inner()) = Some(lane.clone());
+        let outputs: Outputs = Arc::default();
+        let work: Vec<WorkItem<Py<PyAny>>> = items
+            .into_iter()
+            .map(|(id, item, context)| match item {
+                Item::Prompt { prompt, system } => {
+                    let mut request = Request::text(&self.model.name, system.as_deref(), &prompt);
+                    request.params = self.model.params.clone();
+                    WorkItem::prompt(id, request, context)
+                }
+                Item::Factory(factory) => {
+                    let call = factory_call(
+                        py,
+                        id.clone(),
+                        factory,
+                        &self.model,
+                        middleware.clone(),
+                        locals.clone(),
+                    );
+                    WorkItem::direct(id, call, context)
+                }
+                Item::Direct(direct) => {
+                    let call = direct_call(py, id.clone(), direct, outputs.clone(), locals.clone());
+                    WorkItem::direct(id, call, context)
+                }
+            })
+            .collect();
+        let post = self.post_processor.as_ref().map(|p| p.clone_ref(py));
+        let make = self.make_result.clone_ref(py);
+        pyo3_async_runtimes::tokio::future_into_py_with_locals(py, locals.clone(), async move {
+            let (tx, mut rx) = tokio::sync::mpsc::channel(64);
+            let running = lane.run(futures_util::stream::iter(work), tx);
+            let consume = async {
+                let mut results = Vec::new();
+                while let Some(outcome) = rx.recv().await {
+                    let result = Python::attach(|py| result_object(py, &make, outcome, &outputs));
+                    let result = match result {
+                        Ok(result) => result,
+                        Err(e) => return Err(e),
+                    };
+                    if let Some(post) = &post {
+                        post_process(post, &locals, &result).await;
+                    }
+                    results.push(result);
+                }
+                Ok(results)
+            };
+            let (_, results) = tokio::join!(running, consume);
+            let results = results?;
+            Python::attach(|py| Ok(PyList::new(py, results)?.into_any().unbind()))
+        })
+    }
+
+    /// The totals so far: `total` (= `succeeded` + `failed`), `pending`, `retries`,
+    /// `rate_limited_requests`, `cooldowns` (one per rate-limit event), `error_counts`,
+    /// `token_usage`.
+    fn stats<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let stats = self
+            .lane
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_ref()
+            .map(|lane| lane.stats())
+            .unwrap_or_default();
+        let dict = PyDict::new(py);
+        dict.set_item("total", stats.total)?;
+        dict.set_item("succeeded", stats.succeeded)?;
+        dict.set_item("failed", stats.failed)?;
+        dict.set_item("pending", stats.pending)?;
+        dict.set_item("retries", stats.retries)?;
+        dict.set_item("rate_limited_requests", stats.rate_limited_requests)?;
+        dict.set_item("cooldowns", stats.rate_limit_events)?;
+        let errors = PyDict::new(py);
+        for (kind, n) in &stats.error_counts {
+            errors.set_item(kind.as_str(), n)?;
+        }
+        dict.set_item("error_counts", errors)?;
+        dict.set_item("token_usage", usage_dict(py, &stats.usage)?)?;
+        Ok(dict)
+    }
+}
+
+/// What direct calls returned, by item, for their results.
+type Outputs = Arc<Mutex<HashMap<String, Py<PyAny>>>>;
+
+/// A factory item's call: the factory builds the request for this attempt (given its
+/// number, from 1), the middleware see it, the model's provider sends it.
+fn factory_call(
+    py: Python<'_>,
+    id: String,
+    factory: Py<PyAny>,
+    model: &pacer_cli::ModelLane,
+    middleware: Vec<Arc<PyMiddleware>>,
+    locals: TaskLocals,
+) -> impl Fn(Attempt) -> BoxFuture<'static, Result<Response, ProviderError>> + Send + Sync + 'static
+{
+    let _ = py;
+    let (provider, name, params) = (
+        model.provider.clone(),
+        model.name.clone(),
+        model.params.clone(),
+    );
+    let factory = Arc::new(factory);
+    move |attempt: Attempt| {
+        let (factory, provider, name, params, middleware, id, locals) = (
+            factory.clone(),
+            provider.clone(),
+            name.clone(),
+            params.clone(),
+            middleware.clone(),
+            id.clone(),
+            locals.clone(),
+        );
+        Box::pin(async move {
+            let built = Python::attach(|py| -> PyResult<Called> {
+                let value = factory.bind(py).call1((attempt.number,))?;
+                awaited(py, &locals, value)
+            });
+            let value = match built {
+                Ok(Called::Now(value)) => Ok(value),
+                Ok(Called::Later(future)) => future.await,
+                Err(e) => Err(e),
+            };
+            let mut request = Python::attach(|py| match value {
+                Ok(value) => request_of(value.bind(py), &name, &params),
+                Err(e) => Err(e),
+            })
+            .map_err(|e| Python::attach(|py| classify(py, &e)))?;
+            for m in &middleware {
+                m.before(&id, &mut request).await;
+            }
+            provider.send(&request).await
+        })
+    }
+}
+
+/// A factory's value as a request: a prompt's text, or a dict with `prompt` (and
+/// `system`, `temperature`, `top_p`, `max_tokens`).
+fn request_of(
+    value: &Bound<'_, PyAny>,
+    name: &str,
+    params: &pacer_core::Params,
+) -> PyResult<Request> {
+    if let Ok(prompt) = value.extract::<String>() {
+        let mut request = Request::text(name, None, &prompt);
+        request.params = params.clone();
+        return Ok(request);
+    }
+    let dict = value.cast::<PyDict>().map_err(|_| {
+        PyValueError::new_err("a factory returns a prompt (str) or a dict with `prompt`")
+    })?;
+    let get = |key: &str| dict.get_item(key).ok().flatten();
+    let prompt: String = get("prompt")
+        .ok_or_else(|| PyValueError::new_err("a factory's dict needs `prompt`"))?
+        .extract()?;
+    let system: Option<String> = get("system").map(|s| s.extract()).transpose()?;
+    let mut request = Request::text(name, system.as_deref(), &prompt);
+    request.params = params.clone();
+    if let Some(t) = get("temperature") {
+        request.params.temperature = t.extract()?;
+    }
+    if let Some(t) = get("top_p") {
+        request.params.top_p = t.extract()?;
+    }
+    if let Some(m) = get("max_tokens") {
+        request.params.max_tokens = m.extract()?;
+    }
+    Ok(request)
+}
+
+/// A direct item's call: `direct(attempt, timeout)` (an `async def`, or a plain function)
+/// returns `(output, usage)`; the output is kept for the result, the usage counted.
+fn direct_call(
+    py: Python<'_>,
+    id: String,
+    direct: Py<PyAny>,
+    outputs: Outputs,
+    locals: TaskLocals,
+) -> impl Fn(Attempt) -> BoxFuture<'static, Result<Response, ProviderError>> + Send + Sync + 'static
+{
+    let _ = py;
+    let direct = Arc::new(direct);
+    move |attempt: Attempt| {
+        let (direct, outputs, locals, id) =
+            (direct.clone(), outputs.clone(), locals.clone(), id.clone());
+        Box::pin(async move {
+            let called = Python::attach(|py| -> PyResult<Called> {
+                let value = direct
+                    .bind(py)
+                    .call1((attempt.number, attempt.timeout.as_secs_f64()))?;
+                awaited(py, &locals, value)
+            });
+            let value = match called {
+                Ok(Called::Now(value)) => Ok(value),
+                Ok(Called::Later(future)) => future.await,
+                Err(e) => Err(e),
+            };
+            Python::attach(|py| {
+                let value = value.map_err(|e| classify(py, &e))?;
+                let (output, usage) = split(value.bind(py)).map_err(|e| classify(py, &e))?;
+                let text = output
+                    .bind(py)
+                    .str()
+                    .map(|s| s.to_string())
+                    .unwrap_or_default();
+                outputs
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .insert(id, output);
+                Ok(Response {
+                    model_version: None,
+                    choices: vec![Choice::text(text, FinishReason::Stop)],
+                    embeddings: Vec::new(),
+                    usage,
+                    rate_limits: None,
+                    first_token: None,
+                })
+            })
+        })
+    }
+}
+
+/// A direct call's value: `(output, usage dict)`, or the output alone (no usage).
+fn split(value: &Bound<'_, PyAny>) -> PyResult<(Py<PyAny>, Usage)> {
+    if let Ok((output, usage)) = value.extract::<(Bound<'_, PyAny>, Bound<'_, PyDict>)>() {
+        return Ok((output.unbind(), usage_of(&usage)));
+    }
+    Ok((value.clone().unbind(), Usage::default()))
+}
+
+/// The result object of `outcome`: `item_id`, `success`, `output`, `error`, `error_kind`,
+/// `attempts`, `token_usage`, `elapsed_seconds`, `context`.
+fn result_object(
+    py: Python<'_>,
+    make: &Py<PyAny>,
+    outcome: Outcome<Py<PyAny>>,
+    outputs: &Outputs,
+) -> PyResult<Py<PyAny>> {
+    let fields = PyDict::new(py);
+    fields.set_item("item_id", &outcome.id)?;
+    fields.set_item("success", outcome.result.is_ok())?;
+    let kept = outputs
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .remove(&outcome.id);
+    match &outcome.result {
+        Ok(response) => {
+            match kept {
+                Some(output) => fields.set_item("output", output)?,
+                None => {
+                    fields.set_item("output", response.choices.first().map(|c| c.text.as_str()))?
+                }
+            }
+            fields.set_item("error", py.None())?;
+            fields.set_item("error_kind", py.None())?;
+        }
+        Err(error) => {
+            fields.set_item("output", py.None())?;
+            fields.set_item("error", &error.message)?;
+            fields.set_item("error_kind", error.kind.as_str())?;
+        }
+    }
+    fields.set_item("attempts", outcome.attempts)?;
+    fields.set_item("token_usage", usage_dict(py, &outcome.usage_all_attempts)?)?;
+    fields.set_item("elapsed_seconds", outcome.elapsed.as_secs_f64())?;
+    fields.set_item("context", outcome.context)?;
+    make.bind(py).call((), Some(&fields)).map(Bound::unbind)
+}
+
+/// Calls the post-processor with `result` (awaiting it when it is `async`); an exception
+/// in it is printed and the run goes on.
+async fn post_process(post: &Py<PyAny>, locals: &TaskLocals, result: &Py<PyAny>) {
+    let called = Python::attach(|py| -> PyResult<Called> {
+        let value = post.bind(py).call1((result.clone_ref(py),))?;
+        awaited(py, locals, value)
+    });
+    let done = match called {
+        Ok(Called::Now(_)) => Ok(()),
+        Ok(Called::Later(future)) => future.await.map(|_| ()),
+        Err(e) => Err(e),
+    };
+    if let Err(e) = done {
+        Python::attach(|py| {
+            PyRuntimeError::new_err(format!("the post-processor raised: {e}")).print(py)
+        });
+    }
+}

@@ -9,6 +9,8 @@ use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList};
 use pyo3_async_runtimes::TaskLocals;
 
+use crate::calls::{Called, awaited, settle};
+
 /// A Python middleware: `before(item_id, request)` may return a changed request dict
 /// (its `temperature` and `max_tokens` are taken); `after(item_id, result)` sees each reply
 /// or error. Either may be `async`. An exception in one is printed and ignored: a hook
@@ -62,12 +64,11 @@ pub(crate) async fn call(
             method,
             args.bind(py).cast::<pyo3::types::PyTuple>()?.clone(),
         )?;
-        Ok(Some(awaited(py, locals, value)?))
+        Ok(Some(awaited(locals, value)?))
     });
     let value = match called {
         Ok(None) => return None,
-        Ok(Some(Called::Now(value))) => Ok(value),
-        Ok(Some(Called::Later(future))) => future.await,
+        Ok(Some(called)) => settle(Ok(called)).await,
         Err(e) => Err(e),
     };
     Python::attach(|py| match value {
@@ -78,27 +79,6 @@ pub(crate) async fn call(
             None
         }
     })
-}
-
-/// A value a callable returned: itself, or the future of the awaitable it returned.
-pub(crate) enum Called {
-    Now(Py<PyAny>),
-    Later(futures_util::future::BoxFuture<'static, PyResult<Py<PyAny>>>),
-}
-
-/// `value`, awaited on the caller's event loop when it is awaitable (a coroutine).
-pub(crate) fn awaited(
-    py: Python<'_>,
-    locals: &TaskLocals,
-    value: Bound<'_, PyAny>,
-) -> PyResult<Called> {
-    if value.hasattr("__await__")? {
-        let future = pyo3_async_runtimes::into_future_with_locals(locals, value)?;
-        Ok(Called::Later(Box::pin(future)))
-    } else {
-        let _ = py;
-        Ok(Called::Now(value.unbind()))
-    }
 }
 
 /// A request as a middleware sees it: `model`, `messages` (`role`, `content` text),

@@ -5,6 +5,7 @@
 //! Every call here releases the GIL while Rust works, so other Python threads (a notebook
 //! following a run's records) go on.
 
+mod calls;
 mod classify;
 mod hooks;
 mod processor;

@@ -4,20 +4,18 @@
 //! limits, retries and cool-downs; middleware, observers and a post-processor around them.
 //! `await processor.run()` under asyncio.
 
-use std::collections::HashMap;
 use std::num::NonZeroUsize;
 use std::sync::{Arc, Mutex};
 
-use futures_util::future::BoxFuture;
-use pacer_core::{Choice, FinishReason, ProviderError, Request, Response, Usage};
-use pacer_engine::{Attempt, Lane, LaneConfig, Middleware, Outcome, WorkItem};
+use pacer_core::Request;
+use pacer_engine::{Lane, LaneConfig, Middleware, Outcome, WorkItem};
 use pyo3::exceptions::{PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList};
 use pyo3_async_runtimes::TaskLocals;
 
-use crate::classify::{classify, usage_of};
-use crate::hooks::{Called, PyMiddleware, PyObserver, awaited, usage_dict};
+use crate::calls::{Outputs, awaited, direct_call, factory_call, settle};
+use crate::hooks::{PyMiddleware, PyObserver, usage_dict};
 
 /// One work item, as added.
 enum Item {
@@ -155,7 +153,6 @@ impl Processor {
                 }
                 Item::Factory(factory) => {
                     let call = factory_call(
-                        py,
                         id.clone(),
                         factory,
                         &self.model,
@@ -165,7 +162,7 @@ impl Processor {
                     WorkItem::direct(id, call, context)
                 }
                 Item::Direct(direct) => {
-                    let call = direct_call(py, id.clone(), direct, outputs.clone(), locals.clone());
+                    let call = direct_call(id.clone(), direct, outputs.clone(), locals.clone());
                     WorkItem::direct(id, call, context)
                 }
             })
@@ -225,154 +222,6 @@ impl Processor {
     }
 }
 
-/// What direct calls returned, by item, for their results.
-type Outputs = Arc<Mutex<HashMap<String, Py<PyAny>>>>;
-
-/// A factory item's call: the factory builds the request for this attempt (given its
-/// number, from 1), the middleware see it, the model's provider sends it.
-fn factory_call(
-    py: Python<'_>,
-    id: String,
-    factory: Py<PyAny>,
-    model: &pacer_cli::ModelLane,
-    middleware: Vec<Arc<PyMiddleware>>,
-    locals: TaskLocals,
-) -> impl Fn(Attempt) -> BoxFuture<'static, Result<Response, ProviderError>> + Send + Sync + 'static
-{
-    let _ = py;
-    let (provider, name, params) = (
-        model.provider.clone(),
-        model.name.clone(),
-        model.params.clone(),
-    );
-    let factory = Arc::new(factory);
-    move |attempt: Attempt| {
-        let (factory, provider, name, params, middleware, id, locals) = (
-            factory.clone(),
-            provider.clone(),
-            name.clone(),
-            params.clone(),
-            middleware.clone(),
-            id.clone(),
-            locals.clone(),
-        );
-        Box::pin(async move {
-            let built = Python::attach(|py| -> PyResult<Called> {
-                let value = factory.bind(py).call1((attempt.number,))?;
-                awaited(py, &locals, value)
-            });
-            let value = match built {
-                Ok(Called::Now(value)) => Ok(value),
-                Ok(Called::Later(future)) => future.await,
-                Err(e) => Err(e),
-            };
-            let mut request = Python::attach(|py| match value {
-                Ok(value) => request_of(value.bind(py), &name, &params),
-                Err(e) => Err(e),
-            })
-            .map_err(|e| Python::attach(|py| classify(py, &e)))?;
-            for m in &middleware {
-                m.before(&id, &mut request).await;
-            }
-            provider.send(&request).await
-        })
-    }
-}
-
-/// A factory's value as a request: a prompt's text, or a dict with `prompt` (and
-/// `system`, `temperature`, `top_p`, `max_tokens`).
-fn request_of(
-    value: &Bound<'_, PyAny>,
-    name: &str,
-    params: &pacer_core::Params,
-) -> PyResult<Request> {
-    if let Ok(prompt) = value.extract::<String>() {
-        let mut request = Request::text(name, None, &prompt);
-        request.params = params.clone();
-        return Ok(request);
-    }
-    let dict = value.cast::<PyDict>().map_err(|_| {
-        PyValueError::new_err("a factory returns a prompt (str) or a dict with `prompt`")
-    })?;
-    let get = |key: &str| dict.get_item(key).ok().flatten();
-    let prompt: String = get("prompt")
-        .ok_or_else(|| PyValueError::new_err("a factory's dict needs `prompt`"))?
-        .extract()?;
-    let system: Option<String> = get("system").map(|s| s.extract()).transpose()?;
-    let mut request = Request::text(name, system.as_deref(), &prompt);
-    request.params = params.clone();
-    if let Some(t) = get("temperature") {
-        request.params.temperature = t.extract()?;
-    }
-    if let Some(t) = get("top_p") {
-        request.params.top_p = t.extract()?;
-    }
-    if let Some(m) = get("max_tokens") {
-        request.params.max_tokens = m.extract()?;
-    }
-    Ok(request)
-}
-
-/// A direct item's call: `direct(attempt, timeout)` (an `async def`, or a plain function)
-/// returns `(output, usage)`; the output is kept for the result, the usage counted.
-fn direct_call(
-    py: Python<'_>,
-    id: String,
-    direct: Py<PyAny>,
-    outputs: Outputs,
-    locals: TaskLocals,
-) -> impl Fn(Attempt) -> BoxFuture<'static, Result<Response, ProviderError>> + Send + Sync + 'static
-{
-    let _ = py;
-    let direct = Arc::new(direct);
-    move |attempt: Attempt| {
-        let (direct, outputs, locals, id) =
-            (direct.clone(), outputs.clone(), locals.clone(), id.clone());
-        Box::pin(async move {
-            let called = Python::attach(|py| -> PyResult<Called> {
-                let value = direct
-                    .bind(py)
-                    .call1((attempt.number, attempt.timeout.as_secs_f64()))?;
-                awaited(py, &locals, value)
-            });
-            let value = match called {
-                Ok(Called::Now(value)) => Ok(value),
-                Ok(Called::Later(future)) => future.await,
-                Err(e) => Err(e),
-            };
-            Python::attach(|py| {
-                let value = value.map_err(|e| classify(py, &e))?;
-                let (output, usage) = split(value.bind(py)).map_err(|e| classify(py, &e))?;
-                let text = output
-                    .bind(py)
-                    .str()
-                    .map(|s| s.to_string())
-                    .unwrap_or_default();
-                outputs
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .insert(id, output);
-                Ok(Response {
-                    model_version: None,
-                    choices: vec![Choice::text(text, FinishReason::Stop)],
-                    embeddings: Vec::new(),
-                    usage,
-                    rate_limits: None,
-                    first_token: None,
-                })
-            })
-        })
-    }
-}
-
-/// A direct call's value: `(output, usage dict)`, or the output alone (no usage).
-fn split(value: &Bound<'_, PyAny>) -> PyResult<(Py<PyAny>, Usage)> {
-    if let Ok((output, usage)) = value.extract::<(Bound<'_, PyAny>, Bound<'_, PyDict>)>() {
-        return Ok((output.unbind(), usage_of(&usage)));
-    }
-    Ok((value.clone().unbind(), Usage::default()))
-}
-
 /// The result object of `outcome`: `item_id`, `success`, `output`, `error`, `error_kind`,
 /// `attempts`, `token_usage`, `elapsed_seconds`, `context`.
 fn result_object(
@@ -415,15 +264,11 @@ fn result_object(
 /// Calls the post-processor with `result` (awaiting it when it is `async`); an exception
 /// in it is printed and the run goes on.
 async fn post_process(post: &Py<PyAny>, locals: &TaskLocals, result: &Py<PyAny>) {
-    let called = Python::attach(|py| -> PyResult<Called> {
+    let done = settle(Python::attach(|py| {
         let value = post.bind(py).call1((result.clone_ref(py),))?;
-        awaited(py, locals, value)
-    });
-    let done = match called {
-        Ok(Called::Now(_)) => Ok(()),
-        Ok(Called::Later(future)) => future.await.map(|_| ()),
-        Err(e) => Err(e),
-    };
+        awaited(locals, value)
+    }))
+    .await;
     if let Err(e) = done {
         Python::attach(|py| {
             PyRuntimeError::new_err(format!("the post-processor raised: {e}")).print(py)

@@ -10,14 +10,16 @@
 # The command the README gives and CI runs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-cargo test --workspace --exclude pacer-local
 PACER_SMOLLM2=$(scripts/fetch-smollm2.sh) # a failed fetch stops here
 export PACER_SMOLLM2
-cargo test -p pacer-local -p pacer-providers -p pacer-cli --features local
+# One build for every crate's tests, `local` included: a second `cargo test` of a few crates
+# with other features would build them and their dependencies again (minutes in CI). The
+# build without `local` is checked by clippy and tested through the wheel (python-test.sh).
+cargo test --workspace --features pacer-cli/local
 # pacer serve with the official SDKs: 8 openai and 8 anthropic processes × 50 requests through
 # the gateway to two pacer mocks (600 and 1,200 RPM, two deployments of each model); every
 # request succeeds, no 429 reaches either mock, and the traffic splits as the limits (~30 s).
-# The binary the `local` tests just built serves (no second build of pacer-cli).
+# The binary the tests just built serves (no second build of pacer-cli).
 PACER=target/debug/pacer bash tests/sdk.sh
 # The Python package: its wheel built with maturin, installed into a fresh virtual
 # environment, its pytest tests run there (~1 min).

@@ -62,6 +62,16 @@ def test_a_wrong_config_names_its_key_and_sends_nothing(prompts, tmp_path):
         pacer.run({"prompts_file": str(prompts), "models": [{"name": "x"}]})
 
 
+def test_the_local_provider_is_not_in_the_wheel_and_a_config_says_so(prompts, tmp_path):
+    # The wheel is built without the `local` feature (candle): a local entry is refused by
+    # name, with the way to get it, before anything runs.
+    local = {"prompts_file": str(prompts), "output_dir": str(tmp_path / "local"),
+             "models": [{"name": "smol", "type": "local"}]}
+    with pytest.raises(pacer.PacerError, match=r"models\[0\]\.type.*not part of this build"):
+        pacer.run(local)
+    assert not (tmp_path / "local" / "results.jsonl").exists()
+
+
 def test_the_wheel_puts_the_pacer_command_on_the_path(repo, tmp_path):
     command = shutil.which("pacer")
     assert command, "no `pacer` on the PATH"

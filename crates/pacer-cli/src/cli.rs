@@ -150,6 +150,10 @@ pub struct RunArgs {
     /// `pacer.run(dict)`): relative paths in it are from the current folder.
     #[arg(skip)]
     pub config_value: Option<serde_json::Value>,
+    /// Where a run is embedded (the Python package): what interrupts it, in place of
+    /// Ctrl-C, which stays the host's. Notified, the run stops as at a first Ctrl-C.
+    #[arg(skip)]
+    pub interrupt: Option<std::sync::Arc<tokio::sync::Notify>>,
     /// A config file: Pacer's TOML or seed 003's JSON.
     #[arg(short, long, value_name = "FILE")]
     pub config: Option<PathBuf>,

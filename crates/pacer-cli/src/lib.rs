@@ -39,8 +39,16 @@ pub struct RunDone {
 /// instead of a `--config` file; its relative paths are from the current folder. `Err`:
 /// the flags or the config are wrong, or the run could not start (the message names the
 /// file, the key and what was expected).
-pub fn run_with(args: &[String], config: Option<serde_json::Value>) -> anyhow::Result<RunDone> {
-    let run_args = run_args(args, config)?;
+///
+/// `interrupt`, where given, stops the run as a first Ctrl-C would (what is finished is
+/// saved, the rest stays for the next run); the process's own Ctrl-C is then left alone.
+pub fn run_with(
+    args: &[String],
+    config: Option<serde_json::Value>,
+    interrupt: Option<std::sync::Arc<tokio::sync::Notify>>,
+) -> anyhow::Result<RunDone> {
+    let mut run_args = run_args(args, config)?;
+    run_args.interrupt = interrupt;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;

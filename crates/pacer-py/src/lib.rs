@@ -5,6 +5,7 @@
 //! Every call here releases the GIL while Rust works, so other Python threads (a notebook
 //! following a run's records) go on.
 
+mod batch;
 mod calls;
 mod classify;
 mod hooks;
@@ -30,7 +31,7 @@ fn output_dir(args: Vec<String>, config: Option<String>) -> PyResult<String> {
         .map_err(|e| PyValueError::new_err(format!("{e:#}")))
 }
 
-fn parse(config: Option<String>) -> PyResult<Option<serde_json::Value>> {
+pub(crate) fn parse(config: Option<String>) -> PyResult<Option<serde_json::Value>> {
     config
         .map(|text| {
             serde_json::from_str(&text)
@@ -39,26 +40,15 @@ fn parse(config: Option<String>) -> PyResult<Option<serde_json::Value>> {
         .transpose()
 }
 
-/// Runs `pacer run` with the flags `args` and, where given, `config` (JSON text in the
-/// config file's form) instead of a `--config` file; returns `(exit status, output folder)`.
-/// A wrong flag or config raises `ValueError` naming the file, key and what was expected.
-#[pyfunction]
-#[pyo3(signature = (args, config=None))]
-fn run(py: Python<'_>, args: Vec<String>, config: Option<String>) -> PyResult<(u8, String)> {
-    let config = parse(config)?;
-    let done = py
-        .detach(|| pacer_cli::run_with(&args, config))
-        .map_err(|e| PyValueError::new_err(format!("{e:#}")))?;
-    Ok((done.exit, done.output.display().to_string()))
-}
-
 /// The native module.
 #[pymodule]
 fn _pacer(module: &Bound<'_, PyModule>) -> PyResult<()> {
     module.add_function(wrap_pyfunction!(cli, module)?)?;
-    module.add_function(wrap_pyfunction!(run, module)?)?;
+    module.add_function(wrap_pyfunction!(batch::run, module)?)?;
+    module.add_class::<batch::Stopper>()?;
     module.add_function(wrap_pyfunction!(output_dir, module)?)?;
     module.add_class::<processor::Processor>()?;
+    module.add_class::<processor::Pending>()?;
     module.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())
 }

@@ -113,8 +113,10 @@ impl Processor {
         Ok(())
     }
 
-    /// Runs every item added; an awaitable of the list of results, in the order they ended.
-    fn run<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+    /// Starts every item added on the engine's runtime; `Pending.wait()` gives the list of
+    /// results, in the order they ended. Called on the event loop that async hooks and
+    /// direct calls run on (`Processor.run` waits in an executor thread, so the loop goes on).
+    fn start(&self, py: Python<'_>) -> PyResult<Pending> {
         let locals = pyo3_async_runtimes::tokio::get_current_locals(py)?;
         let items = std::mem::take(&mut *self.items.lock().unwrap_or_else(|e| e.into_inner()));
         let config = LaneConfig {
@@ -169,17 +171,14 @@ impl Processor {
             .collect();
         let post = self.post_processor.as_ref().map(|p| p.clone_ref(py));
         let make = self.make_result.clone_ref(py);
-        pyo3_async_runtimes::tokio::future_into_py_with_locals(py, locals.clone(), async move {
+        let (done, pending) = std::sync::mpsc::channel();
+        let running = async move {
             let (tx, mut rx) = tokio::sync::mpsc::channel(64);
             let running = lane.run(futures_util::stream::iter(work), tx);
             let consume = async {
                 let mut results = Vec::new();
                 while let Some(outcome) = rx.recv().await {
-                    let result = Python::attach(|py| result_object(py, &make, outcome, &outputs));
-                    let result = match result {
-                        Ok(result) => result,
-                        Err(e) => return Err(e),
-                    };
+                    let result = Python::attach(|py| result_object(py, &make, outcome, &outputs))?;
                     if let Some(post) = &post {
                         post_process(post, &locals, &result).await;
                     }
@@ -188,8 +187,19 @@ impl Processor {
                 Ok(results)
             };
             let (_, results) = tokio::join!(running, consume);
-            let results = results?;
-            Python::attach(|py| Ok(PyList::new(py, results)?.into_any().unbind()))
+            results
+        };
+        pyo3_async_runtimes::tokio::get_runtime().spawn(async move {
+            // Every Python object the run held (hooks, the loop's handle, items) is let go
+            // before the results are handed over: once Python has them, this thread touches
+            // Python no more, so an interpreter that exits right after cannot be touched
+            // while it shuts down (pyo3-async-runtimes' own hand-over can: PyO3/
+            // pyo3-async-runtimes#40, a crash at exit seen here about 1 run in 6).
+            let results = running.await;
+            let _ = done.send(results);
+        });
+        Ok(Pending {
+            results: Mutex::new(Some(pending)),
         })
     }
 
@@ -219,6 +229,38 @@ impl Processor {
         dict.set_item("error_counts", errors)?;
         dict.set_item("token_usage", usage_dict(py, &stats.usage)?)?;
         Ok(dict)
+    }
+}
+
+/// Every item's result, in the order they ended.
+type Results = PyResult<Vec<Py<PyAny>>>;
+
+/// A processor's run going on: `wait()` blocks (the GIL let go) until every item has
+/// ended and returns their results.
+#[pyclass(module = "pacer._pacer")]
+pub(crate) struct Pending {
+    results: Mutex<Option<std::sync::mpsc::Receiver<Results>>>,
+}
+
+#[pymethods]
+impl Pending {
+    /// The results, once every item has ended (a list of `ItemResult`, in the order they
+    /// ended); called once.
+    fn wait(&self, py: Python<'_>) -> PyResult<Py<PyList>> {
+        let Some(results) = self
+            .results
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take()
+        else {
+            return Err(PyRuntimeError::new_err(
+                "this run's results were taken already",
+            ));
+        };
+        let results = py
+            .detach(move || results.recv())
+            .map_err(|_| PyRuntimeError::new_err("the run ended without its results"))??;
+        Ok(PyList::new(py, results)?.unbind())
     }
 }
 

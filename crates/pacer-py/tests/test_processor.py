@@ -5,9 +5,11 @@ middleware and observers seeing every item, a Python exception as an item's erro
 
 import asyncio
 import collections
+import pathlib
 import shutil
 import socket
 import subprocess
+import sys
 import time
 import urllib.request
 
@@ -198,3 +200,26 @@ def test_a_work_item_needs_exactly_one_form():
         pacer.WorkItem("x", prompt="a", factory=lambda a: "b")
     with pytest.raises(ValueError, match="needs a model"):
         pacer.Processor(None).add(pacer.WorkItem("x", prompt="a"))
+
+
+def test_a_script_that_exits_right_after_a_run_exits_cleanly_every_time(tmp_path):
+    script = pathlib.Path(__file__).with_name("exits_after_a_run.py")
+    failures = []
+    for _ in range(5):
+        runs = [
+            subprocess.Popen([sys.executable, str(script)], cwd=tmp_path,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            for _ in range(6)
+        ]
+        for run in runs:
+            out, err = run.communicate(timeout=120)
+            if run.returncode != 0:
+                failures.append((run.returncode, err[-600:]))
+    assert not failures, failures
+
+
+def test_a_wrong_model_entry_raises_pacer_error():
+    with pytest.raises(pacer.PacerError, match=r"temperature"):
+        pacer.Processor({"name": "m", "type": "mock", "temperature": 7})
+    with pytest.raises(pacer.PacerError, match="TYPE:NAME"):
+        pacer.Processor("gpt-4o-mini")

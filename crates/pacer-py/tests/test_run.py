@@ -4,7 +4,10 @@ error that names its key, and the `pacer` command the wheel puts on the PATH."""
 
 import json
 import shutil
+import signal
 import subprocess
+import sys
+import time
 
 import pytest
 
@@ -93,3 +96,70 @@ def test_the_wheel_puts_the_pacer_command_on_the_path(repo, tmp_path):
 def test_help_shows_the_docstrings():
     assert "summary" in pacer.run.__doc__
     assert "records" in pacer.start.__doc__
+
+
+def lines(path):
+    try:
+        with open(path) as f:
+            return [line for line in f if line.endswith("\n")]
+    except FileNotFoundError:
+        return []
+
+
+def wait_for(condition, what, seconds=60):
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.05)
+
+
+INTERRUPTED = """
+import json, sys, time
+import pacer
+try:
+    pacer.run(json.loads(sys.argv[1]))
+    print("finished", flush=True)
+except KeyboardInterrupt:
+    print("interrupted", flush=True)
+try:
+    time.sleep(60)
+    print("slept", flush=True)
+except KeyboardInterrupt:
+    print("interrupted again", flush=True)
+"""
+
+
+def test_ctrl_c_stops_a_run_saves_its_work_and_leaves_ctrl_c_to_python(prompts, tmp_path):
+    out = tmp_path / "interrupted"
+    slow = config(prompts, out, rpm=60, latency_ms=50)
+    run = subprocess.Popen([sys.executable, "-c", INTERRUPTED, json.dumps(slow)],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    wait_for(lambda: len(lines(out / "results.jsonl")) >= 2, "the first records")
+    run.send_signal(signal.SIGINT)
+    assert run.stdout.readline().strip() == "interrupted"
+    # After the run, Ctrl-C is Python's again (a notebook's interrupt still works).
+    run.send_signal(signal.SIGINT)
+    out_rest, err = run.communicate(timeout=30)
+    assert out_rest.strip() == "interrupted again", err
+    done = lines(out / "results.jsonl")
+    assert 2 <= len(done) < 40
+    # Again: the rest, each job exactly once.
+    summary = pacer.run(config(prompts, out, rpm=6000))
+    assert summary["exit"] == 0
+    records = list(pacer.records(out))
+    assert len(records) == 40
+    assert len({(r["prompt_id"], r["sample"]) for r in records}) == 40
+
+
+def test_a_started_run_stops_when_told_and_the_next_run_finishes_it(prompts, tmp_path):
+    out = tmp_path / "stopped"
+    job = pacer.start(config(prompts, out, rpm=60, latency_ms=50))
+    wait_for(lambda: len(lines(out / "results.jsonl")) >= 2, "the first records")
+    job.stop()
+    stopped = job.wait(timeout=30)
+    assert stopped["exit"] == 130
+    assert stopped["totals"]["records"] < 40
+    again = pacer.run(config(prompts, out, rpm=6000))
+    assert again["exit"] == 0
+    records = list(pacer.records(out))
+    assert len({(r["prompt_id"], r["sample"]) for r in records}) == len(records) == 40

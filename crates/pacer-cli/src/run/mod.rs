@@ -139,7 +139,14 @@ pub(crate) async fn run(config: RunConfig, args: &RunArgs) -> anyhow::Result<Exi
         _ => notify(notice, quiet),
     });
     let stopper = batch.stopper();
+    let interrupt = args.interrupt.clone();
     let ctrl_c = tokio::spawn(async move {
+        if let Some(interrupt) = interrupt {
+            // Embedded: the host keeps its Ctrl-C and says when to stop.
+            interrupt.notified().await;
+            stopper.stop("interrupted: finished work is saved; run again to continue");
+            return;
+        }
         if tokio::signal::ctrl_c().await.is_ok() {
             stopper
                 .stop("interrupted: finished work is saved; run again with --resume to continue");

@@ -21,7 +21,7 @@ import time
 from typing import Any, Dict, Iterator, List, Mapping, Optional, Union
 
 from pacer import _pacer
-
+from pacer._errors import PacerError
 from pacer.processor import ItemResult, ProcessResult, Processor, WorkItem
 
 __all__ = [
@@ -43,11 +43,6 @@ Config = Union[str, "os.PathLike[str]", Mapping[str, Any]]
 
 RESULTS_FILE = "results.jsonl"
 SUMMARY_FILE = "summary.json"
-
-
-class PacerError(Exception):
-    """A run that could not start: a wrong config (the message names the file, the key and
-    what was expected) or an output folder that holds another run."""
 
 
 def _args(
@@ -99,12 +94,14 @@ def run(
     extra: Optional[List[str]] = None,
 ) -> Dict[str, Any]:
     """Runs the batch `config` describes and returns its summary (`summary.json` as a dict,
-    with `"exit"`: 0 done, 3 jobs still pending, 130 interrupted).
+    with `"exit"`: 0 done, 3 jobs still pending).
 
     `config` is a config file's path (Pacer's TOML or seed 003's JSON) or a dict in the same
     form; a dict's relative paths are from the current folder. By default a run resumes
     what its output folder holds (`resume=True`): only the jobs not done yet are sent, and
-    running the same call again after a crash or a Ctrl-C finishes it. `fresh=True` moves
+    running the same call again after a crash or a Ctrl-C finishes it. A Ctrl-C (a
+    notebook's interrupt) stops the run, waits for it to save what is finished, and raises
+    `KeyboardInterrupt`; a second one raises at once. `fresh=True` moves
     earlier results aside; `retry_failed=True` sends the failed jobs again. `extra` is more
     `pacer run` flags (`["--rpm", "500"]`).
 
@@ -193,9 +190,11 @@ class Run:
         except ValueError as e:
             raise PacerError(str(e)) from None
 
+        self._stopper = _pacer.Stopper()
+
         def work() -> None:
             try:
-                code, output = _pacer.run(args, text)
+                code, output = _pacer.run(args, text, self._stopper)
                 self._output = output
                 result = summary(output)
                 result["exit"] = code
@@ -216,6 +215,12 @@ class Run:
     def done(self) -> bool:
         """Whether the run has ended."""
         return not self._thread.is_alive()
+
+    def stop(self) -> None:
+        """Stops the run as a Ctrl-C stops `pacer run`: no job starts after this, the ones
+        in flight end and are saved, and `wait()` gives the summary with `"exit": 130`;
+        running the same config again finishes it."""
+        self._stopper.stop()
 
     def wait(self, timeout: Optional[float] = None) -> Dict[str, Any]:
         """Waits for the run to end and returns its summary; raises what stopped it."""
@@ -241,7 +246,8 @@ def start(
     extra: Optional[List[str]] = None,
 ) -> Run:
     """Starts the batch `config` describes in a background thread (options as `run`'s) and
-    returns it at once: iterate `Run.records()` to follow it, `Run.wait()` for its summary.
+    returns it at once: iterate `Run.records()` to follow it, `Run.wait()` for its summary,
+    `Run.stop()` to stop it (what is finished is saved).
 
         >>> job = pacer.start("pacer.toml")
         >>> for record in job.records():

@@ -9,7 +9,7 @@ __version__: str
 Config = Union[str, os.PathLike[str], Mapping[str, Any]]
 PathLike = Union[str, os.PathLike[str]]
 
-class PacerError(Exception):
+class PacerError(ValueError):
     """A run that could not start: a wrong config, or an output folder that holds another run."""
 
 def run(
@@ -24,7 +24,8 @@ def run(
     report: bool = False,
     extra: Optional[List[str]] = None,
 ) -> Dict[str, Any]:
-    """Runs the batch and returns its summary, with "exit" and "output_dir" added."""
+    """Runs the batch and returns its summary, with "exit" and "output_dir" added. A Ctrl-C
+    stops it, lets it save what is finished, and raises KeyboardInterrupt."""
 
 def start(
     config: Config,
@@ -57,6 +58,8 @@ class Run:
         """Each record as it is written, until the run ends."""
     def done(self) -> bool:
         """Whether the run has ended."""
+    def stop(self) -> None:
+        """Stops the run: no job starts after this, the ones in flight end and are saved."""
     def wait(self, timeout: Optional[float] = None) -> Dict[str, Any]:
         """Waits for the run to end and returns its summary."""
 

@@ -7,10 +7,18 @@ __version__: str
 def cli(argv: List[str]) -> int:
     """Runs the `pacer` command with `argv` (the program's name first); its exit status."""
 
-def run(args: List[str], config: Optional[str] = None) -> Tuple[int, str]:
+class Stopper:
+    """Stops the run it is given to, as a first Ctrl-C would."""
+
+    def __init__(self) -> None: ...
+    def stop(self) -> None:
+        """No job starts after this; the ones in flight end and are saved."""
+
+def run(args: List[str], config: Optional[str] = None, stopper: Optional[Stopper] = None) -> Tuple[int, str]:
     """Runs `pacer run` with the flags `args` and, where given, `config` (JSON text in the
     config file's form); returns (exit status, output folder). Raises ValueError for a wrong
-    flag or config."""
+    flag or config; on the main thread a Ctrl-C stops the run, lets it save, and raises
+    KeyboardInterrupt."""
 
 def output_dir(args: List[str], config: Optional[str] = None) -> str:
     """The output folder `run(args, config)` would write to; its config checked."""
@@ -30,5 +38,12 @@ class Processor:
         post_processor: Optional[Any] = None,
     ) -> None: ...
     def add(self, item_id: str, kind: str, payload: Any, context: Any, system: Optional[str] = None) -> None: ...
-    def run(self) -> Any: ...
+    def start(self) -> Pending:
+        """Starts every item added (on the running event loop's thread)."""
     def stats(self) -> Dict[str, Any]: ...
+
+class Pending:
+    """A processor's run going on."""
+
+    def wait(self) -> List[Any]:
+        """Blocks until every item has ended; their results, in the order they ended."""

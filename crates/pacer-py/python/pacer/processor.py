@@ -18,11 +18,13 @@ per rate-limit event, with middleware, observers and a post-processor.
 
 from __future__ import annotations
 
+import asyncio
 import json
 from dataclasses import dataclass, field
 from typing import Any, Awaitable, Callable, Dict, List, Optional, Sequence, Union
 
 from pacer import _pacer
+from pacer._errors import PacerError
 
 __all__ = ["WorkItem", "ItemResult", "ProcessResult", "Processor"]
 
@@ -107,7 +109,8 @@ class Processor:
     when every item is a direct call (then `rpm` and `tpm` pace them). `middleware` are
     objects with `before(item_id, request)` (which may return a changed request dict) and
     `after(item_id, result)`; `observers` objects with `on_event(event)`; `post_processor`
-    is called with each `ItemResult` as it ends. Each may be `async`, but for observers."""
+    is called with each `ItemResult` as it ends. Each may be `async`, but for observers.
+    A wrong model entry raises `PacerError` naming the key."""
 
     def __init__(
         self,
@@ -128,7 +131,7 @@ class Processor:
         elif isinstance(model, str):
             kind, sep, name = model.partition(":")
             if not sep:
-                raise ValueError(f"model {model!r}: expected TYPE:NAME, e.g. openai:gpt-4o-mini")
+                raise PacerError(f"model {model!r}: expected TYPE:NAME, e.g. openai:gpt-4o-mini")
             entry = {"name": name, "type": kind}
         else:
             entry = dict(model)
@@ -140,16 +143,19 @@ class Processor:
         ):
             if value is not None:
                 entry[key] = value
-        self._native = _pacer.Processor(
-            json.dumps(entry),
-            model is None,
-            workers,
-            max_retries,
-            ItemResult,
-            list(middleware),
-            list(observers),
-            post_processor,
-        )
+        try:
+            self._native = _pacer.Processor(
+                json.dumps(entry),
+                model is None,
+                workers,
+                max_retries,
+                ItemResult,
+                list(middleware),
+                list(observers),
+                post_processor,
+            )
+        except ValueError as e:
+            raise PacerError(str(e)) from None
         self._added = 0
 
     def add(self, item: WorkItem) -> None:
@@ -166,7 +172,10 @@ class Processor:
 
     async def run(self) -> ProcessResult:
         """Runs every item added and returns their results once all have ended."""
-        results = await self._native.run()
+        pending = self._native.start()
+        # Waited for in an executor thread, so this loop goes on running async hooks and
+        # direct calls meanwhile.
+        results = await asyncio.get_running_loop().run_in_executor(None, pending.wait)
         return ProcessResult(results=list(results))
 
     process_all = run  # seed 002's name

@@ -66,11 +66,9 @@ pub(crate) async fn call(
         )?;
         Ok(Some(awaited(locals, value)?))
     });
-    let value = match called {
-        Ok(None) => return None,
-        Ok(Some(called)) => settle(Ok(called)).await,
-        Err(e) => Err(e),
-    };
+    // No such method: nothing to call.
+    let called = called.transpose()?;
+    let value = settle(called).await;
     Python::attach(|py| match value {
         Ok(value) if value.is_none(py) => None,
         Ok(value) => Some(value),

@@ -168,10 +168,17 @@ pub(crate) fn direct_call(
     }
 }
 
-/// A direct call's value: `(output, usage dict)`, or the output alone (no usage).
+/// A direct call's value: `(output, usage)`, the usage a dict or an SDK's usage object (a
+/// client may hand back `response.usage` as it is), or the output alone (no usage).
 fn split(value: &Bound<'_, PyAny>) -> PyResult<(Py<PyAny>, Usage)> {
-    if let Ok((output, usage)) = value.extract::<(Bound<'_, PyAny>, Bound<'_, PyDict>)>() {
-        return Ok((output.unbind(), usage_of(&usage)));
+    if let Ok((output, usage)) = value.extract::<(Bound<'_, PyAny>, Bound<'_, PyAny>)>() {
+        let counted = match usage_of(&usage) {
+            Some(counted) => Some(counted),
+            None => usage.is_instance_of::<PyDict>().then(Usage::default),
+        };
+        if let Some(counted) = counted {
+            return Ok((output.unbind(), counted));
+        }
     }
     Ok((value.clone().unbind(), Usage::default()))
 }

@@ -6,18 +6,77 @@ use pacer_core::{ErrorKind, ProviderError, Usage};
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
-/// `err` as a [`ProviderError`]: by an HTTP status it carries (`status_code`, `status`, or
-/// `response.status_code`, as the SDKs' errors do), else by its class (its name, or
-/// `TimeoutError`, `ConnectionError`, `ValueError`); what it does not tell is the call's own
-/// fault (`BadRequest`), not retried. Its `usage` (a dict of tokens) and `retry_after` (seconds), where it has
-/// them, go with it.
+/// How deep the chain of causes is followed: far enough for a wrapper around an SDK's error
+/// around the HTTP library's, and never round a cycle.
+const CHAIN_DEPTH: usize = 8;
+
+/// `err` as a [`ProviderError`], from the first exception of its chain that tells what
+/// happened (itself, then what it was raised from: seed 002's callers wrap the SDK's error
+/// in their own): an HTTP status it carries (`status_code`, `status`, or
+/// `response.status_code`, as the SDKs' errors do), else its class (its name, or
+/// `TimeoutError`, `ConnectionError`, `ValueError`). What none tells is the call's own fault
+/// (`BadRequest`), not retried. The first `usage` (a dict or an SDK's usage object) or seed
+/// 002's `_failed_token_usage` in the chain, and the first `retry_after` (seconds), go with it.
 pub(crate) fn classify(py: Python<'_>, err: &PyErr) -> ProviderError {
-    let value = err.value(py);
-    let class = value
-        .get_type()
-        .name()
-        .map(|n| n.to_string())
-        .unwrap_or_else(|_| "Exception".into());
+    let chain = chain(err.value(py).clone().into_any());
+    let told = chain
+        .iter()
+        .enumerate()
+        .find_map(|(depth, value)| Some((depth, told(py, value)?)));
+    // The message names the exception that told, or, when none did, the first cause.
+    let (depth, (kind, status)) =
+        told.unwrap_or((chain.len().min(2) - 1, (ErrorKind::BadRequest, None)));
+    let mut message = describe(&chain[0]);
+    if depth > 0 {
+        message = format!("{message} (from {})", describe(&chain[depth]));
+    }
+    let mut error = ProviderError::new(kind, message);
+    if let Some(status) = status {
+        error = error.with_status(status);
+    }
+    if let Some(usage) = chain.iter().find_map(|value| {
+        ["usage", "_failed_token_usage"]
+            .iter()
+            .find_map(|name| usage_of(&value.getattr(*name).ok()?))
+    }) {
+        error = error.with_usage(usage);
+    }
+    if let Some(seconds) = chain.iter().find_map(|value| {
+        value
+            .getattr("retry_after")
+            .ok()?
+            .extract::<f64>()
+            .ok()
+            .filter(|s| s.is_finite() && *s >= 0.0)
+    }) {
+        error = error.with_retry_after(std::time::Duration::from_secs_f64(seconds));
+    }
+    error
+}
+
+/// `value`, then the exception it was raised from (`raise ... from cause`), or the one being
+/// handled when it was raised unless that was suppressed, and so on.
+fn chain(value: Bound<'_, PyAny>) -> Vec<Bound<'_, PyAny>> {
+    let mut chain = vec![value];
+    while chain.len() < CHAIN_DEPTH {
+        let last = &chain[chain.len() - 1];
+        let attr = |name: &str| last.getattr(name).ok().filter(|v| !v.is_none());
+        let suppressed = last
+            .getattr("__suppress_context__")
+            .and_then(|v| v.is_truthy())
+            .unwrap_or(false);
+        let next =
+            attr("__cause__").or_else(|| (!suppressed).then(|| attr("__context__")).flatten());
+        match next {
+            Some(next) if !chain.iter().any(|seen| seen.is(&next)) => chain.push(next),
+            _ => break,
+        }
+    }
+    chain
+}
+
+/// What one exception tells of its kind, and its HTTP status, if anything.
+fn told(py: Python<'_>, value: &Bound<'_, PyAny>) -> Option<(ErrorKind, Option<u16>)> {
     let status = ["status_code", "status"]
         .iter()
         .find_map(|name| value.getattr(*name).ok()?.extract::<u16>().ok())
@@ -30,60 +89,67 @@ pub(crate) fn classify(py: Python<'_>, err: &PyErr) -> ProviderError {
                 .extract::<u16>()
                 .ok()
         });
-    let is = |builtin: &Bound<'_, pyo3::types::PyType>| value.is_instance(builtin).unwrap_or(false);
-    let kind = match status {
-        Some(status) => by_status(status),
-        None => by_name(&class).unwrap_or_else(|| {
-            if is(&py.get_type::<pyo3::exceptions::PyTimeoutError>()) {
-                ErrorKind::Timeout
-            } else if is(&py.get_type::<pyo3::exceptions::PyConnectionError>()) {
-                ErrorKind::Connection
-            } else if is(&py.get_type::<pyo3::exceptions::PyValueError>()) {
-                // An output that does not validate (pydantic's ValidationError is one):
-                // retried, at the next temperature.
-                ErrorKind::InvalidOutput
-            } else {
-                // What nothing tells (a TypeError, a KeyError) is the call's own fault: not
-                // retried.
-                ErrorKind::BadRequest
-            }
-        }),
-    };
-    let message = value.str().map(|s| s.to_string()).unwrap_or_default();
-    let mut error = ProviderError::new(kind, format!("{class}: {message}"));
     if let Some(status) = status {
-        error = error.with_status(status);
+        return Some((by_status(status), Some(status)));
     }
-    if let Ok(usage) = value.getattr("usage")
-        && let Ok(usage) = usage.cast::<PyDict>()
-    {
-        error = error.with_usage(usage_of(usage));
+    let class = class_name(value);
+    if let Some(kind) = by_name(&class) {
+        return Some((kind, None));
     }
-    if let Some(seconds) = value
-        .getattr("retry_after")
-        .ok()
-        .and_then(|v| v.extract::<f64>().ok())
-        .filter(|s| s.is_finite() && *s >= 0.0)
-    {
-        error = error.with_retry_after(std::time::Duration::from_secs_f64(seconds));
+    let is = |builtin: &Bound<'_, pyo3::types::PyType>| value.is_instance(builtin).unwrap_or(false);
+    if is(&py.get_type::<pyo3::exceptions::PyTimeoutError>()) {
+        Some((ErrorKind::Timeout, None))
+    } else if is(&py.get_type::<pyo3::exceptions::PyConnectionError>()) {
+        Some((ErrorKind::Connection, None))
+    } else if is(&py.get_type::<pyo3::exceptions::PyValueError>()) {
+        // An output that does not validate (pydantic's ValidationError is one): retried, at
+        // the next temperature.
+        Some((ErrorKind::InvalidOutput, None))
+    } else {
+        // What nothing tells (a TypeError, a KeyError) is the call's own fault, unless what
+        // it was raised from tells more.
+        None
     }
-    error
 }
 
-/// A usage dict (`input_tokens`, `output_tokens`; `prompt_tokens` and `completion_tokens`
-/// too) as Pacer's.
-pub(crate) fn usage_of(dict: &Bound<'_, PyDict>) -> Usage {
-    let get = |names: [&str; 2]| {
-        names
-            .iter()
-            .find_map(|k| dict.get_item(*k).ok().flatten()?.extract::<u64>().ok())
-            .unwrap_or(0)
+fn class_name(value: &Bound<'_, PyAny>) -> String {
+    value
+        .get_type()
+        .name()
+        .map(|n| n.to_string())
+        .unwrap_or_else(|_| "Exception".into())
+}
+
+/// `Class: message`.
+fn describe(value: &Bound<'_, PyAny>) -> String {
+    let message = value.str().map(|s| s.to_string()).unwrap_or_default();
+    format!("{}: {message}", class_name(value))
+}
+
+/// A usage, as Pacer's: a dict, or an SDK's usage object (OpenAI's `CompletionUsage`,
+/// Anthropic's `Usage`, pydantic-ai's), by `input_tokens` / `prompt_tokens` /
+/// `request_tokens` and `output_tokens` / `completion_tokens` / `response_tokens`. `None`
+/// when it names neither.
+pub(crate) fn usage_of(value: &Bound<'_, PyAny>) -> Option<Usage> {
+    let get = |names: [&str; 3]| {
+        names.iter().find_map(|name| {
+            let field = match value.cast::<PyDict>() {
+                Ok(dict) => dict.get_item(*name).ok().flatten(),
+                Err(_) => value.getattr(*name).ok(),
+            };
+            field?.extract::<u64>().ok()
+        })
     };
-    Usage {
-        input_tokens: get(["input_tokens", "prompt_tokens"]),
-        output_tokens: get(["output_tokens", "completion_tokens"]),
-        ..Usage::default()
+    let input = get(["input_tokens", "prompt_tokens", "request_tokens"]);
+    let output = get(["output_tokens", "completion_tokens", "response_tokens"]);
+    if input.is_none() && output.is_none() {
+        return None;
     }
+    Some(Usage {
+        input_tokens: input.unwrap_or(0),
+        output_tokens: output.unwrap_or(0),
+        ..Usage::default()
+    })
 }
 
 fn by_status(status: u16) -> ErrorKind {

@@ -204,6 +204,67 @@ def test_direct_calls_count_usage_over_failed_attempts_and_errors_never_crash():
     assert stats["cooldowns"] == 1, stats
 
 
+class ItemFailed(Exception):
+    """A caller's own wrapper (seed 002's callers wrap the SDK's errors): it tells nothing."""
+
+
+class SdkUsage:
+    """An SDK's usage object, as OpenAI's `CompletionUsage` names its fields."""
+
+    def __init__(self, prompt_tokens, completion_tokens):
+        self.prompt_tokens = prompt_tokens
+        self.completion_tokens = completion_tokens
+
+
+def test_a_wrapped_error_is_judged_by_what_it_was_raised_from_and_its_usage_counts():
+    async def wrapped(attempt, timeout):
+        if attempt == 1:
+            try:
+                raise Flaky({"input_tokens": 3, "output_tokens": 4})
+            except Flaky as err:
+                raise ItemFailed("the call failed") from err
+        if attempt == 2:
+            # Seed 002's way: the usage of the failed attempt on the exception itself.
+            err = ItemFailed("the answer did not validate")
+            err._failed_token_usage = {"input_tokens": 5, "output_tokens": 6}
+            raise err from ValueError("not JSON")
+        return "done", SdkUsage(7, 8)
+
+    async def wrapped_bug(attempt, timeout):
+        try:
+            {}["missing"]
+        except KeyError as err:
+            raise ItemFailed("lookup") from err
+
+    async def while_handling(attempt, timeout):
+        if attempt == 1:
+            try:
+                raise TimeoutError("slow upstream")
+            except TimeoutError:
+                raise ItemFailed("gave up")  # raised while handling: its context tells
+        return "x", {}
+
+    processor = pacer.Processor(None, workers=4, max_retries=3, rpm=60000)
+    processor.add(pacer.WorkItem("wrapped", direct=wrapped))
+    processor.add(pacer.WorkItem("bug", direct=wrapped_bug))
+    processor.add(pacer.WorkItem("handling", direct=while_handling))
+    result = asyncio.run(processor.run())
+    by_id = {r.item_id: r for r in result.results}
+    wrapped_result = by_id["wrapped"]
+    assert wrapped_result.success and wrapped_result.output == "done", wrapped_result
+    assert wrapped_result.attempts == 3
+    assert wrapped_result.token_usage == {"input_tokens": 15, "output_tokens": 18, "total_tokens": 33}
+    bug = by_id["bug"]
+    assert not bug.success and bug.attempts == 1 and bug.error_kind == "BadRequest"
+    assert "ItemFailed: lookup (from KeyError: 'missing')" in bug.error, bug.error
+    handling = by_id["handling"]
+    assert handling.success and handling.output == "x" and handling.attempts == 2, handling
+    assert handling.token_usage["total_tokens"] == 0
+    stats = processor.stats()
+    # A server error and an invalid output retried for one, a timeout for the other.
+    assert stats["retries"] == 3 and stats["error_counts"] == {"BadRequest": 1}, stats
+
+
 def test_a_work_item_needs_exactly_one_form():
     with pytest.raises(ValueError, match="exactly one"):
         pacer.WorkItem("x", prompt="a", factory=lambda a: "b")

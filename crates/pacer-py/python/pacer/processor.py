@@ -36,15 +36,17 @@ class WorkItem:
     string, or a dict with `prompt` and `system`, `temperature`, `top_p`, `max_tokens`) or
     `direct` (called with the attempt number and its timeout in seconds, an `async def` or a
     function returning `(output, usage)`, usage a dict of `input_tokens` and
-    `output_tokens`: for calls Pacer does not make itself). `context` comes back with the
-    result.
+    `output_tokens` or an SDK's usage object as it is: for calls Pacer does not make
+    itself). `context` comes back with the result.
 
     An exception raised by a factory or a direct call is the item's error for that attempt,
     classified (by an HTTP status it carries, or its class: a `RateLimitError` pauses the
     pool once, a `TimeoutError`, a `ConnectionError` or a server error is retried, a
     `ValueError` is an output that did not validate, retried at the next temperature; what
-    nothing tells, a `TypeError` say, is not retried); its `usage` attribute, where it has
-    one, is counted.
+    nothing tells, a `TypeError` say, is not retried). An exception that tells nothing is
+    judged by what it was raised from (`raise ItemError(...) from err`). The first `usage`
+    (or seed 002's `_failed_token_usage`) and `retry_after` along that chain are taken: the
+    tokens of failed attempts count.
     """
 
     item_id: str

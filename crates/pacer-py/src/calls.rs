@@ -168,13 +168,14 @@ pub(crate) fn direct_call(
     }
 }
 
-/// A direct call's value: `(output, usage)`, the usage a dict or an SDK's usage object (a
-/// client may hand back `response.usage` as it is), or the output alone (no usage).
+/// A direct call's value: `(output, usage)`, the usage a dict, an SDK's usage object (a
+/// client may hand back `response.usage` as it is) or `None`; or the output alone (no usage).
 fn split(value: &Bound<'_, PyAny>) -> PyResult<(Py<PyAny>, Usage)> {
     if let Ok((output, usage)) = value.extract::<(Bound<'_, PyAny>, Bound<'_, PyAny>)>() {
+        // No usage at all (`response.usage` is `None` at times) counts nothing.
         let counted = match usage_of(&usage) {
             Some(counted) => Some(counted),
-            None => usage.is_instance_of::<PyDict>().then(Usage::default),
+            None => (usage.is_none() || usage.is_instance_of::<PyDict>()).then(Usage::default),
         };
         if let Some(counted) = counted {
             return Ok((output.unbind(), counted));

@@ -14,9 +14,11 @@ const CHAIN_DEPTH: usize = 8;
 /// happened (itself, then what it was raised from: seed 002's callers wrap the SDK's error
 /// in their own): an HTTP status it carries (`status_code`, `status`, or
 /// `response.status_code`, as the SDKs' errors do), else its class (its name, or
-/// `TimeoutError`, `ConnectionError`, `ValueError`). What none tells is the call's own fault
+/// `TimeoutError`, `ConnectionError`, `ValueError`; a bug's builtin, `TypeError` or `KeyError`,
+/// ends the walk as the call's own fault). What none tells is the call's own fault
 /// (`BadRequest`), not retried. The first `usage` (a dict or an SDK's usage object) or seed
-/// 002's `_failed_token_usage` in the chain, and the first `retry_after` (seconds), go with it.
+/// 002's `_failed_token_usage` in the chain (the failed attempt's), and the first
+/// `retry_after` (seconds), go with it.
 pub(crate) fn classify(py: Python<'_>, err: &PyErr) -> ProviderError {
     let chain = chain(err.value(py).clone().into_any());
     let told = chain
@@ -77,17 +79,21 @@ fn chain(value: Bound<'_, PyAny>) -> Vec<Bound<'_, PyAny>> {
 
 /// What one exception tells of its kind, and its HTTP status, if anything.
 fn told(py: Python<'_>, value: &Bound<'_, PyAny>) -> Option<(ErrorKind, Option<u16>)> {
+    // Only an error status tells: `status = 1`, `True` or the 200 of a reply that did not
+    // parse say nothing of what went wrong.
+    let error_status =
+        |v: Bound<'_, PyAny>| v.extract::<u16>().ok().filter(|s| (400..=599).contains(s));
     let status = ["status_code", "status"]
         .iter()
-        .find_map(|name| value.getattr(*name).ok()?.extract::<u16>().ok())
+        .find_map(|name| error_status(value.getattr(*name).ok()?))
         .or_else(|| {
-            value
-                .getattr("response")
-                .ok()?
-                .getattr("status_code")
-                .ok()?
-                .extract::<u16>()
-                .ok()
+            error_status(
+                value
+                    .getattr("response")
+                    .ok()?
+                    .getattr("status_code")
+                    .ok()?,
+            )
         });
     if let Some(status) = status {
         return Some((by_status(status), Some(status)));
@@ -105,12 +111,27 @@ fn told(py: Python<'_>, value: &Bound<'_, PyAny>) -> Option<(ErrorKind, Option<u
         // An output that does not validate (pydantic's ValidationError is one): retried, at
         // the next temperature.
         Some((ErrorKind::InvalidOutput, None))
+    } else if BUGS.iter().any(|bug| is(&bug(py))) {
+        // A bug in the caller's code (a KeyError in an `except` block handling a 429 is one)
+        // is its own fault whatever it was raised while handling: not retried.
+        Some((ErrorKind::BadRequest, None))
     } else {
-        // What nothing tells (a TypeError, a KeyError) is the call's own fault, unless what
-        // it was raised from tells more.
+        // What nothing tells (the caller's own wrapper, a RuntimeError) is judged by what it
+        // was raised from; when nothing does, it is the call's own fault.
         None
     }
 }
+
+/// The builtins that mean a bug in the code that raised them.
+const BUGS: [for<'py> fn(Python<'py>) -> Bound<'py, pyo3::types::PyType>; 7] = [
+    |py| py.get_type::<pyo3::exceptions::PyTypeError>(),
+    |py| py.get_type::<pyo3::exceptions::PyAttributeError>(),
+    |py| py.get_type::<pyo3::exceptions::PyNameError>(),
+    |py| py.get_type::<pyo3::exceptions::PyLookupError>(),
+    |py| py.get_type::<pyo3::exceptions::PyAssertionError>(),
+    |py| py.get_type::<pyo3::exceptions::PyNotImplementedError>(),
+    |py| py.get_type::<pyo3::exceptions::PyArithmeticError>(),
+];
 
 fn class_name(value: &Bound<'_, PyAny>) -> String {
     value
@@ -127,11 +148,12 @@ fn describe(value: &Bound<'_, PyAny>) -> String {
 }
 
 /// A usage, as Pacer's: a dict, or an SDK's usage object (OpenAI's `CompletionUsage`,
-/// Anthropic's `Usage`, pydantic-ai's), by `input_tokens` / `prompt_tokens` /
-/// `request_tokens` and `output_tokens` / `completion_tokens` / `response_tokens`. `None`
-/// when it names neither.
+/// Anthropic's `Usage`, pydantic-ai's, Gemini's `usage_metadata`), by `input_tokens` /
+/// `prompt_tokens` / `request_tokens` / `prompt_token_count` and `output_tokens` /
+/// `completion_tokens` / `response_tokens` / `candidates_token_count`. `None` when it names
+/// neither.
 pub(crate) fn usage_of(value: &Bound<'_, PyAny>) -> Option<Usage> {
-    let get = |names: [&str; 3]| {
+    let get = |names: [&str; 4]| {
         names.iter().find_map(|name| {
             let field = match value.cast::<PyDict>() {
                 Ok(dict) => dict.get_item(*name).ok().flatten(),
@@ -140,8 +162,18 @@ pub(crate) fn usage_of(value: &Bound<'_, PyAny>) -> Option<Usage> {
             field?.extract::<u64>().ok()
         })
     };
-    let input = get(["input_tokens", "prompt_tokens", "request_tokens"]);
-    let output = get(["output_tokens", "completion_tokens", "response_tokens"]);
+    let input = get([
+        "input_tokens",
+        "prompt_tokens",
+        "request_tokens",
+        "prompt_token_count",
+    ]);
+    let output = get([
+        "output_tokens",
+        "completion_tokens",
+        "response_tokens",
+        "candidates_token_count",
+    ]);
     if input.is_none() && output.is_none() {
         return None;
     }

@@ -242,12 +242,35 @@ def test_a_wrapped_error_is_judged_by_what_it_was_raised_from_and_its_usage_coun
                 raise TimeoutError("slow upstream")
             except TimeoutError:
                 raise ItemFailed("gave up")  # raised while handling: its context tells
-        return "x", {}
+        return "x", None  # `response.usage` may be None
 
-    processor = pacer.Processor(None, workers=4, max_retries=3, rpm=60000)
+    async def suppressed(attempt, timeout):
+        try:
+            raise TimeoutError("slow upstream")
+        except TimeoutError:
+            raise ItemFailed("not worth a retry") from None
+
+    async def bug_in_handler(attempt, timeout):
+        try:
+            raise Flaky({"input_tokens": 1, "output_tokens": 0})
+        except Flaky as err:
+            return err.no_such_field  # an AttributeError while handling a 500: the bug wins
+
+    class OddStatus(ItemFailed):
+        status = 1  # not an HTTP status
+
+    async def odd_status_over_limit(attempt, timeout):
+        if attempt == 1:
+            raise OddStatus("wrapped") from RateLimitError("slow down")
+        return "y", SdkUsage(1, 1)
+
+    processor = pacer.Processor(None, workers=8, max_retries=3, rpm=60000)
     processor.add(pacer.WorkItem("wrapped", direct=wrapped))
     processor.add(pacer.WorkItem("bug", direct=wrapped_bug))
     processor.add(pacer.WorkItem("handling", direct=while_handling))
+    processor.add(pacer.WorkItem("suppressed", direct=suppressed))
+    processor.add(pacer.WorkItem("handler-bug", direct=bug_in_handler))
+    processor.add(pacer.WorkItem("limited", direct=odd_status_over_limit))
     result = asyncio.run(processor.run())
     by_id = {r.item_id: r for r in result.results}
     wrapped_result = by_id["wrapped"]
@@ -260,9 +283,17 @@ def test_a_wrapped_error_is_judged_by_what_it_was_raised_from_and_its_usage_coun
     handling = by_id["handling"]
     assert handling.success and handling.output == "x" and handling.attempts == 2, handling
     assert handling.token_usage["total_tokens"] == 0
+    for item in ["suppressed", "handler-bug"]:
+        assert not by_id[item].success and by_id[item].attempts == 1, by_id[item]
+        assert by_id[item].error_kind == "BadRequest", by_id[item]
+    assert by_id["handler-bug"].token_usage["input_tokens"] == 1, "the 500's usage is counted"
+    limited = by_id["limited"]
+    assert limited.success and limited.output == "y" and limited.attempts == 2, limited
     stats = processor.stats()
-    # A server error and an invalid output retried for one, a timeout for the other.
-    assert stats["retries"] == 3 and stats["error_counts"] == {"BadRequest": 1}, stats
+    # A server error and an invalid output retried for one, a timeout for another; the
+    # refusal behind the odd status paused the pool once.
+    assert stats["retries"] == 3 and stats["error_counts"] == {"BadRequest": 3}, stats
+    assert stats["rate_limited_requests"] == 1 and stats["cooldowns"] == 1, stats
 
 
 def test_a_work_item_needs_exactly_one_form():

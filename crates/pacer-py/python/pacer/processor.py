@@ -42,11 +42,11 @@ class WorkItem:
     An exception raised by a factory or a direct call is the item's error for that attempt,
     classified (by an HTTP status it carries, or its class: a `RateLimitError` pauses the
     pool once, a `TimeoutError`, a `ConnectionError` or a server error is retried, a
-    `ValueError` is an output that did not validate, retried at the next temperature; what
-    nothing tells, a `TypeError` say, is not retried). An exception that tells nothing is
-    judged by what it was raised from (`raise ItemError(...) from err`). The first `usage`
-    (or seed 002's `_failed_token_usage`) and `retry_after` along that chain are taken: the
-    tokens of failed attempts count.
+    `ValueError` is an output that did not validate, retried at the next temperature; a bug,
+    a `TypeError` or a `KeyError` say, is not retried). An exception that tells nothing (the
+    caller's own wrapper) is judged by what it was raised from (`raise ItemError(...) from
+    err`). The first `usage` (or seed 002's `_failed_token_usage`: the failed attempt's own)
+    and `retry_after` along that chain are taken: the tokens of failed attempts count.
     """
 
     item_id: str

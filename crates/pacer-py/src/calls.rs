@@ -173,10 +173,8 @@ pub(crate) fn direct_call(
 fn split(value: &Bound<'_, PyAny>) -> PyResult<(Py<PyAny>, Usage)> {
     if let Ok((output, usage)) = value.extract::<(Bound<'_, PyAny>, Bound<'_, PyAny>)>() {
         // No usage at all (`response.usage` is `None` at times) counts nothing.
-        let counted = match usage_of(&usage) {
-            Some(counted) => Some(counted),
-            None => (usage.is_none() || usage.is_instance_of::<PyDict>()).then(Usage::default),
-        };
+        let counted = usage_of(&usage)
+            .or_else(|| (usage.is_none() || usage.is_instance_of::<PyDict>()).then(Usage::default));
         if let Some(counted) = counted {
             return Ok((output.unbind(), counted));
         }

@@ -26,8 +26,8 @@ pub(crate) fn classify(py: Python<'_>, err: &PyErr) -> ProviderError {
         .enumerate()
         .find_map(|(depth, value)| Some((depth, told(py, value)?)));
     // The message names the exception that told, or, when none did, the first cause.
-    let (depth, (kind, status)) =
-        told.unwrap_or((chain.len().min(2) - 1, (ErrorKind::BadRequest, None)));
+    let first_cause = usize::from(chain.len() > 1);
+    let (depth, (kind, status)) = told.unwrap_or((first_cause, (ErrorKind::BadRequest, None)));
     let mut message = describe(&chain[0]);
     if depth > 0 {
         message = format!("{message} (from {})", describe(&chain[depth]));
